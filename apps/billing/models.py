@@ -1,0 +1,1 @@
+"""Models of ``apps.billing``: Plans, subscriptions and Stripe webhooks (public schema)."""

@@ -1,0 +1,1 @@
+"""Models of ``apps.chat``: Channels, messages, reactions and read markers (tenant schema)."""

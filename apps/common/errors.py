@@ -1,0 +1,129 @@
+"""One error type for the application and one place that renders errors.
+
+Every error leaves the API as ``{"code": ..., "message": ..., ...}`` with a
+stable machine-readable code (ARCHITECTURE.md, "Errors"). Services raise
+:class:`ApplicationError`; DRF, Django validation, 404 and permission errors are
+mapped here, so views never build error bodies by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """A business rule refused the operation.
+
+    ``status_code`` follows ARCHITECTURE.md: 409 for a conflict with current
+    state, 402 for a billing block, 400 for bad input that passed validation.
+    """
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status_code:
+            self.status_code = status_code
+        self.extra = extra or {}
+
+
+class ConflictError(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+
+
+class PaymentRequiredError(ApplicationError):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    code = "payment_required"
+
+
+_DEFAULT_CODES = {
+    status.HTTP_400_BAD_REQUEST: "invalid",
+    status.HTTP_401_UNAUTHORIZED: "not_authenticated",
+    status.HTTP_403_FORBIDDEN: "permission_denied",
+    status.HTTP_404_NOT_FOUND: "not_found",
+    status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
+    status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
+}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The JSON error shape shared by the API, middleware and plain views."""
+    return {"code": code, "message": message, **extra}
+
+
+def json_error(status_code: int, code: str, message: str, **extra: Any) -> JsonResponse:
+    """Error response for code that runs outside DRF (middleware, 404 handlers)."""
+    return JsonResponse(error_body(code, message, **extra), status=status_code)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler producing the NovaTime error shape."""
+    if isinstance(exc, ApplicationError):
+        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let it surface as a 500 and reach Sentry
+
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body("invalid", "Invalid input.", fields=fields)
+        return response
+
+    detail = getattr(exc, "detail", "")
+    code = _DEFAULT_CODES.get(response.status_code, "error")
+    if isinstance(exc, exceptions.APIException) and hasattr(detail, "code"):
+        # Keep DRF's own specific codes (e.g. "authentication_failed", "throttled").
+        code = detail.code if detail.code not in ("invalid", "error") else code
+    response.data = error_body(code, str(detail) or exc.__class__.__name__)
+    wait = getattr(exc, "wait", None)
+    if wait is not None:
+        response.data["retry_after_seconds"] = int(wait)
+    return response
+
+
+def handler404(request: Any, exception: Exception | None = None) -> JsonResponse:
+    """Plain-Django 404 (unknown URL) in the API's error shape."""
+    return json_error(404, "not_found", "No such endpoint.")
+
+
+def handler500(request: Any) -> JsonResponse:
+    return json_error(500, "server_error", "Internal server error.")
+
+
+def handler403(request: Any, exception: Exception | None = None) -> JsonResponse:
+    return json_error(403, "permission_denied", "You may not do this.")
+
+
+def handler400(request: Any, exception: Exception | None = None) -> JsonResponse:
+    return json_error(400, "bad_request", "Bad request.")

@@ -1,0 +1,91 @@
+"""The demo organization the run command seeds (``tenants seed-demo``).
+
+Idempotent: running it again keeps what exists and fills in what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django_tenants.utils import tenant_context
+
+from apps.projects.models import Client, Project
+
+from .constants import Role
+from .models import Membership, Organization
+from .services import organization_create
+
+logger = logging.getLogger(__name__)
+
+DEMO_SLUG = "acme"
+DEMO_PASSWORD = "novatime-demo"
+DEMO_USERS = [
+    ("owner@acme.test", "Olivia", "Owner", Role.OWNER),
+    ("manager@acme.test", "Manuel", "Manager", Role.MANAGER),
+    ("member@acme.test", "Mia", "Member", Role.MEMBER),
+]
+DEMO_CLIENTS = {
+    "Globex Corporation": [
+        ("Website redesign", "WEB", "95.00", "320"),
+        ("Mobile app", "APP", "110.00", "600"),
+    ],
+    "Initech": [("Data migration", "MIG", "120.00", "120")],
+    None: [("Internal", "INT", None, None)],
+}
+
+
+def seed_demo() -> dict[str, Any]:
+    """Create (or complete) the demo organization; returns what a person needs."""
+    User = get_user_model()
+    org = Organization.objects.filter(slug=DEMO_SLUG).first()
+    if org is None:
+        provisioned = organization_create(
+            slug=DEMO_SLUG,
+            name="Acme Inc.",
+            owner_email=DEMO_USERS[0][0],
+            owner_password=DEMO_PASSWORD,
+            timezone="Europe/Berlin",
+            currency="EUR",
+        )
+        org = provisioned.tenant
+    with transaction.atomic():
+        for email, first, last, role in DEMO_USERS:
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = User.objects.create_user(email=email, password=DEMO_PASSWORD)
+            user.first_name, user.last_name = first, last
+            user.save(update_fields=["first_name", "last_name"])
+            Membership.objects.update_or_create(
+                user=user, organization=org, defaults={"role": role}
+            )
+        with tenant_context(org):
+            today = datetime.date.today()
+            for client_name, projects in DEMO_CLIENTS.items():
+                client = None
+                if client_name:
+                    client, _ = Client.objects.get_or_create(
+                        name=client_name, defaults={"contact_email": "billing@example.com"}
+                    )
+                for name, code, rate, budget in projects:
+                    Project.objects.get_or_create(
+                        name=name,
+                        client=client,
+                        defaults={
+                            "code": code,
+                            "hourly_rate": Decimal(rate) if rate else None,
+                            "budget_hours": Decimal(budget) if budget else None,
+                            "billable": rate is not None,
+                            "start_date": today - datetime.timedelta(days=30),
+                        },
+                    )
+    logger.info("demo organization %s ready", org.slug)
+    return {
+        "slug": org.slug,
+        "users": [u[0] for u in DEMO_USERS],
+        "password": DEMO_PASSWORD,
+    }

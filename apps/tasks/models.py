@@ -1,0 +1,4 @@
+"""Models of ``apps.tasks``:
+
+Tasks, subtasks, dependencies, comments and activity (tenant schema).
+"""

@@ -1,0 +1,1 @@
+"""Models of ``apps.timesheets``: Periods, submission and approvals (tenant schema)."""

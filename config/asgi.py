@@ -1,0 +1,27 @@
+"""ASGI entry point: HTTP through Django, WebSocket through Channels.
+
+Both protocols resolve the tenant from the Host header with the same cached
+lookup (``tenants.resolution``).
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from apps.websocket_server.routing import websocket_urlpatterns  # noqa: E402
+from tenants.asgi import TenantWebSocketMiddleware  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": TenantWebSocketMiddleware(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

@@ -1,0 +1,17 @@
+"""Celery application: tenant-aware (tenant-schemas-celery).
+
+A task sent while a tenant is active carries its schema in the message headers
+and runs in that schema on the worker; a task sent from the public schema runs
+in public. Periodic jobs that concern tenants iterate them explicitly.
+"""
+
+import os
+
+from tenant_schemas_celery.app import CeleryApp
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+
+app = CeleryApp("novatime")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["tenants"])
+app.autodiscover_tasks()

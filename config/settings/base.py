@@ -1,0 +1,259 @@
+"""Settings shared by every environment.
+
+Everything that differs between machines is read from the environment with
+django-environ; the defaults here are the development ones, and
+``production.py`` removes the defaults of anything secret.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="dev-insecure-secret-key-change-me")
+
+# --- Hosts -----------------------------------------------------------------
+# Organizations live on <slug>.<base>; the bare base host and www.<base> serve
+# the public API. ``.localhost`` resolves to 127.0.0.1 in browsers, so
+# acme.localhost:8000 works in development without touching /etc/hosts.
+NOVATIME_BASE_DOMAIN = env("NOVATIME_BASE_DOMAIN", default="localhost").lower().strip(".")
+NOVATIME_URL_SCHEME = env("NOVATIME_URL_SCHEME", default="http")
+NOVATIME_URL_PORT = env("NOVATIME_URL_PORT", default="8000")
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS",
+    default=[NOVATIME_BASE_DOMAIN, f".{NOVATIME_BASE_DOMAIN}", "127.0.0.1"],
+)
+
+# --- Applications ------------------------------------------------------------
+SHARED_APPS = [
+    "django_tenants",
+    "tenants",
+    "apps.common",
+    "apps.iam",
+    "apps.organizations",
+    "apps.billing",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "channels",
+    "apps.websocket_server",
+]
+TENANT_APPS = [
+    "apps.projects",
+    "apps.tasks",
+    "apps.time_entries",
+    "apps.timesheets",
+    "apps.chat",
+    "apps.ai_services",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "organizations.Organization"
+TENANT_DOMAIN_MODEL = "organizations.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+ROOT_URLCONF = "config.urls_tenant"
+# The connection remembers the search_path it last set and skips re-sending it.
+TENANT_LIMIT_SET_CALLS = True
+
+# Schema provisioning (see tenants/README.md).
+NOVATIME_TEMPLATE_SCHEMA = env("NOVATIME_TEMPLATE_SCHEMA", default="tpl_novatime")
+NOVATIME_TENANT_POOL_SIZE = env.int("NOVATIME_TENANT_POOL_SIZE", default=3)
+NOVATIME_PG_BIN_DIR = env("NOVATIME_PG_BIN_DIR", default="")
+NOVATIME_TENANT_CACHE_TTL = env.int("NOVATIME_TENANT_CACHE_TTL", default=300)
+
+MIDDLEWARE = [
+    "apps.common.health.HealthCheckMiddleware",
+    "tenants.middleware.TenantResolutionMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+# --- Database ----------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/novatime"),
+}
+DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if env.bool("DB_POOL", default=False):
+    # Django's psycopg pool. The search_path is per session, so a pooled
+    # connection may arrive with another tenant's path: django-tenants forgets
+    # its cached path whenever a connection is (re)opened, and the connection
+    # safety tests cover this mode too.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": 10, "timeout": 10}
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, cache, channels, celery -----------------------------------------
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+NOVATIME_ENV_PREFIX = env("NOVATIME_ENV_PREFIX", default="novatime")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": NOVATIME_ENV_PREFIX,
+        "TIMEOUT": 300,
+    },
+}
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": f"{NOVATIME_ENV_PREFIX}:asgi",
+            "capacity": 1000,
+            "expiry": 60,
+            "group_expiry": 86400,
+        },
+    },
+}
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = f"{NOVATIME_ENV_PREFIX}-default"
+CELERY_BEAT_SCHEDULE = {
+    "tenants-pool-refill": {
+        "task": "tenants.pool_refill",
+        "schedule": 300.0,
+    },
+}
+
+# --- Auth ------------------------------------------------------------------
+AUTH_USER_MODEL = "iam.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# One login serves every organization subdomain (see ARCHITECTURE.md).
+SESSION_COOKIE_DOMAIN = None if NOVATIME_BASE_DOMAIN == "localhost" else f".{NOVATIME_BASE_DOMAIN}"
+CSRF_COOKIE_DOMAIN = SESSION_COOKIE_DOMAIN
+CSRF_TRUSTED_ORIGINS = env.list(
+    "CSRF_TRUSTED_ORIGINS",
+    default=[
+        f"{NOVATIME_URL_SCHEME}://{NOVATIME_BASE_DOMAIN}:{NOVATIME_URL_PORT}",
+        f"{NOVATIME_URL_SCHEME}://*.{NOVATIME_BASE_DOMAIN}:{NOVATIME_URL_PORT}",
+        f"https://{NOVATIME_BASE_DOMAIN}",
+        f"https://*.{NOVATIME_BASE_DOMAIN}",
+    ],
+)
+
+# --- REST API ----------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "apps.common.pagination.StandardPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.common.errors.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "NovaTime API",
+    "DESCRIPTION": (
+        "Multi-tenant time tracking and work management. Public endpoints live on "
+        "the base host; organization endpoints on <slug>.<base>."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- i18n / time -------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# Dev default: every outgoing email is written as a file under var/mail/.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="filemail://" + str(VAR_DIR / "mail"))
+if EMAIL_CONFIG["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
+    # django-environ drops the leading slash of an absolute path.
+    EMAIL_CONFIG["EMAIL_FILE_PATH"] = "/" + EMAIL_CONFIG["EMAIL_FILE_PATH"].lstrip("/")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="NovaTime <no-reply@novatime.local>")
+
+# --- Logging -----------------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+    },
+}
+
+SENTRY_DSN = env("SENTRY_DSN", default="")
+
+# Writes still accepted while an organization is suspended/cancelled, so that
+# an owner can settle billing and people can sign out.
+NOVATIME_READ_ONLY_ALLOWED_PATHS = ("/api/v1/billing/", "/api/v1/auth/logout/")
+
+# tenants/ never imports apps/: the CLI reaches business code through these.
+NOVATIME_TENANT_HOOKS = {
+    "create": "apps.organizations.services.organization_create",
+    "seed_demo": "apps.organizations.demo.seed_demo",
+}

@@ -1,0 +1,25 @@
+"""Test settings: real PostgreSQL and Redis (see README), fast hashing.
+
+Tests run against the same database engine and Redis as production; only the
+password hasher is swapped because argon2's cost is deliberate and would
+dominate the suite's runtime.
+"""
+
+from .base import *  # noqa: F403
+from .base import NOVATIME_ENV_PREFIX, REDIS_URL, env
+
+DEBUG = False
+SECRET_KEY = "test-secret-key"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Pool schemas are only built by the tests that exercise the pool.
+NOVATIME_TENANT_POOL_SIZE = 0
+NOVATIME_ENV_PREFIX = f"{NOVATIME_ENV_PREFIX}-test"
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("REDIS_URL", default=REDIS_URL),
+        "KEY_PREFIX": NOVATIME_ENV_PREFIX,
+    },
+}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_DEFAULT_QUEUE = f"{NOVATIME_ENV_PREFIX}-default"

@@ -1,0 +1,241 @@
+"""``manage.py tenants …``: the tenant provisioning CLI for operators.
+
+Sub-commands: create, list, suspend, resume, delete, migrate, seed-demo,
+pool-fill, snapshot. Bad input exits non-zero with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, connections
+from django.utils.module_loading import import_string
+from django_tenants.utils import get_public_schema_name, get_tenant_model
+
+from tenants.migration_state import schemas_with_pending_migrations, unapplied_migrations
+from tenants.provisioning import (
+    METHODS,
+    STATUS_POOLED,
+    STATUS_TEMPLATE,
+    TenantError,
+    delete_tenant,
+    ensure_template,
+    fill_pool,
+    refresh_template_snapshot,
+    set_tenant_status,
+)
+
+
+def _migrate_schema(schema: str) -> tuple[str, float, str | None]:
+    """Worker: migrate one schema (runs in a forked process when parallel)."""
+    started = time.perf_counter()
+    try:
+        call_command(
+            "migrate_schemas", tenant=True, schema_name=schema, interactive=False, verbosity=0
+        )
+        error = None
+    except Exception as exc:  # reported per schema; the run goes on
+        error = f"{exc.__class__.__name__}: {exc}"
+    finally:
+        connection.set_schema_to_public()
+    return schema, (time.perf_counter() - started) * 1000, error
+
+
+class Command(BaseCommand):
+    help = "Create, list, suspend, resume, delete and migrate tenants."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+
+        create = sub.add_parser("create", help="Create an organization with its schema and owner.")
+        create.add_argument("--slug", required=True)
+        create.add_argument("--name", required=True)
+        create.add_argument("--owner-email", required=True)
+        create.add_argument("--owner-password", default=None)
+        create.add_argument("--timezone", default="UTC")
+        create.add_argument("--currency", default="USD")
+        create.add_argument("--method", choices=METHODS, default="auto")
+
+        lst = sub.add_parser("list", help="List organizations.")
+        lst.add_argument("--json", action="store_true", help="Machine-readable output.")
+        lst.add_argument("--all", action="store_true", help="Include template and pool rows.")
+
+        for action in ("suspend", "resume"):
+            p = sub.add_parser(action, help=f"{action.capitalize()} an organization.")
+            p.add_argument("slug")
+
+        delete = sub.add_parser("delete", help="Delete an organization and drop its schema.")
+        delete.add_argument("slug")
+        delete.add_argument("--yes", action="store_true", help="Confirm the deletion.")
+
+        migrate = sub.add_parser(
+            "migrate", help="Migrate public, the template and every tenant that needs it."
+        )
+        migrate.add_argument("--parallel", type=int, default=1)
+
+        sub.add_parser("seed-demo", help="Create the demo organization with sample data.")
+        pool = sub.add_parser("pool-fill", help="Build spare schemas for fast signups.")
+        pool.add_argument("--size", type=int, default=None)
+        sub.add_parser("snapshot", help="Re-take the template schema snapshot.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        connection.set_schema_to_public()
+        action = options["action"].replace("-", "_")
+        try:
+            getattr(self, f"do_{action}")(**options)
+        except TenantError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}", returncode=2) from exc
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _tenant(self, slug: str) -> Any:
+        tenant = get_tenant_model().objects.filter(slug=slug.lower()).first()
+        if tenant is None:
+            raise CommandError(f"not_found: no organization with slug {slug!r}", returncode=2)
+        return tenant
+
+    @staticmethod
+    def _hook(name: str) -> Any:
+        return import_string(settings.NOVATIME_TENANT_HOOKS[name])
+
+    # --- actions ----------------------------------------------------------------
+
+    def do_create(self, **o: Any) -> None:
+        started = time.perf_counter()
+        provisioned = self._hook("create")(
+            slug=o["slug"],
+            name=o["name"],
+            owner_email=o["owner_email"],
+            owner_password=o["owner_password"],
+            method=o["method"],
+            timezone=o["timezone"],
+            currency=o["currency"],
+        )
+        ms = (time.perf_counter() - started) * 1000
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"created {provisioned.tenant.slug} ({provisioned.domain}) "
+                f"schema={provisioned.tenant.schema_name} via {provisioned.method} in {ms:.0f} ms"
+            )
+        )
+
+    def do_list(self, **o: Any) -> None:
+        qs = get_tenant_model().objects.prefetch_related("domains").order_by("created_at")
+        if not o["all"]:
+            qs = qs.exclude(status__in=[STATUS_TEMPLATE, STATUS_POOLED])
+        rows = [
+            {
+                "id": str(t.id),
+                "slug": t.slug,
+                "name": t.name,
+                "status": t.status,
+                "schema_name": t.schema_name,
+                "domains": [d.domain for d in t.domains.all()],
+                "created_at": t.created_at.isoformat(),
+            }
+            for t in qs
+        ]
+        if o["json"]:
+            self.stdout.write(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            self.stdout.write("no organizations")
+            return
+        for r in rows:
+            self.stdout.write(
+                f"{r['slug'] or '-':<24} {r['status']:<12} {r['schema_name']:<26} "
+                f"{','.join(r['domains']) or '-':<32} {r['name']}"
+            )
+
+    def do_suspend(self, **o: Any) -> None:
+        tenant = set_tenant_status(self._tenant(o["slug"]), "suspended")
+        self.stdout.write(self.style.SUCCESS(f"{tenant.slug} suspended (read-only)"))
+
+    def do_resume(self, **o: Any) -> None:
+        tenant = set_tenant_status(self._tenant(o["slug"]), "active")
+        self.stdout.write(self.style.SUCCESS(f"{tenant.slug} active"))
+
+    def do_delete(self, **o: Any) -> None:
+        tenant = self._tenant(o["slug"])
+        if not o["yes"]:
+            raise CommandError(
+                f"refusing to delete {tenant.slug} without --yes (this drops its schema)",
+                returncode=2,
+            )
+        delete_tenant(tenant)
+        self.stdout.write(self.style.SUCCESS(f"{tenant.slug} deleted, schema dropped"))
+
+    def do_migrate(self, **o: Any) -> None:
+        started = time.perf_counter()
+        if unapplied_migrations(get_public_schema_name()):
+            self.stdout.write("migrating public schema…")
+            call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+        ensure_template()
+        schemas = list(
+            get_tenant_model()
+            .objects.exclude(status=STATUS_TEMPLATE)
+            .exclude(schema_name=get_public_schema_name())
+            .order_by("created_at")
+            .values_list("schema_name", flat=True)
+        )
+        pending = schemas_with_pending_migrations(schemas)
+        self.stdout.write(
+            f"{len(schemas)} tenant schema(s): {len(pending)} need migrations, "
+            f"{len(schemas) - len(pending)} up to date"
+        )
+        failures = self._migrate_schemas(pending, max(1, o["parallel"]))
+        elapsed = time.perf_counter() - started
+        summary = f"done in {elapsed:.2f} s: {len(pending) - failures} migrated, {failures} failed"
+        if failures:
+            raise CommandError(summary, returncode=1)
+        self.stdout.write(self.style.SUCCESS(summary))
+
+    def _migrate_schemas(self, pending: list[str], parallel: int) -> int:
+        failures = 0
+        total = len(pending)
+        if not total:
+            return 0
+        if parallel == 1:
+            results = map(_migrate_schema, pending)
+            pool = None
+        else:
+            connections.close_all()  # never share a socket with forked children
+            pool = multiprocessing.get_context("fork").Pool(processes=parallel)
+            results = pool.imap_unordered(_migrate_schema, pending)
+        try:
+            for index, (schema, ms, error) in enumerate(results, start=1):
+                if error:
+                    failures += 1
+                    self.stderr.write(
+                        f"[{index}/{total}] {schema} FAILED after {ms:.0f} ms: {error}"
+                    )
+                else:
+                    self.stdout.write(f"[{index}/{total}] {schema} migrated in {ms:.0f} ms")
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+        return failures
+
+    def do_seed_demo(self, **o: Any) -> None:
+        ensure_template()
+        info = self._hook("seed_demo")()
+        self.stdout.write(self.style.SUCCESS(f"demo organization {info['slug']} ready"))
+
+    def do_pool_fill(self, **o: Any) -> None:
+        ensure_template()
+        created = fill_pool(size=o["size"])
+        self.stdout.write(self.style.SUCCESS(f"{created} spare schema(s) created"))
+
+    def do_snapshot(self, **o: Any) -> None:
+        ensure_template()
+        snapshot = refresh_template_snapshot()
+        if snapshot is None:
+            raise CommandError("snapshot unavailable (see log)", returncode=1)
+        self.stdout.write(self.style.SUCCESS(f"snapshot {snapshot} taken"))
