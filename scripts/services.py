@@ -481,12 +481,15 @@ class _EmbeddedPostgres:
                 "postgres",
                 "postmaster",
             )
+            # A reused PID may belong to another cluster's postgres (e.g. the system one).
+            with contextlib.suppress(psutil.AccessDenied):
+                alive = alive and str(self.pgdata) in proc.cmdline()
         except psutil.Error:
             alive = False
         if alive:
             return info
         log.info(
-            "removing stale %s (pid %s is not a postgres server)",
+            "removing stale %s (pid %s is not its postgres server)",
             self.pgdata / "postmaster.pid",
             pid,
         )
@@ -552,18 +555,28 @@ class _EmbeddedPostgres:
                 parent.chmod(st.st_mode | stat.S_IXOTH)
 
         # ... and run the bundled binaries (wheel files are normally 0755 already).
-        probe = self._run("postgres", "--version", timeout=30)
-        if probe.returncode != 0:
+        problem = self._cannot_run_postgres()
+        if problem:
             log.warning(
-                "OS user %s cannot run %s; widening permissions", user.pw_name, self.bin_dir
+                "OS user %s cannot run %s (%s); widening permissions",
+                user.pw_name,
+                self.bin_dir,
+                problem,
             )
             self._open_up_install()
-            probe = self._run("postgres", "--version", timeout=30)
-            if probe.returncode != 0:
+            problem = self._cannot_run_postgres()
+            if problem:
                 raise ServiceStartError(
-                    f"OS user {user.pw_name} cannot run {self.bin_dir}/postgres: "
-                    f"{probe.stderr.strip()}"
+                    f"OS user {user.pw_name} cannot run {self.bin_dir}/postgres: {problem}"
                 )
+
+    def _cannot_run_postgres(self) -> str | None:
+        """None if ``postgres --version`` works as the target OS user, else why not."""
+        try:
+            probe = self._run("postgres", "--version", timeout=30)
+        except OSError as exc:
+            return str(exc)
+        return None if probe.returncode == 0 else (probe.stderr.strip() or "exit status != 0")
 
     @staticmethod
     def _get_or_create_user(name: str) -> pwd.struct_passwd:
@@ -639,6 +652,13 @@ class _EmbeddedPostgres:
 
     def start(self) -> None:
         t0 = time.monotonic()
+        try:
+            self._start(t0)
+        except BaseException:
+            self.stop()  # unregister (and stop the server if we started it)
+            raise
+
+    def _start(self, t0: float) -> None:
         with _locked(self.lock_path):
             self._prepare_os_user()
             if not (self.pgdata / "PG_VERSION").exists():
@@ -843,8 +863,9 @@ class _EmbeddedRedis:
         with _locked(self.lock_path):
             state = _State(self.state_path)
             pid, port = state.data.get("server_pid"), state.data.get("port")
-            if pid and port and self._server_alive(pid) and (version := self._ping(port)):
-                self.port, self.version, self.how = port, version, "reused running server"
+            if pid and port and self._server_alive(pid):
+                self.port, self.how = port, "reused running server"
+                self.version = self._wait_ping(port, pid)
             else:
                 self._start_server(exe, preferred=port)
                 state.data["server_pid"] = self._proc.pid  # type: ignore[union-attr]
@@ -856,6 +877,18 @@ class _EmbeddedRedis:
         self.how += f" in {time.monotonic() - t0:.1f}s"
         log.info("embedded Redis %s on %s:%s (%s)", self.version, LOCAL_HOST, self.port, self.how)
 
+    def _wait_ping(self, port: int, pid: int, timeout: float = 30) -> str:
+        """Wait for an already running redis-server (e.g. still loading its RDB)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._server_alive(pid):
+            if version := self._ping(port):
+                return version
+            time.sleep(0.1)
+        raise ServiceStartError(
+            f"embedded Redis pid {pid} ({self.data_dir}) does not answer on port {port}; "
+            f"see {self.logfile}"
+        )
+
     def _start_server(self, exe: Path, preferred: int | None) -> None:
         last_error = ""
         for attempt in range(3):
@@ -864,15 +897,17 @@ class _EmbeddedRedis:
             log_offset = self.logfile.stat().st_size if self.logfile.exists() else 0
             # Own session: Ctrl-C in the terminal must not kill it behind our back;
             # stop() (or the last user's atexit) shuts it down cleanly.
-            proc = subprocess.Popen(
-                [str(exe), str(self.conf)],
-                cwd=self.data_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-            deadline = time.monotonic() + 15
+            # Early errors (before redis opens its logfile) go to stderr: same file.
+            with open(self.logfile, "ab") as early_log:
+                proc = subprocess.Popen(
+                    [str(exe), str(self.conf)],
+                    cwd=self.data_dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=early_log,
+                    stderr=early_log,
+                    start_new_session=True,
+                )
+            deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
                     break
@@ -883,14 +918,13 @@ class _EmbeddedRedis:
             if proc.poll() is None:  # hung: kill it
                 proc.kill()
                 proc.wait()
-            stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
             try:
                 with open(self.logfile, errors="replace") as fh:
                     fh.seek(log_offset)
                     new_log = fh.read()[-3000:]
             except OSError:
                 new_log = ""
-            last_error = f"{stderr}\n--- {self.logfile} ---\n{new_log}"
+            last_error = f"--- {self.logfile} ---\n{new_log}"
             log.warning("redis-server on port %s failed (attempt %d)", self.port, attempt + 1)
             if "Address already in use" not in last_error:
                 break
@@ -932,8 +966,6 @@ class _EmbeddedRedis:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=5)
             if self._proc.poll() is not None:
-                if self._proc.stderr:
-                    self._proc.stderr.close()
                 self._proc = None
 
 

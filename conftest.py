@@ -1,0 +1,80 @@
+"""Fixtures shared by every test: real PostgreSQL, real Redis, session tenants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django_tenants.utils import tenant_context
+
+from tenants.testing import TenantAPIClient, build_session_tenants
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """After the test database is migrated, build the template and the session
+    tenants once (committed, shared by all tests)."""
+    with django_db_blocker.unblock():
+        build_session_tenants()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache_and_schema() -> Iterator[None]:
+    """Each test starts in the public schema with an empty cache.
+
+    Tenant rows that a test creates are rolled back with its transaction, so
+    their cached copies must not leak into the next test.
+    """
+    _clear_test_cache()
+    yield
+    _clear_test_cache()
+    connection.set_schema_to_public()
+
+
+def _clear_test_cache() -> None:
+    client = cache._cache.get_client(write=True)  # the test key prefix is ours alone
+    keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=500))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def session_tenants(db: None) -> dict[str, Any]:
+    from django_tenants.utils import get_tenant_model
+
+    return {t.slug: t for t in get_tenant_model().objects.filter(slug__in=["acme", "globex"])}
+
+
+@pytest.fixture
+def tenant(session_tenants: dict[str, Any]) -> Any:
+    """The ``acme`` organization."""
+    return session_tenants["acme"]
+
+
+@pytest.fixture
+def other_tenant(session_tenants: dict[str, Any]) -> Any:
+    """The ``globex`` organization: must never see ``acme``'s data."""
+    return session_tenants["globex"]
+
+
+@pytest.fixture
+def in_tenant(tenant: Any) -> Iterator[Any]:
+    """Run the test body inside ``acme``'s schema."""
+    with tenant_context(tenant):
+        yield tenant
+
+
+@pytest.fixture
+def tenant_client(tenant: Any) -> TenantAPIClient:
+    """API client whose requests go to ``acme.<base>``."""
+    return TenantAPIClient(tenant)
+
+
+@pytest.fixture
+def public_client(db: None) -> TenantAPIClient:
+    """API client whose requests go to the public host."""
+    return TenantAPIClient(None)
