@@ -7,6 +7,7 @@ without touching its schema.
 
 from __future__ import annotations
 
+import functools
 import uuid
 import zoneinfo
 
@@ -27,8 +28,14 @@ from .constants import (
 )
 
 
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    # available_timezones() walks the tz database on disk on every call.
+    return frozenset(zoneinfo.available_timezones())
+
+
 def validate_timezone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if value not in _known_timezones():
         raise ValidationError(f"Unknown time zone: {value!r}.", code="invalid_timezone")
 
 

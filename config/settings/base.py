@@ -257,3 +257,11 @@ NOVATIME_TENANT_HOOKS = {
     "create": "apps.organizations.services.organization_create",
     "seed_demo": "apps.organizations.demo.seed_demo",
 }
+
+# Last resort of the run command when no Redis can be had (not even the
+# embedded one): per-process cache and channel layer, Celery tasks run inline.
+# Realtime then only reaches sockets on the same process; the command says so.
+if env.bool("NOVATIME_IN_MEMORY", default=False):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CELERY_TASK_ALWAYS_EAGER = True

@@ -67,9 +67,7 @@ def _catalog(schema: str) -> dict[str, Any]:
             [schema],
         )
         sequences = cursor.fetchall()
-        cursor.execute(
-            f'SELECT app, name FROM "{schema}".django_migrations ORDER BY app, name'
-        )
+        cursor.execute(f'SELECT app, name FROM "{schema}".django_migrations ORDER BY app, name')
         migrations = cursor.fetchall()
     return {
         "columns": columns,
@@ -184,7 +182,9 @@ def test_template_is_a_tenant_row_so_migrate_schemas_covers_it():
     assert template.status == "template"
     # migrate_schemas iterates every tenant row except public: the template is one.
     iterated = (
-        get_tenant_model().objects.exclude(schema_name="public").values_list("schema_name", flat=True)
+        get_tenant_model()
+        .objects.exclude(schema_name="public")
+        .values_list("schema_name", flat=True)
     )
     assert template_schema_name() in iterated
     assert not get_tenant_model().objects.customers().filter(pk=template.pk).exists()

@@ -68,7 +68,9 @@ def test_unknown_host_is_negatively_cached_until_a_domain_appears(tenant):
         assert client.get("/api/v1/meta/").status_code == 404
     assert len(queries) == 0
 
-    get_tenant_domain_model().objects.create(domain="later.localhost", tenant=tenant, is_primary=False)
+    get_tenant_domain_model().objects.create(
+        domain="later.localhost", tenant=tenant, is_primary=False
+    )
 
     assert client.get("/api/v1/meta/").json()["organization"]["slug"] == "acme"
 

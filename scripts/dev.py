@@ -1,0 +1,182 @@
+"""The run and test commands (called by ``scripts/run`` and ``scripts/test``).
+
+``run``: find or start PostgreSQL and Redis, migrate, seed the demo
+organization, then serve the ASGI app (HTTP + WebSocket) with uvicorn next to a
+Celery worker and beat. Ctrl-C stops everything this command started.
+
+``test``: find or start PostgreSQL and Redis, run ruff, then pytest with
+coverage (the threshold lives in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scripts.services import Services, ServiceStartError, ensure_services
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+BIN = Path(sys.executable).parent
+log = logging.getLogger("novatime.dev")
+
+
+def _environment(services: Services | None, settings_module: str) -> dict[str, str]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "PYTHONUNBUFFERED": "1"}
+    if services is not None:
+        env["DATABASE_URL"] = services.database_url
+        if services.redis_url:
+            env["REDIS_URL"] = services.redis_url
+        if services.pg_bin_dir:
+            # pg_dump must match the embedded server's major version.
+            env.setdefault("NOVATIME_PG_BIN_DIR", services.pg_bin_dir)
+    return env
+
+
+def _services(mode: str) -> tuple[Services, bool]:
+    """Services for ``mode``; falls back to in-memory brokers if Redis fails (run only)."""
+    try:
+        return ensure_services(mode=mode, var_dir=VAR), False
+    except ServiceStartError as exc:
+        if mode != "run" or "redis" not in str(exc).lower():
+            raise
+        log.warning("no Redis available (%s): using in-memory layers and eager Celery", exc)
+        os.environ["REDIS_URL"] = "redis://unavailable:6379/0"
+        os.environ["NOVATIME_IN_MEMORY"] = "1"
+        services = ensure_services(mode=mode, var_dir=VAR)
+        return services, True
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    services, in_memory = _services("run")
+    for note in services.notes:
+        log.info("%s", note)
+    env = _environment(services, "config.settings.dev")
+    base = env.get("NOVATIME_BASE_DOMAIN", "localhost")
+    port = str(args.port)
+    env.setdefault("NOVATIME_URL_PORT", port)
+    try:
+        _manage(env, "tenants", "migrate")
+        _manage(env, "tenants", "seed-demo")
+        if not in_memory:
+            _manage(env, "tenants", "pool-fill", "--size", "1")
+    except subprocess.CalledProcessError as exc:
+        log.error("setup failed: %s", exc)
+        services.stop()
+        return 1
+
+    banner = [
+        "",
+        "NovaTime is running",
+        f"  public API     http://{base}:{port}/api/v1/  (docs: /api/docs/, admin: /admin/)",
+        f"  demo org       http://acme.{base}:{port}/api/v1/  (docs: /api/docs/)",
+        f"  websocket      ws://acme.{base}:{port}/ws/",
+        "  demo users     owner@acme.test, manager@acme.test, member@acme.test",
+        "  demo password  novatime-demo",
+        "  health         /healthz  /readyz",
+        "  emails         var/mail/",
+        *([f"  note           {n}" for n in services.notes]),
+        *(["  note           no Redis: in-memory layers, eager Celery"] if in_memory else []),
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    print("\n".join(banner), flush=True)
+
+    commands = [
+        [
+            str(BIN / "uvicorn"),
+            "config.asgi:application",
+            "--host",
+            args.host,
+            "--port",
+            port,
+            "--lifespan",
+            "off",
+        ],
+    ]
+    if not in_memory:
+        commands += [
+            [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
+            [
+                str(BIN / "celery"),
+                "-A",
+                "config",
+                "beat",
+                "-l",
+                "info",
+                "--schedule",
+                str(VAR / "celerybeat-schedule"),
+            ],
+        ]
+    children = [subprocess.Popen(cmd, cwd=ROOT, env=env) for cmd in commands]
+
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        services.stop()
+        log.info("stopped")
+    failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
+    return 1 if failed and not stopping else 0
+
+
+def test(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    services = ensure_services(mode="test", var_dir=VAR)
+    for note in services.notes:
+        log.info("%s", note)
+    env = _environment(services, "config.settings.test")
+    try:
+        for cmd in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+            log.info("$ %s", " ".join(cmd))
+            if subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=ROOT, env=env).returncode:
+                return 1
+        cmd = [str(BIN / "pytest"), "--cov", "--cov-report=term", *pytest_args]
+        log.info("$ pytest %s", " ".join(cmd[1:]))
+        return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    finally:
+        services.stop()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(prog="scripts.dev")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run")
+    run_parser.add_argument("--host", default=os.environ.get("NOVATIME_HOST", "127.0.0.1"))
+    run_parser.add_argument("--port", type=int, default=int(os.environ.get("NOVATIME_PORT", 8000)))
+    sub.add_parser("test")
+    args, rest = parser.parse_known_args()
+    if args.command == "run":
+        return run(args)
+    return test(args, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
