@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +81,16 @@ def json_error(status_code: int, code: str, message: str, **extra: Any) -> JsonR
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler producing the NovaTime error shape."""
     if isinstance(exc, ApplicationError):
+        set_rollback()
         return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        )
+        if hasattr(exc, "error_dict"):
+            fields = dict(exc.message_dict)
+            if NON_FIELD_ERRORS in fields:  # Django's "__all__" → DRF's name
+                fields["non_field_errors"] = fields.pop(NON_FIELD_ERRORS)
+        else:
+            fields = {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(fields)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

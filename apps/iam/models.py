@@ -30,9 +30,10 @@ class UserManager(BaseUserManager["User"]):
         return self.get(email__iexact=self.normalize_login(username or ""))
 
     def _create(self, email: str, password: str | None, **extra: Any) -> User:
+        email = self.normalize_login(email)
         if not email:
             raise ValueError("Users need an email address.")
-        user = self.model(email=self.normalize_login(email), **extra)
+        user = self.model(email=email, **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user

@@ -55,7 +55,7 @@ def seed_demo() -> dict[str, Any]:
         org = provisioned.tenant
     with transaction.atomic():
         for email, first, last, role in DEMO_USERS:
-            user = User.objects.filter(email=email).first()
+            user = User.objects.filter(email__iexact=email).first()
             if user is None:
                 user = User.objects.create_user(email=email, password=DEMO_PASSWORD)
             user.first_name, user.last_name = first, last

@@ -6,9 +6,11 @@ import logging
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
-from tenants.provisioning import Provisioned, provision_tenant
+from tenants.provisioning import Provisioned, TenantError, provision_tenant
 
 from .constants import Role
 from .models import Membership
@@ -31,10 +33,14 @@ def organization_create(
     without a password gets an unusable one (they set it by password reset).
     """
     User = get_user_model()
+    email = User.objects.normalize_login(owner_email)
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise TenantError("The owner email address is not valid.", code="invalid_email") from exc
     with transaction.atomic():
         provisioned = provision_tenant(slug=slug, name=name, method=method, **fields)
-        email = User.objects.normalize_login(owner_email)
-        owner = User.objects.filter(email=email).first()
+        owner = User.objects.filter(email__iexact=email).first()
         if owner is None:
             owner = User.objects.create_user(email=email, password=owner_password)
         Membership.objects.create(user=owner, organization=provisioned.tenant, role=Role.OWNER)
