@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         "  demo password  novatime-demo",
         "  health         /healthz  /readyz",
         "  emails         var/mail/",
+        f"  manage.py      DATABASE_URL={services.database_url} REDIS_URL={services.redis_url}",
         *([f"  note           {n}" for n in services.notes]),
         *(["  note           no Redis: in-memory layers, eager Celery"] if in_memory else []),
         "Ctrl-C stops everything.",
