@@ -44,3 +44,25 @@ class TenantAPIClient(APIClient):
         defaults.setdefault("HTTP_HOST", host_for(tenant))
         super().__init__(**defaults)
         self.tenant = tenant
+
+
+def database_url() -> str:
+    """URL of the database this process uses (the test database under pytest),
+    for tests that run ``manage.py`` in a subprocess."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def manage_env(**extra: str) -> dict[str, str]:
+    """Environment for a ``manage.py`` subprocess on the test database."""
+    import os
+
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url(),
+        **extra,
+    }

@@ -3,7 +3,6 @@ connection, errors, rollbacks, reconnects and Django's psycopg pool."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ from django_tenants.utils import tenant_context
 
 from apps.projects.models import Client
 from apps.projects.tests.factories import ClientFactory
+from tenants.testing import manage_env
 
 pytestmark = pytest.mark.django_db
 
@@ -113,20 +113,9 @@ _POOL_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_pooled_connections_never_carry_a_schema_over():
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DB_POOL": "1",
-        "DATABASE_URL": _database_url(),
-    }
+    env = manage_env(DB_POOL="1")
     result = subprocess.run(
         [sys.executable, "-c", _POOL_SCRIPT], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("ok ")
-
-
-def _database_url() -> str:
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from django_tenants.utils import (
 from apps.organizations.models import Membership
 from tenants.models import TemplateSnapshot
 from tenants.provisioning import provision_tenant, template_schema_name
+from tenants.testing import manage_env
 
 pytestmark = pytest.mark.django_db
 
@@ -508,11 +508,7 @@ def test_snapshot_unavailable_exits_1(settings):
 
 @pytest.mark.slow
 def test_real_cli_refuses_a_reserved_slug_with_a_one_line_error():
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    if db.get("PASSWORD"):
-        url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": url}
+    env = manage_env()
     before = counts()
 
     result = subprocess.run(

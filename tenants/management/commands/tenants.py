@@ -31,6 +31,9 @@ from tenants.provisioning import (
     set_tenant_status,
 )
 
+#: pg advisory lock key held by ``tenants migrate`` ("novatime" in ASCII).
+MIGRATE_LOCK_ID = 0x6E6F766174696D65
+
 
 def _migrate_schema(schema: str) -> tuple[str, float, str | None]:
     """Worker: migrate one schema (runs in a forked process when parallel)."""
@@ -172,6 +175,21 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{tenant.slug} deleted, schema dropped"))
 
     def do_migrate(self, **o: Any) -> None:
+        # One runner at a time (several pods may start a release together): the
+        # others wait here, then find nothing left to do. The lock lives on a
+        # connection of its own, because --parallel closes Django's before forking.
+        lock = connection.get_new_connection(connection.get_connection_params())
+        lock.autocommit = True
+        try:
+            if not lock.execute("SELECT pg_try_advisory_lock(%s)", [MIGRATE_LOCK_ID]).fetchone()[0]:
+                self.stdout.write("another `tenants migrate` is running: waiting for it…")
+                lock.execute("SELECT pg_advisory_lock(%s)", [MIGRATE_LOCK_ID])
+            self._migrate_all(o["parallel"])
+        finally:
+            lock.execute("SELECT pg_advisory_unlock(%s)", [MIGRATE_LOCK_ID])
+            lock.close()
+
+    def _migrate_all(self, parallel: int) -> None:
         started = time.perf_counter()
         if unapplied_migrations(get_public_schema_name()):
             self.stdout.write("migrating public schema…")
@@ -189,7 +207,7 @@ class Command(BaseCommand):
             f"{len(schemas)} tenant schema(s): {len(pending)} need migrations, "
             f"{len(schemas) - len(pending)} up to date"
         )
-        failures = self._migrate_schemas(pending, max(1, o["parallel"]))
+        failures = self._migrate_schemas(pending, max(1, parallel))
         elapsed = time.perf_counter() - started
         summary = f"done in {elapsed:.2f} s: {len(pending) - failures} migrated, {failures} failed"
         if failures:
