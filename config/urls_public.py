@@ -5,12 +5,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.common import errors
+from apps.organizations.api import urls as organization_urls
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="config.urls_public"), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("apps.common.api.urls")),
+    path("api/v1/auth/", include("apps.iam.api.urls")),
+    path("api/v1/", include(organization_urls.public_urlpatterns)),
 ]
 
 handler400 = errors.handler400

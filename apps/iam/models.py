@@ -86,3 +86,27 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip() or self.email
+
+
+class AuthToken(models.Model):
+    """An API token: one per login/device, stored hashed.
+
+    Unlike DRF's one-token-per-user model, each login gets its own token, so
+    logging out (or a password change) can revoke one device or all others
+    without touching the rest. Only a SHA-256 of the key is stored: a leaked
+    database does not leak usable tokens.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8, help_text="First characters, to recognise a token.")
+    name = models.CharField(max_length=200, blank=True, help_text="Client or device.")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.prefix}…"

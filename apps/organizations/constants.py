@@ -52,3 +52,44 @@ class Role(models.TextChoices):
 class MembershipStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     DEACTIVATED = "deactivated", "Deactivated"
+
+
+class RoundingMode(models.TextChoices):
+    NONE = "none", "No rounding"
+    UP = "up", "Round up"
+    DOWN = "down", "Round down"
+    NEAREST = "nearest", "Round to nearest"
+
+
+ROUNDING_MINUTES = (1, 5, 6, 10, 15, 30)
+
+#: Strength of each role: a permission names the weakest role that has it.
+ROLE_RANK = {
+    Role.VIEWER: 0,
+    Role.MEMBER: 1,
+    Role.MANAGER: 2,
+    Role.ADMIN: 3,
+    Role.OWNER: 4,
+}
+
+#: The permission table (documented in apps/organizations/README.md).
+PERMISSIONS: dict[str, Role] = {
+    "organization.view": Role.VIEWER,
+    "organization.update": Role.ADMIN,
+    "members.view": Role.VIEWER,
+    "members.manage": Role.ADMIN,
+    "invitations.manage": Role.ADMIN,
+    "billing.manage": Role.ADMIN,
+    "projects.view": Role.VIEWER,
+    "projects.manage": Role.MANAGER,
+    "time.track": Role.MEMBER,
+    "entries.view_all": Role.MANAGER,
+    "rates.view": Role.MANAGER,
+    "timesheets.approve": Role.MANAGER,
+}
+
+
+def role_has(role: str, permission: str) -> bool:
+    """Whether ``role`` carries ``permission`` (unknown permissions: nobody)."""
+    needed = PERMISSIONS.get(permission)
+    return needed is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[needed]

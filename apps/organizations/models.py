@@ -21,10 +21,12 @@ from django_tenants.models import DomainMixin, TenantMixin
 from .constants import (
     INTERNAL_STATUSES,
     READ_ONLY_STATUSES,
+    ROUNDING_MINUTES,
     SERVING_STATUSES,
     MembershipStatus,
     OrganizationStatus,
     Role,
+    RoundingMode,
 )
 
 
@@ -64,6 +66,25 @@ class Organization(TenantMixin):
         help_text="0 = Monday … 6 = Sunday",
     )
     currency = models.CharField(max_length=3, default="USD")
+    default_hourly_rate = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    idle_threshold_minutes = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(240)]
+    )
+    rounding_mode = models.CharField(
+        max_length=10, choices=RoundingMode.choices, default=RoundingMode.NONE
+    )
+    rounding_minutes = models.PositiveSmallIntegerField(
+        default=15, choices=[(m, f"{m} min") for m in ROUNDING_MINUTES]
+    )
+    require_two_factor = models.BooleanField(
+        default=False, help_text="Members must turn on two-factor authentication."
+    )
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -79,6 +100,11 @@ class Organization(TenantMixin):
             models.CheckConstraint(
                 condition=models.Q(week_start__gte=0, week_start__lte=6),
                 name="organizations_week_start_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(default_hourly_rate__isnull=True)
+                | models.Q(default_hourly_rate__gte=0),
+                name="organizations_default_rate_positive",
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=["template", "pooled"])
@@ -140,6 +166,7 @@ class Membership(models.Model):
                 fields=["user", "organization"], name="organizations_membership_unique"
             ),
         ]
+        indexes = [models.Index(fields=["organization", "role"])]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.organization} ({self.role})"

@@ -47,7 +47,12 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # imported by dj-rest-auth; NovaTime uses iam.AuthToken
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",  # dj-rest-auth registration imports it (SSO later)
+    "dj_rest_auth",
+    "dj_rest_auth.registration",
     "django_filters",
     "drf_spectacular",
     "channels",
@@ -85,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -168,6 +174,40 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+AUTHENTICATION_BACKENDS = [
+    "apps.iam.lockout.LockoutBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+# Failed logins before a lock, per account and per client address; lock length.
+NOVATIME_LOGIN_LOCKOUT = {
+    "ACCOUNT_FAILURES": env.int("LOGIN_LOCKOUT_ACCOUNT_FAILURES", default=5),
+    "IP_FAILURES": env.int("LOGIN_LOCKOUT_IP_FAILURES", default=50),
+    "SECONDS": env.int("LOGIN_LOCKOUT_SECONDS", default=900),
+}
+
+# django-allauth: email is the login; verification optional in dev, mandatory
+# in production (production.py).
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[NovaTime] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = NOVATIME_URL_SCHEME
+# dj-rest-auth: per-login hashed tokens (apps.iam.tokens) plus the session cookie.
+REST_AUTH = {
+    "LOGIN_SERIALIZER": "apps.iam.api.serializers.LoginSerializer",
+    "TOKEN_SERIALIZER": "apps.iam.api.serializers.TokenSerializer",
+    "USER_DETAILS_SERIALIZER": "apps.iam.api.serializers.UserDetailsSerializer",
+    "REGISTER_SERIALIZER": "apps.iam.api.serializers.RegisterSerializer",
+    "TOKEN_MODEL": "apps.iam.models.AuthToken",
+    "TOKEN_CREATOR": "apps.iam.tokens.login_token_creator",
+    "SESSION_LOGIN": True,
+    "OLD_PASSWORD_FIELD_ENABLED": True,
+    "LOGOUT_ON_PASSWORD_CHANGE": False,
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -190,7 +230,7 @@ CSRF_TRUSTED_ORIGINS = env.list(
 # --- REST API ----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.iam.authentication.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -200,6 +240,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.common.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env("THROTTLE_LOGIN", default="20/min"),
+        "dj_rest_auth": env("THROTTLE_AUTH", default="30/min"),
+        "signup": env("THROTTLE_SIGNUP", default="10/hour"),
+        "invitation_accept": env("THROTTLE_INVITATION_ACCEPT", default="30/hour"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "NovaTime API",

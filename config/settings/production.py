@@ -24,6 +24,8 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 NOVATIME_URL_SCHEME = "https"
 
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+
 SENTRY_DSN = env("SENTRY_DSN", default="")
 if SENTRY_DSN:
     import sentry_sdk

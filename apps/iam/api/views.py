@@ -1,0 +1,145 @@
+"""Authentication views: dj-rest-auth's, adapted to per-login hashed tokens
+and the login lockout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account import app_settings as allauth_settings
+from dj_rest_auth import views as rest_auth_views
+from dj_rest_auth.registration import views as registration_views
+from django.contrib.auth import logout as django_logout
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.common.errors import ApplicationError
+from apps.iam import lockout
+from apps.iam.models import AuthToken
+from apps.iam.tokens import token_create, tokens_revoke
+
+_detail = inline_serializer("Detail", {"detail": serializers.CharField()})
+
+
+class LoginView(rest_auth_views.LoginView):
+    """``POST /api/v1/auth/login/ {email, password}`` → ``{key}`` + session cookie.
+
+    A locked account or address gets 429 ``login_locked`` before the password
+    is even checked (so the lock cannot be used to probe passwords).
+    """
+
+    throttle_scope = "login"
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        wait = lockout.locked_for(email=str(request.data.get("email", "")), request=request)
+        if wait:
+            raise ApplicationError(
+                "Too many failed logins: try again later.",
+                code="login_locked",
+                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                extra={"retry_after_seconds": wait},
+            )
+        return super().post(request, *args, **kwargs)
+
+
+class LogoutView(APIView):
+    """``POST /api/v1/auth/logout/``: revokes the token used (and the session)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses=_detail)
+    def post(self, request: Request) -> Response:
+        if isinstance(request.auth, AuthToken):
+            request.auth.delete()
+        django_logout(request._request)
+        return Response({"detail": "Successfully logged out."})
+
+
+class PasswordChangeView(rest_auth_views.PasswordChangeView):
+    """Changing the password revokes every other token of the user."""
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().post(request, *args, **kwargs)
+        keep = request.auth if isinstance(request.auth, AuthToken) else None
+        tokens_revoke(user=request.user, keep=keep)
+        return response
+
+
+class PasswordResetConfirmView(rest_auth_views.PasswordResetConfirmView):
+    """Resetting the password revokes every token of the user."""
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        tokens_revoke(user=serializer.user)
+        return Response({"detail": "Password has been reset with the new password."})
+
+
+class PasswordResetLinkView(APIView):
+    """Target of the link in the reset email: hands uid/token to the client app,
+    which posts them with the new password to ``password/reset/confirm/``."""
+
+    permission_classes: list = []
+    authentication_classes: list = []
+
+    @extend_schema(
+        responses=inline_serializer(
+            "PasswordResetLink", {"uid": serializers.CharField(), "token": serializers.CharField()}
+        )
+    )
+    def get(self, request: Request, uidb64: str, token: str) -> Response:
+        return Response({"uid": uidb64, "token": token})
+
+
+class EmailConfirmLinkView(APIView):
+    """Target of the link in the verification email: hands the key to the client
+    app, which posts it to ``registration/verify-email/``."""
+
+    permission_classes: list = []
+    authentication_classes: list = []
+
+    @extend_schema(
+        responses=inline_serializer("EmailConfirmLink", {"key": serializers.CharField()})
+    )
+    def get(self, request: Request, key: str) -> Response:
+        return Response({"key": key})
+
+
+class RegisterView(registration_views.RegisterView):
+    """``POST /api/v1/auth/registration/``: with optional verification the
+    response carries a fresh token; with mandatory verification only a detail."""
+
+    _new_key: str | None = None
+
+    def perform_create(self, serializer: Any) -> Any:
+        user = serializer.save(self.request)
+        mandatory = (
+            allauth_settings.EMAIL_VERIFICATION
+            == allauth_settings.EmailVerificationMethod.MANDATORY
+        )
+        if not mandatory:
+            _, self._new_key = token_create(user=user, name="registration")
+        registration_views.complete_signup(
+            self.request._request, user, allauth_settings.EMAIL_VERIFICATION, None
+        )
+        return user
+
+    def get_response_data(self, user: Any) -> dict[str, str]:
+        if self._new_key is None:
+            return {"detail": "Verification e-mail sent."}
+        return {"key": self._new_key}
+
+
+class VerificationSentView(APIView):
+    """Named target allauth redirects to after sending a verification email."""
+
+    permission_classes: list = []
+    authentication_classes: list = []
+
+    @extend_schema(responses=_detail)
+    def get(self, request: Request) -> Response:
+        return Response({"detail": "Verification e-mail sent."})

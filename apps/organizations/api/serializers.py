@@ -1,0 +1,137 @@
+"""Serializers for signup, organizations, settings and members."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.organizations.constants import Role
+from apps.organizations.models import Membership, Organization
+from apps.organizations.selectors import organization_url
+
+
+class SignupSerializer(serializers.Serializer):
+    """Input of ``POST /api/v1/signup/``; email/password only when anonymous."""
+
+    organization_name = serializers.CharField(max_length=200)
+    slug = serializers.CharField(max_length=63)
+    email = serializers.EmailField(required=False)
+    password = serializers.CharField(
+        required=False, write_only=True, trim_whitespace=False, style={"input_type": "password"}
+    )
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        request = self.context["request"]
+        if not request.user.is_authenticated:
+            missing = {
+                f: ["This field is required."] for f in ("email", "password") if not attrs.get(f)
+            }
+            if missing:
+                raise serializers.ValidationError(missing)
+        return attrs
+
+
+class OrganizationSummarySerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "slug", "url", "status"]
+
+    def get_url(self, obj: Organization) -> str:
+        return organization_url(obj)
+
+
+class SignupUserSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+
+
+class SignupResponseSerializer(serializers.Serializer):
+    organization = OrganizationSummarySerializer()
+    user = SignupUserSerializer()
+    token = serializers.CharField()
+
+
+class MyOrganizationSerializer(serializers.Serializer):
+    """One row of ``GET /api/v1/organizations/``."""
+
+    id = serializers.UUIDField(source="organization.id")
+    name = serializers.CharField(source="organization.name")
+    slug = serializers.CharField(source="organization.slug")
+    url = serializers.SerializerMethodField()
+    role = serializers.CharField()
+    status = serializers.CharField(source="organization.status")
+
+    def get_url(self, obj: Membership) -> str:
+        return organization_url(obj.organization)
+
+
+class OrganizationSettingsSerializer(serializers.ModelSerializer):
+    """``GET/PATCH /api/v1/organization/``."""
+
+    url = serializers.SerializerMethodField()
+    rounding = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Organization
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "url",
+            "status",
+            "timezone",
+            "week_start",
+            "currency",
+            "default_hourly_rate",
+            "idle_threshold_minutes",
+            "rounding_mode",
+            "rounding_minutes",
+            "rounding",
+            "require_two_factor",
+            "created_at",
+        ]
+        read_only_fields = ["id", "slug", "url", "status", "created_at"]
+        extra_kwargs = {"name": {"required": False, "allow_blank": False}}
+
+    def get_url(self, obj: Organization) -> str:
+        return organization_url(obj)
+
+    def get_rounding(self, obj: Organization) -> dict[str, Any]:
+        return {"mode": obj.rounding_mode, "minutes": obj.rounding_minutes}
+
+    def validate_timezone(self, value: str) -> str:
+        if value not in zoneinfo.available_timezones():
+            raise serializers.ValidationError("Unknown time zone.")
+        return value
+
+    def validate_currency(self, value: str) -> str:
+        value = value.upper()
+        if len(value) != 3 or not value.isalpha():
+            raise serializers.ValidationError("Use a three-letter ISO 4217 code.")
+        return value
+
+
+class MemberUserSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    user = MemberUserSerializer(read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user", "role", "status", "joined_at"]
+        read_only_fields = ["id", "user", "status", "joined_at"]
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)

@@ -1,0 +1,129 @@
+"""Views for signup (public host), my organizations, settings and members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.iam.tokens import token_create
+from apps.organizations import selectors, services
+from apps.organizations.models import Membership
+from apps.organizations.permissions import IsOrganizationMember, request_membership
+
+from .serializers import (
+    MemberRoleSerializer,
+    MemberSerializer,
+    MyOrganizationSerializer,
+    OrganizationSettingsSerializer,
+    OrganizationSummarySerializer,
+    SignupResponseSerializer,
+    SignupSerializer,
+)
+
+
+class SignupView(APIView):
+    """``POST /api/v1/signup/``: user + organization + schema + owner, atomic."""
+
+    permission_classes = [AllowAny]
+    throttle_scope = "signup"
+
+    @extend_schema(request=SignupSerializer, responses={201: SignupResponseSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = SignupSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = services.organization_signup(
+            organization_name=data["organization_name"],
+            slug=data["slug"],
+            user=request.user if request.user.is_authenticated else None,
+            email=data.get("email", ""),
+            password=data.get("password", ""),
+            first_name=data.get("first_name", ""),
+            last_name=data.get("last_name", ""),
+        )
+        _, key = token_create(user=result.user, name="signup")
+        body = {
+            "organization": OrganizationSummarySerializer(result.organization).data,
+            "user": {"id": result.user.id, "email": result.user.email},
+            "token": key,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class MyOrganizationsView(generics.ListAPIView):
+    """``GET /api/v1/organizations/``: the caller's organizations and roles."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = MyOrganizationSerializer
+
+    def get_queryset(self) -> QuerySet[Membership]:
+        return selectors.memberships_of_user(user=self.request.user)
+
+
+class OrganizationSettingsView(generics.RetrieveUpdateAPIView):
+    """``GET/PATCH /api/v1/organization/`` on the organization host (PATCH: admin+)."""
+
+    permission_classes = [IsOrganizationMember]
+    read_permission = "organization.view"
+    write_permission = "organization.update"
+    serializer_class = OrganizationSettingsSerializer
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_object(self) -> Any:
+        return request_membership(self.request).organization
+
+    def perform_update(self, serializer: OrganizationSettingsSerializer) -> None:
+        serializer.instance = services.organization_update(
+            organization=serializer.instance, data=serializer.validated_data
+        )
+
+
+class MemberViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Members of the host's organization. Changing roles and removing others is
+    admin+ (owners for owners); anyone may remove themselves (leave)."""
+
+    permission_classes = [IsOrganizationMember]
+    required_permission = "members.view"
+    serializer_class = MemberSerializer
+    http_method_names = ["get", "patch", "delete", "post", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Membership]:
+        return selectors.members_of(organization=self.request._request.tenant)
+
+    @extend_schema(request=MemberRoleSerializer, responses=MemberSerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        membership = self.get_object()
+        body = MemberRoleSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        updated = services.member_change_role(
+            actor=request_membership(request),
+            membership=membership,
+            role=body.validated_data["role"],
+        )
+        return Response(MemberSerializer(updated).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.member_remove(actor=request_membership(request), membership=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses=MemberSerializer)
+    @action(detail=True, methods=["post"], url_path="transfer-ownership")
+    def transfer_ownership(self, request: Request, pk: str | None = None) -> Response:
+        target = services.ownership_transfer(
+            actor=request_membership(request), membership=self.get_object()
+        )
+        return Response(MemberSerializer(target).data)

@@ -1,0 +1,65 @@
+"""DRF permission classes for organization hosts: membership + role.
+
+Authentication says who the caller is; these classes check their active
+membership in the organization of the *current host*. A valid user without one
+gets 403 ``not_a_member`` and sees nothing. The role → permission table lives in
+``constants.PERMISSIONS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+
+from .constants import role_has
+from .models import Membership
+from .selectors import membership_for
+
+_UNSET = object()
+
+
+def request_membership(request: Request) -> Membership | None:
+    """The caller's membership in the host's organization (one query per request)."""
+    django_request = request._request
+    cached = getattr(django_request, "_novatime_membership", _UNSET)
+    if cached is _UNSET:
+        cached = membership_for(
+            user=request.user, organization=getattr(django_request, "tenant", None)
+        )
+        django_request._novatime_membership = cached
+    return cached
+
+
+class NotAMember(PermissionDenied):
+    default_code = "not_a_member"
+    default_detail = "You are not a member of this organization."
+
+
+class RoleRequired(PermissionDenied):
+    default_code = "role_required"
+    default_detail = "Your role in this organization does not allow this."
+
+
+class IsOrganizationMember(BasePermission):
+    """Authenticated and an active member of the host's organization.
+
+    Views may set ``required_permission`` (any method) or
+    ``read_permission``/``write_permission`` (split by HTTP method).
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            return False  # → 401 from the authenticator
+        membership = request_membership(request)
+        if membership is None:
+            raise NotAMember()
+        permission = getattr(view, "required_permission", None)
+        if permission is None:
+            attr = "read_permission" if request.method in SAFE_METHODS else "write_permission"
+            permission = getattr(view, attr, None)
+        if permission and not role_has(membership.role, permission):
+            raise RoleRequired()
+        return True

@@ -1,0 +1,53 @@
+"""Reads for organizations and memberships."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from .constants import MembershipStatus
+from .models import Membership, Organization
+
+
+def organization_url(organization: Organization) -> str:
+    """Public URL of an organization's host (``http://acme.localhost:8000/``)."""
+    port = settings.NOVATIME_URL_PORT
+    default_port = {"http": "80", "https": "443"}.get(settings.NOVATIME_URL_SCHEME)
+    suffix = f":{port}" if port and port != default_port else ""
+    return (
+        f"{settings.NOVATIME_URL_SCHEME}://{organization.slug}."
+        f"{settings.NOVATIME_BASE_DOMAIN}{suffix}/"
+    )
+
+
+def membership_for(*, user: Any, organization: Organization) -> Membership | None:
+    """The user's active membership in ``organization``, or ``None``."""
+    if user is None or not user.is_authenticated or organization is None:
+        return None
+    return (
+        Membership.objects.filter(
+            user=user, organization_id=organization.pk, status=MembershipStatus.ACTIVE
+        )
+        .select_related("organization")
+        .first()
+    )
+
+
+def memberships_of_user(*, user: Any) -> QuerySet[Membership]:
+    """The caller's organizations (the switcher in clients)."""
+    return (
+        Membership.objects.filter(user=user, status=MembershipStatus.ACTIVE)
+        .exclude(organization__status__in=["template", "pooled", "provisioning"])
+        .select_related("organization")
+        .order_by("organization__name")
+    )
+
+
+def members_of(*, organization: Organization) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(organization_id=organization.pk)
+        .select_related("user")
+        .order_by("joined_at")
+    )
