@@ -171,9 +171,15 @@ CELERY_BEAT_SCHEDULE = {
 # --- Auth ------------------------------------------------------------------
 AUTH_USER_MODEL = "iam.User"
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "apps.iam.hashers.NovaTimeArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# argon2id parameters (memory in KiB): OWASP's baseline, see apps/iam/hashers.py.
+NOVATIME_ARGON2 = {
+    "time_cost": env.int("ARGON2_TIME_COST", default=2),
+    "memory_cost": env.int("ARGON2_MEMORY_KIB", default=19456),
+    "parallelism": env.int("ARGON2_PARALLELISM", default=1),
+}
 AUTHENTICATION_BACKENDS = [
     "apps.iam.lockout.LockoutBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
