@@ -52,6 +52,9 @@ SHARED_APPS = [
     "allauth.account",
     "allauth.socialaccount",  # dj-rest-auth registration imports it (SSO later)
     "dj_rest_auth",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "dj_rest_auth.registration",
     "django_filters",
     "drf_spectacular",
@@ -91,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -304,6 +308,9 @@ SENTRY_DSN = env("SENTRY_DSN", default="")
 # Writes still accepted while an organization is suspended/cancelled, so that
 # an owner can settle billing and people can sign out.
 NOVATIME_READ_ONLY_ALLOWED_PATHS = ("/api/v1/billing/", "/api/v1/auth/logout/")
+
+# Two-factor (django-otp): issuer shown in authenticator apps.
+OTP_TOTP_ISSUER = "NovaTime"
 
 # tenants/ never imports apps/: the CLI reaches business code through these.
 NOVATIME_TENANT_HOOKS = {
