@@ -134,7 +134,11 @@ def test_password_reset_does_not_reveal_whether_an_account_exists(public_client)
     assert known.status_code == unknown.status_code == 200
     assert known.json() == unknown.json()
     assert len(mail.outbox) == 1
-    assert mail.outbox[0].to == ["ada@example.com"]
+    message = mail.outbox[0]
+    assert message.to == ["ada@example.com"]
+    assert message.body.startswith("Hello from NovaTime!")
+    html = dict((mime, body) for body, mime in message.alternatives)["text/html"]
+    assert "Choose a new password" in html and "/password/reset/link/" in html
 
 
 def test_password_reset_confirm_sets_the_password_and_revokes_all_tokens(public_client):
