@@ -63,6 +63,7 @@ class MyOrganizationsView(generics.ListAPIView):
 
     permission_classes = [IsAuthenticated]
     serializer_class = MyOrganizationSerializer
+    queryset = Membership.objects.none()  # for the schema generator; see get_queryset
 
     def get_queryset(self) -> QuerySet[Membership]:
         return selectors.memberships_of_user(user=self.request.user)
@@ -99,6 +100,7 @@ class MemberViewSet(
     permission_classes = [IsOrganizationMember]
     required_permission = "members.view"
     serializer_class = MemberSerializer
+    queryset = Membership.objects.none()  # for the schema generator; see get_queryset
     http_method_names = ["get", "patch", "delete", "post", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Membership]:
