@@ -184,10 +184,10 @@ NOVATIME_ARGON2 = {
     "memory_cost": env.int("ARGON2_MEMORY_KIB", default=19456),
     "parallelism": env.int("ARGON2_PARALLELISM", default=1),
 }
-AUTHENTICATION_BACKENDS = [
-    "apps.iam.lockout.LockoutBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
+# One backend: email + password, refusing locked accounts (apps/iam/lockout.py).
+# allauth's backend is left out on purpose: it would check a failed password a
+# second time (another argon2 hash per failure) for the same result.
+AUTHENTICATION_BACKENDS = ["apps.iam.lockout.LockoutBackend"]
 # Failed logins before a lock, per account and per client address; lock length.
 NOVATIME_LOGIN_LOCKOUT = {
     "ACCOUNT_FAILURES": env.int("LOGIN_LOCKOUT_ACCOUNT_FAILURES", default=5),
