@@ -49,6 +49,21 @@ def setup_django(url: str) -> None:
     django.setup()
 
 
+def prepare_database(suffix: str = "bench") -> str:
+    """Fresh benchmark database: created, Django set up, public schema migrated,
+    template built and snapshotted. Returns its URL."""
+    url = bench_database_url(suffix)
+    recreate_database(url)
+    setup_django(url)
+    from django.core.management import call_command
+
+    from tenants.provisioning import ensure_template
+
+    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+    ensure_template()
+    return url
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     if not ordered:

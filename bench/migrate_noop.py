@@ -18,9 +18,7 @@ import sys
 from bench.common import (
     ROOT,
     Timer,
-    bench_database_url,
-    recreate_database,
-    setup_django,
+    prepare_database,
     write_result,
 )
 
@@ -42,16 +40,10 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=500)
     args = parser.parse_args()
 
-    url = bench_database_url()
-    recreate_database(url)
-    setup_django(url)
+    url = prepare_database()
 
-    from django.core.management import call_command
+    from tenants.provisioning import provision_tenant
 
-    from tenants.provisioning import ensure_template, provision_tenant
-
-    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-    ensure_template()
     with Timer() as build:
         for i in range(args.tenants):
             provision_tenant(slug=f"m-{i}", name="Bench", method="template")

@@ -14,9 +14,7 @@ import json
 
 from bench.common import (
     Timer,
-    bench_database_url,
-    recreate_database,
-    setup_django,
+    prepare_database,
     summary,
     write_result,
 )
@@ -27,17 +25,12 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=50)
     args = parser.parse_args()
 
-    url = bench_database_url()
-    recreate_database(url)
-    setup_django(url)
+    prepare_database()
 
-    from django.core.management import call_command
     from django.db import connection
 
-    from tenants.provisioning import ensure_template, fill_pool, provision_tenant
+    from tenants.provisioning import fill_pool, provision_tenant
 
-    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-    ensure_template()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s",

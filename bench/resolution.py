@@ -15,9 +15,7 @@ import json
 
 from bench.common import (
     Timer,
-    bench_database_url,
-    recreate_database,
-    setup_django,
+    prepare_database,
     summary,
     write_result,
 )
@@ -28,21 +26,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
 
-    url = bench_database_url("bench_resolution")
-    recreate_database(url)
-    setup_django(url)
+    prepare_database("bench_resolution")
 
     from django.core.cache import cache
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from tenants.provisioning import ensure_template, provision_tenant
+    from tenants.provisioning import provision_tenant
     from tenants.resolution import cache_key
 
-    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-    ensure_template()
     provision_tenant(slug="acme", name="Acme", method="template")
     client = Client(HTTP_HOST="acme.localhost")
 

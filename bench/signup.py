@@ -23,9 +23,7 @@ import urllib.request
 from bench.common import (
     ROOT,
     Timer,
-    bench_database_url,
-    recreate_database,
-    setup_django,
+    prepare_database,
     summary,
     write_result,
 )
@@ -58,15 +56,9 @@ def main() -> None:
     parser.add_argument("--signups", type=int, default=30)
     args = parser.parse_args()
 
-    url = bench_database_url("bench_signup")
-    recreate_database(url)
-    setup_django(url)
-    from django.core.management import call_command
+    url = prepare_database("bench_signup")
 
-    from tenants.provisioning import ensure_template, fill_pool
-
-    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-    ensure_template()
+    from tenants.provisioning import fill_pool
 
     port = _free_port()
     env = {
