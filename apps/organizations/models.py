@@ -1,13 +1,16 @@
-"""Organizations (the django-tenants tenant model) and their domains.
+"""Organizations (the django-tenants tenant model), their domains, memberships
+and invitations.
 
-Both live in the public schema. The schema name is opaque (``t_<hex>``) and
+All live in the public schema. The schema name is opaque (``t_<hex>``) and
 never derived from the slug, so an organization can change its subdomain
 without touching its schema.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
+import hashlib
 import uuid
 import zoneinfo
 
@@ -15,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
@@ -170,3 +174,116 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.organization} ({self.role})"
+
+
+# --- invitations ---------------------------------------------------------------
+
+
+def invitation_default_expiry() -> datetime.datetime:
+    """Now + ``NOVATIME_INVITATION_TTL_DAYS`` (7 unless configured).
+
+    Read at call time (not import time) so tests and deployments can change it.
+    """
+    days = getattr(settings, "NOVATIME_INVITATION_TTL_DAYS", 7)
+    return dj_timezone.now() + datetime.timedelta(days=days)
+
+
+class InvitationStatus(models.TextChoices):
+    """Stored states of an invitation.
+
+    "Expired" is deliberately *not* stored: a pending invitation whose
+    ``expires_at`` has passed reads as expired (``Invitation.effective_status``).
+    The clock is then the single source of truth, no sweeping job has to run
+    before an expired token is refused, and a resend simply moves
+    ``expires_at`` forward.
+    """
+
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    REVOKED = "revoked", "Revoked"
+
+
+#: What the API shows for a pending invitation past its expiry (never stored).
+INVITATION_EXPIRED = "expired"
+
+
+class InvitationQuerySet(models.QuerySet):
+    def pending(self) -> InvitationQuerySet:
+        """Not accepted and not revoked (expired ones included: they can be resent)."""
+        return self.filter(status=InvitationStatus.PENDING)
+
+
+class Invitation(models.Model):
+    """An email invitation to join an organization with a role (public schema).
+
+    Only a SHA-256 of the emailed token is stored, so a leaked database does not
+    leak usable invitations. At most one *pending* invitation exists per
+    organization and email (a partial unique index): inviting the same address
+    again re-issues that row instead of piling up live tokens.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(max_length=254, help_text="Stored lower-case.")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 hex of the token.")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sent_invitations",
+    )
+    status = models.CharField(
+        max_length=20, choices=InvitationStatus.choices, default=InvitationStatus.PENDING
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(default=invitation_default_expiry)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="accepted_invitations",
+    )
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization",
+                Lower("email"),
+                condition=models.Q(status=InvitationStatus.PENDING),
+                name="organizations_invitation_one_pending_per_email",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status=InvitationStatus.ACCEPTED)
+                | models.Q(accepted_at__isnull=False),
+                name="organizations_invitation_accepted_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.organization} ({self.role}, {self.effective_status})"
+
+    @staticmethod
+    def hash_token(raw_token: str) -> str:
+        """What ``token_hash`` holds for ``raw_token`` (the raw token is never stored)."""
+        return hashlib.sha256(raw_token.encode()).hexdigest()
+
+    @property
+    def is_expired(self) -> bool:
+        return dj_timezone.now() >= self.expires_at
+
+    @property
+    def effective_status(self) -> str:
+        """The stored status, or ``"expired"`` for a pending one past ``expires_at``."""
+        if self.status == InvitationStatus.PENDING and self.is_expired:
+            return INVITATION_EXPIRED
+        return self.status

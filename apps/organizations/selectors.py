@@ -11,15 +11,24 @@ from .constants import MembershipStatus
 from .models import Membership, Organization
 
 
+def _host_url(host: str) -> str:
+    """``<scheme>://<host>[:port]/`` with the configured scheme and port
+    (the port is left out when it is the scheme's default)."""
+    scheme, port = settings.NOVATIME_URL_SCHEME, settings.NOVATIME_URL_PORT
+    default_port = {"http": "80", "https": "443"}.get(scheme)
+    suffix = f":{port}" if port and port != default_port else ""
+    return f"{scheme}://{host}{suffix}/"
+
+
 def organization_url(organization: Organization) -> str:
     """Public URL of an organization's host (``http://acme.localhost:8000/``)."""
-    port = settings.NOVATIME_URL_PORT
-    default_port = {"http": "80", "https": "443"}.get(settings.NOVATIME_URL_SCHEME)
-    suffix = f":{port}" if port and port != default_port else ""
-    return (
-        f"{settings.NOVATIME_URL_SCHEME}://{organization.slug}."
-        f"{settings.NOVATIME_BASE_DOMAIN}{suffix}/"
-    )
+    return _host_url(f"{organization.slug}.{settings.NOVATIME_BASE_DOMAIN}")
+
+
+def public_url() -> str:
+    """Public URL of the base host (``http://localhost:8000/``), where links in
+    emails point for actions that happen outside any organization's host."""
+    return _host_url(settings.NOVATIME_BASE_DOMAIN)
 
 
 def membership_for(*, user: Any, organization: Organization) -> Membership | None:

@@ -3,14 +3,20 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import invitations, views
 
 router = SimpleRouter()
 router.register("members", views.MemberViewSet, basename="member")
+router.register("invitations", invitations.InvitationViewSet, basename="invitation")
 
 public_urlpatterns = [
     path("signup/", views.SignupView.as_view(), name="signup"),
     path("organizations/", views.MyOrganizationsView.as_view(), name="my-organizations"),
+    path(
+        "invitations/accept/",
+        invitations.InvitationAcceptView.as_view(),
+        name="invitation-accept",
+    ),
 ]
 
 tenant_urlpatterns = [
