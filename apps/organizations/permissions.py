@@ -14,6 +14,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from apps.iam.two_factor import two_factor_enabled
+
 from .constants import role_has
 from .models import Membership
 from .selectors import membership_for
@@ -38,6 +40,11 @@ class NotAMember(PermissionDenied):
     default_detail = "You are not a member of this organization."
 
 
+class TwoFactorRequired(PermissionDenied):
+    default_code = "two_factor_required"
+    default_detail = "This organization requires two-factor authentication: turn it on first."
+
+
 class RoleRequired(PermissionDenied):
     default_code = "role_required"
     default_detail = "Your role in this organization does not allow this."
@@ -48,6 +55,12 @@ class IsOrganizationMember(BasePermission):
 
     Views may set ``required_permission`` (any method) or
     ``read_permission``/``write_permission`` (split by HTTP method).
+
+    An organization with ``require_two_factor`` refuses members who have not
+    turned two-factor on (403 ``two_factor_required``); the 2FA endpoints under
+    ``/api/v1/auth/`` do not use this class, so they can still turn it on. The
+    flag is read from the membership's freshly loaded organization, not the
+    host's cached tenant, so switching it on applies from the next request.
     """
 
     def has_permission(self, request: Request, view: Any) -> bool:
@@ -56,6 +69,8 @@ class IsOrganizationMember(BasePermission):
         membership = request_membership(request)
         if membership is None:
             raise NotAMember()
+        if membership.organization.require_two_factor and not two_factor_enabled(user=request.user):
+            raise TwoFactorRequired()
         permission = getattr(view, "required_permission", None)
         if permission is None:
             attr = "read_permission" if request.method in SAFE_METHODS else "write_permission"

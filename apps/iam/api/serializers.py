@@ -9,14 +9,64 @@ from dj_rest_auth.registration.serializers import RegisterSerializer as BaseRegi
 from dj_rest_auth.serializers import LoginSerializer as BaseLoginSerializer
 from rest_framework import serializers
 
+from apps.common.errors import ApplicationError
+from apps.iam import lockout
 from apps.iam.models import User
+from apps.iam.two_factor import two_factor_enabled, two_factor_verified_device
 
 
 class LoginSerializer(BaseLoginSerializer):
-    """``{email, password}``: dj-rest-auth's serializer without the username."""
+    """``{email, password, otp?}``: dj-rest-auth's serializer without the username.
+
+    With two-factor on, ``otp`` (an authenticator or backup code) is required:
+    missing → 400 ``otp_required``, wrong → 400 ``otp_invalid``.
+    """
 
     username = None
     email = serializers.EmailField(required=True)
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        trim_whitespace=True,
+        help_text="Two-factor code (authenticator or backup code) when two-factor is on.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The password first (the parent), then the second factor.
+
+        Checking ``otp`` only after the password means ``otp_required`` never
+        tells a stranger whether an account uses two-factor. The two-factor
+        answers are ``ApplicationError``s, not validation errors, because
+        clients branch on the top-level ``code`` (a ``ValidationError`` always
+        leaves the API as ``invalid``); they escape ``is_valid()``, so the view
+        never reaches its token and session creation.
+        """
+        attrs = super().validate(attrs)
+        user = attrs["user"]
+        if not two_factor_enabled(user=user):
+            return attrs
+        code = attrs.get("otp", "")
+        if not code:
+            raise ApplicationError(
+                "Two-factor code required.",
+                code="otp_required",
+                extra={"fields": {"otp": ["Enter the code from your authenticator app."]}},
+            )
+        device = two_factor_verified_device(user=user, code=code)
+        if device is None:
+            # A right password with a wrong code is still a failed login: it
+            # counts towards the lockout like a wrong password would.
+            lockout.record_failure(email=user.email, request=self.context.get("request"))
+            raise ApplicationError(
+                "The two-factor code is not valid.",
+                code="otp_invalid",
+                extra={"fields": {"otp": ["The code is not valid."]}},
+            )
+        # django-otp's user_logged_in receiver marks the session as verified
+        # with this device when the view logs the user in.
+        user.otp_device = device
+        return attrs
 
 
 class TokenSerializer(serializers.Serializer):

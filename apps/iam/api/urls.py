@@ -5,6 +5,12 @@ from dj_rest_auth.registration import views as registration_views
 from django.urls import path
 
 from . import views
+from .two_factor import (
+    TwoFactorConfirmView,
+    TwoFactorDisableView,
+    TwoFactorSetupView,
+    TwoFactorStatusView,
+)
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="rest_login"),
@@ -45,4 +51,8 @@ urlpatterns = [
         views.EmailConfirmLinkView.as_view(),
         name="account_confirm_email",
     ),
+    path("2fa/", TwoFactorStatusView.as_view(), name="two_factor_status"),
+    path("2fa/setup/", TwoFactorSetupView.as_view(), name="two_factor_setup"),
+    path("2fa/confirm/", TwoFactorConfirmView.as_view(), name="two_factor_confirm"),
+    path("2fa/disable/", TwoFactorDisableView.as_view(), name="two_factor_disable"),
 ]

@@ -1,0 +1,188 @@
+"""Optional TOTP two-factor authentication (django-otp), with backup codes.
+
+A user turns it on in two steps so that a typo in the authenticator app cannot
+lock them out: ``two_factor_setup`` stores an *unconfirmed* TOTP device and
+hands out its secret; only ``two_factor_confirm`` with a code computed from
+that secret makes it count. Confirmation also issues single-use backup codes
+(a django-otp ``StaticDevice``), shown once.
+
+Every code is checked through ``django_otp.verify_token``: it locks the device
+row, refuses a TOTP code at or before the last accepted time step (replay
+protection) and applies django-otp's exponential throttling after failures.
+Failed attempts are written to the device, so callers must not raise inside a
+transaction that would roll that write back.
+
+Devices live in the public schema with the user: two-factor is per person,
+not per organization (an organization can only *require* it, see
+``apps.organizations.permissions``).
+"""
+
+from __future__ import annotations
+
+from base64 import b32encode
+from dataclasses import dataclass
+
+import django_otp
+from django.db import transaction
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework import status
+
+from apps.common.errors import ApplicationError
+
+from .models import User
+
+#: Name of the (single) TOTP device of a user, and of the backup-code device.
+TOTP_DEVICE_NAME = "default"
+BACKUP_DEVICE_NAME = "backup"
+#: Backup codes issued on confirmation (each works once).
+BACKUP_CODE_COUNT = 10
+
+
+@dataclass(frozen=True)
+class TwoFactorSetup:
+    """What an authenticator app needs: the base32 secret and the same secret
+    as an ``otpauth://`` URL (for a QR code)."""
+
+    secret: str
+    otpauth_url: str
+
+
+def _otp_invalid() -> ApplicationError:
+    return ApplicationError("The code is not valid.", code="otp_invalid")
+
+
+def _not_set_up() -> ApplicationError:
+    return ApplicationError(
+        "Two-factor authentication is not set up.", code="two_factor_not_set_up"
+    )
+
+
+def _already_enabled() -> ApplicationError:
+    return ApplicationError(
+        "Two-factor authentication is already enabled.",
+        code="two_factor_already_enabled",
+        status_code=status.HTTP_409_CONFLICT,
+    )
+
+
+def _normalize(code: str) -> str:
+    """Codes as people type them: spaces and dashes dropped, backup codes
+    compared lower-case (they are issued lower-case)."""
+    return "".join(str(code or "").split()).replace("-", "").lower()
+
+
+# --- selectors -----------------------------------------------------------------
+
+
+def two_factor_enabled(*, user: User) -> bool:
+    """Whether ``user`` has a *confirmed* TOTP device (one query).
+
+    Backup codes alone do not count: they only ever exist next to a confirmed
+    TOTP device, and ``two_factor_disable`` removes both together. Checking the
+    one table keeps the organization permission check at a single query.
+    """
+    return TOTPDevice.objects.devices_for_user(user, confirmed=True).exists()
+
+
+# --- services ------------------------------------------------------------------
+
+
+def two_factor_setup(*, user: User) -> TwoFactorSetup:
+    """Start (or restart) turning two-factor on: a new unconfirmed TOTP device.
+
+    A pending device from an earlier, abandoned setup is replaced, so only the
+    secret shown last can be confirmed. Refused with 409 once two-factor is on:
+    rotating the secret of an active device would silently invalidate the
+    user's authenticator (disable first, then set up again).
+    """
+    with transaction.atomic():
+        devices = TOTPDevice.objects.select_for_update().filter(user=user)
+        if any(device.confirmed for device in devices):
+            raise _already_enabled()
+        devices.delete()
+        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+    return TwoFactorSetup(
+        secret=b32encode(device.bin_key).decode("ascii"), otpauth_url=device.config_url
+    )
+
+
+def two_factor_confirm(*, user: User, code: str) -> list[str]:
+    """Turn two-factor on once ``code`` proves the authenticator has the secret.
+
+    Returns the new backup codes: this is the only time they are shown (only
+    django-otp's copy is stored, and each is deleted when used). A wrong code
+    leaves the device unconfirmed and counts for django-otp's throttling.
+    """
+    with transaction.atomic():
+        # Locks the user's TOTP rows so two confirmations cannot both succeed.
+        devices = list(TOTPDevice.objects.select_for_update().filter(user=user))
+        if any(device.confirmed for device in devices):
+            raise _already_enabled()
+        if not devices:
+            raise _not_set_up()
+        verified = django_otp.verify_token(user, devices[0].persistent_id, _normalize(code))
+        backup_codes: list[str] = []
+        if verified is not None:
+            # ``verified`` is the instance verify_token saved (last_t, drift):
+            # save only ``confirmed`` so that state is not overwritten.
+            verified.confirmed = True
+            verified.save(update_fields=["confirmed"])
+            backup_codes = _backup_codes_replace(user=user)
+    # Raised outside the block: the throttling counter verify_token wrote on
+    # failure must be committed, not rolled back with the error.
+    if verified is None:
+        raise _otp_invalid()
+    return backup_codes
+
+
+def _backup_codes_replace(*, user: User) -> list[str]:
+    """A fresh set of backup codes (any earlier set is deleted)."""
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return codes
+
+
+def two_factor_verified_device(*, user: User, code: str) -> Device | None:
+    """The confirmed device that accepts ``code`` (TOTP or backup code), or ``None``.
+
+    The code's shape picks the device: digits go to the authenticator, anything
+    else to the backup codes. A mistyped TOTP code then does not also throttle
+    the backup codes (and vice versa), which trying every device would do. A
+    device that is throttled refuses even a right code until its delay passes.
+    A successful check consumes the code (TOTP time step or backup code).
+    """
+    code = _normalize(code)
+    if not code:
+        return None
+    totp = TOTPDevice.objects.devices_for_user(user, confirmed=True).first()
+    if code.isdigit() and totp is not None and len(code) <= totp.digits:
+        device: Device | None = totp
+    else:
+        device = StaticDevice.objects.devices_for_user(user, confirmed=True).first()
+    if device is None:
+        return None
+    return django_otp.verify_token(user, device.persistent_id, code)
+
+
+def two_factor_verify(*, user: User, code: str) -> bool:
+    """Whether ``code`` is a valid TOTP or backup code of ``user`` (consuming it)."""
+    return two_factor_verified_device(user=user, code=code) is not None
+
+
+def two_factor_disable(*, user: User, code: str) -> None:
+    """Turn two-factor off: every OTP device of ``user`` is deleted.
+
+    Requires a current TOTP or backup code, so a stolen session or token alone
+    cannot remove the second factor.
+    """
+    if not two_factor_enabled(user=user):
+        raise _not_set_up()
+    if not two_factor_verify(user=user, code=code):
+        raise _otp_invalid()
+    with transaction.atomic():
+        for model in django_otp.device_classes():
+            model.objects.filter(user=user).delete()
