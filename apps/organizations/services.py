@@ -150,8 +150,21 @@ def organization_signup(
     return SignupResult(organization=provisioned.tenant, user=user, created_user=created_user)
 
 
-def organization_update(*, organization: Organization, data: dict[str, Any]) -> Organization:
+#: Settings only owners may change (the rest: admin+).
+OWNER_ONLY_SETTINGS = frozenset({"require_two_factor"})
+
+
+def organization_update(
+    *, actor: Membership, organization: Organization, data: dict[str, Any]
+) -> Organization:
     """Apply validated settings; the host cache is invalidated by the save."""
+    owner_only = OWNER_ONLY_SETTINGS.intersection(data)
+    if owner_only and actor.role != Role.OWNER:
+        raise ApplicationError(
+            f"Only owners can change: {', '.join(sorted(owner_only))}.",
+            code="owner_required",
+            status_code=403,
+        )
     org = Organization.objects.get(pk=organization.pk)  # never save a cached copy
     changed = [f for f in SETTINGS_FIELDS if f in data]
     for field in changed:

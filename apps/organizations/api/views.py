@@ -83,7 +83,9 @@ class OrganizationSettingsView(generics.RetrieveUpdateAPIView):
 
     def perform_update(self, serializer: OrganizationSettingsSerializer) -> None:
         serializer.instance = services.organization_update(
-            organization=serializer.instance, data=serializer.validated_data
+            actor=request_membership(self.request),
+            organization=serializer.instance,
+            data=serializer.validated_data,
         )
 
 

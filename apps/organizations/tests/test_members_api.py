@@ -120,6 +120,16 @@ def test_settings_bad_input_is_400_and_changes_nothing(tenant, payload, field):
     assert after == before
 
 
+def test_only_owners_may_require_two_factor(tenant):
+    denied = client_as(tenant, "admin").patch(
+        "/api/v1/organization/", {"require_two_factor": True, "name": "X"}, format="json"
+    )
+    assert denied.status_code == 403
+    assert denied.json()["code"] == "owner_required"
+    org = Organization.objects.get(pk=tenant.pk)
+    assert (org.require_two_factor, org.name) == (False, tenant.name)
+
+
 def test_read_only_fields_are_ignored(tenant):
     response = client_as(tenant, "owner").patch(
         "/api/v1/organization/", {"slug": "hijack", "status": "active"}, format="json"
