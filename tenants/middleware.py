@@ -35,7 +35,8 @@ def public_hostnames() -> frozenset[str]:
 class TenantResolutionMiddleware:
     """Select the schema and URLconf for the request's host.
 
-    - ``<base>`` / ``www.<base>``: public schema, public URLconf, ``request.tenant = None``;
+    - ``<base>`` / ``www.<base>``: public schema, public URLconf, no ``request.tenant``
+      (absent means public, as django-tenants' own template tags expect);
     - a known serving tenant: its schema (``search_path = t_x, public``), tenant URLconf;
     - anything else: 404 ``tenant_not_found``;
     - a suspended/cancelled tenant: reads pass, writes get 402 ``organization_inactive``
@@ -59,7 +60,6 @@ class TenantResolutionMiddleware:
             return _error(400, "host_not_allowed", "This host name is not served here.")
 
         if hostname in public_hostnames():
-            request.tenant = None
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
             set_urlconf(request.urlconf)
             return self.get_response(request)
