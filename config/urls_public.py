@@ -3,9 +3,16 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.models import TokenProxy
 
 from apps.common import errors
 from apps.organizations.api import urls as organization_urls
+
+# DRF's token model is installed only because dj-rest-auth imports it; NovaTime's
+# tokens are iam.AuthToken. (Here, not in an app's admin.py: autodiscovery
+# registers DRF's admin after ours.)
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -178,12 +178,19 @@ def organization_update(
 
 
 def _owners_left(organization_id: Any, excluding: Membership) -> int:
-    return (
+    """Active owners other than ``excluding``, with their rows locked.
+
+    The rows are fetched (not counted: Django drops ``FOR UPDATE`` from a
+    ``count()``) so that two owners demoting each other at the same time
+    serialise here and cannot leave the organization without an owner.
+    """
+    owners = (
         Membership.objects.select_for_update()
         .filter(organization_id=organization_id, role=Role.OWNER, status=MembershipStatus.ACTIVE)
         .exclude(pk=excluding.pk)
-        .count()
+        .values_list("pk", flat=True)
     )
+    return len(list(owners))
 
 
 def _check_may_manage(actor: Membership, target: Membership, new_role: str | None = None) -> None:

@@ -26,6 +26,13 @@ NOVATIME_URL_SCHEME = "https"
 
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 
+# collectstatic runs in the image build; whitenoise serves hashed, compressed files.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False
+
 SENTRY_DSN = env("SENTRY_DSN", default="")
 if SENTRY_DSN:
     import sentry_sdk

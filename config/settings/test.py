@@ -23,3 +23,4 @@ CACHES = {
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_DEFAULT_QUEUE = f"{NOVATIME_ENV_PREFIX}-default"
+STATIC_ROOT = None  # whitenoise serves from the finders; no var/static needed

@@ -1,0 +1,460 @@
+"""Platform admin console: organizations, their domains and memberships.
+
+What the admin may and may not do, and why:
+
+- **No creating or deleting organizations.** Creating one means provisioning a
+  schema (signup or ``manage.py tenants create``); deleting one drops a schema
+  (``manage.py tenants delete``, CLI only, on purpose). The admin would only
+  write the row and leave the two out of step.
+- **Status changes go through actions** ("Suspend", "Resume") that call
+  ``tenants.provisioning.set_tenant_status``, the same code the CLI uses, so
+  the host cache is invalidated and writes on a suspended host get 402 at once.
+- **The slug and schema name are read-only**: the schema name is opaque and
+  fixed; the slug is the subdomain, and renaming it also means moving the
+  primary domain (a service, not a form field).
+- **Template and pooled rows** are infrastructure: hidden by default (filter
+  "Kind"), view-only, and never touched by the actions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from tenants.provisioning import set_tenant_status
+
+from .constants import INTERNAL_STATUSES, MembershipStatus, OrganizationStatus, Role
+from .models import Domain, Invitation, Membership, Organization
+from .signals import membership_changed
+
+# The console's own name; "View site" is hidden: the public host has no web
+# page at "/" (it serves the API).
+admin.site.site_header = "NovaTime platform admin"
+admin.site.site_title = "NovaTime admin"
+admin.site.index_title = "Platform administration"
+admin.site.site_url = None
+
+#: Statuses an organization can be suspended from (billing states that serve writes).
+SUSPENDABLE_STATUSES = frozenset(
+    {OrganizationStatus.TRIALING, OrganizationStatus.ACTIVE, OrganizationStatus.PAST_DUE}
+)
+
+
+def _is_internal(org: Organization | None) -> bool:
+    return org is not None and org.status in INTERNAL_STATUSES
+
+
+def _is_autocomplete(request: HttpRequest) -> bool:
+    return request.path.rstrip("/").endswith("/autocomplete")
+
+
+class KindFilter(admin.SimpleListFilter):
+    """Customers by default; the template and pool rows only when asked for."""
+
+    title = "kind"
+    parameter_name = "kind"
+    CUSTOMERS, INTERNAL, ALL = "customers", "internal", "all"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            (self.CUSTOMERS, "Customers"),
+            (self.INTERNAL, "Template & pool"),
+            (self.ALL, "All"),
+        ]
+
+    def choices(self, changelist: Any) -> Any:
+        # Unlike a stock filter, "no parameter" means "customers", not "all".
+        current = self.value() or self.CUSTOMERS
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": current == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value() or self.CUSTOMERS
+        if value == self.INTERNAL:
+            return queryset.filter(status__in=INTERNAL_STATUSES)
+        if value == self.ALL:
+            return queryset
+        return queryset.exclude(status__in=INTERNAL_STATUSES)
+
+
+class DomainInline(admin.TabularInline):
+    """Host names of the organization (read-only: they are provisioned)."""
+
+    model = Domain
+    extra = 0
+    can_delete = False
+    fields = ("domain", "is_primary", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MembershipOfOrganizationInline(admin.TabularInline):
+    """Members of the organization; edited one by one in the Membership admin."""
+
+    model = Membership
+    fk_name = "organization"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ("user", "role", "status", "joined_at")
+    readonly_fields = fields
+    verbose_name_plural = "Memberships"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        return super().get_queryset(request).select_related("user")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    """Customer organizations (tenants)."""
+
+    list_display = (
+        "name",
+        "slug",
+        "status",
+        "member_count",
+        "created_at",
+        "schema_name",
+        "primary_domain",
+    )
+    list_filter = (KindFilter, "status", "created_at")
+    search_fields = ("name", "slug", "domains__domain", "schema_name")
+    ordering = ("name", "created_at")
+    actions = ("suspend_organizations", "resume_organizations")
+    readonly_fields = ("id", "slug", "status", "schema_name", "created_at", "updated_at")
+    inlines = (DomainInline, MembershipOfOrganizationInline)
+    show_full_result_count = False  # one COUNT(*) per page is enough
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
+        """Member count and primary domain as correlated subqueries.
+
+        Subqueries (rather than JOIN + GROUP BY) keep the count right even when
+        the admin search adds a join on ``domains`` and cost one query per page,
+        whatever the number of rows.
+        """
+        members = (
+            Membership.objects.filter(organization=OuterRef("pk"), status=MembershipStatus.ACTIVE)
+            .order_by()
+            .values("organization")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        primary = Domain.objects.filter(tenant=OuterRef("pk"), is_primary=True).order_by("domain")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                member_count=Coalesce(Subquery(members, output_field=IntegerField()), Value(0)),
+                primary_domain=Subquery(primary.values("domain")[:1]),
+            )
+        )
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        """Identity first, timestamps last, every other (settings) field between.
+
+        Derived from the model rather than listed, so organization settings
+        added later show up here without touching the admin.
+        """
+        head = ["id", "name", "slug", "status", "schema_name"]
+        tail = ["created_at", "updated_at"]
+        middle = [f for f in super().get_fields(request, obj) if f not in head + tail]
+        return head + middle + tail
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # Autocomplete widgets (Domain/Membership forms) offer customers only.
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if _is_autocomplete(request):
+            queryset = queryset.exclude(status__in=INTERNAL_STATUSES)
+        return queryset, may_have_duplicates
+
+    @admin.display(description="Members", ordering="member_count")
+    def member_count(self, org: Organization) -> int:
+        return org.member_count
+
+    @admin.display(description="Primary domain", ordering="primary_domain")
+    def primary_domain(self, org: Organization) -> str:
+        return org.primary_domain or "-"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # provisioning: signup or `manage.py tenants create`
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # drops a schema: `manage.py tenants delete` only
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if _is_internal(obj):
+            return False  # template and pool rows are view-only
+        return super().has_change_permission(request, obj)
+
+    def _change_status(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Organization],
+        *,
+        allowed_from: frozenset[str],
+        to: str,
+        verb: str,
+    ) -> None:
+        """Apply one status change to the selected rows it makes sense for.
+
+        One transaction for the batch; every change goes through
+        ``set_tenant_status`` (host cache invalidation) and into the admin log.
+        """
+        changed: list[Organization] = []
+        skipped: list[Organization] = []
+        pks = list(queryset.values_list("pk", flat=True))
+        with transaction.atomic():
+            # Fresh rows, locked in a stable order: a concurrent action or
+            # billing webhook on the same rows waits instead of interleaving.
+            locked = Organization.objects.select_for_update().filter(pk__in=pks).order_by("pk")
+            for org in locked:
+                if org.status not in allowed_from:
+                    skipped.append(org)
+                    continue
+                set_tenant_status(org, to)
+                self.log_change(request, org, f"{verb.capitalize()} via admin action.")
+                changed.append(org)
+        changed.sort(key=_label)
+        skipped.sort(key=_label)
+        if changed:
+            self.message_user(
+                request,
+                f"{verb.capitalize()} {_count(changed)}: {_slugs(changed)}.",
+                messages.SUCCESS,
+            )
+        if not changed and not skipped:
+            # Selected rows the current filter hides never reach the action.
+            self.message_user(request, "No organization was changed.", messages.WARNING)
+        if skipped:
+            self.message_user(
+                request,
+                f"Not {verb} (status does not allow it): "
+                + ", ".join(f"{_label(o)} ({o.status})" for o in skipped)
+                + ".",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Suspend selected organizations (read-only, writes get 402)")
+    def suspend_organizations(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:
+        self._change_status(
+            request,
+            queryset,
+            allowed_from=SUSPENDABLE_STATUSES,
+            to=OrganizationStatus.SUSPENDED,
+            verb="suspended",
+        )
+
+    @admin.action(description="Resume selected suspended organizations (active again)")
+    def resume_organizations(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:
+        self._change_status(
+            request,
+            queryset,
+            allowed_from=frozenset({OrganizationStatus.SUSPENDED}),
+            to=OrganizationStatus.ACTIVE,
+            verb="resumed",
+        )
+
+
+def _count(orgs: list[Organization]) -> str:
+    return f"{len(orgs)} organization{'s' if len(orgs) != 1 else ''}"
+
+
+def _label(org: Organization) -> str:
+    return org.slug or org.schema_name
+
+
+def _slugs(orgs: list[Organization]) -> str:
+    return ", ".join(_label(o) for o in orgs)
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    """Host names → organizations. Saving or deleting one invalidates the host
+    cache (signals in ``tenants.resolution``)."""
+
+    list_display = ("domain", "tenant_link", "is_primary", "created_at")
+    list_filter = ("is_primary",)
+    search_fields = ("domain", "tenant__slug", "tenant__name")
+    list_select_related = ("tenant",)
+    autocomplete_fields = ("tenant",)
+    readonly_fields = ("id", "created_at")
+    fields = ("id", "domain", "tenant", "is_primary", "created_at")
+
+    @admin.display(description="Organization", ordering="tenant__name")
+    def tenant_link(self, domain: Domain) -> str:
+        url = reverse("admin:organizations_organization_change", args=[domain.tenant_id])
+        return format_html('<a href="{}">{}</a>', url, domain.tenant)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Without its primary domain an organization is unreachable.
+        if obj is not None and obj.is_primary:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+def _is_last_active_owner(membership: Membership) -> bool:
+    """Whether ``membership`` is its organization's only active owner.
+
+    Locks the organization's active owner rows (a plain SELECT ... FOR UPDATE:
+    Django drops FOR UPDATE from ``.count()``), so two concurrent demotions
+    cannot both see "another owner is left".
+    """
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(
+            organization_id=membership.organization_id,
+            role=Role.OWNER,
+            status=MembershipStatus.ACTIVE,
+        )
+        .values_list("pk", flat=True)
+    )
+    return owners == [membership.pk]
+
+
+class MembershipAdminForm(forms.ModelForm):
+    """Refuses to leave an organization without an active owner (the members
+    API refuses it too, with ``last_owner``)."""
+
+    class Meta:
+        model = Membership
+        fields = ("user", "organization", "role", "status")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        current = self.instance  # still the saved values: the form applies them later
+        stays_owner = (
+            cleaned.get("role", current.role) == Role.OWNER
+            and cleaned.get("status", current.status) == MembershipStatus.ACTIVE
+        )
+        if (
+            current.pk is not None
+            and current.role == Role.OWNER
+            and current.status == MembershipStatus.ACTIVE
+            and not stays_owner
+            and _is_last_active_owner(current)
+        ):
+            raise forms.ValidationError(
+                "This is the organization's last active owner: make someone else owner first.",
+                code="last_owner",
+            )
+        return cleaned
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    """Who belongs to which organization, with which role.
+
+    Changes send ``membership_changed`` after commit, like the members API, so
+    listeners (billing seat sync, ...) see admin edits too.
+    """
+
+    form = MembershipAdminForm
+    list_display = ("user", "organization", "role", "status", "joined_at")
+    list_filter = ("role", "status")
+    search_fields = ("user__email", "organization__slug", "organization__name")
+    list_select_related = ("user", "organization")
+    autocomplete_fields = ("user", "organization")
+    readonly_fields = ("id", "joined_at", "updated_at")
+    fields = ("id", "user", "organization", "role", "status", "joined_at", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # A membership never moves to another user or organization: add a new one.
+        if obj is not None:
+            return (*self.readonly_fields, "user", "organization")
+        return self.readonly_fields
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Bulk delete would bypass the last-owner check of the delete page.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if (
+            obj is not None
+            and obj.role == Role.OWNER
+            and obj.status == MembershipStatus.ACTIVE
+            and _is_last_active_owner(obj)
+        ):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            _send_membership_changed(obj, "added")
+        elif {"role", "status"} & set(form.changed_data):
+            _send_membership_changed(obj, "role_changed")
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        _send_membership_changed(obj, "removed")
+        super().delete_model(request, obj)
+
+
+def _send_membership_changed(membership: Membership, action: str) -> None:
+    org_id, user_id = membership.organization_id, membership.user_id
+    transaction.on_commit(
+        lambda: membership_changed.send(
+            sender=Membership, organization_id=org_id, user_id=user_id, action=action
+        )
+    )
+
+
+# --- Invitations -----------------------------------------------------------------
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are created, resent and revoked through the API (which emails
+    the token); the console shows them and nothing more. ``token_hash`` is a
+    credential's hash and never displayed."""
+
+    list_display = ["email", "organization", "role", "status", "expires_at", "invited_by"]
+    list_filter = ["status", "role"]
+    search_fields = ["email", "organization__slug", "organization__name"]
+    list_select_related = ["organization", "invited_by"]
+    exclude = ["token_hash"]
+    readonly_fields = [
+        "id",
+        "organization",
+        "email",
+        "role",
+        "status",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,246 @@
+"""The platform admin console in a real browser: log in, find an organization,
+suspend it, see the confirmation (with the admin's CSS loaded).
+
+Headless Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright; never
+``playwright install``) talks to a real ``uvicorn config.asgi:application``
+started in a subprocess on the test database. The server is another process,
+so everything it must see is committed and deleted again in ``finally``.
+
+The test is marked ``django_db`` (so the test database exists even when it runs
+alone), which wraps it in a transaction that is rolled back; the committed rows
+are therefore written on a connection of their own, in a worker thread
+(Django's connections are per thread), in autocommit mode. pytest-django's
+``live_server`` is not used on purpose: it needs ``transactional_db``, whose
+flush would delete the session tenants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django_tenants.utils import get_tenant_model
+
+from tenants.provisioning import delete_tenant, provision_tenant
+from tenants.testing import manage_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = ROOT / "var" / "screenshots" / "admin-suspend.png"
+SLUG = "browser-co"
+STAFF_EMAIL = "browser-staff@novatime.test"
+STAFF_PASSWORD = "Browser-staff-pass-1"
+SERVER_START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(url: str, *, host: str, method: str = "GET") -> int:
+    """Status code of one request sent to the server with ``Host: host``."""
+    request = urllib.request.Request(url, method=method, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def committed(blocker: Any, work: Callable[[], T]) -> T:
+    """Run ``work`` on a fresh connection in autocommit mode, so its writes are
+    committed at once and visible to the server, whatever the test's own
+    (rolled-back) transaction does."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    with blocker.unblock():
+        worker = threading.Thread(target=run, name="committed-writes")
+        worker.start()
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _delete_org_and_staff() -> None:
+    """Delete the organization (dropping its schema) and the staff user; also
+    clears what a crashed earlier run on a kept test database left behind."""
+    org = get_tenant_model().objects.filter(slug=SLUG).first()
+    if org is not None:
+        delete_tenant(org)
+    get_user_model().objects.filter(email=STAFF_EMAIL).delete()
+
+
+def _create_org_and_staff() -> Any:
+    _delete_org_and_staff()
+    org = provision_tenant(slug=SLUG, name="Browser Co", status="active").tenant
+    get_user_model().objects.create_superuser(STAFF_EMAIL, STAFF_PASSWORD)
+    return org
+
+
+@pytest.fixture
+def committed_org_and_staff(django_db_blocker: Any) -> Iterator[Any]:
+    """A committed organization ``browser-co`` and a staff superuser; both are
+    deleted afterwards, whatever happens (the schema is dropped too)."""
+    org = committed(django_db_blocker, _create_org_and_staff)
+    try:
+        yield org
+    finally:
+        committed(django_db_blocker, _delete_org_and_staff)
+
+
+@pytest.fixture
+def server(committed_org_and_staff: Any, tmp_path: Path) -> Iterator[str]:
+    """``uvicorn config.asgi:application`` on a free port, with this process's
+    settings module and test database; yields its base URL on ``localhost``."""
+    port = free_port()
+    log_path = tmp_path / "uvicorn.log"
+    env = manage_env(
+        DJANGO_SETTINGS_MODULE=settings.SETTINGS_MODULE,
+        NOVATIME_URL_PORT=str(port),
+    )
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--lifespan",
+                "off",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"uvicorn exited with {proc.returncode}:\n{log_path.read_text()}")
+            with contextlib.suppress(OSError):
+                if http(f"http://127.0.0.1:{port}/healthz", host="localhost") == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(f"uvicorn did not answer in time:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield f"http://localhost:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    """A fresh page in headless Debian Chromium (skips when it is not installed)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is not installed (scripts/ensure_chromium.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 900})
+            page.set_default_timeout(15_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_staff_suspends_an_organization_from_the_admin(
+    browser_page: Any, server: str, django_db_blocker: Any
+):
+    page = browser_page
+    static_responses: list[tuple[str, int]] = []
+    page.on(
+        "response",
+        lambda r: static_responses.append((r.url, r.status)) if "/static/" in r.url else None,
+    )
+
+    page.goto(f"{server}/admin/")
+    assert page.url == f"{server}/admin/login/?next=/admin/"
+    page.fill("#id_username", STAFF_EMAIL)
+    page.fill("#id_password", STAFF_PASSWORD)
+    with page.expect_navigation():
+        page.click("input[type=submit]")
+    assert page.url == f"{server}/admin/"
+    assert page.locator("#site-name").inner_text() == "NovaTime platform admin"
+
+    with page.expect_navigation():
+        page.click("tr.model-organization th a")
+    page.fill("#searchbar", SLUG)
+    with page.expect_navigation():
+        page.press("#searchbar", "Enter")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1
+    assert rows.first.locator("td.field-slug").inner_text() == SLUG
+
+    rows.first.locator("input.action-select").check()
+    page.select_option("select[name=action]", "suspend_organizations")
+    with page.expect_navigation():
+        page.click("button[name=index]")
+
+    assert page.locator("ul.messagelist li.success").inner_text() == (
+        f"Suspended 1 organization: {SLUG}."
+    )
+    assert page.locator("#result_list td.field-status").first.inner_text() == "Suspended"
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    # The admin's CSS was served (DEBUG is off: the app serves its static files).
+    assert [url for url, status in static_responses if status != 200] == []
+    assert f"{server}/static/admin/css/base.css" in dict(static_responses)
+    header_bg = page.evaluate("getComputedStyle(document.getElementById('header')).backgroundColor")
+    assert header_bg == "rgb(65, 118, 144)"  # the admin's --header-bg, not the UA default
+    # A fresh query on a fresh connection (Playwright's event loop owns this
+    # thread, and Django refuses ORM calls from a thread running a loop).
+    status = committed(django_db_blocker, lambda: get_tenant_model().objects.get(slug=SLUG).status)
+    assert status == "suspended"
+    base = server.replace("localhost", "127.0.0.1")
+    assert http(f"{base}/api/v1/meta/", host=f"{SLUG}.localhost", method="POST") == 402
