@@ -78,3 +78,16 @@ def tenant_client(tenant: Any) -> TenantAPIClient:
 def public_client(db: None) -> TenantAPIClient:
     """API client whose requests go to the public host."""
     return TenantAPIClient(None)
+
+
+@pytest.fixture
+def captured_events(django_capture_on_commit_callbacks: Any) -> Iterator[list[Any]]:
+    """Domain events emitted by services during the test.
+
+    On-commit callbacks run when the block exits (the test transaction never
+    commits), so assertions on events go after the action, inside the test.
+    """
+    from apps.websocket_server.events import recording_events
+
+    with recording_events() as events, django_capture_on_commit_callbacks(execute=True):
+        yield events

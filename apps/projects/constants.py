@@ -9,3 +9,10 @@ class ProjectStatus(models.TextChoices):
     ON_HOLD = "on_hold", "On hold"
     COMPLETED = "completed", "Completed"
     ARCHIVED = "archived", "Archived"
+
+
+class ProjectRole(models.TextChoices):
+    """A member's role inside one project (on top of their organization role)."""
+
+    LEAD = "lead", "Lead"
+    MEMBER = "member", "Member"

@@ -1,18 +1,23 @@
-"""Clients and projects (tenant schema).
+"""Clients, projects, project members, milestones and dependencies (tenant schema).
 
-The first tenant tables: they give the template/clone machinery real tables,
-indexes, foreign keys and check constraints to copy. The API arrives with the
-projects issue.
+Users live in the public schema. Tenant tables refer to them by ``user_id``
+(a UUID column, no foreign key): a database FK across schemas would make
+Django's delete collector, running in the public schema, look for these
+tenant tables where they do not exist. Membership of a user in the
+organization is checked by the services against the public ``Membership``.
 """
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
-from apps.common.models import SoftDeleteModel
+from apps.common.models import SoftDeleteModel, TimestampedModel
 
-from .constants import ProjectStatus
+from .constants import ProjectRole, ProjectStatus
 
 
 class Client(SoftDeleteModel):
@@ -60,9 +65,11 @@ class Project(SoftDeleteModel):
     hourly_rate = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     billable = models.BooleanField(default=True)
     is_private = models.BooleanField(default=False)
+    created_by_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
+        indexes = [models.Index(fields=["status", "name"])]
         constraints = [
             models.UniqueConstraint(
                 Lower("name"),
@@ -88,3 +95,69 @@ class Project(SoftDeleteModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ProjectMember(models.Model):
+    """A user's place in a project: project role and an optional rate override."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="members")
+    user_id = models.UUIDField(db_index=True)
+    role = models.CharField(max_length=20, choices=ProjectRole.choices, default=ProjectRole.MEMBER)
+    hourly_rate = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["project", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user_id"], name="projects_member_unique"),
+            models.CheckConstraint(
+                condition=models.Q(hourly_rate__isnull=True) | models.Q(hourly_rate__gte=0),
+                name="projects_member_rate_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.project_id} ({self.role})"
+
+
+class Milestone(TimestampedModel):
+    """A dated checkpoint of a project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="milestones")
+    name = models.CharField(max_length=200)
+    due_date = models.DateField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_date", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.due_date})"
+
+
+class ProjectDependency(models.Model):
+    """Finish-to-start: ``project`` cannot start before ``depends_on`` ends.
+
+    The services refuse links that would close a cycle (409).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dependencies")
+    depends_on = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dependents")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "depends_on"], name="projects_dependency_unique"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(project=models.F("depends_on")),
+                name="projects_dependency_not_self",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} after {self.depends_on_id}"

@@ -46,6 +46,7 @@ SHARED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",  # imported by dj-rest-auth; NovaTime uses iam.AuthToken
     "allauth",
