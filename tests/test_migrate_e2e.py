@@ -31,7 +31,7 @@ def manage(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def broken_tenants() -> Iterator[list[str]]:
-    """Two committed tenants whose ``projects`` migrations were 'never applied'."""
+    """Two committed tenants whose ``tasks`` migrations were 'never applied'."""
     schemas = []
     try:
         for slug in SLUGS:
@@ -51,8 +51,20 @@ def broken_tenants() -> Iterator[list[str]]:
                 schema = conn.execute(
                     "SELECT schema_name FROM organizations_organization WHERE slug = %s", [slug]
                 ).fetchone()[0]
-                conn.execute(f'DROP TABLE "{schema}".projects_project, "{schema}".projects_client')
-                conn.execute(f"DELETE FROM \"{schema}\".django_migrations WHERE app = 'projects'")
+                # "Un-apply" the tasks app: drop its tables, forget its migrations.
+                tables = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = %s AND table_name LIKE 'tasks\\_%%'",
+                        [schema],
+                    )
+                ]
+                assert tables
+                conn.execute(", ".join(f'"{schema}"."{t}"' for t in tables).join(
+                    ["DROP TABLE ", " CASCADE"]
+                ))
+                conn.execute(f"DELETE FROM \"{schema}\".django_migrations WHERE app = 'tasks'")
                 schemas.append(schema)
         yield schemas
     finally:
@@ -81,7 +93,7 @@ def test_parallel_migrate_applies_only_what_is_pending(broken_tenants):
                     [schema],
                 )
             }
-            assert {"projects_client", "projects_project"} <= tables
+            assert {"tasks_task", "tasks_label", "tasks_taskdependency"} <= tables
 
     again = manage("tenants", "migrate")
     assert again.returncode == 0
