@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -81,13 +82,31 @@ def public_client(db: None) -> TenantAPIClient:
 
 
 @pytest.fixture
-def captured_events(django_capture_on_commit_callbacks: Any) -> Iterator[list[Any]]:
-    """Domain events emitted by services during the test.
+def commit(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
+    """``with commit(): <action>`` runs the action's on-commit callbacks (events,
+    emails, Celery sends) when the block ends, as a real commit would: the test
+    transaction itself never commits."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
 
-    On-commit callbacks run when the block exits (the test transaction never
-    commits), so assertions on events go after the action, inside the test.
-    """
+
+@pytest.fixture
+def captured_events() -> Iterator[list[Any]]:
+    """Every domain event dispatched during the test (dispatch happens on
+    commit: wrap actions in ``commit()``)."""
     from apps.websocket_server.events import recording_events
 
-    with recording_events() as events, django_capture_on_commit_callbacks(execute=True):
+    with recording_events() as events:
         yield events
+
+
+@pytest.fixture
+def emitted(commit: Callable[[], Any]) -> Callable[[], Any]:
+    """``with emitted() as events: <action>`` → the events the action emitted."""
+    from apps.websocket_server.events import recording_events
+
+    @contextmanager
+    def capture() -> Iterator[list[Any]]:
+        with recording_events() as events, commit():
+            yield events
+
+    return capture

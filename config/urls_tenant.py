@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/v1/", include("apps.common.api.urls")),
     path("api/v1/auth/", include("apps.iam.api.urls")),
     path("api/v1/", include(organization_urls.tenant_urlpatterns)),
+    path("api/v1/", include("apps.projects.api.urls")),
+    path("api/v1/", include("apps.tasks.api.urls")),
 ]
 
 handler400 = errors.handler400

@@ -38,12 +38,26 @@ def host_for(tenant: Any | None) -> str:
 
 class TenantAPIClient(APIClient):
     """An ``APIClient`` whose requests go to one host (a tenant's or public;
-    ``HTTP_HOST=`` overrides it)."""
+    ``HTTP_HOST=`` overrides it).
+
+    After each request the connection is put back on the schema the test was
+    in: the tenant middleware (rightly) leaves it on ``public``, and a test body
+    running in a tenant schema reads that tenant's rows between requests.
+    """
 
     def __init__(self, tenant: Any | None = None, **defaults: Any) -> None:
         defaults.setdefault("HTTP_HOST", host_for(tenant))
         super().__init__(**defaults)
         self.tenant = tenant
+
+    def request(self, **kwargs: Any) -> Any:
+        from django.db import connection
+
+        before = connection.tenant
+        try:
+            return super().request(**kwargs)
+        finally:
+            connection.set_tenant(before)
 
 
 def database_url() -> str:

@@ -61,6 +61,12 @@ class Task(SoftDeleteModel):
             models.Index(fields=["project", "status", "position"]),
             models.Index(fields=["status", "priority"]),
             models.Index(fields=["due_date"]),
+            # the list's default order, over live tasks: top-N without a sort
+            models.Index(
+                fields=["position", "created_at", "id"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="tasks_task_live_order",
+            ),
             # search: title ILIKE '%…%' (pg_trgm lives in public, tenants/migrations/0002)
             GinIndex(fields=["title"], name="tasks_task_title_trgm", opclasses=["gin_trgm_ops"]),
         ]

@@ -277,9 +277,6 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# Django 6 default, opted into now (forms' URLField assumes https).
-FORMS_URLFIELD_ASSUME_HTTPS = True
-
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 # Serve straight from the apps' static dirs when collectstatic has not run

@@ -24,7 +24,7 @@ from apps.iam.tokens import hash_key
 from apps.organizations import services
 from apps.organizations.models import Invitation, Membership
 from apps.organizations.signals import membership_changed
-from apps.organizations.tests.factories import MembershipFactory
+from apps.organizations.tests.factories import MembershipFactory, client_as
 from tenants.testing import TenantAPIClient
 
 pytestmark = pytest.mark.django_db
@@ -51,26 +51,6 @@ def frozen_now() -> Iterator[datetime.datetime]:
     ``created_at``, keep the real clock)."""
     with mock.patch("django.utils.timezone.now", return_value=NOW):
         yield NOW
-
-
-@pytest.fixture
-def on_commit(django_capture_on_commit_callbacks: Any) -> Any:
-    """Run ``transaction.on_commit`` callbacks (emails, signals) at the end of the
-    block, as a real commit would; the test transaction never commits."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-def client_as(tenant: Any, role: str | None) -> TenantAPIClient:
-    """A client on ``tenant``'s host acting as: None (anonymous), "outsider"
-    (authenticated, no membership) or a member with ``role``."""
-    client = TenantAPIClient(tenant)
-    if role is None:
-        return client
-    user = UserFactory()
-    if role != "outsider":
-        MembershipFactory(user=user, organization=tenant, role=role)
-    client.force_authenticate(user)
-    return client
 
 
 def invite(
@@ -118,12 +98,12 @@ def sha256(raw: str) -> str:
 
 @pytest.mark.parametrize(("role", "status", "code"), DENIED)
 def test_create_is_refused_below_admin_and_changes_nothing(
-    tenant, mailoutbox, on_commit, role, status, code
+    tenant, mailoutbox, commit, role, status, code
 ):
     client = client_as(tenant, role)
     before = snapshot()
 
-    with on_commit():
+    with commit():
         response = client.post(LIST_URL, {"email": "new@example.com"}, format="json")
 
     expect(response, status, code)
@@ -133,7 +113,7 @@ def test_create_is_refused_below_admin_and_changes_nothing(
 
 @pytest.mark.parametrize("role", ["admin", "owner"])
 def test_create_by_admin_or_owner_answers_201_with_the_invitation(
-    tenant, mailoutbox, on_commit, frozen_now, role
+    tenant, mailoutbox, commit, frozen_now, role
 ):
     inviter = MembershipFactory(
         organization=tenant, role=role, user__email="ada@acme.test", user__first_name="Ada"
@@ -141,7 +121,7 @@ def test_create_by_admin_or_owner_answers_201_with_the_invitation(
     client = TenantAPIClient(tenant)
     client.force_authenticate(inviter)
 
-    with on_commit():
+    with commit():
         response = client.post(
             LIST_URL, {"email": "New.Person@Example.com", "role": "manager"}, format="json"
         )
@@ -168,7 +148,7 @@ def test_create_by_admin_or_owner_answers_201_with_the_invitation(
 
 
 def test_create_sends_one_email_with_text_and_html_parts_and_the_accept_link(
-    tenant, mailoutbox, on_commit, frozen_now
+    tenant, mailoutbox, commit, frozen_now
 ):
     inviter = MembershipFactory(
         organization=tenant,
@@ -180,7 +160,7 @@ def test_create_sends_one_email_with_text_and_html_parts_and_the_accept_link(
     client = TenantAPIClient(tenant)
     client.force_authenticate(inviter)
 
-    with on_commit():
+    with commit():
         client.post(LIST_URL, {"email": "new.person@example.com", "role": "member"}, format="json")
 
     assert len(mailoutbox) == 1
@@ -200,14 +180,14 @@ def test_create_sends_one_email_with_text_and_html_parts_and_the_accept_link(
     assert Invitation.objects.get().token_hash == sha256(token)
 
 
-def test_a_mail_server_failure_does_not_fail_the_request(tenant, on_commit):
+def test_a_mail_server_failure_does_not_fail_the_request(tenant, commit):
     client = client_as(tenant, "admin")
 
     with (
         mock.patch(
             "django.core.mail.EmailMultiAlternatives.send", side_effect=SMTPException("down")
         ),
-        on_commit(),
+        commit(),
     ):
         response = client.post(LIST_URL, {"email": "new@example.com"}, format="json")
 
@@ -232,12 +212,12 @@ def test_the_expiry_follows_the_ttl_setting(tenant, settings, frozen_now):
     assert invitation.expires_at == NOW + datetime.timedelta(days=2)
 
 
-def test_inviting_an_active_member_is_400_already_member(tenant, mailoutbox, on_commit):
+def test_inviting_an_active_member_is_400_already_member(tenant, mailoutbox, commit):
     MembershipFactory(organization=tenant, role="viewer", user__email="bob@example.com")
     client = client_as(tenant, "admin")
     before = snapshot()
 
-    with on_commit():
+    with commit():
         response = client.post(LIST_URL, {"email": "BOB@example.com"}, format="json")
 
     expect(response, 400, "already_member")
@@ -254,11 +234,11 @@ def test_a_member_of_another_organization_can_be_invited(tenant, other_tenant):
     assert (invitation.organization_id, invitation.email) == (tenant.id, "bob@example.com")
 
 
-def test_an_admin_inviting_an_owner_is_403_owner_required(tenant, mailoutbox, on_commit):
+def test_an_admin_inviting_an_owner_is_403_owner_required(tenant, mailoutbox, commit):
     client = client_as(tenant, "admin")
     before = snapshot()
 
-    with on_commit():
+    with commit():
         response = client.post(
             LIST_URL, {"email": "boss@example.com", "role": "owner"}, format="json"
         )
@@ -304,11 +284,11 @@ def test_the_role_defaults_to_member(tenant):
     assert response.json()["role"] == "member"
 
 
-def test_inviting_a_pending_address_again_reissues_the_same_row(tenant, mailoutbox, on_commit):
+def test_inviting_a_pending_address_again_reissues_the_same_row(tenant, mailoutbox, commit):
     client = client_as(tenant, "admin")
-    with on_commit():
+    with commit():
         first = client.post(LIST_URL, {"email": "new@example.com"}, format="json")
-    with on_commit():
+    with commit():
         second = client.post(
             LIST_URL, {"email": "NEW@example.com", "role": "viewer"}, format="json"
         )
@@ -451,13 +431,13 @@ def test_an_admin_cannot_revoke_an_owner_invitation(tenant):
 
 
 def test_another_organizations_invitation_is_unknown_on_this_host(
-    tenant, other_tenant, mailoutbox, on_commit
+    tenant, other_tenant, mailoutbox, commit
 ):
     invitation, _ = invite(tenant)
     globex_admin = client_as(other_tenant, "admin")
     before = snapshot()
 
-    with on_commit():
+    with commit():
         revoke = globex_admin.delete(f"{LIST_URL}{invitation.id}/")
         resend = globex_admin.post(f"{LIST_URL}{invitation.id}/resend/")
 
@@ -478,13 +458,13 @@ def test_an_unknown_id_is_404(tenant):
 
 @pytest.mark.parametrize(("role", "status", "code"), DENIED)
 def test_resend_is_refused_below_admin_and_changes_nothing(
-    tenant, mailoutbox, on_commit, role, status, code
+    tenant, mailoutbox, commit, role, status, code
 ):
     invitation, _ = invite(tenant)
     client = client_as(tenant, role)
     before = snapshot()
 
-    with on_commit():
+    with commit():
         response = client.post(f"{LIST_URL}{invitation.id}/resend/")
 
     expect(response, status, code)
@@ -493,14 +473,14 @@ def test_resend_is_refused_below_admin_and_changes_nothing(
 
 
 def test_resend_emails_a_new_token_with_a_new_expiry_and_kills_the_old_one(
-    tenant, public_client, mailoutbox, on_commit
+    tenant, public_client, mailoutbox, commit
 ):
     invitation, old_token = invite(tenant)
     Invitation.objects.filter(pk=invitation.pk).update(
         expires_at=timezone.now() - datetime.timedelta(days=1)
     )
 
-    with mock.patch("django.utils.timezone.now", return_value=NOW), on_commit():
+    with mock.patch("django.utils.timezone.now", return_value=NOW), commit():
         response = client_as(tenant, "admin").post(f"{LIST_URL}{invitation.id}/resend/")
 
     expect(response, 200)
@@ -531,10 +511,10 @@ def test_resending_an_accepted_invitation_is_409(tenant):
     expect(response, 409, "invitation_not_pending")
 
 
-def test_an_email_is_not_sent_for_a_token_reissued_before_commit(tenant, mailoutbox, on_commit):
+def test_an_email_is_not_sent_for_a_token_reissued_before_commit(tenant, mailoutbox, commit):
     actor = MembershipFactory(organization=tenant, role="admin")
 
-    with on_commit():
+    with commit():
         invitation, _ = services.invitation_create(actor=actor, email="x@example.com")
         _, second = services.invitation_resend(actor=actor, invitation=invitation)
 
@@ -545,7 +525,7 @@ def test_an_email_is_not_sent_for_a_token_reissued_before_commit(tenant, mailout
 
 
 def test_a_new_user_accepts_and_gets_an_account_a_membership_and_a_working_token(
-    tenant, public_client, on_commit
+    tenant, public_client, commit
 ):
     invitation, raw_token = invite(tenant, role="manager")
     events: list[dict[str, Any]] = []
@@ -553,7 +533,7 @@ def test_a_new_user_accepts_and_gets_an_account_a_membership_and_a_working_token
     membership_changed.connect(receiver)
 
     try:
-        with on_commit():
+        with commit():
             response = public_client.post(
                 ACCEPT_URL,
                 {

@@ -10,26 +10,12 @@ import pytest
 
 from apps.iam.tests.factories import UserFactory
 from apps.organizations.models import Membership, Organization
-from apps.organizations.tests.factories import MembershipFactory
+from apps.organizations.tests.factories import MembershipFactory, client_as
 from tenants.testing import TenantAPIClient
 
 pytestmark = pytest.mark.django_db
 
 ROLES = ["viewer", "member", "manager", "admin", "owner"]
-
-
-def client_as(tenant: Any, role: str | None) -> TenantAPIClient:
-    """A client on ``tenant``'s host acting as: None (anonymous), "outsider"
-    (authenticated, no membership) or a member with ``role``."""
-    client = TenantAPIClient(tenant)
-    if role is None:
-        return client
-    user = UserFactory()
-    if role != "outsider":
-        MembershipFactory(user=user, organization=tenant, role=role)
-    client.force_authenticate(user)
-    client.membership = Membership.objects.filter(user=user).first()
-    return client
 
 
 def _expect(response: Any, status: int, code: str | None = None) -> None:

@@ -1,0 +1,308 @@
+"""Clients, projects, project members, milestones, dependencies and the timeline
+on the organization host.
+
+Thin by design: a view validates input, calls one service (writes) or selector
+(reads) from ``apps.projects`` and serializes the result. Reading needs
+``projects.view`` (every role), writing ``projects.manage`` (managers and
+above); which projects a caller sees comes from ``selectors`` (a private
+project the caller may not see is a 404, like an unknown id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.organizations.permissions import IsOrganizationMember, request_membership
+from apps.projects import selectors, services
+from apps.projects.models import Client, Milestone, Project, ProjectDependency, ProjectMember
+from apps.projects.permissions import may_view_rates
+
+from .filters import ClientFilter, ProjectFilter
+from .serializers import (
+    ClientSerializer,
+    MilestoneInputSerializer,
+    MilestoneSerializer,
+    ProjectDependencyCreateSerializer,
+    ProjectDependencySerializer,
+    ProjectMemberCreateSerializer,
+    ProjectMemberSerializer,
+    ProjectMemberUpdateSerializer,
+    ProjectSerializer,
+    TimelineRowSerializer,
+)
+
+
+class ProjectsAPIMixin:
+    """Permissions and serializer context shared by every view here."""
+
+    permission_classes = [IsOrganizationMember]
+    read_permission = "projects.view"
+    write_permission = "projects.manage"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    request: Request
+
+    @property
+    def membership(self) -> Any:
+        return request_membership(self.request)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()  # type: ignore[misc]
+        # No membership only while the OpenAPI generator inspects the view.
+        context["can_view_rates"] = may_view_rates(self.membership)
+        context["currency"] = getattr(getattr(self.request, "tenant", None), "currency", "")
+        return context
+
+
+# --- clients ------------------------------------------------------------------------
+
+
+class ClientViewSet(
+    ProjectsAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Clients of the organization. DELETE is a soft delete (409 while live
+    projects belong to the client); ``restore`` brings one back."""
+
+    serializer_class = ClientSerializer
+    filterset_class = ClientFilter
+    queryset = Client.objects.none()  # for the schema generator; see get_queryset
+    lookup_value_converter = "uuid"  # a malformed id is a 404, typed in OpenAPI
+
+    def get_queryset(self) -> QuerySet[Client]:
+        return selectors.client_list(with_deleted=self.action == "list")
+
+    def perform_create(self, serializer: ClientSerializer) -> None:
+        serializer.instance = services.client_create(**serializer.validated_data)
+
+    def perform_update(self, serializer: ClientSerializer) -> None:
+        serializer.instance = services.client_update(
+            client=serializer.instance, data=serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: Client) -> None:
+        services.client_delete(client=instance)
+
+    @extend_schema(request=None, responses=ClientSerializer)
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, pk: UUID | None = None) -> Response:
+        client = selectors.client_get(client_id=pk, with_deleted=True)
+        return Response(self.get_serializer(services.client_restore(client=client)).data)
+
+
+# --- projects -----------------------------------------------------------------------
+
+
+class ProjectViewSet(
+    ProjectsAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Projects the caller may see. DELETE is a soft delete; ``restore`` brings
+    one back; ``timeline`` gives the dates implied by dependencies."""
+
+    serializer_class = ProjectSerializer
+    filterset_class = ProjectFilter
+    queryset = Project.objects.none()  # for the schema generator; see get_queryset
+    lookup_value_converter = "uuid"  # a malformed id is a 404, typed in OpenAPI
+
+    def get_queryset(self) -> QuerySet[Project]:
+        return selectors.project_list(
+            membership=self.membership, with_deleted=self.action == "list"
+        )
+
+    def perform_create(self, serializer: ProjectSerializer) -> None:
+        serializer.instance = services.project_create(
+            created_by_id=self.request.user.pk, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer: ProjectSerializer) -> None:
+        serializer.instance = services.project_update(
+            project=serializer.instance, data=serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: Project) -> None:
+        services.project_delete(project=instance)
+
+    @extend_schema(request=None, responses=ProjectSerializer)
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, pk: UUID | None = None) -> Response:
+        project = selectors.project_get_for_restore(membership=self.membership, project_id=pk)
+        return Response(self.get_serializer(services.project_restore(project=project)).data)
+
+    @extend_schema(responses=TimelineRowSerializer(many=True))
+    @action(
+        detail=False,
+        methods=["get"],
+        filter_backends=[],
+        serializer_class=TimelineRowSerializer,
+    )
+    def timeline(self, request: Request) -> Response:
+        # Dates depend on the whole graph, so list filters do not apply here.
+        rows = selectors.project_timeline(membership=self.membership)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(TimelineRowSerializer(page, many=True).data)
+
+
+# --- things inside a project ----------------------------------------------------------
+
+
+class ProjectChildViewSet(ProjectsAPIMixin, viewsets.GenericViewSet):
+    """Base for ``/projects/{project_id}/...``: the project must be live and
+    visible to the caller (else 404), whatever the method."""
+
+    kwargs: dict[str, Any]
+
+    def get_project(self) -> Project:
+        if not hasattr(self, "_project"):
+            self._project = selectors.project_get_for_member(
+                membership=self.membership, project_id=self.kwargs["project_id"]
+            )
+        return self._project
+
+
+class ProjectMemberViewSet(ProjectChildViewSet):
+    """``/projects/{project_id}/members/``: who works on the project, with a
+    project role and an optional rate override (shown to ``rates.view`` only)."""
+
+    serializer_class = ProjectMemberSerializer
+    queryset = ProjectMember.objects.none()  # for the schema generator
+
+    def get_queryset(self) -> QuerySet[ProjectMember]:
+        return selectors.project_member_list(project=self.get_project())
+
+    def get_object(self) -> ProjectMember:
+        return selectors.project_member_get(project=self.get_project(), member_id=self.kwargs["pk"])
+
+    def _data(self, members: Sequence[ProjectMember]) -> list[dict[str, Any]]:
+        """Serialize with the users of these members fetched in one query."""
+        users = selectors.users_by_id(user_ids=[m.user_id for m in members])
+        context = {**self.get_serializer_context(), "users": users}
+        return ProjectMemberSerializer(members, many=True, context=context).data
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self._data(page))
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(self._data([self.get_object()])[0])
+
+    @extend_schema(request=ProjectMemberCreateSerializer, responses={201: ProjectMemberSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = ProjectMemberCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        member = services.project_member_add(
+            project=self.get_project(),
+            user_id=data["user"],
+            role=data["role"],
+            hourly_rate=data.get("hourly_rate"),
+        )
+        return Response(self._data([member])[0], status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ProjectMemberUpdateSerializer, responses=ProjectMemberSerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        member = self.get_object()
+        body = ProjectMemberUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        member = services.project_member_update(member=member, data=body.validated_data)
+        return Response(self._data([member])[0])
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.project_member_remove(member=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MilestoneViewSet(ProjectChildViewSet):
+    """``/projects/{project_id}/milestones/``: dated checkpoints."""
+
+    serializer_class = MilestoneSerializer
+    queryset = Milestone.objects.none()  # for the schema generator
+
+    def get_queryset(self) -> QuerySet[Milestone]:
+        return selectors.milestone_list(project=self.get_project())
+
+    def get_object(self) -> Milestone:
+        return selectors.milestone_get(project=self.get_project(), milestone_id=self.kwargs["pk"])
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(request=MilestoneInputSerializer, responses={201: MilestoneSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = MilestoneInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        milestone = services.milestone_create(project=self.get_project(), **body.validated_data)
+        return Response(self.get_serializer(milestone).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=MilestoneInputSerializer, responses=MilestoneSerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        milestone = self.get_object()
+        body = MilestoneInputSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        milestone = services.milestone_update(milestone=milestone, data=body.validated_data)
+        return Response(self.get_serializer(milestone).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.milestone_delete(milestone=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectDependencyViewSet(ProjectChildViewSet):
+    """``/projects/{project_id}/dependencies/``: what the project waits for
+    (finish-to-start). Cycles are refused with 409 ``dependency_cycle``."""
+
+    serializer_class = ProjectDependencySerializer
+    queryset = ProjectDependency.objects.none()  # for the schema generator
+
+    def get_queryset(self) -> QuerySet[ProjectDependency]:
+        return selectors.project_dependency_list(project=self.get_project())
+
+    def get_object(self) -> ProjectDependency:
+        return selectors.project_dependency_get(
+            project=self.get_project(), dependency_id=self.kwargs["pk"]
+        )
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        request=ProjectDependencyCreateSerializer, responses={201: ProjectDependencySerializer}
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        project = self.get_project()
+        visible = selectors.projects_visible_to(membership=self.membership)
+        body = ProjectDependencyCreateSerializer(
+            data=request.data, context={"visible_projects": visible}
+        )
+        body.is_valid(raise_exception=True)
+        dependency = services.project_dependency_create(
+            project=project, depends_on=body.validated_data["depends_on"]
+        )
+        return Response(self.get_serializer(dependency).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.project_dependency_delete(dependency=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

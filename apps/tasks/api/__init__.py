@@ -1,0 +1,1 @@
+"""HTTP API of tasks (``/api/v1/tasks/``, ``/api/v1/labels/``)."""
