@@ -4,6 +4,7 @@ Both protocols resolve the tenant from the Host header with the same cached
 lookup (``tenants.resolution``).
 """
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -16,6 +17,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from apps.websocket_server.routing import websocket_urlpatterns  # noqa: E402
 from tenants.asgi import TenantWebSocketMiddleware  # noqa: E402
+
+# Everything imported so far lives as long as the process: move it out of the
+# garbage collector's reach, so that full collections (which walk every tracked
+# object) stop costing 50-100 ms pauses on requests. Measured in bench/task_list.
+gc.freeze()
 
 application = ProtocolTypeRouter(
     {

@@ -12,6 +12,7 @@ from django_tenants.utils import schema_context, tenant_context
 
 from apps.projects.models import Client, Project
 from apps.projects.tests.factories import ClientFactory, ProjectFactory
+from tenants.testing import TenantAPIClient
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +66,56 @@ def test_each_host_serves_its_own_organization(tenant_client, tenant, other_tena
     for _ in range(3):
         assert tenant_client.get("/api/v1/meta/").json()["organization"]["slug"] == "acme"
         assert other_client.get("/api/v1/meta/").json()["organization"]["slug"] == "globex"
+
+
+# --- HTTP matrix: every organization-host collection, as an admin of the OTHER org ----
+
+ORG_COLLECTIONS = [
+    "/api/v1/clients/",
+    "/api/v1/projects/",
+    "/api/v1/tasks/",
+    "/api/v1/labels/",
+    "/api/v1/members/",
+    "/api/v1/invitations/",
+]
+
+
+@pytest.mark.parametrize("path", ORG_COLLECTIONS)
+def test_an_admin_of_one_org_is_not_a_member_of_another(tenant, other_tenant, path):
+    from apps.organizations.tests.factories import client_as
+
+    intruder = client_as(tenant, "admin")  # admin of acme
+    on_globex = TenantAPIClient(other_tenant)
+    on_globex.force_authenticate(intruder.user)
+
+    response = on_globex.get(path)
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_a_member"
+
+
+def test_object_ids_of_another_org_are_unknown(tenant, other_tenant):
+    """Detail URLs with acme's ids answer 404 on globex, even for a globex owner."""
+    from apps.organizations.tests.factories import client_as
+    from apps.tasks.models import Label, Task
+
+    with tenant_context(tenant):
+        project = ProjectFactory()
+        task = Task.objects.create(project=project, title="Acme secret")
+        label = Label.objects.create(name="acme-only")
+    globex_owner = client_as(other_tenant, "owner")
+
+    for path in (
+        f"/api/v1/projects/{project.pk}/",
+        f"/api/v1/clients/{project.client_id}/",
+        f"/api/v1/tasks/{task.pk}/",
+        f"/api/v1/labels/{label.pk}/",
+        f"/api/v1/projects/{project.pk}/members/",
+        f"/api/v1/tasks/{task.pk}/comments/",
+    ):
+        response = globex_owner.get(path)
+        assert response.status_code == 404, path
+    deleted = globex_owner.delete(f"/api/v1/tasks/{task.pk}/")
+    assert deleted.status_code == 404
+    with tenant_context(tenant):
+        assert Task.objects.filter(pk=task.pk).exists()

@@ -61,9 +61,9 @@ def broken_tenants() -> Iterator[list[str]]:
                     )
                 ]
                 assert tables
-                conn.execute(", ".join(f'"{schema}"."{t}"' for t in tables).join(
-                    ["DROP TABLE ", " CASCADE"]
-                ))
+                conn.execute(
+                    ", ".join(f'"{schema}"."{t}"' for t in tables).join(["DROP TABLE ", " CASCADE"])
+                )
                 conn.execute(f"DELETE FROM \"{schema}\".django_migrations WHERE app = 'tasks'")
                 schemas.append(schema)
         yield schemas

@@ -34,8 +34,10 @@ class TaskFilter(filters.FilterSet):
     ``search`` (title contains, case-insensitive) and ``ordering``."""
 
     project = filters.UUIDFilter(field_name="project")
-    status = filters.MultipleChoiceFilter(choices=TaskStatus.choices)
-    priority = filters.MultipleChoiceFilter(choices=TaskPriority.choices)
+    # distinct=False: these filter columns of the task row itself; django-filter's
+    # default DISTINCT would sort every matching row on every column.
+    status = filters.MultipleChoiceFilter(choices=TaskStatus.choices, distinct=False)
+    priority = filters.MultipleChoiceFilter(choices=TaskPriority.choices, distinct=False)
     assignee = filters.UUIDFilter(method="filter_assignee", label="Assigned to this user id.")
     label = filters.UUIDFilter(method="filter_label", label="Has this label id.")
     parent = filters.UUIDFilter(field_name="parent", label="Subtasks of this task id.")

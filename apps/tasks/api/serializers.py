@@ -65,16 +65,28 @@ class TaskSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     @extend_schema_field(_UUID_LIST)
+    # The list/detail selectors annotate ``*_ids``; a task fresh from a service
+    # is not annotated, and reads its relations instead.
     def get_assignees(self, obj: Task) -> list[Any]:
-        return [a.user_id for a in obj.assignments.all()]
+        ids = getattr(obj, "assignee_ids", None)
+        if ids is not None:
+            return list(ids)
+        return [a.user_id for a in obj.assignments.order_by("created_at", "user_id")]
 
     @extend_schema_field(_UUID_LIST)
     def get_labels(self, obj: Task) -> list[Any]:
-        return [label.pk for label in obj.labels.all()]
+        ids = getattr(obj, "label_ids", None)
+        if ids is not None:
+            return list(ids)
+        return [label.pk for label in obj.labels.order_by("name", "id")]
 
     @extend_schema_field(_UUID_LIST)
     def get_blocked_by(self, obj: Task) -> list[Any]:
-        return [link.blocked_by_id for link in obj.blocked_by_links.all()]
+        ids = getattr(obj, "blocked_by_ids", None)
+        if ids is not None:
+            return list(ids)
+        links = obj.blocked_by_links.filter(blocked_by__deleted_at__isnull=True)
+        return [link.blocked_by_id for link in links.order_by("created_at", "id")]
 
 
 # Documented as ``TaskRequest`` / ``PatchedTaskRequest`` next to ``Task``: one

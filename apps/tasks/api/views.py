@@ -96,6 +96,13 @@ class TaskViewSet(
     def get_object(self) -> Task:
         return selectors.task_get_for_member(membership=self.membership, task_id=self.kwargs["pk"])
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Page over ids, then load the page's details (see task_page_details)."""
+        ids = self.filter_queryset(self.get_queryset()).values_list("pk", flat=True)
+        page_ids = self.paginate_queryset(ids)
+        tasks = selectors.task_page_details(list(page_ids))
+        return self.get_paginated_response(TaskSerializer(tasks, many=True).data)
+
     def _task_response(self, task: Task, code: int = status.HTTP_200_OK) -> Response:
         fresh = selectors.task_get_for_member(membership=self.membership, task_id=task.pk)
         return Response(TaskSerializer(fresh).data, status=code)

@@ -192,7 +192,9 @@ def test_other_organizations_ids_are_unknown(project, tenant, other_tenant):
     for method, url, payload, field in cases:
         body = _expect(getattr(client, method)(url, payload, format="json"), 400, "invalid")
         assert list(body["fields"]) == [field]
-    assert client.get("/api/v1/tasks/", {"project": str(foreign_project.pk)}).json()["results"] == []
+    assert (
+        client.get("/api/v1/tasks/", {"project": str(foreign_project.pk)}).json()["results"] == []
+    )
     assert (Task.objects.count(), TaskDependency.objects.count()) == (1, 0)
     assert TaskActivity.objects.count() == 0
 
