@@ -9,7 +9,6 @@ every use takes the *next* acceptable step (``next_code``) instead of sleeping.
 from __future__ import annotations
 
 from base64 import b32decode
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -19,6 +18,7 @@ from django_otp.oath import TOTP, hotp, totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.common.testing import expect
 from apps.iam.models import AuthToken, User
 from apps.iam.tests.factories import DEFAULT_PASSWORD, UserFactory
 from apps.iam.two_factor import two_factor_enabled, two_factor_verify
@@ -90,12 +90,6 @@ def enable_two_factor(user: User) -> tuple[TOTPDevice, list[str]]:
     return TOTPDevice.objects.get(user=user), response.json()["backup_codes"]
 
 
-def _expect(response: Any, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.content
-    if code is not None:
-        assert response.json()["code"] == code
-
-
 # --- setup and confirmation ----------------------------------------------------
 
 
@@ -105,7 +99,7 @@ def test_setup_returns_the_secret_of_an_unconfirmed_device(public_client):
 
     response = public_client.post(SETUP)
 
-    _expect(response, 200)
+    expect(response, 200)
     body = response.json()
     device = TOTPDevice.objects.get(user=user)
     assert (device.name, device.confirmed) == ("default", False)
@@ -140,7 +134,7 @@ def test_confirm_with_a_code_from_the_secret_enables_and_returns_backup_codes(pu
         CONFIRM, {"code": f"{totp(b32decode(secret)):06d}"}, format="json"
     )
 
-    _expect(response, 200)
+    expect(response, 200)
     codes = response.json()["backup_codes"]
     assert list(response.json()) == ["backup_codes"]
     assert len(codes) == len(set(codes)) == 10
@@ -162,7 +156,7 @@ def test_confirm_with_a_bad_code_keeps_two_factor_off(public_client):
 
     response = public_client.post(CONFIRM, {"code": wrong_code(device)}, format="json")
 
-    _expect(response, 400, "otp_invalid")
+    expect(response, 400, "otp_invalid")
     device.refresh_from_db()
     assert device.confirmed is False
     assert device.throttling_failure_count == 1  # django-otp's throttling counted it
@@ -176,7 +170,7 @@ def test_confirm_without_setup_is_400_not_set_up(public_client):
 
     response = public_client.post(CONFIRM, {"code": "123456"}, format="json")
 
-    _expect(response, 400, "two_factor_not_set_up")
+    expect(response, 400, "two_factor_not_set_up")
     assert not TOTPDevice.objects.filter(user=user).exists()
     assert not StaticDevice.objects.filter(user=user).exists()
 
@@ -187,8 +181,8 @@ def test_setup_and_confirm_are_409_once_enabled(public_client):
     public_client.force_authenticate(user)
     key = device.key
 
-    _expect(public_client.post(SETUP), 409, "two_factor_already_enabled")
-    _expect(
+    expect(public_client.post(SETUP), 409, "two_factor_already_enabled")
+    expect(
         public_client.post(CONFIRM, {"code": next_code(device)}, format="json"),
         409,
         "two_factor_already_enabled",
@@ -204,7 +198,7 @@ def test_setup_and_confirm_are_409_once_enabled(public_client):
     ("method", "path"), [("get", STATUS), ("post", SETUP), ("post", CONFIRM), ("post", DISABLE)]
 )
 def test_two_factor_endpoints_need_authentication(public_client, method, path):
-    _expect(getattr(public_client, method)(path), 401, "not_authenticated")
+    expect(getattr(public_client, method)(path), 401, "not_authenticated")
     assert not TOTPDevice.objects.exists()
 
 
@@ -218,13 +212,13 @@ def test_login_without_otp_is_400_otp_required_and_creates_nothing(public_client
 
     response = login(public_client)
 
-    _expect(response, 400, "otp_required")
+    expect(response, 400, "otp_required")
     assert response.json()["fields"] == {"otp": ["Enter the code from your authenticator app."]}
     assert "sessionid" not in response.cookies
     assert not AuthToken.objects.filter(user=user).exists()
     # Asking for the second factor is not a failed login: with a limit of one
     # failure, the next attempt would otherwise be locked.
-    _expect(login(public_client, otp=next_code(device)), 200)
+    expect(login(public_client, otp=next_code(device)), 200)
 
 
 def test_login_with_a_wrong_password_does_not_reveal_two_factor(public_client):
@@ -233,7 +227,7 @@ def test_login_with_a_wrong_password_does_not_reveal_two_factor(public_client):
 
     response = login(public_client, password="wrong")
 
-    _expect(response, 400, "invalid")
+    expect(response, 400, "invalid")
     assert not AuthToken.objects.filter(user=user).exists()
 
 
@@ -246,10 +240,10 @@ def test_login_with_a_wrong_otp_is_400_and_counts_towards_the_lockout(public_cli
     second = login(public_client, otp=wrong_code(device))
     locked = login(public_client, otp=next_code(device))  # even the right code
 
-    _expect(first, 400, "otp_invalid")
+    expect(first, 400, "otp_invalid")
     assert first.json()["fields"] == {"otp": ["The code is not valid."]}
-    _expect(second, 400, "otp_invalid")
-    _expect(locked, 429, "login_locked")
+    expect(second, 400, "otp_invalid")
+    expect(locked, 429, "login_locked")
     assert "sessionid" not in first.cookies
     assert not AuthToken.objects.filter(user=user).exists()
 
@@ -260,7 +254,7 @@ def test_login_with_the_right_otp_returns_a_token_and_a_verified_session(public_
 
     response = login(public_client, otp=next_code(device))
 
-    _expect(response, 200)
+    expect(response, 200)
     assert AuthToken.objects.filter(user=user).count() == 1
     assert list(response.json()) == ["key"]
     assert public_client.session[DEVICE_ID_SESSION_KEY] == device.persistent_id
@@ -270,11 +264,11 @@ def test_a_totp_code_cannot_be_replayed(public_client):
     user = UserFactory(email="ada@example.com")
     device, _ = enable_two_factor(user)
     code = next_code(device)
-    _expect(login(public_client, otp=code), 200)
+    expect(login(public_client, otp=code), 200)
 
     replay = login(TenantAPIClient(None), otp=code)
 
-    _expect(replay, 400, "otp_invalid")
+    expect(replay, 400, "otp_invalid")
     assert AuthToken.objects.filter(user=user).count() == 1
 
 
@@ -285,8 +279,8 @@ def test_a_backup_code_logs_in_once_only(public_client):
     first = login(public_client, otp=f" {codes[0].upper()} ")  # as people type it
     again = login(TenantAPIClient(None), otp=codes[0])
 
-    _expect(first, 200)
-    _expect(again, 400, "otp_invalid")
+    expect(first, 200)
+    expect(again, 400, "otp_invalid")
     assert AuthToken.objects.filter(user=user).count() == 1
     assert sorted(
         StaticToken.objects.filter(device__user=user).values_list("token", flat=True)
@@ -296,7 +290,7 @@ def test_a_backup_code_logs_in_once_only(public_client):
 def test_login_without_two_factor_ignores_otp(public_client):
     user = UserFactory(email="ada@example.com")
 
-    _expect(login(public_client, otp="123456"), 200)
+    expect(login(public_client, otp="123456"), 200)
     assert AuthToken.objects.filter(user=user).count() == 1
 
 
@@ -335,20 +329,20 @@ def test_disable_requires_a_valid_code(public_client, settings):
     missing = public_client.post(DISABLE, {}, format="json")
     wrong = public_client.post(DISABLE, {"code": wrong_code(device)}, format="json")
 
-    _expect(missing, 400, "invalid")
+    expect(missing, 400, "invalid")
     assert list(missing.json()["fields"]) == ["code"]
-    _expect(wrong, 400, "otp_invalid")
+    expect(wrong, 400, "otp_invalid")
     assert TOTPDevice.objects.filter(user=user, confirmed=True).count() == 1
     assert StaticToken.objects.filter(device__user=user).count() == 10
 
     response = public_client.post(DISABLE, {"code": next_code(device)}, format="json")
 
-    _expect(response, 204)
+    expect(response, 204)
     assert not TOTPDevice.objects.filter(user=user).exists()
     assert not StaticDevice.objects.filter(user=user).exists()
     assert public_client.get(STATUS).json() == {"enabled": False}
     public_client.force_authenticate(None)
-    _expect(login(public_client), 200)
+    expect(login(public_client), 200)
 
 
 def test_disable_with_a_backup_code(public_client):
@@ -356,7 +350,7 @@ def test_disable_with_a_backup_code(public_client):
     _, codes = enable_two_factor(user)
     public_client.force_authenticate(user)
 
-    _expect(public_client.post(DISABLE, {"code": codes[3]}, format="json"), 204)
+    expect(public_client.post(DISABLE, {"code": codes[3]}, format="json"), 204)
     assert two_factor_enabled(user=user) is False
     assert not StaticToken.objects.filter(device__user=user).exists()
 
@@ -368,7 +362,7 @@ def test_disable_when_not_enabled_is_400_not_set_up(public_client):
 
     response = public_client.post(DISABLE, {"code": "123456"}, format="json")
 
-    _expect(response, 400, "two_factor_not_set_up")
+    expect(response, 400, "two_factor_not_set_up")
     assert TOTPDevice.objects.filter(user=user, confirmed=False).count() == 1
 
 
@@ -399,7 +393,7 @@ def test_organization_requiring_two_factor(tenant, required, device, status, cod
 
     response = client.get("/api/v1/organization/")
 
-    _expect(response, status, code)
+    expect(response, status, code)
     if status == 200:
         assert response.json()["slug"] == "acme"
 
@@ -414,7 +408,7 @@ def test_admin_without_two_factor_cannot_change_settings_when_required(tenant):
 
     response = client.patch("/api/v1/organization/", {"name": "Hacked"}, format="json")
 
-    _expect(response, 403, "two_factor_required")
+    expect(response, 403, "two_factor_required")
     assert Organization.objects.get(pk=tenant.pk).name == name
 
 
@@ -423,7 +417,7 @@ def test_outsider_is_still_not_a_member_when_two_factor_is_required(tenant):
     client = TenantAPIClient(tenant)
     client.force_authenticate(UserFactory())
 
-    _expect(client.get("/api/v1/organization/"), 403, "not_a_member")
+    expect(client.get("/api/v1/organization/"), 403, "not_a_member")
 
 
 def test_the_requirement_costs_one_query_only_when_enabled(tenant):
@@ -432,11 +426,11 @@ def test_the_requirement_costs_one_query_only_when_enabled(tenant):
     TOTPDevice.objects.create(user=user, name="default", confirmed=True)
     client = TenantAPIClient(tenant)
     client.force_authenticate(user)
-    _expect(client.get("/api/v1/organization/"), 200)  # warm the tenant cache
+    expect(client.get("/api/v1/organization/"), 200)  # warm the tenant cache
 
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
-            _expect(client.get("/api/v1/organization/"), 200)
+            expect(client.get("/api/v1/organization/"), 200)
         return len(captured.captured_queries)
 
     without = queries()

@@ -4,10 +4,10 @@ last-owner rules, ownership transfer, leaving, and tenant isolation."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
+from apps.common.testing import expect
 from apps.iam.tests.factories import UserFactory
 from apps.organizations.models import Membership, Organization
 from apps.organizations.tests.factories import MembershipFactory, client_as
@@ -16,12 +16,6 @@ from tenants.testing import TenantAPIClient
 pytestmark = pytest.mark.django_db
 
 ROLES = ["viewer", "member", "manager", "admin", "owner"]
-
-
-def _expect(response: Any, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.content
-    if code:
-        assert response.json()["code"] == code
 
 
 # --- organization settings ------------------------------------------------------
@@ -34,7 +28,7 @@ def _expect(response: Any, status: int, code: str | None = None) -> None:
 )
 def test_settings_read_matrix(tenant, role, status, code):
     response = client_as(tenant, role).get("/api/v1/organization/")
-    _expect(response, status, code)
+    expect(response, status, code)
     if status == 200:
         assert response.json()["slug"] == "acme"
         assert response.json()["rounding"] == {"mode": "none", "minutes": 15}
@@ -53,7 +47,7 @@ def test_settings_update_matrix(tenant, role, status, code):
         "/api/v1/organization/", {"name": "Acme Renamed"}, format="json"
     )
 
-    _expect(response, status, code)
+    expect(response, status, code)
     expected = "Acme Renamed" if status == 200 else before
     assert Organization.objects.get(pk=tenant.pk).name == expected
 
@@ -174,7 +168,7 @@ def test_change_role_matrix(tenant, actor, status, code):
     response = client_as(tenant, actor).patch(
         f"/api/v1/members/{target.pk}/", {"role": "manager"}, format="json"
     )
-    _expect(response, status, code)
+    expect(response, status, code)
     target.refresh_from_db()
     assert target.role == ("manager" if status == 200 else "member")
 
@@ -189,7 +183,7 @@ def test_admin_cannot_touch_owners_or_grant_ownership(tenant):
     remove = admin.delete(f"/api/v1/members/{owner.pk}/")
 
     for response in (demote, promote, remove):
-        _expect(response, 403, "owner_required")
+        expect(response, 403, "owner_required")
     owner.refresh_from_db()
     member.refresh_from_db()
     assert (owner.role, member.role) == ("owner", "member")
@@ -202,8 +196,8 @@ def test_last_owner_cannot_be_demoted_or_leave(tenant):
     demote = client.patch(f"/api/v1/members/{me.pk}/", {"role": "admin"}, format="json")
     leave = client.delete(f"/api/v1/members/{me.pk}/")
 
-    _expect(demote, 409, "last_owner")
-    _expect(leave, 409, "last_owner")
+    expect(demote, 409, "last_owner")
+    expect(leave, 409, "last_owner")
     me.refresh_from_db()
     assert me.role == "owner"
 
@@ -219,7 +213,7 @@ def test_any_member_can_leave_but_not_remove_others(tenant):
     other = MembershipFactory(organization=tenant, role="member")
     client = client_as(tenant, "viewer")
 
-    _expect(client.delete(f"/api/v1/members/{other.pk}/"), 403, "role_required")
+    expect(client.delete(f"/api/v1/members/{other.pk}/"), 403, "role_required")
     assert client.delete(f"/api/v1/members/{client.membership.pk}/").status_code == 204
     assert Membership.objects.filter(pk=other.pk).exists()
 
@@ -271,17 +265,17 @@ def test_membership_in_one_org_gives_nothing_on_another_host(tenant, other_tenan
     client.force_authenticate(user)
 
     for path in ("/api/v1/organization/", "/api/v1/members/"):
-        _expect(client.get(path), 403, "not_a_member")
-    _expect(client.patch("/api/v1/organization/", {"name": "x"}, format="json"), 403)
+        expect(client.get(path), 403, "not_a_member")
+    expect(client.patch("/api/v1/organization/", {"name": "x"}, format="json"), 403)
     assert Organization.objects.get(pk=other_tenant.pk).name == other_tenant.name
 
 
 def test_another_orgs_membership_id_is_404(tenant, other_tenant):
     foreign = MembershipFactory(organization=other_tenant, role="member")
     client = client_as(tenant, "owner")
-    _expect(client.get(f"/api/v1/members/{foreign.pk}/"), 404, "not_found")
-    _expect(client.patch(f"/api/v1/members/{foreign.pk}/", {"role": "admin"}, format="json"), 404)
-    _expect(client.delete(f"/api/v1/members/{foreign.pk}/"), 404)
+    expect(client.get(f"/api/v1/members/{foreign.pk}/"), 404, "not_found")
+    expect(client.patch(f"/api/v1/members/{foreign.pk}/", {"role": "admin"}, format="json"), 404)
+    expect(client.delete(f"/api/v1/members/{foreign.pk}/"), 404)
     foreign.refresh_from_db()
     assert foreign.role == "member"
 
@@ -289,4 +283,4 @@ def test_another_orgs_membership_id_is_404(tenant, other_tenant):
 def test_deactivated_membership_is_not_a_member(tenant):
     client = client_as(tenant, "admin")
     Membership.objects.filter(pk=client.membership.pk).update(status="deactivated")
-    _expect(client.get("/api/v1/organization/"), 403, "not_a_member")
+    expect(client.get("/api/v1/organization/"), 403, "not_a_member")

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
+from apps.common.testing import MANAGER_WRITE_MATRIX, expect
 from apps.projects.models import Client
 
 from .factories import ClientFactory, ProjectFactory, client_as
@@ -17,18 +18,6 @@ from .factories import ClientFactory, ProjectFactory, client_as
 pytestmark = pytest.mark.django_db
 
 ROLES = ["viewer", "member", "manager", "admin", "owner"]
-DENIED_WRITE = [
-    (None, 401, "not_authenticated"),
-    ("outsider", 403, "not_a_member"),
-    ("viewer", 403, "role_required"),
-    ("member", 403, "role_required"),
-] + [(r, None, None) for r in ("manager", "admin", "owner")]
-
-
-def _expect(response: Any, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.content
-    if code:
-        assert response.json()["code"] == code
 
 
 def _snapshot() -> list[dict[str, Any]]:
@@ -53,8 +42,8 @@ def test_read_matrix(in_tenant, role, status, code):
     listed = client.get("/api/v1/clients/")
     detail = client.get(f"/api/v1/clients/{acme_client.pk}/")
 
-    _expect(listed, status, code)
-    _expect(detail, status, code)
+    expect(listed, status, code)
+    expect(detail, status, code)
     if status == 200:
         assert [r["name"] for r in listed.json()["results"]] == ["Initech"]
         data = detail.json()
@@ -72,7 +61,7 @@ def test_read_matrix(in_tenant, role, status, code):
         assert (data["contact_email"], data["is_archived"]) == ("boss@initech.test", False)
 
 
-@pytest.mark.parametrize(("role", "status", "code"), DENIED_WRITE)
+@pytest.mark.parametrize(("role", "status", "code"), MANAGER_WRITE_MATRIX)
 def test_write_matrix(in_tenant, role, status, code):
     existing = ClientFactory(name="Initech")
     deleted = ClientFactory(name="Umbrella")
@@ -87,13 +76,13 @@ def test_write_matrix(in_tenant, role, status, code):
 
     if status:
         for response in (created, updated, removed, restored):
-            _expect(response, status, code)
+            expect(response, status, code)
         assert _snapshot() == before
     else:
-        _expect(created, 201)
-        _expect(updated, 200)
-        _expect(removed, 204)
-        _expect(restored, 200)
+        expect(created, 201)
+        expect(updated, 200)
+        expect(removed, 204)
+        expect(restored, 200)
         assert sorted(Client.objects.values_list("name", flat=True)) == ["Globochem", "Umbrella"]
         assert Client.all_objects.get(pk=existing.pk).notes == "Pays late"
 
@@ -104,7 +93,7 @@ def test_create_normalizes_and_returns_the_client(in_tenant):
         {"name": " Initech ", "contact_email": "a@initech.test", "currency": "eur", "notes": "N"},
         format="json",
     )
-    _expect(response, 201)
+    expect(response, 201)
     stored = Client.objects.get()
     assert response.json()["id"] == str(stored.pk)
     assert (stored.name, stored.currency, stored.notes) == ("Initech", "EUR", "N")
@@ -127,7 +116,7 @@ def test_bad_input_is_400_and_writes_nothing(in_tenant, payload, field):
 
     response = client_as(in_tenant, "manager").post("/api/v1/clients/", payload, format="json")
 
-    _expect(response, 400)
+    expect(response, 400)
     assert field in response.json()["fields"]
     assert _snapshot() == before
 
@@ -137,22 +126,22 @@ def test_a_deleted_clients_name_can_be_reused(in_tenant):
     response = client_as(in_tenant, "manager").post(
         "/api/v1/clients/", {"name": "Initech"}, format="json"
     )
-    _expect(response, 201)
+    expect(response, 201)
 
 
 def test_soft_delete_and_restore(in_tenant):
     acme_client = ClientFactory(name="Initech")
     client = client_as(in_tenant, "manager")
 
-    _expect(client.delete(f"/api/v1/clients/{acme_client.pk}/"), 204)
+    expect(client.delete(f"/api/v1/clients/{acme_client.pk}/"), 204)
 
     assert _names(client) == []
     assert _names(client, "deleted=true") == ["Initech"]
-    _expect(client.get(f"/api/v1/clients/{acme_client.pk}/"), 404, "not_found")
+    expect(client.get(f"/api/v1/clients/{acme_client.pk}/"), 404, "not_found")
 
     restored = client.post(f"/api/v1/clients/{acme_client.pk}/restore/")
 
-    _expect(restored, 200)
+    expect(restored, 200)
     assert restored.json()["deleted_at"] is None
     assert _names(client) == ["Initech"]
 
@@ -162,11 +151,11 @@ def test_a_client_with_live_projects_cannot_be_deleted(in_tenant):
     before = _snapshot()
     client = client_as(in_tenant, "manager")
 
-    _expect(client.delete(f"/api/v1/clients/{project.client_id}/"), 409, "client_in_use")
+    expect(client.delete(f"/api/v1/clients/{project.client_id}/"), 409, "client_in_use")
     assert _snapshot() == before
 
     project.soft_delete()
-    _expect(client.delete(f"/api/v1/clients/{project.client_id}/"), 204)
+    expect(client.delete(f"/api/v1/clients/{project.client_id}/"), 204)
 
 
 def test_restore_refuses_a_name_taken_meanwhile(in_tenant):
@@ -177,7 +166,7 @@ def test_restore_refuses_a_name_taken_meanwhile(in_tenant):
 
     response = client_as(in_tenant, "manager").post(f"/api/v1/clients/{old.pk}/restore/")
 
-    _expect(response, 409, "name_taken")
+    expect(response, 409, "name_taken")
     assert _snapshot() == before
 
 
@@ -199,7 +188,7 @@ def test_archiving_is_a_flag(in_tenant):
     response = client_as(in_tenant, "manager").patch(
         f"/api/v1/clients/{acme_client.pk}/", {"is_archived": True}, format="json"
     )
-    _expect(response, 200)
+    expect(response, 200)
     acme_client.refresh_from_db()
     assert acme_client.is_archived is True
 
@@ -209,9 +198,9 @@ def test_an_acme_client_is_unknown_on_globex(in_tenant, other_tenant):
     before = _snapshot()
     globex = client_as(other_tenant, "owner")
 
-    _expect(globex.get(f"/api/v1/clients/{acme_client.pk}/"), 404)
-    _expect(globex.patch(f"/api/v1/clients/{acme_client.pk}/", {"name": "x"}, format="json"), 404)
-    _expect(globex.delete(f"/api/v1/clients/{acme_client.pk}/"), 404)
+    expect(globex.get(f"/api/v1/clients/{acme_client.pk}/"), 404)
+    expect(globex.patch(f"/api/v1/clients/{acme_client.pk}/", {"name": "x"}, format="json"), 404)
+    expect(globex.delete(f"/api/v1/clients/{acme_client.pk}/"), 404)
     with tenant_context(other_tenant):
         assert not Client.all_objects.exists()
     assert _snapshot() == before

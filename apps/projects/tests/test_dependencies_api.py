@@ -11,24 +11,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
+from apps.common.testing import MANAGER_WRITE_MATRIX, expect
 from apps.projects.models import Project, ProjectDependency
 
 from .factories import ProjectDependencyFactory, ProjectFactory, ProjectMemberFactory, client_as
 
 pytestmark = pytest.mark.django_db
-
-DENIED_WRITE = [
-    (None, 401, "not_authenticated"),
-    ("outsider", 403, "not_a_member"),
-    ("viewer", 403, "role_required"),
-    ("member", 403, "role_required"),
-] + [(r, None, None) for r in ("manager", "admin", "owner")]
-
-
-def _expect(response: Any, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.content
-    if code:
-        assert response.json()["code"] == code
 
 
 def _edges() -> set[tuple[str, str]]:
@@ -53,7 +41,7 @@ def _d(value: str | None) -> datetime.date | None:
 # --- links ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("role", "status", "code"), DENIED_WRITE)
+@pytest.mark.parametrize(("role", "status", "code"), MANAGER_WRITE_MATRIX)
 def test_write_matrix(in_tenant, role, status, code):
     a, b, c = (ProjectFactory(name=n) for n in "ABC")
     existing = ProjectDependencyFactory(project=c, depends_on=a)
@@ -63,12 +51,12 @@ def test_write_matrix(in_tenant, role, status, code):
     removed = client.delete(f"/api/v1/projects/{c.pk}/dependencies/{existing.pk}/")
 
     if status:
-        _expect(created, status, code)
-        _expect(removed, status, code)
+        expect(created, status, code)
+        expect(removed, status, code)
         assert _edges() == {("C", "A")}
     else:
-        _expect(created, 201)
-        _expect(removed, 204)
+        expect(created, 201)
+        expect(removed, 204)
         assert _edges() == {("B", "A")}
 
 
@@ -78,7 +66,7 @@ def test_create_returns_the_link_and_lists_it(in_tenant):
 
     response = _link(client, b, a)
 
-    _expect(response, 201)
+    expect(response, 201)
     link = ProjectDependency.objects.get()
     assert response.json() == {
         "id": str(link.pk),
@@ -94,15 +82,15 @@ def test_create_returns_the_link_and_lists_it(in_tenant):
 def test_a_cycle_is_refused_and_nothing_is_written(in_tenant):
     a, b, c = (ProjectFactory(name=n) for n in "ABC")
     client = client_as(in_tenant, "manager")
-    _expect(_link(client, b, a), 201)  # B after A
-    _expect(_link(client, c, b), 201)  # C after B
+    expect(_link(client, b, a), 201)  # B after A
+    expect(_link(client, c, b), 201)  # C after B
 
     response = _link(client, a, c)  # A after C: A → B → C → A
 
-    _expect(response, 409, "dependency_cycle")
+    expect(response, 409, "dependency_cycle")
     assert "cycle" in response.json()["message"]
     assert _edges() == {("B", "A"), ("C", "B")}
-    _expect(_link(client, b, c), 409, "dependency_cycle")  # the short cycle too
+    expect(_link(client, b, c), 409, "dependency_cycle")  # the short cycle too
     assert _edges() == {("B", "A"), ("C", "B")}
 
 
@@ -112,7 +100,7 @@ def test_links_of_deleted_projects_still_count_for_cycles(in_tenant):
     ProjectDependencyFactory(project=c, depends_on=b)
     b.soft_delete()  # restoring B later must not bring back a cycle
 
-    _expect(_link(client_as(in_tenant, "manager"), a, c), 409, "dependency_cycle")
+    expect(_link(client_as(in_tenant, "manager"), a, c), 409, "dependency_cycle")
     assert _edges() == {("B", "A"), ("C", "B")}
 
 
@@ -132,12 +120,12 @@ def test_self_duplicate_unknown_and_foreign_links_are_refused(in_tenant, other_t
     other_org = _link(client, a, foreign)
     malformed = _link(client, a, "nope")
 
-    _expect(itself, 400, "dependency_self")
+    expect(itself, 400, "dependency_self")
     assert "depends_on" in itself.json()["fields"]
-    _expect(duplicate, 409, "dependency_exists")
+    expect(duplicate, 409, "dependency_exists")
     assert duplicate.json()["dependency"] == str(existing.pk)
     for response in (unknown, deleted, other_org, malformed):
-        _expect(response, 400, "invalid")
+        expect(response, 400, "invalid")
         assert "depends_on" in response.json()["fields"]
     assert _edges() == {("B", "A")}
 
@@ -150,14 +138,14 @@ def test_a_link_of_another_project_is_404(in_tenant):
         f"/api/v1/projects/{c.pk}/dependencies/{link.pk}/"
     )
 
-    _expect(response, 404)
+    expect(response, 404)
     assert _edges() == {("B", "A")}
 
 
 def test_an_acme_project_is_unknown_on_globex(in_tenant, other_tenant):
     a, b = ProjectFactory(name="A"), ProjectFactory(name="B")
     globex = client_as(other_tenant, "owner")
-    _expect(_link(globex, b, a), 404)
+    expect(_link(globex, b, a), 404)
     assert _edges() == set()
 
 
@@ -166,7 +154,7 @@ def test_an_acme_project_is_unknown_on_globex(in_tenant, other_tenant):
 
 def _timeline(client: Any) -> dict[str, dict[str, Any]]:
     response = client.get("/api/v1/projects/timeline/?page_size=500")
-    _expect(response, 200)
+    expect(response, 200)
     return {row["name"]: row for row in response.json()["results"]}
 
 
@@ -253,7 +241,7 @@ def test_timeline_shows_only_visible_projects_but_hidden_ones_still_constrain(in
 def test_timeline_read_matrix(in_tenant, role, status, code):
     _project("A", "2026-01-01", "2026-01-31")
     response = client_as(in_tenant, role).get("/api/v1/projects/timeline/")
-    _expect(response, status, code)
+    expect(response, status, code)
     if status == 200:
         assert [r["name"] for r in response.json()["results"]] == ["A"]
 

@@ -8,31 +8,19 @@ from typing import Any
 
 import pytest
 
+from apps.common.testing import MANAGER_WRITE_MATRIX, expect
 from apps.projects.models import Milestone
 
 from .factories import MilestoneFactory, ProjectFactory, client_as
 
 pytestmark = pytest.mark.django_db
 
-DENIED_WRITE = [
-    (None, 401, "not_authenticated"),
-    ("outsider", 403, "not_a_member"),
-    ("viewer", 403, "role_required"),
-    ("member", 403, "role_required"),
-] + [(r, None, None) for r in ("manager", "admin", "owner")]
-
-
-def _expect(response: Any, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.content
-    if code:
-        assert response.json()["code"] == code
-
 
 def _snapshot() -> list[dict[str, Any]]:
     return list(Milestone.objects.order_by("id").values())
 
 
-@pytest.mark.parametrize(("role", "status", "code"), DENIED_WRITE)
+@pytest.mark.parametrize(("role", "status", "code"), MANAGER_WRITE_MATRIX)
 def test_write_matrix(in_tenant, role, status, code):
     project = ProjectFactory()
     existing = MilestoneFactory(project=project, name="Beta")
@@ -46,12 +34,12 @@ def test_write_matrix(in_tenant, role, status, code):
 
     if status:
         for response in (created, changed, removed):
-            _expect(response, status, code)
+            expect(response, status, code)
         assert _snapshot() == before
     else:
-        _expect(created, 201)
-        _expect(changed, 200)
-        _expect(removed, 204)
+        expect(created, 201)
+        expect(changed, 200)
+        expect(removed, 204)
         assert list(Milestone.objects.values_list("name", flat=True)) == ["Launch"]
 
 
@@ -63,7 +51,7 @@ def test_everyone_who_sees_the_project_reads_its_milestones(in_tenant, role):
 
     response = client_as(in_tenant, role).get(f"/api/v1/projects/{project.pk}/milestones/")
 
-    _expect(response, 200)
+    expect(response, 200)
     rows = response.json()["results"]
     assert [(r["name"], r["due_date"], r["completed"]) for r in rows] == [
         ("Early", "2026-03-01", False),
@@ -112,7 +100,7 @@ def test_bad_input_is_400_and_writes_nothing(in_tenant, payload, field):
     response = client_as(in_tenant, "manager").post(
         f"/api/v1/projects/{project.pk}/milestones/", payload, format="json"
     )
-    _expect(response, 400)
+    expect(response, 400)
     assert field in response.json()["fields"]
     assert not Milestone.objects.exists()
 
@@ -123,9 +111,9 @@ def test_a_milestone_of_another_project_is_404(in_tenant):
     client = client_as(in_tenant, "owner")
     url = f"/api/v1/projects/{project.pk}/milestones/{foreign.pk}/"
 
-    _expect(client.get(url), 404)
-    _expect(client.patch(url, {"name": "x"}, format="json"), 404)
-    _expect(client.delete(url), 404)
+    expect(client.get(url), 404)
+    expect(client.patch(url, {"name": "x"}, format="json"), 404)
+    expect(client.delete(url), 404)
     foreign.refresh_from_db()
     assert foreign.name == "Other"
 
@@ -135,4 +123,4 @@ def test_milestones_of_a_deleted_project_are_404(in_tenant):
     MilestoneFactory(project=project)
     project.soft_delete()
     response = client_as(in_tenant, "owner").get(f"/api/v1/projects/{project.pk}/milestones/")
-    _expect(response, 404)
+    expect(response, 404)

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.common.testing import MANAGER_WRITE_MATRIX, expect
 from apps.iam.tests.factories import UserFactory
 from apps.organizations.tests.factories import MembershipFactory
 from apps.projects.models import ProjectMember
@@ -17,19 +18,6 @@ from apps.projects.models import ProjectMember
 from .factories import ProjectFactory, ProjectMemberFactory, client_as
 
 pytestmark = pytest.mark.django_db
-
-DENIED_WRITE = [
-    (None, 401, "not_authenticated"),
-    ("outsider", 403, "not_a_member"),
-    ("viewer", 403, "role_required"),
-    ("member", 403, "role_required"),
-] + [(r, None, None) for r in ("manager", "admin", "owner")]
-
-
-def _expect(response: Any, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.content
-    if code:
-        assert response.json()["code"] == code
 
 
 def _snapshot() -> list[dict[str, Any]]:
@@ -40,7 +28,7 @@ def _org_member(tenant: Any, role: str = "member", **user: Any) -> Any:
     return MembershipFactory(user=UserFactory(**user), organization=tenant, role=role).user
 
 
-@pytest.mark.parametrize(("role", "status", "code"), DENIED_WRITE)
+@pytest.mark.parametrize(("role", "status", "code"), MANAGER_WRITE_MATRIX)
 def test_write_matrix(in_tenant, role, status, code):
     project = ProjectFactory()
     existing = ProjectMemberFactory(project=project, user_id=_org_member(in_tenant).pk)
@@ -55,12 +43,12 @@ def test_write_matrix(in_tenant, role, status, code):
 
     if status:
         for response in (added, changed, removed):
-            _expect(response, status, code)
+            expect(response, status, code)
         assert _snapshot() == before
     else:
-        _expect(added, 201)
-        _expect(changed, 200)
-        _expect(removed, 204)
+        expect(added, 201)
+        expect(changed, 200)
+        expect(removed, 204)
         assert list(ProjectMember.objects.values_list("user_id", "role")) == [
             (newcomer.pk, "member")
         ]
@@ -76,7 +64,7 @@ def test_add_returns_the_member_with_the_users_name(in_tenant):
         format="json",
     )
 
-    _expect(response, 201)
+    expect(response, 201)
     member = ProjectMember.objects.get()
     assert response.json() == {
         "id": str(member.pk),
@@ -107,7 +95,7 @@ def test_only_active_organization_members_can_be_added(in_tenant, other_tenant, 
         f"/api/v1/projects/{project.pk}/members/", {"user": str(user_id)}, format="json"
     )
 
-    _expect(response, 400, "not_an_organization_member")
+    expect(response, 400, "not_an_organization_member")
     assert "user" in response.json()["fields"]
     assert not ProjectMember.objects.exists()
 
@@ -122,7 +110,7 @@ def test_adding_twice_is_a_conflict(in_tenant):
         f"/api/v1/projects/{project.pk}/members/", {"user": str(user.pk)}, format="json"
     )
 
-    _expect(response, 409, "member_exists")
+    expect(response, 409, "member_exists")
     assert _snapshot() == before
 
 
@@ -144,7 +132,7 @@ def test_bad_input_is_400(in_tenant, payload, field):
         f"/api/v1/projects/{project.pk}/members/", payload, format="json"
     )
 
-    _expect(response, 400)
+    expect(response, 400)
     assert field in response.json()["fields"]
     assert not ProjectMember.objects.exists()
 
@@ -155,8 +143,8 @@ def test_patch_changes_role_and_rate_and_refuses_negative_rates(in_tenant):
     client = client_as(in_tenant, "manager")
     url = f"/api/v1/projects/{project.pk}/members/{member.pk}/"
 
-    _expect(client.patch(url, {"role": "lead", "hourly_rate": "70"}, format="json"), 200)
-    _expect(client.patch(url, {"hourly_rate": "-1"}, format="json"), 400)
+    expect(client.patch(url, {"role": "lead", "hourly_rate": "70"}, format="json"), 200)
+    expect(client.patch(url, {"hourly_rate": "-1"}, format="json"), 400)
 
     member.refresh_from_db()
     assert (member.role, member.hourly_rate) == ("lead", Decimal("70"))
@@ -184,9 +172,9 @@ def test_a_member_of_another_project_is_404(in_tenant):
     client = client_as(in_tenant, "owner")
     url = f"/api/v1/projects/{project.pk}/members/{member.pk}/"
 
-    _expect(client.get(url), 404)
-    _expect(client.patch(url, {"role": "lead"}, format="json"), 404)
-    _expect(client.delete(url), 404)
+    expect(client.get(url), 404)
+    expect(client.patch(url, {"role": "lead"}, format="json"), 404)
+    expect(client.delete(url), 404)
     member.refresh_from_db()
     assert member.role == "member"
 

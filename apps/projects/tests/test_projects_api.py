@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
+from apps.common.testing import MANAGER_WRITE_MATRIX, expect
 from apps.projects.models import Project
 from apps.projects.selectors import project_accepts_time
 
@@ -21,18 +22,6 @@ pytestmark = pytest.mark.django_db
 
 ROLES = ["viewer", "member", "manager", "admin", "owner"]
 MANAGERS = ["manager", "admin", "owner"]
-DENIED_WRITE = [
-    (None, 401, "not_authenticated"),
-    ("outsider", 403, "not_a_member"),
-    ("viewer", 403, "role_required"),
-    ("member", 403, "role_required"),
-] + [(r, None, None) for r in MANAGERS]
-
-
-def _expect(response: Any, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.content
-    if code:
-        assert response.json()["code"] == code
 
 
 def _rows(response: Any) -> list[dict[str, Any]]:
@@ -59,28 +48,28 @@ def test_read_matrix(in_tenant, role, status, code):
     listed = client.get("/api/v1/projects/")
     detail = client.get(f"/api/v1/projects/{project.pk}/")
 
-    _expect(listed, status, code)
-    _expect(detail, status, code)
+    expect(listed, status, code)
+    expect(detail, status, code)
     if status == 200:
         assert [r["id"] for r in listed.json()["results"]] == [str(project.pk)]
         assert detail.json()["name"] == "Website"
 
 
-@pytest.mark.parametrize(("role", "status", "code"), DENIED_WRITE)
+@pytest.mark.parametrize(("role", "status", "code"), MANAGER_WRITE_MATRIX)
 def test_create_matrix(in_tenant, role, status, code):
     response = client_as(in_tenant, role).post(
         "/api/v1/projects/", {"name": "New site"}, format="json"
     )
 
     if status:
-        _expect(response, status, code)
+        expect(response, status, code)
         assert not Project.all_objects.exists()
     else:
-        _expect(response, 201)
+        expect(response, 201)
         assert Project.objects.get().name == "New site"
 
 
-@pytest.mark.parametrize(("role", "status", "code"), DENIED_WRITE)
+@pytest.mark.parametrize(("role", "status", "code"), MANAGER_WRITE_MATRIX)
 def test_update_matrix(in_tenant, role, status, code):
     project = ProjectFactory(name="Website")
     before = _snapshot()
@@ -90,16 +79,16 @@ def test_update_matrix(in_tenant, role, status, code):
     )
 
     if status:
-        _expect(response, status, code)
+        expect(response, status, code)
         assert _snapshot() == before
     else:
-        _expect(response, 200)
+        expect(response, 200)
         assert response.json()["name"] == "Renamed"
         project.refresh_from_db()
         assert project.name == "Renamed"
 
 
-@pytest.mark.parametrize(("role", "status", "code"), DENIED_WRITE)
+@pytest.mark.parametrize(("role", "status", "code"), MANAGER_WRITE_MATRIX)
 def test_delete_and_restore_matrix(in_tenant, role, status, code):
     project = ProjectFactory()
     deleted = ProjectFactory(deleted_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC))
@@ -110,12 +99,12 @@ def test_delete_and_restore_matrix(in_tenant, role, status, code):
     restore = client.post(f"/api/v1/projects/{deleted.pk}/restore/")
 
     if status:
-        _expect(removal, status, code)
-        _expect(restore, status, code)
+        expect(removal, status, code)
+        expect(restore, status, code)
         assert _snapshot() == before
     else:
-        _expect(removal, 204)
-        _expect(restore, 200)
+        expect(removal, 204)
+        expect(restore, 200)
         assert set(Project.objects.values_list("pk", flat=True)) == {deleted.pk}
 
 
@@ -151,9 +140,9 @@ def test_visibility_by_role(in_tenant, role, visible):
 
     assert names == visible
     if "Private other" in visible:
-        _expect(hidden, 200)
+        expect(hidden, 200)
     else:
-        _expect(hidden, 404, "not_found")
+        expect(hidden, 404, "not_found")
 
 
 @pytest.mark.parametrize("role", ["viewer", "member"])
@@ -163,8 +152,8 @@ def test_a_hidden_private_project_cannot_be_reached_through_its_children(in_tena
     hidden = projects["private_other"].pk
 
     for path in ("members", "milestones", "dependencies"):
-        _expect(client.get(f"/api/v1/projects/{hidden}/{path}/"), 404, "not_found")
-    _expect(client.post(f"/api/v1/projects/{hidden}/restore/"), 403, "role_required")
+        expect(client.get(f"/api/v1/projects/{hidden}/{path}/"), 404, "not_found")
+    expect(client.post(f"/api/v1/projects/{hidden}/restore/"), 403, "role_required")
 
 
 def test_viewer_of_own_private_project_still_cannot_write_it(in_tenant):
@@ -172,7 +161,7 @@ def test_viewer_of_own_private_project_still_cannot_write_it(in_tenant):
     projects = _visibility_setup(client)
     mine = projects["private_mine"]
 
-    _expect(
+    expect(
         client.patch(f"/api/v1/projects/{mine.pk}/", {"name": "X"}, format="json"),
         403,
         "role_required",
@@ -258,7 +247,7 @@ def test_create_with_every_field(in_tenant):
         format="json",
     )
 
-    _expect(response, 201)
+    expect(response, 201)
     project = Project.objects.get()
     assert response.json()["id"] == str(project.pk)
     assert (project.name, project.code, project.client_id) == ("Mobile app", "APP", acme_client.pk)
@@ -274,7 +263,7 @@ def test_patch_leaves_unsent_fields_alone(in_tenant):
     response = client_as(in_tenant, "manager").patch(
         f"/api/v1/projects/{project.pk}/", {"description": "Now with scope"}, format="json"
     )
-    _expect(response, 200)
+    expect(response, 200)
     project.refresh_from_db()
     assert (project.status, project.color, project.billable) == ("planned", "#123456", False)
     assert project.description == "Now with scope"
@@ -333,7 +322,7 @@ def test_project_accepts_time(in_tenant, status, deleted, accepts):
 def test_bad_input_on_create_is_400_and_writes_nothing(in_tenant, payload, field):
     response = client_as(in_tenant, "manager").post("/api/v1/projects/", payload, format="json")
 
-    _expect(response, 400)
+    expect(response, 400)
     assert field in response.json()["fields"], response.json()
     assert not Project.all_objects.exists()
 
@@ -346,7 +335,7 @@ def test_patch_checks_dates_against_the_stored_ones(in_tenant):
         f"/api/v1/projects/{project.pk}/", {"end_date": "2026-05-09"}, format="json"
     )
 
-    _expect(response, 400, "invalid")
+    expect(response, 400, "invalid")
     assert response.json()["fields"] == {"end_date": ["The end date is before the start date."]}
     assert _snapshot() == before
 
@@ -357,7 +346,7 @@ def test_a_deleted_client_is_an_unknown_client(in_tenant):
     response = client_as(in_tenant, "manager").post(
         "/api/v1/projects/", {"name": "X", "client": str(gone.pk)}, format="json"
     )
-    _expect(response, 400)
+    expect(response, 400)
     assert "client" in response.json()["fields"]
 
 
@@ -373,10 +362,10 @@ def test_names_are_unique_per_client_ignoring_case(in_tenant):
     no_client = client.post("/api/v1/projects/", {"name": "intranet"}, format="json")
     other_client = client.post("/api/v1/projects/", {"name": "Website"}, format="json")
 
-    _expect(same_client, 400, "name_taken")
+    expect(same_client, 400, "name_taken")
     assert "name" in same_client.json()["fields"]
-    _expect(no_client, 400, "name_taken")
-    _expect(other_client, 201)
+    expect(no_client, 400, "name_taken")
+    expect(other_client, 201)
     assert Project.objects.count() == 3
 
 
@@ -387,11 +376,11 @@ def test_soft_delete_hides_and_restore_brings_back(in_tenant):
     project = ProjectFactory(name="Website")
     client = client_as(in_tenant, "manager")
 
-    _expect(client.delete(f"/api/v1/projects/{project.pk}/"), 204)
+    expect(client.delete(f"/api/v1/projects/{project.pk}/"), 204)
 
     assert _rows(client.get("/api/v1/projects/")) == []
-    _expect(client.get(f"/api/v1/projects/{project.pk}/"), 404)
-    _expect(client.patch(f"/api/v1/projects/{project.pk}/", {"name": "x"}, format="json"), 404)
+    expect(client.get(f"/api/v1/projects/{project.pk}/"), 404)
+    expect(client.patch(f"/api/v1/projects/{project.pk}/", {"name": "x"}, format="json"), 404)
     trash = _rows(client.get("/api/v1/projects/?deleted=true"))
     assert [r["id"] for r in trash] == [str(project.pk)]
     assert trash[0]["deleted_at"] is not None
@@ -400,7 +389,7 @@ def test_soft_delete_hides_and_restore_brings_back(in_tenant):
 
     restored = client.post(f"/api/v1/projects/{project.pk}/restore/")
 
-    _expect(restored, 200)
+    expect(restored, 200)
     assert restored.json()["deleted_at"] is None
     assert [r["name"] for r in _rows(client.get("/api/v1/projects/"))] == ["Website"]
     assert _rows(client.get("/api/v1/projects/?deleted=true")) == []
@@ -409,7 +398,7 @@ def test_soft_delete_hides_and_restore_brings_back(in_tenant):
 def test_restoring_a_live_project_changes_nothing(in_tenant):
     project = ProjectFactory()
     before = _snapshot()
-    _expect(client_as(in_tenant, "manager").post(f"/api/v1/projects/{project.pk}/restore/"), 200)
+    expect(client_as(in_tenant, "manager").post(f"/api/v1/projects/{project.pk}/restore/"), 200)
     assert _snapshot() == before
 
 
@@ -421,7 +410,7 @@ def test_restore_refuses_a_name_taken_meanwhile(in_tenant):
 
     response = client_as(in_tenant, "manager").post(f"/api/v1/projects/{project.pk}/restore/")
 
-    _expect(response, 409, "name_taken")
+    expect(response, 409, "name_taken")
     assert _snapshot() == before
 
 
@@ -433,16 +422,16 @@ def test_restore_refuses_a_project_whose_client_is_deleted(in_tenant):
 
     response = client_as(in_tenant, "manager").post(f"/api/v1/projects/{project.pk}/restore/")
 
-    _expect(response, 409, "client_deleted")
+    expect(response, 409, "client_deleted")
     assert _snapshot() == before
 
 
 def test_unknown_and_malformed_ids_are_404(in_tenant):
     client = client_as(in_tenant, "owner")
     unknown = "00000000-0000-0000-0000-000000000000"
-    _expect(client.get(f"/api/v1/projects/{unknown}/"), 404, "not_found")
-    _expect(client.get("/api/v1/projects/nope/"), 404)
-    _expect(client.post(f"/api/v1/projects/{unknown}/restore/"), 404)
+    expect(client.get(f"/api/v1/projects/{unknown}/"), 404, "not_found")
+    expect(client.get("/api/v1/projects/nope/"), 404)
+    expect(client.post(f"/api/v1/projects/{unknown}/restore/"), 404)
 
 
 # --- filters, ordering, pagination ------------------------------------------------------
@@ -467,8 +456,8 @@ def test_filters(in_tenant):
     assert names("archived=true") == ["Old intranet"]
     assert names("archived=false") == ["Mobile", "Website"]
     assert names("deleted=false") == ["Mobile", "Old intranet", "Website"]
-    _expect(client.get("/api/v1/projects/?status=finished"), 400)
-    _expect(client.get("/api/v1/projects/?client=nope"), 400)
+    expect(client.get("/api/v1/projects/?status=finished"), 400)
+    expect(client.get("/api/v1/projects/?client=nope"), 400)
 
 
 def test_ordering_and_pagination(in_tenant):
@@ -497,11 +486,11 @@ def test_an_acme_project_is_unknown_on_globex(in_tenant, other_tenant):
     before = _snapshot()
     globex = client_as(other_tenant, "owner")
 
-    _expect(globex.get(f"/api/v1/projects/{project.pk}/"), 404, "not_found")
-    _expect(globex.patch(f"/api/v1/projects/{project.pk}/", {"name": "x"}, format="json"), 404)
-    _expect(globex.delete(f"/api/v1/projects/{project.pk}/"), 404)
-    _expect(globex.post(f"/api/v1/projects/{project.pk}/restore/"), 404)
-    _expect(globex.get(f"/api/v1/projects/{project.pk}/members/"), 404)
+    expect(globex.get(f"/api/v1/projects/{project.pk}/"), 404, "not_found")
+    expect(globex.patch(f"/api/v1/projects/{project.pk}/", {"name": "x"}, format="json"), 404)
+    expect(globex.delete(f"/api/v1/projects/{project.pk}/"), 404)
+    expect(globex.post(f"/api/v1/projects/{project.pk}/restore/"), 404)
+    expect(globex.get(f"/api/v1/projects/{project.pk}/members/"), 404)
     assert _rows(globex.get("/api/v1/projects/")) == []
     assert _snapshot() == before
 
@@ -521,7 +510,7 @@ def test_a_globex_client_id_in_an_acme_payload_is_400(in_tenant, other_tenant):
     )
 
     for response in (created, updated):
-        _expect(response, 400, "invalid")
+        expect(response, 400, "invalid")
         assert "client" in response.json()["fields"]
     assert _snapshot() == before
 
@@ -530,7 +519,7 @@ def test_an_acme_member_is_not_a_member_on_globex(in_tenant, other_tenant):
     client = client_as(in_tenant, "owner")
     globex = client_as(other_tenant, None)
     globex.force_authenticate(client.user)
-    _expect(globex.get("/api/v1/projects/"), 403, "not_a_member")
+    expect(globex.get("/api/v1/projects/"), 403, "not_a_member")
 
 
 # --- query counts ---------------------------------------------------------------------

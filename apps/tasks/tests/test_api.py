@@ -17,6 +17,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
+from apps.common.testing import expect
 from apps.projects.tests.factories import ProjectFactory
 from apps.tasks.models import Label, Task, TaskActivity, TaskAssignee, TaskComment, TaskDependency
 
@@ -40,13 +41,6 @@ def project(in_tenant: Any) -> Any:
     return ProjectFactory(name="Website")
 
 
-def _expect(response: Any, status: int, code: str | None = None) -> Any:
-    assert response.status_code == status, response.content
-    if code:
-        assert response.json()["code"] == code
-    return response.json() if response.content else None
-
-
 # --- role matrix ----------------------------------------------------------------------
 
 
@@ -57,8 +51,8 @@ def test_list_and_read_matrix(project, tenant, role, status, code):
     task = TaskFactory(project=project, title="Visible")
     client = client_as(tenant, role)
 
-    _expect(client.get("/api/v1/tasks/"), status, code)
-    body = _expect(client.get(f"/api/v1/tasks/{task.pk}/"), status, code)
+    expect(client.get("/api/v1/tasks/"), status, code)
+    body = expect(client.get(f"/api/v1/tasks/{task.pk}/"), status, code)
     if status == 200:
         assert body["title"] == "Visible"
         assert len(client.get("/api/v1/tasks/").json()["results"]) == 1
@@ -75,7 +69,7 @@ def test_create_matrix(project, tenant, role, status, code):
     response = client.post(
         "/api/v1/tasks/", {"project": str(project.pk), "title": "New"}, format="json"
     )
-    body = _expect(response, status, code)
+    body = expect(response, status, code)
     assert Task.objects.count() == (1 if status == 201 else 0)
     if status == 201:
         assert body["reporter"] == str(client.membership.user_id)
@@ -94,7 +88,7 @@ def test_update_matrix_on_someone_elses_task(project, tenant, role, status, code
     response = client_as(tenant, role).patch(
         f"/api/v1/tasks/{task.pk}/", {"title": "After"}, format="json"
     )
-    _expect(response, status, code)
+    expect(response, status, code)
     task.refresh_from_db()
     assert task.title == ("After" if status == 200 else "Before")
     assert TaskActivity.objects.count() == (1 if status == 200 else 0)
@@ -108,7 +102,7 @@ def test_update_matrix_on_someone_elses_task(project, tenant, role, status, code
 )
 def test_delete_matrix_on_someone_elses_task(project, tenant, role, status, code):
     task = TaskFactory(project=project)
-    _expect(client_as(tenant, role).delete(f"/api/v1/tasks/{task.pk}/"), status, code)
+    expect(client_as(tenant, role).delete(f"/api/v1/tasks/{task.pk}/"), status, code)
     assert Task.objects.filter(pk=task.pk).exists() == (status != 204)
     assert Task.all_objects.filter(pk=task.pk).exists()  # soft delete
 
@@ -117,18 +111,18 @@ def test_member_edits_own_and_assigned_tasks(project, tenant):
     member = member_of(tenant)
     client = client_as(tenant, member)
     assigned = TaskFactory(project=project, assignees=[member.user_id])
-    created = _expect(
+    created = expect(
         client.post("/api/v1/tasks/", {"project": str(project.pk), "title": "Mine"}, format="json"),
         201,
     )
 
     for task_id in (assigned.pk, created["id"]):
-        body = _expect(
+        body = expect(
             client.patch(f"/api/v1/tasks/{task_id}/", {"priority": "urgent"}, format="json"), 200
         )
         assert body["priority"] == "urgent"
-    _expect(client.delete(f"/api/v1/tasks/{created['id']}/"), 204)
-    body = _expect(client.post(f"/api/v1/tasks/{created['id']}/restore/"), 200)
+    expect(client.delete(f"/api/v1/tasks/{created['id']}/"), 204)
+    body = expect(client.post(f"/api/v1/tasks/{created['id']}/restore/"), 200)
     assert body["deleted_at"] is None
 
 
@@ -143,14 +137,14 @@ def test_member_does_not_see_private_projects_they_are_not_in(project, tenant):
     client = client_as(tenant, member)
 
     assert [t["title"] for t in client.get("/api/v1/tasks/").json()["results"]] == ["Public"]
-    _expect(client.get(f"/api/v1/tasks/{hidden.pk}/"), 404, "not_found")
-    _expect(client.patch(f"/api/v1/tasks/{hidden.pk}/", {"title": "x"}, format="json"), 404)
-    _expect(client.get(f"/api/v1/tasks/{hidden.pk}/comments/"), 404)
-    _expect(client.get(f"/api/v1/tasks/{hidden.pk}/activity/"), 404)
+    expect(client.get(f"/api/v1/tasks/{hidden.pk}/"), 404, "not_found")
+    expect(client.patch(f"/api/v1/tasks/{hidden.pk}/", {"title": "x"}, format="json"), 404)
+    expect(client.get(f"/api/v1/tasks/{hidden.pk}/comments/"), 404)
+    expect(client.get(f"/api/v1/tasks/{hidden.pk}/activity/"), 404)
     response = client.post(
         "/api/v1/tasks/", {"project": str(private.pk), "title": "x"}, format="json"
     )
-    assert _expect(response, 400, "invalid")["fields"] == {"project": ["Unknown project."]}
+    assert expect(response, 400, "invalid")["fields"] == {"project": ["Unknown project."]}
 
     join_project(private, member)
     assert len(client.get("/api/v1/tasks/").json()["results"]) == 2
@@ -164,7 +158,7 @@ def test_tasks_of_deleted_projects_are_hidden(project, tenant):
     project.soft_delete()
     client = client_as(tenant, "owner")
     assert len(client.get("/api/v1/tasks/").json()["results"]) == 0
-    _expect(client.get(f"/api/v1/tasks/{task.pk}/"), 404)
+    expect(client.get(f"/api/v1/tasks/{task.pk}/"), 404)
 
 
 def test_other_organizations_ids_are_unknown(project, tenant, other_tenant):
@@ -175,9 +169,9 @@ def test_other_organizations_ids_are_unknown(project, tenant, other_tenant):
     mine = TaskFactory(project=project)
     client = client_as(tenant, "owner")
 
-    _expect(client.get(f"/api/v1/tasks/{foreign_task.pk}/"), 404)
-    _expect(client.delete(f"/api/v1/tasks/{foreign_task.pk}/"), 404)
-    _expect(client.patch(f"/api/v1/labels/{foreign_label.pk}/", {"name": "x"}, format="json"), 404)
+    expect(client.get(f"/api/v1/tasks/{foreign_task.pk}/"), 404)
+    expect(client.delete(f"/api/v1/tasks/{foreign_task.pk}/"), 404)
+    expect(client.patch(f"/api/v1/labels/{foreign_label.pk}/", {"name": "x"}, format="json"), 404)
     cases = [
         ("post", "/api/v1/tasks/", {"project": str(foreign_project.pk), "title": "x"}, "project"),
         ("patch", f"/api/v1/tasks/{mine.pk}/", {"parent": str(foreign_task.pk)}, "parent"),
@@ -190,7 +184,7 @@ def test_other_organizations_ids_are_unknown(project, tenant, other_tenant):
         ),
     ]
     for method, url, payload, field in cases:
-        body = _expect(getattr(client, method)(url, payload, format="json"), 400, "invalid")
+        body = expect(getattr(client, method)(url, payload, format="json"), 400, "invalid")
         assert list(body["fields"]) == [field]
     assert (
         client.get("/api/v1/tasks/", {"project": str(foreign_project.pk)}).json()["results"] == []
@@ -202,7 +196,7 @@ def test_other_organizations_ids_are_unknown(project, tenant, other_tenant):
 def test_malformed_ids_are_404(project, tenant):
     client = client_as(tenant, "owner")
     for url in ("/api/v1/tasks/nope/", "/api/v1/tasks/123/comments/", "/api/v1/labels/x/"):
-        _expect(client.get(url), 404, "not_found")
+        expect(client.get(url), 404, "not_found")
 
 
 # --- bad input ----------------------------------------------------------------------------
@@ -227,7 +221,7 @@ def test_bad_input_is_400_and_writes_nothing(project, tenant):
         ({**good, "parent": str(uuid.uuid4())}, "invalid", "parent"),
     ]
     for payload, code, field in cases:
-        body = _expect(client.post("/api/v1/tasks/", payload, format="json"), 400, code)
+        body = expect(client.post("/api/v1/tasks/", payload, format="json"), 400, code)
         assert field in body["fields"], body
     assert Task.objects.count() == 0
     assert TaskActivity.objects.count() == 0
@@ -239,7 +233,7 @@ def test_patch_to_an_archived_project_is_400(project, tenant):
     response = client_as(tenant, "manager").patch(
         f"/api/v1/tasks/{task.pk}/", {"project": str(archived.pk)}, format="json"
     )
-    _expect(response, 400, "project_archived")
+    expect(response, 400, "project_archived")
     task.refresh_from_db()
     assert task.project_id == project.pk
 
@@ -250,7 +244,7 @@ def test_parent_cycle_is_409(project, tenant):
     response = client_as(tenant, "manager").patch(
         f"/api/v1/tasks/{root.pk}/", {"parent": str(child.pk)}, format="json"
     )
-    _expect(response, 409, "parent_cycle")
+    expect(response, 409, "parent_cycle")
     root.refresh_from_db()
     assert root.parent_id is None
 
@@ -261,7 +255,7 @@ def test_completion_with_open_blockers(project, tenant):
     blocker = TaskFactory(project=project)
     TaskDependency.objects.create(task=task, blocked_by=blocker)
 
-    body = _expect(
+    body = expect(
         client_as(tenant, member).patch(
             f"/api/v1/tasks/{task.pk}/", {"status": "done", "force": True}, format="json"
         ),
@@ -274,8 +268,8 @@ def test_completion_with_open_blockers(project, tenant):
 
     manager = client_as(tenant, "manager")
     url = f"/api/v1/tasks/{task.pk}/"
-    _expect(manager.patch(url, {"status": "done"}, format="json"), 409, "blockers_open")
-    body = _expect(manager.patch(url, {"status": "done", "force": True}, format="json"), 200)
+    expect(manager.patch(url, {"status": "done"}, format="json"), 409, "blockers_open")
+    body = expect(manager.patch(url, {"status": "done", "force": True}, format="json"), 200)
     assert body["status"] == "done" and body["completed_at"] is not None
 
 
@@ -287,18 +281,18 @@ def test_dependencies_endpoints(project, tenant):
     a, b = TaskFactory(project=project), TaskFactory(project=project)
     url = f"/api/v1/tasks/{a.pk}/dependencies/"
 
-    body = _expect(client.post(url, {"blocked_by": str(b.pk)}, format="json"), 201)
+    body = expect(client.post(url, {"blocked_by": str(b.pk)}, format="json"), 201)
     assert (body["task"], body["blocked_by"]) == (str(a.pk), str(b.pk))
     assert client.get(f"/api/v1/tasks/{a.pk}/").json()["blocked_by"] == [str(b.pk)]
     back = f"/api/v1/tasks/{b.pk}/dependencies/"
-    _expect(client.post(back, {"blocked_by": str(a.pk)}, format="json"), 409, "dependency_cycle")
-    _expect(client.post(url, {"blocked_by": str(b.pk)}, format="json"), 409, "dependency_exists")
+    expect(client.post(back, {"blocked_by": str(a.pk)}, format="json"), 409, "dependency_cycle")
+    expect(client.post(url, {"blocked_by": str(b.pk)}, format="json"), 409, "dependency_exists")
     assert TaskDependency.objects.count() == 1
 
-    _expect(client.delete(f"{url}{body['id']}/"), 204)
-    _expect(client.delete(f"{url}{body['id']}/"), 404)
-    _expect(client.post(url, {"blocked_by": str(b.pk)}, format="json"), 201)
-    _expect(client.delete(f"{url}{b.pk}/"), 204)  # by the blocking task's id
+    expect(client.delete(f"{url}{body['id']}/"), 204)
+    expect(client.delete(f"{url}{body['id']}/"), 404)
+    expect(client.post(url, {"blocked_by": str(b.pk)}, format="json"), 201)
+    expect(client.delete(f"{url}{b.pk}/"), 204)  # by the blocking task's id
     assert TaskDependency.objects.count() == 0
 
 
@@ -313,7 +307,7 @@ def test_comment_create_matrix(project, tenant, role, status, code):
     response = client_as(tenant, role).post(
         f"/api/v1/tasks/{task.pk}/comments/", {"body": "Hello"}, format="json"
     )
-    _expect(response, status, code)
+    expect(response, status, code)
     assert TaskComment.objects.count() == (1 if status == 201 else 0)
 
 
@@ -324,7 +318,7 @@ def test_comment_endpoints(project, tenant):
     task = TaskFactory(project=project)
     url = f"/api/v1/tasks/{task.pk}/comments/"
 
-    body = _expect(client.post(url, {"body": f"ping @[{mentioned.user_id}]"}, format="json"), 201)
+    body = expect(client.post(url, {"body": f"ping @[{mentioned.user_id}]"}, format="json"), 201)
     assert body["mentions"] == [str(mentioned.user_id)]
     assert body["author"] == str(author.user_id)
     TaskCommentFactory(task=task, body="older?")  # listed oldest first
@@ -332,20 +326,20 @@ def test_comment_endpoints(project, tenant):
     assert [c["body"] for c in listed] == [f"ping @[{mentioned.user_id}]", "older?"]
 
     comment_url = f"{url}{body['id']}/"
-    _expect(
+    expect(
         client_as(tenant, "owner").patch(comment_url, {"body": "hijack"}, format="json"),
         403,
         "not_comment_author",
     )
-    _expect(
+    expect(
         client_as(tenant, "manager").delete(comment_url),
         403,
         "not_comment_author",
     )
-    assert _expect(client.patch(comment_url, {"body": "edited"}, format="json"), 200)["body"] == (
+    assert expect(client.patch(comment_url, {"body": "edited"}, format="json"), 200)["body"] == (
         "edited"
     )
-    _expect(client_as(tenant, "admin").delete(comment_url), 204)
+    expect(client_as(tenant, "admin").delete(comment_url), 204)
     assert TaskComment.objects.filter(pk=body["id"]).count() == 0
 
 
@@ -365,16 +359,16 @@ def test_activity_endpoint(project, tenant):
 def test_move_endpoint(project, tenant):
     a, b = TaskFactory(project=project, position=1.0), TaskFactory(project=project, position=2.0)
     client = client_as(tenant, "manager")
-    body = _expect(
+    body = expect(
         client.post(f"/api/v1/tasks/{b.pk}/move/", {"before": str(a.pk)}, format="json"), 200
     )
     assert body["position"] == 1.0 - 1024.0
-    _expect(
+    expect(
         client.post(f"/api/v1/tasks/{b.pk}/move/", {"position": 3, "after": str(a.pk)}, "json"),
         400,
         "invalid",
     )
-    _expect(client.post(f"/api/v1/tasks/{b.pk}/move/", {"before": str(b.pk)}, "json"), 400)
+    expect(client.post(f"/api/v1/tasks/{b.pk}/move/", {"before": str(b.pk)}, "json"), 400)
 
 
 @pytest.mark.parametrize(
@@ -387,24 +381,24 @@ def test_label_create_matrix(in_tenant, tenant, role, status, code):
     response = client_as(tenant, role).post(
         "/api/v1/labels/", {"name": "bug", "color": "#aa0000"}, format="json"
     )
-    _expect(response, status, code)
+    expect(response, status, code)
     assert Label.objects.count() == (1 if status == 201 else 0)
 
 
 def test_label_endpoints(in_tenant, tenant):
     client = client_as(tenant, "manager")
-    label = _expect(client.post("/api/v1/labels/", {"name": "Bug"}, format="json"), 201)
-    _expect(client.post("/api/v1/labels/", {"name": "bug"}, format="json"), 400, "label_name_taken")
-    _expect(client.post("/api/v1/labels/", {"name": "x", "color": "red"}, format="json"), 400)
+    label = expect(client.post("/api/v1/labels/", {"name": "Bug"}, format="json"), 201)
+    expect(client.post("/api/v1/labels/", {"name": "bug"}, format="json"), 400, "label_name_taken")
+    expect(client.post("/api/v1/labels/", {"name": "x", "color": "red"}, format="json"), 400)
     url = f"/api/v1/labels/{label['id']}/"
-    assert _expect(client.patch(url, {"color": "#00ff00"}, format="json"), 200)["color"] == (
+    assert expect(client.patch(url, {"color": "#00ff00"}, format="json"), 200)["color"] == (
         "#00ff00"
     )
     assert [
         x["name"] for x in client_as(tenant, "viewer").get("/api/v1/labels/").json()["results"]
     ] == ["Bug"]
-    _expect(client_as(tenant, "member").delete(url), 403, "role_required")
-    _expect(client.delete(url), 204)
+    expect(client_as(tenant, "member").delete(url), 403, "role_required")
+    expect(client.delete(url), 204)
     assert Label.objects.count() == 0
 
 
@@ -491,7 +485,7 @@ def test_list_rows_carry_their_relations(catalogue, tenant):
     "params", [{"status": "finished"}, {"ordering": "title"}, {"due_before": "soon"}]
 )
 def test_bad_filters_are_400(project, tenant, params):
-    _expect(client_as(tenant, "viewer").get("/api/v1/tasks/", params), 400, "invalid")
+    expect(client_as(tenant, "viewer").get("/api/v1/tasks/", params), 400, "invalid")
 
 
 def test_list_query_count_does_not_grow_with_the_page(project, tenant):

@@ -1,0 +1,23 @@
+"""Assertion helpers shared by the API tests of every app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: ``(role, status, code)`` for a write that needs manager or above:
+#: ``None`` = anonymous, ``"outsider"`` = authenticated non-member; a ``None``
+#: status means the write is allowed.
+MANAGER_WRITE_MATRIX: list[tuple[str | None, int | None, str | None]] = [
+    (None, 401, "not_authenticated"),
+    ("outsider", 403, "not_a_member"),
+    ("viewer", 403, "role_required"),
+    ("member", 403, "role_required"),
+] + [(role, None, None) for role in ("manager", "admin", "owner")]
+
+
+def expect(response: Any, status: int, code: str | None = None) -> Any:
+    """Assert the status (and the error ``code``); return the JSON body, if any."""
+    assert response.status_code == status, response.content
+    if code:
+        assert response.json()["code"] == code
+    return response.json() if response.content else None
