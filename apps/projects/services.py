@@ -28,7 +28,7 @@ see every project; everything else goes to the whole organization.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -169,15 +169,27 @@ def _lock_client(client: Client | None) -> None:
         raise _field_error("client", "No such client.", code="does_not_exist")
 
 
-def _save_project(project: Project, **save_kwargs: Any) -> None:
-    """Save, turning a lost race on the unique name into the same 400 as the check."""
+def _save_unique(
+    obj: Any, *, constraint: str, error: Callable[[], ApplicationError], **save_kwargs: Any
+) -> None:
+    """Save, turning a lost race on the unique ``constraint`` into the same 400
+    the service's own check gives (never an IntegrityError 500)."""
     try:
         with transaction.atomic():
-            project.save(**save_kwargs)
+            obj.save(**save_kwargs)
     except IntegrityError as exc:
-        if "projects_project_name_unique_alive" in str(exc):
-            raise _name_taken_error() from exc
+        if constraint in str(exc):
+            raise error() from exc
         raise
+
+
+def _save_project(project: Project, **save_kwargs: Any) -> None:
+    _save_unique(
+        project,
+        constraint="projects_project_name_unique_alive",
+        error=_name_taken_error,
+        **save_kwargs,
+    )
 
 
 def _name_taken_error() -> ApplicationError:
@@ -205,21 +217,22 @@ def _check_project(project: Project) -> None:
 # --- clients ------------------------------------------------------------------------
 
 
+def _client_name_taken_error() -> ApplicationError:
+    return _field_error("name", "A client with this name already exists.", code="name_taken")
+
+
 def _check_client(client: Client) -> None:
     if selectors.client_name_taken(name=client.name, exclude_id=client.pk):
-        raise _field_error("name", "A client with this name already exists.", code="name_taken")
+        raise _client_name_taken_error()
 
 
 def _save_client(client: Client, **save_kwargs: Any) -> None:
-    try:
-        with transaction.atomic():
-            client.save(**save_kwargs)
-    except IntegrityError as exc:
-        if "projects_client_name_unique_alive" in str(exc):
-            raise _field_error(
-                "name", "A client with this name already exists.", code="name_taken"
-            ) from exc
-        raise
+    _save_unique(
+        client,
+        constraint="projects_client_name_unique_alive",
+        error=_client_name_taken_error,
+        **save_kwargs,
+    )
 
 
 @transaction.atomic
