@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include(organization_urls.tenant_urlpatterns)),
     path("api/v1/", include("apps.projects.api.urls")),
     path("api/v1/", include("apps.tasks.api.urls")),
+    path("api/v1/realtime/", include("apps.websocket_server.api.urls")),
 ]
 
 handler400 = errors.handler400

@@ -1,58 +1,31 @@
-"""WebSocket entry: tenant resolution by Host, authentication, ping."""
+"""WebSocket entry: tenant resolution, origin, authentication (cookie or
+ticket), membership, ping, and the event fan-out through the real Redis
+channel layer of the test settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.test import Client
+from django_tenants.utils import tenant_context
 
+from apps.iam.tests.factories import UserFactory
+from apps.organizations.tests.factories import MembershipFactory, client_as
+from apps.projects.tests.factories import ProjectFactory
+from apps.tasks import services as task_services
+from apps.websocket_server.events import send_event_on_commit
 from config.asgi import application
 
 pytestmark = pytest.mark.django_db
 
-
-async def _connect(host: str, cookie: str | None = None) -> tuple[Any, Any, WebsocketCommunicator]:
-    headers = [(b"host", host.encode()), (b"origin", f"http://{host}".encode())]
-    if cookie:
-        headers.append((b"cookie", cookie.encode()))
-    communicator = WebsocketCommunicator(application, "/ws/", headers=headers)
-    connected, subprotocol = await communicator.connect()
-    return connected, subprotocol, communicator
-
-
-@async_to_sync
-async def _close_code(host: str, cookie: str | None = None) -> int:
-    _, _, communicator = await _connect(host, cookie)
-    message = await communicator.receive_output()
-    await communicator.wait()
-    assert message["type"] == "websocket.close"
-    return message["code"]
-
-
-@async_to_sync
-async def _ping(host: str, cookie: str) -> dict:
-    connected, _, communicator = await _connect(host, cookie)
-    assert connected
-    await communicator.send_json_to({"type": "ping"})
-    reply = await communicator.receive_json_from()
-    await communicator.send_json_to({"type": "nonsense"})
-    error = await communicator.receive_json_from()
-    await communicator.disconnect()
-    return {"reply": reply, "error": error}
-
-
-@pytest.mark.parametrize("host", ["nope.localhost", "localhost"])
-def test_unknown_tenant_or_public_host_is_closed_4404(host):
-    assert _close_code(host) == 4404
-
-
-def test_anonymous_socket_on_a_tenant_is_closed_4401(tenant):
-    assert _close_code("acme.localhost") == 4401
+RECEIVE_TIMEOUT = 3  # generous upper bound for something that should arrive
+NOTHING_TIMEOUT = 0.3  # how long "receives nothing" waits
 
 
 @pytest.fixture(autouse=True)
@@ -64,15 +37,251 @@ def _keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
 
 
-@pytest.fixture
-def session_cookie(tenant: Any) -> str:
-    user = get_user_model().objects.create_user("socket@example.com", "pw-12345-abc")
-    client = Client(HTTP_HOST="acme.localhost")
+def _headers(host: str, cookie: str | None, origin: str | None) -> list[tuple[bytes, bytes]]:
+    headers = [(b"host", host.encode())]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return headers
+
+
+_SAME = object()
+
+
+async def _connect(
+    host: str, cookie: str | None = None, *, origin: Any = _SAME, query: str = ""
+) -> tuple[bool, WebsocketCommunicator]:
+    origin = f"http://{host}" if origin is _SAME else origin
+    path = f"/ws/?{query}" if query else "/ws/"
+    communicator = WebsocketCommunicator(application, path, headers=_headers(host, cookie, origin))
+    connected, _ = await communicator.connect()
+    return connected, communicator
+
+
+@async_to_sync
+async def _close_code(host: str, cookie: str | None = None, **kwargs: Any) -> int:
+    _, communicator = await _connect(host, cookie, **kwargs)
+    message = await communicator.receive_output(timeout=RECEIVE_TIMEOUT)
+    await communicator.wait()
+    assert message["type"] == "websocket.close"
+    return message["code"]
+
+
+@async_to_sync
+async def _ping(host: str, cookie: str | None = None, **kwargs: Any) -> dict:
+    connected, communicator = await _connect(host, cookie, **kwargs)
+    assert connected
+    await communicator.send_json_to({"type": "ping"})
+    reply = await communicator.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    await communicator.send_json_to({"type": "nonsense"})
+    error = await communicator.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    await communicator.disconnect()
+    return {"reply": reply, "error": error}
+
+
+def _cookie_for(user: Any, host: str = "acme.localhost") -> str:
+    client = Client(HTTP_HOST=host)
     client.force_login(user)
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
-def test_authenticated_socket_answers_ping(session_cookie):
+def _ticket(tenant: Any, membership: Any) -> str:
+    response = client_as(tenant, membership).post("/api/v1/realtime/ticket/")
+    assert response.status_code == 201, response.content
+    return response.json()["ticket"]
+
+
+@pytest.fixture
+def member(tenant: Any) -> Any:
+    return MembershipFactory(organization=tenant, role="member")
+
+
+@pytest.fixture
+def session_cookie(member: Any) -> str:
+    return _cookie_for(member.user)
+
+
+# --- entry: host, origin, authentication, membership ----------------------------------
+
+
+@pytest.mark.parametrize("host", ["nope.localhost", "localhost"])
+def test_unknown_tenant_or_public_host_is_closed_4404(host):
+    assert _close_code(host) == 4404
+
+
+def test_anonymous_socket_on_a_tenant_is_closed_4401(tenant):
+    assert _close_code("acme.localhost") == 4401
+
+
+def test_authenticated_member_socket_answers_ping(session_cookie):
     result = _ping("acme.localhost", session_cookie)
     assert result["reply"] == {"type": "pong"}
     assert result["error"]["code"] == "unknown_message"
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://evil.example", "http://globex.localhost", "http://acme.localhost.evil.example", None],
+)
+def test_origin_that_does_not_match_the_host_is_closed_4403(session_cookie, origin):
+    assert _close_code("acme.localhost", session_cookie, origin=origin) == 4403
+
+
+def test_authenticated_non_member_is_closed_4403(tenant):
+    outsider = UserFactory()
+    assert _close_code("acme.localhost", _cookie_for(outsider)) == 4403
+
+
+def test_deactivated_member_is_closed_4403(member):
+    member.status = "deactivated"
+    member.save(update_fields=["status"])
+    assert _close_code("acme.localhost", _cookie_for(member.user)) == 4403
+
+
+def test_member_of_another_organization_is_closed_4403(other_tenant):
+    globex_member = MembershipFactory(organization=other_tenant)
+    assert _close_code("acme.localhost", _cookie_for(globex_member.user)) == 4403
+
+
+# --- tickets --------------------------------------------------------------------------
+
+
+def test_ticket_opens_the_socket_once(tenant, member):
+    ticket = _ticket(tenant, member)
+    assert _ping("acme.localhost", query=f"ticket={ticket}")["reply"] == {"type": "pong"}
+    assert _close_code("acme.localhost", query=f"ticket={ticket}") == 4401
+
+
+def test_ticket_of_another_organization_is_closed_4401(tenant, other_tenant, member):
+    MembershipFactory(organization=other_tenant, user=member.user)  # member of both
+    ticket = _ticket(tenant, member)
+    assert _close_code("globex.localhost", query=f"ticket={ticket}") == 4401
+    # burned by the attempt: a ticket seen on the wrong host counts as leaked
+    assert _close_code("acme.localhost", query=f"ticket={ticket}") == 4401
+
+
+def test_expired_or_unknown_ticket_is_closed_4401(tenant, member):
+    from django.core.cache import cache
+
+    ticket = _ticket(tenant, member)
+    cache.touch(f"ws-ticket:{ticket}", 0)  # let Redis expire it now
+    assert _close_code("acme.localhost", query=f"ticket={ticket}") == 4401
+    assert _close_code("acme.localhost", query="ticket=" + "x" * 43) == 4401
+
+
+def test_bad_ticket_fails_even_with_a_valid_cookie(session_cookie):
+    assert _close_code("acme.localhost", session_cookie, query="ticket=nope") == 4401
+
+
+def test_ticket_of_a_member_who_left_is_closed_4403(tenant, member):
+    ticket = _ticket(tenant, member)
+    member.status = "deactivated"
+    member.save(update_fields=["status"])
+    assert _close_code("acme.localhost", query=f"ticket={ticket}") == 4403
+
+
+def test_tokens_in_the_url_are_ignored(tenant, member):
+    from apps.iam.tokens import token_create
+
+    _, key = token_create(user=member.user)
+    for param in ("token", "access_token", "auth"):
+        assert _close_code("acme.localhost", query=f"{param}={key}") == 4401
+
+
+# --- event fan-out --------------------------------------------------------------------
+
+
+def _run_with_sockets(
+    sockets: dict[str, tuple[str, str]], action: Callable[[], Any], expect: dict[str, bool]
+) -> dict[str, Any]:
+    """Open ``{name: (host, cookie)}``, run ``action`` (sync, on the test's
+    database connection), then collect one message from each socket that
+    ``expect``s one and assert the others receive nothing."""
+
+    @async_to_sync
+    async def scenario() -> dict[str, Any]:
+        communicators: dict[str, WebsocketCommunicator] = {}
+        for name, (host, cookie) in sockets.items():
+            connected, communicators[name] = await _connect(host, cookie)
+            assert connected
+        received: dict[str, Any] = {"result": await database_sync_to_async(action)()}
+        try:
+            for name, communicator in communicators.items():
+                if expect[name]:
+                    received[name] = await communicator.receive_json_from(timeout=RECEIVE_TIMEOUT)
+                else:
+                    assert await communicator.receive_nothing(timeout=NOTHING_TIMEOUT)
+        finally:
+            for communicator in communicators.values():
+                await communicator.disconnect()
+        return received
+
+    return scenario()
+
+
+def test_member_socket_receives_task_created_and_other_org_nothing(tenant, other_tenant, commit):
+    member = MembershipFactory(organization=tenant, role="member")
+    globex_member = MembershipFactory(organization=other_tenant, role="owner")
+    with tenant_context(tenant):
+        project = ProjectFactory(name="Website")
+
+    def create_task() -> Any:
+        with commit(), tenant_context(tenant):
+            return task_services.task_create(actor=member, project_id=project.pk, title="Ship it")
+
+    received = _run_with_sockets(
+        {
+            "acme": ("acme.localhost", _cookie_for(member.user)),
+            "globex": ("globex.localhost", _cookie_for(globex_member.user, "globex.localhost")),
+        },
+        create_task,
+        expect={"acme": True, "globex": False},
+    )
+    task = received["result"]
+    assert received["acme"]["type"] == "task"
+    assert received["acme"]["op"] == "created"
+    assert received["acme"]["data"]["id"] == str(task.pk)
+    assert received["acme"]["data"]["title"] == "Ship it"
+
+
+def test_event_for_listed_users_reaches_only_them(tenant, commit):
+    alice = MembershipFactory(organization=tenant)
+    bob = MembershipFactory(organization=tenant)
+
+    def emit() -> None:
+        with commit(), tenant_context(tenant):
+            send_event_on_commit(
+                type="task", op="updated", data={"id": "x"}, user_ids=[alice.user_id]
+            )
+
+    received = _run_with_sockets(
+        {
+            "alice": ("acme.localhost", _cookie_for(alice.user)),
+            "bob": ("acme.localhost", _cookie_for(bob.user)),
+        },
+        emit,
+        expect={"alice": True, "bob": False},
+    )
+    assert received["alice"] == {"type": "task", "op": "updated", "data": {"id": "x"}}
+
+
+def test_rolled_back_work_reaches_no_socket(tenant, commit):
+    member = MembershipFactory(organization=tenant)
+
+    def emit_then_fail() -> None:
+        from django.db import transaction
+
+        with commit(), tenant_context(tenant):
+            try:
+                with transaction.atomic():
+                    send_event_on_commit(type="task", op="deleted", data={})
+                    raise RuntimeError("rollback")
+            except RuntimeError:
+                pass
+
+    _run_with_sockets(
+        {"member": ("acme.localhost", _cookie_for(member.user))},
+        emit_then_fail,
+        expect={"member": False},
+    )

@@ -3,9 +3,10 @@
 ``send_event_on_commit`` is called by services (never views, models or
 signals) after a write; the event leaves only if the transaction commits, and
 it is bound to the schema that was active when it was emitted, so an event can
-never reach another organization. The realtime issue plugs the channel-layer
-fan-out in here; until then events are logged and handed to the registered
-recorders (tests use ``recording_events``).
+never reach another organization. On commit it is handed to the registered
+recorders (tests use ``recording_events``) and then sent through the channel
+layer to the organization group, or to each listed user's group in that
+organization (see ``groups``); the sockets forward it to their clients.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+
+from .groups import org_group, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +67,57 @@ def _dispatch(event: DomainEvent) -> None:
     logger.info("event %s.%s in %s", event.type, event.op, event.schema_name)
     for recorder in list(_recorders):
         recorder(event)
+    _fan_out(event)
+
+
+def _audience_groups(event: DomainEvent) -> list[str]:
+    """Each listed user's group, or the whole organization when no list is set.
+
+    An empty ``user_ids`` means nobody, not everybody.
+    """
+    if event.user_ids is not None:
+        return [user_group(event.schema_name, user_id) for user_id in event.user_ids]
+    return [org_group(event.schema_name)]
+
+
+def _fan_out(event: DomainEvent) -> None:
+    """Send ``event`` to its sockets; never raises.
+
+    This runs after the business write has committed: a broken or unreachable
+    channel layer must cost the live update only, never the caller's request,
+    so every failure is logged and swallowed (per group, so that one bad send
+    does not starve the other recipients).
+    """
+    groups = _audience_groups(event)
+    if not groups:
+        return
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        async_to_sync(_send_to_groups)(layer, groups, event)
+    except Exception:
+        logger.exception(
+            "event %s.%s in %s not sent to the channel layer",
+            event.type,
+            event.op,
+            event.schema_name,
+        )
+
+
+async def _send_to_groups(layer: BaseChannelLayer, groups: list[str], event: DomainEvent) -> None:
+    message = {"type": "event.message", "event": event.message()}
+    for group in groups:
+        try:
+            await layer.group_send(group, message)
+        except Exception:
+            logger.exception(
+                "event %s.%s in %s not sent to group %s",
+                event.type,
+                event.op,
+                event.schema_name,
+                group,
+            )
 
 
 @contextmanager

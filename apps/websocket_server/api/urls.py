@@ -1,0 +1,9 @@
+"""Realtime URLs, mounted under ``/api/v1/realtime/`` of organization hosts."""
+
+from django.urls import path
+
+from .views import RealtimeTicketView
+
+urlpatterns = [
+    path("ticket/", RealtimeTicketView.as_view(), name="realtime-ticket"),
+]

@@ -1,0 +1,99 @@
+"""Who is on the other end of a socket, and may they be here.
+
+Three checks, in the order the consumer runs them:
+
+* ``origin_matches_host`` — a browser attaches the session cookie to a
+  WebSocket opened by *any* site, so without this a page elsewhere could read
+  a logged-in user's events (cross-site WebSocket hijacking). Close 4403.
+* ``authenticate`` — the session cookie (resolved by Channels'
+  ``AuthMiddlewareStack``) or a single-use ``?ticket=`` (see ``tickets``).
+  Tokens are never read from the URL. Close 4401.
+* ``active_membership_allows`` — the same rule as the HTTP permission
+  ``IsOrganizationMember``: an active membership in ``scope["tenant"]`` (and
+  two-factor when the organization requires it). Close 4403.
+
+The tenant is *not* activated on the socket (see ``tenants.asgi``): the
+Channels database thread is shared by every socket, so each query enters the
+schema it needs itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from django_tenants.utils import schema_context
+
+from apps.iam.two_factor import two_factor_enabled
+from apps.organizations.selectors import membership_for
+
+from .tickets import consume_ticket
+
+CLOSE_NOT_AUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def origin_matches_host(scope: dict[str, Any]) -> bool:
+    """Whether the ``Origin`` header names the host the socket was opened on.
+
+    A missing Origin is refused: the contract says it must match, and every
+    browser sends one on WebSocket handshakes.
+    """
+    origin, host = _header(scope, b"origin"), _header(scope, b"host")
+    if not origin or not host:
+        return False
+    netloc = urlsplit(origin).netloc
+    return bool(netloc) and netloc.lower().rstrip(".") == host.lower().rstrip(".")
+
+
+def _ticket_param(scope: dict[str, Any]) -> list[str] | None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return query.get("ticket")
+
+
+@database_sync_to_async
+def _user_from_ticket(ticket: str, schema_name: str) -> Any:
+    binding = consume_ticket(ticket=ticket, schema_name=schema_name)
+    if binding is None:
+        return None
+    with schema_context("public"):
+        return get_user_model().objects.filter(pk=binding.user_id, is_active=True).first()
+
+
+async def authenticate(scope: dict[str, Any]) -> Any:
+    """The socket's user, or ``None`` (→ close 4401).
+
+    A ``?ticket=`` wins over the cookie, and a bad one (unknown, expired,
+    already used, issued for another organization) fails even when a valid
+    cookie is also present: the client asked for ticket auth.
+    """
+    tickets = _ticket_param(scope)
+    if tickets is not None:
+        if len(tickets) != 1:
+            return None
+        return await _user_from_ticket(tickets[0], scope["tenant"].schema_name)
+    user = scope.get("user")
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    return user
+
+
+@database_sync_to_async
+def active_membership_allows(user: Any, tenant: Any) -> bool:
+    """Whether ``user`` may use ``tenant``'s socket (same rule as HTTP)."""
+    with schema_context("public"):
+        membership = membership_for(user=user, organization=tenant)
+        if membership is None:
+            return False
+        if membership.organization.require_two_factor:
+            return two_factor_enabled(user=user)
+        return True
