@@ -874,21 +874,6 @@ class _EmbeddedRedis:
             )
         )
 
-    def _check_data_version(self) -> None:
-        """A data directory made by another PostgreSQL major version cannot be
-        started (e.g. var/pg from the PG16 ``pgserver`` wheel, now PG18)."""
-        data_major = (self.pgdata / "PG_VERSION").read_text().strip()
-        res = subprocess.run(
-            [str(self.bin_dir / "postgres"), "--version"], capture_output=True, text=True
-        )
-        binary_major = res.stdout.strip().rsplit(" ", 1)[-1].split(".")[0]
-        if binary_major and data_major != binary_major:
-            raise ServiceStartError(
-                f"{_display(self.pgdata)} was created by PostgreSQL {data_major}, but the embedded "
-                f"server is PostgreSQL {binary_major}: remove {_display(self.pgdata)} (it holds "
-                "only the embedded development database) or set DATABASE_URL"
-            )
-
     def start(self) -> None:
         t0 = time.monotonic()
         exe = self._executable()
