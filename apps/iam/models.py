@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 
+from apps.common.validators import validate_timezone
+
 
 class UserManager(BaseUserManager["User"]):
     """Creates users with a normalised (lower-case) email as the login."""
@@ -55,7 +57,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(max_length=254, unique=True)
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
-    timezone = models.CharField(max_length=64, default="UTC")
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     avatar_url = models.URLField(blank=True)
     is_staff = models.BooleanField(
         default=False, help_text="Platform staff: may use the admin console."

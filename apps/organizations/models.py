@@ -9,18 +9,17 @@ without touching its schema.
 from __future__ import annotations
 
 import datetime
-import functools
 import hashlib
 import uuid
-import zoneinfo
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 from django_tenants.models import DomainMixin, TenantMixin
+
+from apps.common.validators import validate_timezone
 
 from .constants import (
     INTERNAL_STATUSES,
@@ -32,17 +31,6 @@ from .constants import (
     Role,
     RoundingMode,
 )
-
-
-@functools.cache
-def _known_timezones() -> frozenset[str]:
-    # available_timezones() walks the tz database on disk on every call.
-    return frozenset(zoneinfo.available_timezones())
-
-
-def validate_timezone(value: str) -> None:
-    if value not in _known_timezones():
-        raise ValidationError(f"Unknown time zone: {value!r}.", code="invalid_timezone")
 
 
 class OrganizationQuerySet(models.QuerySet):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any
 
 from dj_rest_auth.registration.serializers import RegisterSerializer as BaseRegisterSerializer
@@ -101,8 +100,3 @@ class UserDetailsSerializer(serializers.ModelSerializer):
         model = User
         fields = ["id", "email", "first_name", "last_name", "timezone", "avatar_url"]
         read_only_fields = ["id", "email"]
-
-    def validate_timezone(self, value: str) -> str:
-        if value not in zoneinfo.available_timezones():
-            raise serializers.ValidationError("Unknown time zone.")
-        return value

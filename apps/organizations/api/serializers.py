@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any
 
 from rest_framework import serializers
@@ -104,11 +103,6 @@ class OrganizationSettingsSerializer(serializers.ModelSerializer):
 
     def get_rounding(self, obj: Organization) -> dict[str, Any]:
         return {"mode": obj.rounding_mode, "minutes": obj.rounding_minutes}
-
-    def validate_timezone(self, value: str) -> str:
-        if value not in zoneinfo.available_timezones():
-            raise serializers.ValidationError("Unknown time zone.")
-        return value
 
     def validate_currency(self, value: str) -> str:
         value = value.upper()
