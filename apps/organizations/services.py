@@ -13,13 +13,13 @@ from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.common.errors import ApplicationError, ConflictError
+from apps.iam.services import new_user_password_check
 from tenants.provisioning import Provisioned, TenantError, provision_tenant
 
 from .constants import ROLE_RANK, MembershipStatus, Role, role_has
@@ -122,15 +122,9 @@ def organization_signup(
                 code="email_taken",
                 extra={"fields": {"email": ["An account with this email already exists."]}},
             )
-        candidate = User(email=email, first_name=first_name, last_name=last_name)
-        try:
-            validate_password(password, user=candidate)
-        except ValidationError as exc:
-            raise ApplicationError(
-                "The password is too weak.",
-                code="invalid",
-                extra={"fields": {"password": exc.messages}},
-            ) from exc
+        new_user_password_check(
+            password=password, email=email, first_name=first_name, last_name=last_name
+        )
     try:
         with transaction.atomic():
             if created_user:
@@ -463,16 +457,9 @@ def _invitation_register(*, email: str, password: str, first_name: str, last_nam
             code="invalid",
             extra={"fields": {"password": ["This field is required."]}},
         )
-    try:
-        validate_password(
-            password, user=User(email=email, first_name=first_name, last_name=last_name)
-        )
-    except ValidationError as exc:
-        raise ApplicationError(
-            "The password is too weak.",
-            code="invalid",
-            extra={"fields": {"password": exc.messages}},
-        ) from exc
+    new_user_password_check(
+        password=password, email=email, first_name=first_name, last_name=last_name
+    )
     try:
         with transaction.atomic():  # savepoint: a concurrent signup may take the email
             user = User.objects.create_user(

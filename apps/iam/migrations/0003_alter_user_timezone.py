@@ -5,15 +5,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('iam', '0002_authtoken'),
+        ("iam", "0002_authtoken"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='user',
-            name='timezone',
-            field=models.CharField(default='UTC', max_length=64, validators=[apps.common.validators.validate_timezone]),
+            model_name="user",
+            name="timezone",
+            field=models.CharField(
+                default="UTC", max_length=64, validators=[apps.common.validators.validate_timezone]
+            ),
         ),
     ]
