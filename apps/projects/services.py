@@ -41,6 +41,7 @@ from apps.common.errors import ApplicationError, ConflictError
 from apps.organizations.constants import MembershipStatus, Role, role_has
 from apps.organizations.models import Membership
 from apps.websocket_server.events import send_event_on_commit
+from tenants.locks import tenant_xact_lock
 
 from . import selectors
 from .constants import ProjectRole, ProjectStatus
@@ -547,20 +548,6 @@ def milestone_delete(*, milestone: Milestone) -> None:
 # --- dependencies -------------------------------------------------------------------
 
 
-def _lock_dependency_graph() -> None:
-    """Serialise dependency writes of this organization until commit.
-
-    Two links added at the same time (A→B and B→A) would each pass the cycle
-    check alone; a transaction-level advisory lock keyed by the schema makes
-    the second one see the first. Other organizations are not blocked.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))",
-            [f"{connection.schema_name}:projects.dependency"],
-        )
-
-
 def _dependency_event(dependency: ProjectDependency, op: str) -> None:
     send_event_on_commit(
         type=EVENT_DEPENDENCY,
@@ -586,7 +573,8 @@ def project_dependency_create(*, project: Project, depends_on: Project) -> Proje
         raise _field_error(
             "depends_on", "A project cannot depend on itself.", code="dependency_self"
         )
-    _lock_dependency_graph()
+    # Two links added at once (A→B, B→A) would each pass the cycle check alone.
+    tenant_xact_lock("projects.dependencies")
     existing = ProjectDependency.objects.filter(project=project, depends_on=depends_on).first()
     if existing is not None:
         raise ConflictError(

@@ -46,6 +46,7 @@ from apps.projects.constants import ProjectStatus
 from apps.projects.models import Project, ProjectMember
 from apps.projects.selectors import project_get_for_member
 from apps.websocket_server.events import send_event_on_commit
+from tenants.locks import tenant_xact_lock
 
 from .constants import CLOSED_STATUSES, ActivityVerb, TaskPriority, TaskStatus
 from .models import Label, Task, TaskActivity, TaskAssignee, TaskComment, TaskDependency
@@ -291,17 +292,6 @@ def _task_data(task: Task, assignees: Iterable[Any], labels: Iterable[Any]) -> d
 # --- graph checks (recursive CTEs) ----------------------------------------------------
 
 
-def _lock_graph(kind: str) -> None:
-    """Serialise changes of one graph (``tree`` or ``dependencies``) in this
-    organization until commit, so two concurrent links cannot close a cycle
-    that neither transaction sees alone."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))",
-            [f"{connection.schema_name}:tasks:{kind}"],
-        )
-
-
 def _is_ancestor_or_self(*, candidate: Any, of: Any) -> bool:
     """Whether ``candidate`` is ``of`` or one of its ancestors (walk up the
     parent chain, deleted tasks included, bounded by ``MAX_TREE_DEPTH``)."""
@@ -400,7 +390,7 @@ def _check_parent(actor: Membership, task: Task | None, parent_id: Any, project:
             extra={"fields": {"parent": ["The parent must be in the same project."]}},
         )
     if task is not None:
-        _lock_graph("tree")
+        tenant_xact_lock("tasks.tree")
         if _is_ancestor_or_self(candidate=task.pk, of=parent.pk):
             raise ConflictError(
                 "That parent is a subtask of this task: it would make a cycle.",
@@ -949,7 +939,7 @@ def task_dependency_add(
         if blocked_by_id == task.pk:
             raise ConflictError("A task cannot block itself.", code="dependency_cycle")
         blocker = _visible_task(actor, blocked_by_id, field="blocked_by")
-        _lock_graph("dependencies")
+        tenant_xact_lock("tasks.dependencies")
         if TaskDependency.objects.filter(task=task, blocked_by=blocker).exists():
             raise ConflictError("This dependency already exists.", code="dependency_exists")
         if _blocks_transitively(blocker=blocker.pk, task=task.pk):

@@ -1,0 +1,28 @@
+"""tenant_xact_lock: held until commit, per schema."""
+
+import psycopg
+import pytest
+from django_tenants.utils import tenant_context
+
+from tenants.locks import tenant_xact_lock
+from tenants.testing import database_url
+
+
+def _free_elsewhere(key: str) -> bool:
+    """Whether another session can take the advisory lock ``key`` right now."""
+    with psycopg.connect(database_url(), autocommit=False) as other:
+        return other.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [key]).fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_lock_is_held_for_this_schema_only(tenant, other_tenant):
+    with tenant_context(tenant):
+        tenant_xact_lock("projects.dependencies")
+    assert not _free_elsewhere(f"{tenant.schema_name}:projects.dependencies")
+    assert _free_elsewhere(f"{other_tenant.schema_name}:projects.dependencies")
+    assert _free_elsewhere(f"{tenant.schema_name}:tasks.tree")
+
+
+def test_lock_outside_a_transaction_is_refused(django_db_blocker):
+    with django_db_blocker.unblock(), pytest.raises(RuntimeError):
+        tenant_xact_lock("anything")
