@@ -23,13 +23,15 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django_tenants.utils import (
     get_tenant_domain_model,
     get_tenant_model,
@@ -291,6 +293,27 @@ def check_slug_available(slug: str) -> str:
     return value
 
 
+#: Unique constraints that a concurrent signup for the same slug runs into.
+_SLUG_CONSTRAINTS = frozenset(
+    {"organizations_organization_slug_key", "organizations_domain_domain_key"}
+)
+
+
+@contextmanager
+def _slug_race_is_taken() -> Iterator[None]:
+    """Two signups for one slug both pass ``check_slug_available``; the
+    database refuses the second. Report that as the same 400 ``slug_taken``,
+    not a 500 (the caller's transaction rolls back everything else)."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        if constraint in _SLUG_CONSTRAINTS:
+            raise TenantError("This slug is already taken.", code="slug_taken") from exc
+        raise
+
+
 def provision_tenant(
     *, slug: str, name: str, method: str = "auto", status: str = "trialing", **fields: Any
 ) -> Provisioned:
@@ -313,7 +336,8 @@ def provision_tenant(
             tenant = get_tenant_model()(
                 schema_name=new_schema_name(), slug=slug, name=name, status="provisioning"
             )
-            tenant.save()
+            with _slug_race_is_taken():
+                tenant.save()  # claims the slug before the schema is built
             used = build_schema(
                 tenant.schema_name, method="migrate" if method == "migrate" else "template"
             )
@@ -327,9 +351,10 @@ def provision_tenant(
         except ValidationError as exc:
             fields = ", ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
             raise TenantError(f"Invalid organization settings ({fields}).", code="invalid") from exc
-        tenant.save()
         host = tenant_host(slug)
-        get_tenant_domain_model().objects.create(domain=host, tenant=tenant, is_primary=True)
+        with _slug_race_is_taken():
+            tenant.save()
+            get_tenant_domain_model().objects.create(domain=host, tenant=tenant, is_primary=True)
     if used == "pool" and settings.NOVATIME_TENANT_POOL_SIZE:
         transaction.on_commit(_schedule_pool_refill)
     logger.info("tenant %s provisioned in schema %s via %s", slug, tenant.schema_name, used)

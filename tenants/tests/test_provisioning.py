@@ -271,3 +271,22 @@ def test_template_and_public_cannot_be_deleted():
         provisioning.delete_tenant(template)
     assert err.value.code == "protected"
     assert schema_exists(template_schema_name())
+
+
+@pytest.mark.parametrize("method", ["template", "pool"])
+def test_a_slug_taken_between_check_and_insert_is_slug_taken(monkeypatch, method):
+    # Two concurrent signups both pass the availability check; the database's
+    # unique constraints refuse the second, which must be a 400, not a 500.
+    if method == "pool":
+        fill_pool(size=1)
+    monkeypatch.setattr(provisioning, "check_slug_available", lambda slug: slug)
+    pooled_before = get_tenant_model().objects.filter(status="pooled").count()
+    before = _org_count()
+
+    with pytest.raises(TenantError) as err:
+        provision_tenant(slug="acme", name="Second Acme", method=method)
+
+    assert err.value.code == "slug_taken"
+    assert _org_count() == before
+    assert get_tenant_model().objects.filter(status="pooled").count() == pooled_before
+    assert get_tenant_model().objects.filter(slug="acme").count() == 1
