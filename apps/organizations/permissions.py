@@ -14,11 +14,9 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from apps.iam.two_factor import two_factor_enabled
-
 from .constants import role_has
 from .models import Membership
-from .selectors import membership_for
+from .selectors import membership_for, membership_needs_two_factor
 
 _UNSET = object()
 
@@ -69,7 +67,7 @@ class IsOrganizationMember(BasePermission):
         membership = request_membership(request)
         if membership is None:
             raise NotAMember()
-        if membership.organization.require_two_factor and not two_factor_enabled(user=request.user):
+        if membership_needs_two_factor(membership=membership, user=request.user):
             raise TwoFactorRequired()
         permission = getattr(view, "required_permission", None)
         if permission is None:

@@ -7,6 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
+from apps.iam.two_factor import two_factor_enabled
+
 from .constants import MembershipStatus
 from .models import Membership, Organization
 
@@ -42,6 +44,14 @@ def membership_for(*, user: Any, organization: Organization) -> Membership | Non
         .select_related("organization")
         .first()
     )
+
+
+def membership_needs_two_factor(*, membership: Membership, user: Any) -> bool:
+    """Whether the organization requires two-factor and this member has not
+    turned it on: such a member is refused on the organization's host, over
+    HTTP and WebSocket alike (the flag is read from the membership's freshly
+    loaded organization, not a cached tenant)."""
+    return membership.organization.require_two_factor and not two_factor_enabled(user=user)
 
 
 def memberships_of_user(*, user: Any) -> QuerySet[Membership]:

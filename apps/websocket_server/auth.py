@@ -26,8 +26,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django_tenants.utils import schema_context
 
-from apps.iam.two_factor import two_factor_enabled
-from apps.organizations.selectors import membership_for
+from apps.organizations.selectors import membership_for, membership_needs_two_factor
 
 from .tickets import consume_ticket
 
@@ -92,8 +91,6 @@ def active_membership_allows(user: Any, tenant: Any) -> bool:
     """Whether ``user`` may use ``tenant``'s socket (same rule as HTTP)."""
     with schema_context("public"):
         membership = membership_for(user=user, organization=tenant)
-        if membership is None:
-            return False
-        if membership.organization.require_two_factor:
-            return two_factor_enabled(user=user)
-        return True
+        return membership is not None and not membership_needs_two_factor(
+            membership=membership, user=user
+        )
