@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.models import TokenProxy
 
+from apps.billing.api import urls as billing_urls
 from apps.common import errors
 from apps.organizations.api import urls as organization_urls
 
@@ -21,6 +22,8 @@ urlpatterns = [
     path("api/v1/", include("apps.common.api.urls")),
     path("api/v1/auth/", include("apps.iam.api.urls")),
     path("api/v1/", include(organization_urls.public_urlpatterns)),
+    path("api/v1/", include(billing_urls.public_urlpatterns)),
+    path("webhooks/", include(billing_urls.webhook_urlpatterns)),
 ]
 
 handler400 = errors.handler400

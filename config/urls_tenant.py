@@ -3,6 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.billing.api import urls as billing_urls
 from apps.common import errors
 from apps.organizations.api import urls as organization_urls
 
@@ -14,6 +15,11 @@ urlpatterns = [
     path("api/v1/", include(organization_urls.tenant_urlpatterns)),
     path("api/v1/", include("apps.projects.api.urls")),
     path("api/v1/", include("apps.tasks.api.urls")),
+    path("api/v1/", include("apps.time_entries.api.urls")),
+    path("api/v1/", include("apps.timesheets.api.urls")),
+    path("api/v1/chat/", include("apps.chat.api.urls")),
+    path("api/v1/ai/", include("apps.ai_services.api.urls")),
+    path("api/v1/", include(billing_urls.tenant_urlpatterns)),
     path("api/v1/realtime/", include("apps.websocket_server.api.urls")),
 ]
 

@@ -29,9 +29,28 @@ def manage(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def tasks_and_dependents() -> set[str]:
+    """``tasks`` and every app whose migrations depend on it (transitively):
+    un-applying ``tasks`` alone would leave an inconsistent history."""
+    from django.db.migrations.loader import MigrationLoader
+
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    apps = {"tasks"}
+    changed = True
+    while changed:
+        changed = False
+        for key, node in graph.node_map.items():
+            if key[0] not in apps and any(parent.key[0] in apps for parent in node.parents):
+                apps.add(key[0])
+                changed = True
+    return apps
+
+
 @pytest.fixture
 def broken_tenants() -> Iterator[list[str]]:
-    """Two committed tenants whose ``tasks`` migrations were 'never applied'."""
+    """Two committed tenants whose ``tasks`` migrations (and those of the apps
+    built on it) were 'never applied'."""
+    apps = tasks_and_dependents()
     schemas = []
     try:
         for slug in SLUGS:
@@ -51,20 +70,23 @@ def broken_tenants() -> Iterator[list[str]]:
                 schema = conn.execute(
                     "SELECT schema_name FROM organizations_organization WHERE slug = %s", [slug]
                 ).fetchone()[0]
-                # "Un-apply" the tasks app: drop its tables, forget its migrations.
+                # "Un-apply" the apps: drop their tables, forget their migrations.
                 tables = [
                     row[0]
                     for row in conn.execute(
                         "SELECT table_name FROM information_schema.tables "
-                        "WHERE table_schema = %s AND table_name LIKE 'tasks\\_%%'",
+                        "WHERE table_schema = %s AND table_type = 'BASE TABLE'",
                         [schema],
                     )
+                    if any(row[0].startswith(f"{app}_") for app in apps)
                 ]
                 assert tables
                 conn.execute(
                     ", ".join(f'"{schema}"."{t}"' for t in tables).join(["DROP TABLE ", " CASCADE"])
                 )
-                conn.execute(f"DELETE FROM \"{schema}\".django_migrations WHERE app = 'tasks'")
+                conn.execute(
+                    f'DELETE FROM "{schema}".django_migrations WHERE app = ANY(%s)', [list(apps)]
+                )
                 schemas.append(schema)
         yield schemas
     finally:

@@ -63,6 +63,15 @@ class RoundingMode(models.TextChoices):
 
 ROUNDING_MINUTES = (1, 5, 6, 10, 15, 30)
 
+
+class TimesheetPeriod(models.TextChoices):
+    """Length of a timesheet period (apps.timesheets)."""
+
+    WEEKLY = "weekly", "Weekly"
+    SEMI_MONTHLY = "semi_monthly", "Semi-monthly (1st-15th, 16th-end)"
+    MONTHLY = "monthly", "Monthly"
+
+
 #: Strength of each role: a permission names the weakest role that has it.
 ROLE_RANK = {
     Role.VIEWER: 0,

@@ -30,6 +30,7 @@ from .constants import (
     OrganizationStatus,
     Role,
     RoundingMode,
+    TimesheetPeriod,
 )
 
 
@@ -76,6 +77,41 @@ class Organization(TenantMixin):
     )
     require_two_factor = models.BooleanField(
         default=False, help_text="Members must turn on two-factor authentication."
+    )
+    # --- time tracking (apps.time_entries) ---
+    allow_overlapping_entries = models.BooleanField(
+        default=False, help_text="Allow a user's time entries to overlap."
+    )
+    members_see_rates = models.BooleanField(
+        default=False, help_text="Members see the rate and amount of their own entries."
+    )
+    forgotten_timer_hours = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(72)],
+        help_text="A timer running longer than this is reported as forgotten.",
+    )
+    auto_stop_timers = models.BooleanField(
+        default=False,
+        help_text="Stop forgotten timers at their last activity (and at local midnight).",
+    )
+    # --- timesheets (apps.timesheets) ---
+    timesheet_period = models.CharField(
+        max_length=20, choices=TimesheetPeriod.choices, default=TimesheetPeriod.WEEKLY
+    )
+    allow_self_approval = models.BooleanField(
+        default=False, help_text="Owners may approve their own timesheet."
+    )
+    approvers_limited_to_managed_projects = models.BooleanField(
+        default=False,
+        help_text="Managers approve only sheets of members of projects they manage.",
+    )
+    auto_submit_timesheets = models.BooleanField(
+        default=False, help_text="Submit draft sheets automatically at period end."
+    )
+    # --- AI (apps.ai_services) ---
+    ai_external_llm_enabled = models.BooleanField(
+        default=False,
+        help_text="Allow sending this organization's data to the configured external LLM.",
     )
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -150,6 +186,22 @@ class Membership(models.Model):
     )
     joined_at = models.DateTimeField(default=dj_timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    hourly_rate = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="The member's default rate (below project rates, above the organization's).",
+    )
+    weekly_expected_hours = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(168)],
+        help_text="Expected hours per week; timesheets flag missing days against it.",
+    )
 
     class Meta:
         ordering = ["organization", "joined_at"]

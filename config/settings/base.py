@@ -167,10 +167,29 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = f"{NOVATIME_ENV_PREFIX}-default"
+# Periodic jobs. Each ``*_all_tenants`` task runs in the public schema and
+# enqueues one task per serving organization (tenant-schemas-celery carries the
+# schema), so a slow tenant never delays the others and no task sees two schemas.
 CELERY_BEAT_SCHEDULE = {
     "tenants-pool-refill": {
         "task": "tenants.pool_refill",
         "schedule": 300.0,
+    },
+    "time-entries-forgotten-timers": {
+        "task": "time_entries.forgotten_timers_all_tenants",
+        "schedule": 900.0,
+    },
+    "timesheets-reminders": {
+        "task": "timesheets.reminders_all_tenants",
+        "schedule": 3600.0,
+    },
+    "ai-automation-rules": {
+        "task": "ai_services.automation_all_tenants",
+        "schedule": 900.0,
+    },
+    "billing-dunning": {
+        "task": "billing.dunning_sweep",
+        "schedule": 3600.0,
     },
 }
 
@@ -309,6 +328,25 @@ LOGGING = {
 }
 
 SENTRY_DSN = env("SENTRY_DSN", default="")
+
+# --- Billing (apps.billing) ---------------------------------------------------
+# Unset keys disable checkout/portal with 503 ``billing_not_configured``.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_PRICES = {
+    "pro": env("STRIPE_PRICE_PRO", default=""),
+    "business": env("STRIPE_PRICE_BUSINESS", default=""),
+}
+NOVATIME_TRIAL_DAYS = env.int("NOVATIME_TRIAL_DAYS", default=14)
+NOVATIME_PAST_DUE_GRACE_DAYS = env.int("NOVATIME_PAST_DUE_GRACE_DAYS", default=7)
+
+# --- AI (apps.ai_services) ----------------------------------------------------
+# An OpenAI-compatible chat-completions endpoint; unset → local summarizer only.
+LLM_BASE_URL = env("LLM_BASE_URL", default="")
+LLM_API_KEY = env("LLM_API_KEY", default="")
+LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=20.0)
+NOVATIME_AI_MODEL_DIR = env("NOVATIME_AI_MODEL_DIR", default=str(BASE_DIR / "var" / "ai-models"))
 
 # Writes still accepted while an organization is suspended/cancelled, so that
 # an owner can settle billing and people can sign out.

@@ -93,6 +93,15 @@ class OrganizationSettingsSerializer(serializers.ModelSerializer):
             "rounding_minutes",
             "rounding",
             "require_two_factor",
+            "allow_overlapping_entries",
+            "members_see_rates",
+            "forgotten_timer_hours",
+            "auto_stop_timers",
+            "timesheet_period",
+            "allow_self_approval",
+            "approvers_limited_to_managed_projects",
+            "auto_submit_timesheets",
+            "ai_external_llm_enabled",
             "created_at",
         ]
         read_only_fields = ["id", "slug", "url", "status", "created_at"]

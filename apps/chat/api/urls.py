@@ -1,0 +1,3 @@
+"""URLs of apps.chat (tenant host, under /api/v1/)."""
+
+urlpatterns: list = []
