@@ -1,0 +1,94 @@
+"""The deployment files are valid without a Docker engine or a cluster
+(deploy/validate.py): Dockerfile, entry point, compose file, kustomize base and
+overlays, checked structurally and, where the tools are installed, by hadolint
+and the Kubernetes OpenAPI schemas."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+_spec = importlib.util.spec_from_file_location("deploy_validate", DEPLOY / "validate.py")
+validate = importlib.util.module_from_spec(_spec)
+sys.modules["deploy_validate"] = validate
+_spec.loader.exec_module(validate)
+
+_has_kustomize = bool(shutil.which("kubectl") or shutil.which("kustomize"))
+
+
+def test_entrypoint_and_dockerfile_are_valid():
+    assert validate.entrypoint_process_types() == validate.PROCESS_TYPES
+    assert validate.check_entrypoint() == []
+    assert validate.check_dockerfile() == []
+
+
+def test_compose_file_is_valid_and_complete():
+    assert validate.check_compose() == []
+    services = validate.load_compose()["services"]
+    assert services["web"]["command"] == ["web"]
+    assert services["migrate"]["restart"] == "no"
+
+
+def test_compose_check_catches_a_broken_file(monkeypatch):
+    broken = copy.deepcopy(validate.load_compose())
+    del broken["services"]["web"]["depends_on"]
+    broken["services"]["worker"]["command"] = ["celery-worker"]
+    del broken["services"]["beat"]["environment"]["SECRET_KEY"]
+    monkeypatch.setattr(validate, "load_compose", lambda: broken)
+    problems = "\n".join(validate.check_compose())
+    assert "web does not wait for the migrate job" in problems
+    assert "worker command ['celery-worker'] is no process type" in problems
+    assert "beat lacks ['SECRET_KEY']" in problems
+
+
+@pytest.mark.skipif(not _has_kustomize, reason="kubectl/kustomize not installed")
+def test_kustomize_base_and_overlays_build_and_validate():
+    assert validate.check_kubernetes() == []
+    prod = validate.build_kustomization(DEPLOY / "k8s" / "overlays" / "production")
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in prod}
+    assert ("Namespace", "novatime") in kinds
+    assert all(
+        d["metadata"].get("namespace") == "novatime" for d in prod if d["kind"] != "Namespace"
+    )
+    web = next(
+        d for d in prod if d["kind"] == "Deployment" and d["metadata"]["name"] == "novatime-web"
+    )
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.0.0")
+    ingress = next(d for d in prod if d["kind"] == "Ingress")
+    assert {r["host"] for r in ingress["spec"]["rules"]} == {"novatime.app", "*.novatime.app"}
+
+
+@pytest.mark.skipif(not _has_kustomize, reason="kubectl/kustomize not installed")
+def test_manifest_check_catches_bad_objects():
+    docs = validate.build_kustomization(DEPLOY / "k8s" / "base")
+    web = next(
+        d for d in docs if d["metadata"]["name"] == "novatime-web" and d["kind"] == "Deployment"
+    )
+    container = web["spec"]["template"]["spec"]["containers"][0]
+    container["readinessProbe"]["httpGet"]["path"] = "/healthz"
+    container["env"] = [{"name": "SECRET_KEY", "value": "inline"}]
+    docs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "oops"}, "data": {}})
+    docs = [d for d in docs if d["kind"] != "Job"]
+    problems = "\n".join(validate.check_manifests(DEPLOY / "k8s" / "base", docs))
+    assert "web readiness probe is not /readyz" in problems
+    assert "novatime-web has a literal SECRET_KEY" in problems
+    assert "a Secret is committed (oops)" in problems
+    assert "no migration Job" in problems
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("kubernetes_validate") is None or not _has_kustomize,
+    reason="kubernetes-validate not installed",
+)
+def test_schema_validation_rejects_an_unknown_field():
+    docs = validate.build_kustomization(DEPLOY / "k8s" / "base")
+    hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler")
+    hpa["spec"]["minReplica"] = 2  # typo: strict validation must reject it
+    problems = validate._schema_validate(DEPLOY / "k8s" / "base", [hpa])
+    assert len(problems) == 1 and "minReplica" in problems[0]
