@@ -93,6 +93,7 @@ PERMISSIONS: dict[str, Role] = {
     "projects.manage": Role.MANAGER,
     "time.track": Role.MEMBER,
     "entries.view_all": Role.MANAGER,
+    "entries.manage_all": Role.MANAGER,
     "rates.view": Role.MANAGER,
     "timesheets.approve": Role.MANAGER,
 }
