@@ -1,0 +1,171 @@
+"""Timer: start (stopping a running one at the same instant), stop, current
+timer; events to the user; roles; validation of the project and task."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from apps.common.testing import expect
+from apps.organizations.tests.factories import client_as
+from apps.projects.constants import ProjectStatus
+from apps.projects.tests.factories import ProjectFactory
+from apps.tasks.models import Task
+from apps.time_entries.models import TimeEntry
+
+from .factories import TimeEntryFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime.datetime(2026, 11, 26, 10, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def member(in_tenant):
+    return client_as(in_tenant, "member")
+
+
+def test_no_timer_is_200_null(member):
+    assert expect(member.get("/api/v1/timer/"), 200) is None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_start_returns_the_running_entry_and_emits_started(member, emitted):
+    project = ProjectFactory(hourly_rate=Decimal("90.00"))
+
+    with emitted() as events:
+        body = expect(
+            member.post(
+                "/api/v1/timer/start/",
+                {"project": str(project.pk), "description": "Spec", "tags": ["a", "a", " b "]},
+                format="json",
+            ),
+            201,
+        )
+
+    entry = TimeEntry.objects.get()
+    assert body["id"] == str(entry.pk)
+    assert body["is_running"] is True
+    assert body["started_at"] == "2026-11-26T10:00:00Z"
+    assert body["ended_at"] is None and body["duration_seconds"] is None
+    assert body["source"] == "timer"
+    assert body["tags"] == ["a", "b"]
+    assert body["hourly_rate"] is None  # members do not see rates by default
+    assert entry.hourly_rate == Decimal("90.00")
+    assert [(e.type, e.op, e.user_ids) for e in events] == [
+        ("timer", "started", (str(member.user.pk),))
+    ]
+    assert expect(member.get("/api/v1/timer/"), 200)["id"] == str(entry.pk)
+
+
+def test_start_stops_the_running_timer_at_the_same_instant(member, emitted):
+    project = ProjectFactory(hourly_rate=Decimal("60.00"))
+    with time_machine.travel(NOW, tick=False):
+        first = expect(member.post("/api/v1/timer/start/", {"project": str(project.pk)}), 201)
+    with time_machine.travel(NOW + datetime.timedelta(minutes=90), tick=False), emitted() as ev:
+        second = expect(member.post("/api/v1/timer/start/", {"project": str(project.pk)}), 201)
+
+    old = TimeEntry.objects.get(pk=first["id"])
+    assert old.ended_at == NOW + datetime.timedelta(minutes=90)
+    assert old.ended_at.isoformat() == second["started_at"].replace("Z", "+00:00")
+    assert old.duration_seconds == 5400
+    assert old.amount == Decimal("90.00")
+    assert TimeEntry.objects.filter(ended_at__isnull=True).count() == 1
+    assert [(e.type, e.op) for e in ev] == [("timer", "stopped"), ("timer", "started")]
+
+
+def test_stop(member, emitted):
+    project = ProjectFactory(hourly_rate=Decimal("100.00"))
+    with time_machine.travel(NOW, tick=False):
+        member.post("/api/v1/timer/start/", {"project": str(project.pk)})
+    with time_machine.travel(NOW + datetime.timedelta(seconds=1234), tick=False), emitted() as ev:
+        body = expect(member.post("/api/v1/timer/stop/"), 200)
+
+    assert body["duration_seconds"] == 1234
+    assert body["is_running"] is False
+    entry = TimeEntry.objects.get()
+    # 100 x 1234 / 3600 = 34.2777... → 34.28 (half up, to the cent)
+    assert entry.amount == Decimal("34.28")
+    assert [(e.type, e.op) for e in ev] == [("timer", "stopped")]
+
+
+def test_stop_without_timer_is_409(member):
+    expect(member.post("/api/v1/timer/stop/"), 409, "no_running_timer")
+
+
+def test_another_users_timer_is_not_mine(in_tenant, member):
+    other = client_as(in_tenant, "member")
+    TimeEntryFactory(user_id=other.user.pk, running=True)
+    assert expect(member.get("/api/v1/timer/"), 200) is None
+    expect(member.post("/api/v1/timer/stop/"), 409, "no_running_timer")
+    assert TimeEntry.objects.get().ended_at is None
+
+
+@pytest.mark.parametrize(
+    ("role", "status", "code"),
+    [
+        (None, 401, "not_authenticated"),
+        ("outsider", 403, "not_a_member"),
+        ("viewer", 403, "role_required"),
+    ],
+)
+def test_who_may_not_start(in_tenant, role, status, code):
+    project = ProjectFactory()
+    client = client_as(in_tenant, role)
+    expect(client.post("/api/v1/timer/start/", {"project": str(project.pk)}), status, code)
+    assert not TimeEntry.objects.exists()
+
+
+def test_unknown_archived_private_project_and_foreign_task_are_400(in_tenant, member):
+    archived = ProjectFactory(status=ProjectStatus.ARCHIVED)
+    private = ProjectFactory(is_private=True)
+    project = ProjectFactory()
+    other_task = Task.objects.create(project=ProjectFactory(), title="Elsewhere")
+
+    def start(**body):
+        return member.post("/api/v1/timer/start/", body, format="json")
+
+    expect(start(project="00000000-0000-0000-0000-000000000000"), 400, "does_not_exist")
+    expect(start(project=str(archived.pk)), 400, "project_archived")
+    expect(start(project=str(private.pk)), 400, "does_not_exist")
+    body = expect(
+        start(project=str(project.pk), task=str(other_task.pk)), 400, "task_project_mismatch"
+    )
+    assert "task" in body["fields"]
+    expect(start(), 400, "invalid")
+    assert not TimeEntry.objects.exists()
+
+
+def test_start_in_the_future_is_400(member):
+    project = ProjectFactory()
+    later = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)).isoformat()
+    expect(
+        member.post("/api/v1/timer/start/", {"project": str(project.pk), "started_at": later}),
+        400,
+        "entry_in_future",
+    )
+
+
+def test_continue_starts_a_timer_with_the_same_fields(member):
+    project = ProjectFactory()
+    task = Task.objects.create(project=project, title="Write")
+    old = TimeEntryFactory(
+        user_id=member.user.pk,
+        project=project,
+        task=task,
+        description="Docs",
+        tags=["x"],
+        billable=False,
+    )
+    body = expect(member.post(f"/api/v1/time-entries/{old.pk}/continue/"), 201)
+    assert body["is_running"] is True
+    assert (body["project"], body["task"], body["description"], body["tags"], body["billable"]) == (
+        str(project.pk),
+        str(task.pk),
+        "Docs",
+        ["x"],
+        False,
+    )
