@@ -1,0 +1,340 @@
+"""Chat views: thin — validate, call one service or selector, serialize.
+
+Reads are open to every member (viewers included) within what they may see;
+writes need member+ (``IsChatParticipant``: viewers get 403 ``role_required``
+before their input is looked at), except the read marker, which is part of
+reading. Finer rules (authors, channel creators, admins) live in the services.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.chat import selectors, services
+from apps.chat.constants import may_write_chat
+from apps.chat.models import Channel, ChannelMember, Message
+from apps.common.errors import ApplicationError
+from apps.common.pagination import StandardPagination
+from apps.organizations.models import Membership
+from apps.organizations.permissions import IsOrganizationMember, RoleRequired, request_membership
+
+from .serializers import (
+    ChannelCreateSerializer,
+    ChannelMemberSerializer,
+    ChannelSerializer,
+    ChannelUpdateSerializer,
+    MessageCreateSerializer,
+    MessageSerializer,
+    MessageUpdateSerializer,
+    ReactionCreateSerializer,
+    ReactionSerializer,
+    ReadMarkerOutSerializer,
+    ReadMarkerSerializer,
+    UserRefSerializer,
+)
+
+_ERRORS = {
+    400: OpenApiResponse(description="`invalid` (fields named), `invalid_parent`, "
+                         "`not_an_organization_member`, `user_cannot_see_channel`"),
+    401: OpenApiResponse(description="`not_authenticated`"),
+    403: OpenApiResponse(description="`not_a_member`, `role_required`, `not_author`"),
+    404: OpenApiResponse(description="`not_found` (unknown or hidden channel/message)"),
+}  # fmt: skip
+_CONFLICT = {
+    409: OpenApiResponse(
+        description="`channel_name_taken`, `project_channel_exists`, "
+        "`channel_members_fixed`, `direct_channel`"
+    )
+}
+
+
+class IsChatParticipant(IsOrganizationMember):
+    """Any active member reads; writing needs member+ unless the view sets
+    ``viewers_may_write`` (the read marker)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if (
+            request.method not in SAFE_METHODS
+            and not getattr(view, "viewers_may_write", False)
+            and not may_write_chat(request_membership(request).role)  # type: ignore[union-attr]
+        ):
+            raise RoleRequired()
+        return True
+
+
+class _ChatView:
+    """``self.membership`` and channel lookup for the chat views."""
+
+    request: Request
+    kwargs: dict[str, Any]
+    permission_classes = [IsChatParticipant]
+
+    @property
+    def membership(self) -> Membership:
+        membership = request_membership(self.request)
+        assert membership is not None  # guaranteed by the permission class
+        return membership
+
+    def channel(self) -> Channel:
+        return selectors.channel_get_for_member(
+            membership=self.membership, channel_id=self.kwargs["channel_id"]
+        )
+
+    def message(self) -> Message:
+        return selectors.message_get_for_member(
+            membership=self.membership, message_id=self.kwargs["message_id"]
+        )
+
+    def channel_out(self, channel: Channel, code: int = status.HTTP_200_OK) -> Response:
+        fresh = selectors.channel_list(membership=self.membership).get(pk=channel.pk)
+        context = {"user_id": self.membership.user_id}
+        return Response(ChannelSerializer(fresh, context=context).data, status=code)
+
+
+class ChannelListView(_ChatView, generics.GenericAPIView):
+    pagination_class = StandardPagination
+    serializer_class = ChannelSerializer
+
+    def get_queryset(self) -> QuerySet[Channel]:
+        return selectors.channel_list(membership=self.membership)
+
+    @extend_schema(responses={200: ChannelSerializer(many=True), **_ERRORS},
+                   summary="Channels the caller may see, with unread counts")  # fmt: skip
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        context = {"user_id": self.membership.user_id}
+        return self.get_paginated_response(ChannelSerializer(page, many=True, context=context).data)
+
+    @extend_schema(request=ChannelCreateSerializer,
+                   responses={201: ChannelSerializer, **_ERRORS, **_CONFLICT},
+                   summary="Create a public, private or project channel")  # fmt: skip
+    def post(self, request: Request) -> Response:
+        body = ChannelCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        channel = services.channel_create(actor=self.membership, **body.validated_data)
+        return self.channel_out(channel, status.HTTP_201_CREATED)
+
+
+class ChannelDetailView(_ChatView, APIView):
+    @extend_schema(responses={200: ChannelSerializer, **_ERRORS}, summary="A channel")
+    def get(self, request: Request, channel_id: uuid.UUID) -> Response:
+        return self.channel_out(self.channel())
+
+    @extend_schema(request=ChannelUpdateSerializer,
+                   responses={200: ChannelSerializer, **_ERRORS, **_CONFLICT},
+                   summary="Rename / re-topic (creator or admin)")  # fmt: skip
+    def patch(self, request: Request, channel_id: uuid.UUID) -> Response:
+        body = ChannelUpdateSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        channel = services.channel_update(
+            actor=self.membership, channel=self.channel(), **body.validated_data
+        )
+        return self.channel_out(channel)
+
+
+class ChannelMembersView(_ChatView, generics.GenericAPIView):
+    pagination_class = StandardPagination
+    serializer_class = ChannelMemberSerializer
+
+    @extend_schema(responses={200: ChannelMemberSerializer(many=True), **_ERRORS},
+                   summary="Members (and read markers) of a channel")  # fmt: skip
+    def get(self, request: Request, channel_id: uuid.UUID) -> Response:
+        page = self.paginate_queryset(selectors.channel_members(channel=self.channel()))
+        return self.get_paginated_response(ChannelMemberSerializer(page, many=True).data)
+
+    @extend_schema(request=UserRefSerializer,
+                   responses={201: ChannelMemberSerializer, 200: ChannelMemberSerializer,
+                              **_ERRORS, **_CONFLICT},
+                   summary="Add a member to a private channel, or join a public one")  # fmt: skip
+    def post(self, request: Request, channel_id: uuid.UUID) -> Response:
+        body = UserRefSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        member, created = services.channel_member_add(
+            actor=self.membership, channel=self.channel(), user_id=body.validated_data["user"]
+        )
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(ChannelMemberSerializer(member).data, status=code)
+
+
+class DirectChannelView(_ChatView, APIView):
+    @extend_schema(request=UserRefSerializer,
+                   responses={201: ChannelSerializer, 200: ChannelSerializer, **_ERRORS},
+                   summary="The direct channel with a user (created once; idempotent)")  # fmt: skip
+    def post(self, request: Request) -> Response:
+        body = UserRefSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        channel, created = services.direct_open(
+            actor=self.membership, user_id=body.validated_data["user"]
+        )
+        return self.channel_out(channel, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class MessageCursorPagination(CursorPagination):
+    """Newest first; the cursor is opaque and stable while messages arrive."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+_HISTORY_PARAMETERS = [
+    OpenApiParameter("parent", OpenApiTypes.UUID, description="A thread's replies."),
+    OpenApiParameter("search", OpenApiTypes.STR, description="Text contained in the body."),
+    OpenApiParameter(
+        "since",
+        OpenApiTypes.STR,
+        description="Catch-up after a reconnect: an ISO 8601 instant or a message id; "
+        "returns messages created or changed after it, deleted ones as tombstones.",
+    ),
+]
+
+
+class ChannelMessagesView(_ChatView, generics.GenericAPIView):
+    pagination_class = MessageCursorPagination
+    serializer_class = MessageSerializer
+
+    def _since(self, channel: Channel) -> Any:
+        raw = self.request.query_params.get("since")
+        if not raw:
+            return None, None
+        try:
+            message_id = uuid.UUID(raw)
+        except ValueError:
+            message_id = None
+        if message_id is not None:
+            anchor = Message.all_objects.filter(pk=message_id, channel=channel).first()
+            if anchor is not None:
+                return anchor.created_at, anchor.pk
+        else:
+            try:
+                value = parse_datetime(raw)
+            except ValueError:
+                value = None
+            if value is not None and value.tzinfo is not None:
+                return value, None
+        raise ApplicationError(
+            "`since` is an ISO 8601 instant with offset, or a message id of this channel.",
+            code="invalid",
+            extra={"fields": {"since": ["Invalid."]}},
+        )
+
+    def _parent(self) -> Any:
+        raw = self.request.query_params.get("parent")
+        if not raw:
+            return None
+        try:
+            return uuid.UUID(raw)
+        except ValueError as error:
+            raise ApplicationError(
+                "`parent` is a message id.",
+                code="invalid",
+                extra={"fields": {"parent": ["Invalid."]}},
+            ) from error
+
+    @extend_schema(parameters=_HISTORY_PARAMETERS,
+                   responses={200: MessageSerializer(many=True), **_ERRORS},
+                   summary="History, newest first (cursor pagination)")  # fmt: skip
+    def get(self, request: Request, channel_id: uuid.UUID) -> Response:
+        channel = self.channel()
+        since, since_exclude = self._since(channel)
+        query = selectors.message_list(
+            channel=channel,
+            parent_id=self._parent(),
+            search=(request.query_params.get("search") or "").strip() or None,
+            since=since,
+            since_exclude=since_exclude,
+        )
+        page = self.paginate_queryset(query)
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    @extend_schema(request=MessageCreateSerializer,
+                   responses={201: MessageSerializer, **_ERRORS},
+                   summary="Post a message (markdown), or reply in a thread")  # fmt: skip
+    def post(self, request: Request, channel_id: uuid.UUID) -> Response:
+        body = MessageCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        message = services.message_create(
+            actor=self.membership, channel=self.channel(), **body.validated_data
+        )
+        fresh = selectors.message_with_reactions(message_id=message.pk)
+        return Response(MessageSerializer(fresh).data, status=status.HTTP_201_CREATED)
+
+
+class ChannelReadView(_ChatView, APIView):
+    viewers_may_write = True
+
+    @extend_schema(request=ReadMarkerSerializer,
+                   responses={200: ReadMarkerOutSerializer, **_ERRORS},
+                   summary="Move the caller's read marker (never backwards)")  # fmt: skip
+    def post(self, request: Request, channel_id: uuid.UUID) -> Response:
+        body = ReadMarkerSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        member: ChannelMember = services.channel_mark_read(
+            actor=self.membership, channel=self.channel(), message_id=body.validated_data["message"]
+        )
+        return Response(ReadMarkerOutSerializer(member).data)
+
+
+class MessageDetailView(_ChatView, APIView):
+    @extend_schema(responses={200: MessageSerializer, **_ERRORS}, summary="A message")
+    def get(self, request: Request, message_id: uuid.UUID) -> Response:
+        message = self.message()
+        return Response(
+            MessageSerializer(selectors.message_with_reactions(message_id=message.pk)).data
+        )
+
+    @extend_schema(request=MessageUpdateSerializer,
+                   responses={200: MessageSerializer, **_ERRORS},
+                   summary="Edit a message (author only)")  # fmt: skip
+    def patch(self, request: Request, message_id: uuid.UUID) -> Response:
+        body = MessageUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        message = services.message_update(
+            actor=self.membership, message=self.message(), body=body.validated_data["body"]
+        )
+        return Response(
+            MessageSerializer(selectors.message_with_reactions(message_id=message.pk)).data
+        )
+
+    @extend_schema(responses={204: None, **_ERRORS},
+                   summary="Soft-delete a message (author, or an admin)")  # fmt: skip
+    def delete(self, request: Request, message_id: uuid.UUID) -> Response:
+        # Admins moderate: the write-role check is the service's (author path).
+        services.message_delete(actor=self.membership, message=self.message())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageReactionsView(_ChatView, APIView):
+    @extend_schema(request=ReactionCreateSerializer,
+                   responses={201: ReactionSerializer, 200: ReactionSerializer, **_ERRORS},
+                   summary="React to a message (idempotent per user and emoji)")  # fmt: skip
+    def post(self, request: Request, message_id: uuid.UUID) -> Response:
+        body = ReactionCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        reaction, created = services.reaction_add(
+            actor=self.membership, message=self.message(), emoji=body.validated_data["emoji"]
+        )
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(ReactionSerializer(reaction).data, status=code)
+
+
+class MessageReactionDetailView(_ChatView, APIView):
+    @extend_schema(responses={204: None, **_ERRORS}, summary="Remove one's own reaction")
+    def delete(self, request: Request, message_id: uuid.UUID, emoji: str) -> Response:
+        services.reaction_remove(actor=self.membership, message=self.message(), emoji=emoji)
+        return Response(status=status.HTTP_204_NO_CONTENT)
