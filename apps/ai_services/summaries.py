@@ -1,0 +1,213 @@
+"""Summaries of a person's or a team's work over a period.
+
+The facts are aggregated in SQL (a handful of grouped queries, independent of
+the number of entries); the default writer is local and deterministic — the
+same data always gives the same text, testable and free. When an external
+LLM is configured *and* the organization switched
+``ai_external_llm_enabled`` on, the aggregated facts (never raw entries, never
+e-mail addresses) go to the provider, and any provider failure falls back to
+the local text (``provider`` says which one wrote it).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import zoneinfo
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, F, Func, Q, Sum
+from django.db.models.functions import TruncDate
+
+from apps.projects.selectors import users_by_id
+from apps.time_entries.models import TimeEntry
+
+from . import llm
+
+logger = logging.getLogger(__name__)
+TOP = 5
+
+
+def _hours(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:.1f} h"
+
+
+def summary_facts(
+    *, user_ids: list[Any], first: datetime.date, last: datetime.date
+) -> dict[str, Any]:
+    """Aggregates of the users' entries from ``first`` to ``last`` (inclusive,
+    organization calendar)."""
+    organization = connection.tenant
+    tz = zoneinfo.ZoneInfo(organization.timezone)
+    low = datetime.datetime.combine(first, datetime.time.min, tzinfo=tz)
+    high = datetime.datetime.combine(
+        last + datetime.timedelta(days=1), datetime.time.min, tzinfo=tz
+    )
+    entries = TimeEntry.objects.filter(
+        user_id__in=user_ids, started_at__gte=low, started_at__lt=high, ended_at__isnull=False
+    )
+    totals = entries.aggregate(
+        seconds=Sum("duration_seconds"),
+        billable=Sum("duration_seconds", filter=Q(billable=True)),
+        amount=Sum("amount", filter=Q(billable=True)),
+        count=Count("id"),
+    )
+    by_project = list(
+        entries.values("project_id", name=F("project__name"))
+        .annotate(seconds=Sum("duration_seconds"))
+        .order_by("-seconds", "name")[:TOP]
+    )
+    by_task = list(
+        entries.filter(task__isnull=False)
+        .values("task_id", title=F("task__title"), project=F("project__name"))
+        .annotate(seconds=Sum("duration_seconds"))
+        .order_by("-seconds", "title")[:TOP]
+    )
+    by_day = list(
+        entries.annotate(day=TruncDate("started_at", tzinfo=tz))
+        .values("day")
+        .annotate(seconds=Sum("duration_seconds"))
+        .order_by("day")
+    )
+    tags = list(
+        entries.annotate(tag=Func(F("tags"), function="unnest"))
+        .values("tag")
+        .annotate(n=Count("id"))
+        .order_by("-n", "tag")[:TOP]
+    )
+    descriptions = list(
+        entries.exclude(description="")
+        .values("description")
+        .annotate(n=Count("id"), seconds=Sum("duration_seconds"))
+        .order_by("-seconds", "description")[:TOP]
+    )
+    by_user = []
+    if len(user_ids) > 1:
+        rows = list(
+            entries.values("user_id").annotate(seconds=Sum("duration_seconds")).order_by("-seconds")
+        )
+        names = users_by_id(user_ids=[r["user_id"] for r in rows])
+        for r in rows:
+            user = names.get(r["user_id"])
+            by_user.append(
+                {
+                    "name": (f"{user.first_name} {user.last_name}".strip() if user else "")
+                    or "A team member",
+                    "seconds": int(r["seconds"] or 0),
+                }
+            )
+    busiest = max(by_day, key=lambda r: r["seconds"]) if by_day else None
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "people": len(user_ids),
+        "total_seconds": int(totals["seconds"] or 0),
+        "billable_seconds": int(totals["billable"] or 0),
+        "billable_amount": f"{(totals['amount'] or Decimal(0)):.2f}",
+        "currency": organization.currency,
+        "entries": totals["count"],
+        "days_worked": len(by_day),
+        "busiest_day": {"day": busiest["day"].isoformat(), "seconds": int(busiest["seconds"])}
+        if busiest
+        else None,
+        "projects": [{"name": r["name"], "seconds": int(r["seconds"] or 0)} for r in by_project],
+        "tasks": [
+            {"title": r["title"], "project": r["project"], "seconds": int(r["seconds"] or 0)}
+            for r in by_task
+        ],
+        "tags": [{"tag": r["tag"], "entries": r["n"]} for r in tags],
+        "descriptions": [
+            {"text": r["description"][:120], "seconds": int(r["seconds"] or 0)}
+            for r in descriptions
+        ],
+        "people_hours": by_user,
+    }
+
+
+def local_summary(facts: dict[str, Any], *, subject: str) -> str:
+    """A readable, deterministic paragraph from the facts."""
+    period = f"{facts['from']} to {facts['to']}"
+    total = facts["total_seconds"]
+    if not total:
+        return f"{subject} tracked no time from {period}."
+    parts = [
+        f"{subject} tracked {_hours(total)} from {period} in {facts['entries']} "
+        f"entr{'y' if facts['entries'] == 1 else 'ies'} over {facts['days_worked']} "
+        f"day{'s' if facts['days_worked'] != 1 else ''}"
+        f" ({_hours(total / max(1, facts['days_worked']))} per day worked)."
+    ]
+    billable = facts["billable_seconds"]
+    share = round(100 * billable / total)
+    parts.append(
+        f"{_hours(billable)} ({share}%) was billable"
+        + (
+            f", worth {facts['billable_amount']} {facts['currency']}."
+            if Decimal(facts["billable_amount"])
+            else "."
+        )
+    )
+    if facts["projects"]:
+        listed = ", ".join(
+            f"{p['name']} ({_hours(p['seconds'])}, {round(100 * p['seconds'] / total)}%)"
+            for p in facts["projects"]
+        )
+        parts.append(f"Most time went to {listed}.")
+    if facts["tasks"]:
+        listed = ", ".join(f"{t['title']} ({_hours(t['seconds'])})" for t in facts["tasks"][:3])
+        parts.append(f"Top tasks: {listed}.")
+    if facts["descriptions"]:
+        listed = "; ".join(f"“{d['text']}”" for d in facts["descriptions"][:3])
+        parts.append(f"Main activities: {listed}.")
+    if facts["tags"]:
+        parts.append("Frequent tags: " + ", ".join(f"#{t['tag']}" for t in facts["tags"]) + ".")
+    if facts["busiest_day"]:
+        day = datetime.date.fromisoformat(facts["busiest_day"]["day"])
+        parts.append(
+            f"The busiest day was {day:%A %d %B} with {_hours(facts['busiest_day']['seconds'])}."
+        )
+    if facts["people_hours"]:
+        listed = ", ".join(
+            f"{p['name']} {_hours(p['seconds'])}" for p in facts["people_hours"][:TOP]
+        )
+        parts.append(f"By person: {listed}.")
+    return " ".join(parts)
+
+
+SYSTEM_PROMPT = (
+    "You write short, factual summaries of time-tracking data for a team lead. "
+    "Use only the JSON facts given; durations are seconds (write them as hours). "
+    "Three to six sentences, plain text, no invented details."
+)
+
+
+def summarize(
+    *, user_ids: list[Any], first: datetime.date, last: datetime.date, subject: str
+) -> dict[str, Any]:
+    """``{text, provider, facts}``: the LLM writes when allowed and configured,
+    the local summarizer otherwise or when the provider fails."""
+    facts = summary_facts(user_ids=user_ids, first=first, last=last)
+    local = local_summary(facts, subject=subject)
+    organization = connection.tenant
+    if (
+        not (llm.configured() and organization.ai_external_llm_enabled)
+        or not facts["total_seconds"]
+    ):
+        return {"text": local, "provider": "local", "facts": facts}
+    messages = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {
+            "role": "user",
+            "content": f"Summarize the work of {subject}.\nFacts: "
+            + json.dumps(facts, sort_keys=True),
+        },
+    ]
+    try:
+        text = llm.chat_completion(messages)
+    except llm.LLMError as exc:
+        logger.warning("ai.llm_fallback", extra={"error": str(exc)})
+        return {"text": local, "provider": "local", "facts": facts, "fallback_reason": str(exc)}
+    return {"text": text, "provider": "llm", "facts": facts}
