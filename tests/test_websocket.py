@@ -20,6 +20,7 @@ from apps.organizations.tests.factories import MembershipFactory, client_as
 from apps.projects.tests.factories import ProjectFactory
 from apps.tasks import services as task_services
 from apps.websocket_server.events import send_event_on_commit
+from apps.websocket_server.testing import receive, receives_nothing
 from config.asgi import application
 
 pytestmark = pytest.mark.django_db
@@ -73,9 +74,9 @@ async def _ping(host: str, cookie: str | None = None, **kwargs: Any) -> dict:
     connected, communicator = await _connect(host, cookie, **kwargs)
     assert connected
     await communicator.send_json_to({"type": "ping"})
-    reply = await communicator.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    reply = await receive(communicator)
     await communicator.send_json_to({"type": "nonsense"})
-    error = await communicator.receive_json_from(timeout=RECEIVE_TIMEOUT)
+    error = await receive(communicator)
     await communicator.disconnect()
     return {"reply": reply, "error": error}
 
@@ -209,9 +210,9 @@ def _run_with_sockets(
         try:
             for name, communicator in communicators.items():
                 if expect[name]:
-                    received[name] = await communicator.receive_json_from(timeout=RECEIVE_TIMEOUT)
+                    received[name] = await receive(communicator)
                 else:
-                    assert await communicator.receive_nothing(timeout=NOTHING_TIMEOUT)
+                    assert await receives_nothing(communicator)
         finally:
             for communicator in communicators.values():
                 await communicator.disconnect()

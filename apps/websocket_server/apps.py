@@ -8,3 +8,29 @@ class WebsocketServerConfig(AppConfig):
     label = "websocket_server"
     verbose_name = "WebSocket server"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_out
+        from django.db.models.signals import post_init, post_save
+
+        from apps.organizations.models import Organization
+        from apps.organizations.signals import membership_changed
+
+        from . import receivers, tasks  # noqa: F401  (registers the Celery tasks)
+
+        membership_changed.connect(
+            receivers.on_membership_changed, dispatch_uid="websocket_server.membership_changed"
+        )
+        post_init.connect(
+            receivers.on_organization_loaded,
+            sender=Organization,
+            dispatch_uid="websocket_server.organization_loaded",
+        )
+        post_save.connect(
+            receivers.on_organization_saved,
+            sender=Organization,
+            dispatch_uid="websocket_server.organization_saved",
+        )
+        user_logged_out.connect(
+            receivers.on_user_logged_out, dispatch_uid="websocket_server.user_logged_out"
+        )

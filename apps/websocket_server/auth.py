@@ -19,6 +19,7 @@ schema it needs itself.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -59,38 +60,73 @@ def _ticket_param(scope: dict[str, Any]) -> list[str] | None:
     return query.get("ticket")
 
 
+def session_credential(session_key: str | None) -> str:
+    """The credential id of a session (a hash: the key itself is a secret)."""
+    if not session_key:
+        return ""
+    return "s" + hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def token_credential(key_hash: str | None) -> str:
+    """The credential id of an API token (from its stored hash)."""
+    return f"t{key_hash[:32]}" if key_hash else ""
+
+
+def credential_ids(request: Any) -> list[str]:
+    """The credential ids of a Django request (ticket issuance, logout): its
+    session, and the token it was authenticated with (DRF sets
+    ``request.auth`` on the underlying Django request too)."""
+    ids = []
+    session = getattr(request, "session", None)
+    if session is not None and session.session_key:
+        ids.append(session_credential(session.session_key))
+    token_hash = getattr(getattr(request, "auth", None), "key_hash", None)
+    if token_hash:
+        ids.append(token_credential(token_hash))
+    return ids
+
+
 @database_sync_to_async
-def _user_from_ticket(ticket: str, schema_name: str) -> Any:
+def _user_from_ticket(ticket: str, schema_name: str) -> tuple[Any, str]:
     binding = consume_ticket(ticket=ticket, schema_name=schema_name)
     if binding is None:
-        return None
+        return None, ""
     with schema_context("public"):
-        return get_user_model().objects.filter(pk=binding.user_id, is_active=True).first()
+        user = get_user_model().objects.filter(pk=binding.user_id, is_active=True).first()
+    return user, binding.credential
 
 
-async def authenticate(scope: dict[str, Any]) -> Any:
-    """The socket's user, or ``None`` (→ close 4401).
+async def authenticate(scope: dict[str, Any]) -> tuple[Any, str]:
+    """``(user, credential id)`` of the socket; ``user`` is ``None`` → close 4401.
 
     A ``?ticket=`` wins over the cookie, and a bad one (unknown, expired,
     already used, issued for another organization) fails even when a valid
-    cookie is also present: the client asked for ticket auth.
+    cookie is also present: the client asked for ticket auth. The credential
+    id (the session's, or the one the ticket was issued with) lets a logout
+    close this socket.
     """
     tickets = _ticket_param(scope)
     if tickets is not None:
         if len(tickets) != 1:
-            return None
+            return None, ""
         return await _user_from_ticket(tickets[0], scope["tenant"].schema_name)
     user = scope.get("user")
     if user is None or not user.is_authenticated or not user.is_active:
-        return None
-    return user
+        return None, ""
+    session = scope.get("session")
+    return user, session_credential(getattr(session, "session_key", None))
 
 
 @database_sync_to_async
 def active_membership_allows(user: Any, tenant: Any) -> bool:
-    """Whether ``user`` may use ``tenant``'s socket (same rule as HTTP)."""
+    """Whether ``user`` may use ``tenant``'s socket: the HTTP rule, and the
+    organization (read freshly, not the host cache's copy) is not suspended
+    or cancelled — such organizations lose realtime; their sockets are closed
+    when the status changes (``receivers``)."""
     with schema_context("public"):
         membership = membership_for(user=user, organization=tenant)
-        return membership is not None and not membership_needs_two_factor(
-            membership=membership, user=user
+        return (
+            membership is not None
+            and not membership.organization.is_read_only
+            and not membership_needs_two_factor(membership=membership, user=user)
         )

@@ -2,19 +2,40 @@
 
 Connect: Origin must match Host (4403), the user must authenticate by session
 cookie or single-use ticket (4401) and be an active member of the host's
-organization (4403); unknown hosts never get here (4404, ``tenants.asgi``).
-The socket then joins its organization group and its own user group (see
-``groups``), so ``events._dispatch`` can reach it, and leaves both on
-disconnect. Client → server: ``ping`` (→ ``pong``).
+organization, which must not be suspended or cancelled (4403); unknown hosts
+never get here (4404, ``tenants.asgi``). The socket then joins its
+organization group, its own user group and its login's credential group (see
+``groups``), is counted in presence, and leaves all of them on disconnect.
+
+Client → server (JSON):
+
+* ``{"type": "ping"}`` → ``{"type": "pong"}`` (also a presence heartbeat);
+* ``{"type": "presence.heartbeat", "state": "active"|"away"}``;
+* ``{"type": "chat.typing", "channel": "<id>"}`` → ``chat.typing``/``started``
+  to the others who may see the channel (throttled, never persisted).
+
+Every client message costs a token of a per-socket bucket; an empty bucket
+answers ``error``/``rate_limited`` and a client that keeps going is closed
+with 4429.
+
+Server-initiated closes (``socket.evict`` from ``receivers``): 4403 when
+access is lost (membership removed/deactivated or its role changed — reason
+``membership_changed`` tells the client it may reconnect to get the new
+permissions — organization suspended), 4401 on logout.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+import uuid
+from typing import Any, Final
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django_tenants.utils import tenant_context
 
+from . import presence
 from .auth import (
     CLOSE_FORBIDDEN,
     CLOSE_NOT_AUTHENTICATED,
@@ -22,11 +43,30 @@ from .auth import (
     authenticate,
     origin_matches_host,
 )
-from .groups import org_group, user_group
+from .events import send_event_from_socket
+from .groups import credential_group, org_group, user_group
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CLOSE_FORBIDDEN", "CLOSE_NOT_AUTHENTICATED", "TenantSocketConsumer"]
+__all__ = [
+    "CLOSE_FORBIDDEN",
+    "CLOSE_NOT_AUTHENTICATED",
+    "CLOSE_RATE_LIMITED",
+    "TenantSocketConsumer",
+]
+
+CLOSE_RATE_LIMITED: Final = 4429
+
+#: Token bucket per socket: bursts of ``RATE_BURST`` messages, ``RATE_PER_SECOND``
+#: sustained. A client that sends ``RATE_CLOSE_AFTER`` messages in a row into an
+#: empty bucket is closed (4429).
+RATE_BURST: Final = 30
+RATE_PER_SECOND: Final = 10.0
+RATE_CLOSE_AFTER: Final = 30
+#: At most one ``chat.typing`` per channel per socket in this many seconds.
+TYPING_INTERVAL_SECONDS: Final = 3.0
+
+_HIDDEN = object()
 
 
 class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
@@ -34,12 +74,15 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.joined_groups = []
+        self.user_id: str | None = None
+        self.evicted = False
         tenant = self.scope["tenant"]
+        self.schema_name: str = tenant.schema_name
         if not origin_matches_host(self.scope):
             logger.info("websocket refused on %s: origin does not match host", tenant.schema_name)
             await self._refuse(CLOSE_FORBIDDEN)
             return
-        user = await authenticate(self.scope)
+        user, credential = await authenticate(self.scope)
         if user is None:
             await self._refuse(CLOSE_NOT_AUTHENTICATED)
             return
@@ -48,13 +91,24 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse(CLOSE_FORBIDDEN)
             return
         self.scope["user"] = user
+        self.user_id = str(user.pk)
+        self._tokens = float(RATE_BURST)
+        self._tokens_at = time.monotonic()
+        self._overflow = 0
+        self._typing_sent: dict[str, float] = {}
+        self._last_sweep = 0.0
+        self._state = "active"
         # Join before accepting: once the client sees the socket open, every
         # later event reaches it.
+        groups = [org_group(self.schema_name), user_group(self.schema_name, user.pk)]
+        if credential:
+            groups.append(credential_group(credential))
         if self.channel_layer is not None:
-            for group in (org_group(tenant.schema_name), user_group(tenant.schema_name, user.pk)):
+            for group in groups:
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.joined_groups.append(group)
         await self.accept()
+        await self._presence_seen()
 
     async def _refuse(self, code: int) -> None:
         # Accept-then-close so that the client sees the application close code
@@ -62,19 +116,160 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         await self.close(code=code)
 
+    async def _leave(self) -> None:
+        """Leave every group and presence (idempotent: eviction, then the
+        disconnect that follows it)."""
+        groups, self.joined_groups = getattr(self, "joined_groups", []), []
+        for group in groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:
+                logger.warning("websocket: could not leave %s", group, exc_info=True)
+        if groups and self.user_id is not None:
+            try:
+                change = await presence.socket_gone(
+                    schema_name=self.schema_name, user_id=self.user_id, socket=self.channel_name
+                )
+            except Exception:
+                logger.warning("presence: socket_gone failed", exc_info=True)
+            else:
+                await self._announce(change)
+
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "joined_groups", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.joined_groups = []
+        await self._leave()
+
+    # --- client → server --------------------------------------------------------------
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(RATE_BURST, self._tokens + (now - self._tokens_at) * RATE_PER_SECOND)
+        self._tokens_at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            self._overflow = 0
+            return True
+        self._overflow += 1
+        return False
+
+    async def _error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
+        if self.user_id is None or self.evicted:
             return
-        await self.send_json(
-            {"type": "error", "code": "unknown_message", "message": "Unsupported message type."}
+        if not self._take_token():
+            if self._overflow >= RATE_CLOSE_AFTER:
+                logger.info("websocket %s closed: rate limit", self.user_id)
+                await self._leave()
+                await self.close(code=CLOSE_RATE_LIMITED, reason="rate_limited")
+            elif self._overflow == 1:
+                await self._error("rate_limited", "Too many messages: slow down.")
+            return
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+            await self._presence_seen()
+        elif kind == "presence.heartbeat":
+            state = content.get("state", "active")
+            if state not in presence.STATES:
+                await self._error("invalid_message", "state is 'active' or 'away'.")
+                return
+            self._state = state
+            await self._presence_seen()
+        elif kind == "chat.typing":
+            await self._typing(content)
+        else:
+            await self._error("unknown_message", "Unsupported message type.")
+
+    async def _typing(self, content: dict[str, Any]) -> None:
+        raw = content.get("channel")
+        try:
+            channel_id = str(uuid.UUID(str(raw)))
+        except ValueError:
+            await self._error("invalid_message", "channel is a channel id.")
+            return
+        now = time.monotonic()
+        if now - self._typing_sent.get(channel_id, -1e9) < TYPING_INTERVAL_SECONDS:
+            return  # throttled: the previous indicator is still showing
+        audience = await self._typing_audience(channel_id)
+        if audience is _HIDDEN:
+            await self._error("unknown_channel", "No such channel.")
+            return
+        self._typing_sent[channel_id] = now
+        await send_event_from_socket(
+            schema_name=self.schema_name,
+            type="chat.typing",
+            op="started",
+            data={"channel": channel_id, "user": self.user_id},
+            user_ids=audience,
+            exclude_user=self.user_id,
         )
 
+    @database_sync_to_async
+    def _typing_audience(self, channel_id: str) -> Any:
+        """The channel's audience if this user may see it and write, else
+        ``_HIDDEN``. Enters the tenant itself: the database thread is shared
+        by every socket of every organization."""
+        from apps.chat.constants import may_write_chat
+        from apps.chat.selectors import channel_audience, channels_visible_to
+        from apps.organizations.selectors import membership_for
+
+        tenant = self.scope["tenant"]
+        with tenant_context(tenant):
+            membership = membership_for(user=self.scope["user"], organization=tenant)
+            if membership is None or not may_write_chat(membership.role):
+                return _HIDDEN
+            channel = (
+                channels_visible_to(membership=membership)
+                .select_related("project")
+                .filter(pk=channel_id)
+                .first()
+            )
+            if channel is None:
+                return _HIDDEN
+            return channel_audience(channel=channel, organization_id=tenant.pk)
+
+    # --- presence ---------------------------------------------------------------------
+
+    async def _presence_seen(self) -> None:
+        try:
+            change = await presence.socket_seen(
+                schema_name=self.schema_name,
+                user_id=self.user_id,
+                socket=self.channel_name,
+                state=self._state,
+            )
+            await self._announce(change)
+            if time.monotonic() - self._last_sweep >= presence.SWEEP_INTERVAL_SECONDS:
+                self._last_sweep = time.monotonic()
+                for expired in await presence.sweep(schema_name=self.schema_name):
+                    await self._announce(expired)
+        except Exception:
+            # Presence is best effort: Redis trouble must not close the socket.
+            logger.warning("presence: update failed", exc_info=True)
+
+    async def _announce(self, change: presence.PresenceChange) -> None:
+        if change.changed:
+            await send_event_from_socket(
+                schema_name=self.schema_name,
+                type="presence",
+                op="updated",
+                data={"user": change.user_id, "state": change.state},
+            )
+
+    # --- server → client --------------------------------------------------------------
+
     async def event_message(self, message: dict[str, Any]) -> None:
-        """A domain event from ``events._dispatch``: forward its client shape."""
+        """A domain event from ``events``: forward its client shape (unless it
+        is this user's own typing indicator)."""
+        if message.get("exclude_user") is not None and message["exclude_user"] == self.user_id:
+            return
         await self.send_json(message["event"])
+
+    async def socket_evict(self, message: dict[str, Any]) -> None:
+        """Access lost (``receivers``): leave everything, then close."""
+        if self.evicted:
+            return
+        self.evicted = True
+        await self._leave()
+        await self.close(code=message["code"], reason=message.get("reason") or None)

@@ -63,6 +63,51 @@ def send_event_on_commit(
     transaction.on_commit(lambda: _dispatch(event))
 
 
+def send_event(
+    *,
+    schema_name: str,
+    type: str,
+    op: str,
+    data: dict[str, Any],
+    user_ids: Iterable[Any] | None = None,
+) -> None:
+    """Emit now, to the organization of ``schema_name``.
+
+    For code that runs *after* a commit, outside any tenant context: the
+    receivers of ``membership_changed`` (sent on commit by the organizations
+    services, in whatever schema the caller was) name the organization
+    explicitly instead of trusting ``connection.schema_name``.
+    """
+    payload = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    audience = tuple(str(u) for u in user_ids) if user_ids is not None else None
+    _dispatch(
+        DomainEvent(schema_name=schema_name, type=type, op=op, data=payload, user_ids=audience)
+    )
+
+
+async def send_event_from_socket(
+    *,
+    schema_name: str,
+    type: str,
+    op: str,
+    data: dict[str, Any],
+    user_ids: Iterable[Any] | None = None,
+    exclude_user: Any = None,
+) -> None:
+    """Emit from a consumer (typing, presence): nothing to commit, already on
+    the event loop. ``exclude_user``'s sockets drop the event (typing is not
+    echoed to the typist). Never raises, like ``_fan_out``."""
+    audience = tuple(str(u) for u in user_ids) if user_ids is not None else None
+    event = DomainEvent(schema_name=schema_name, type=type, op=op, data=data, user_ids=audience)
+    for recorder in list(_recorders):
+        recorder(event)
+    groups = _audience_groups(event)
+    layer = get_channel_layer()
+    if not groups or layer is None:
+        return
+    await _send_to_groups(layer, groups, event, exclude_user=exclude_user)
+
+
 def _dispatch(event: DomainEvent) -> None:
     logger.info("event %s.%s in %s", event.type, event.op, event.schema_name)
     for recorder in list(_recorders):
@@ -105,8 +150,12 @@ def _fan_out(event: DomainEvent) -> None:
         )
 
 
-async def _send_to_groups(layer: BaseChannelLayer, groups: list[str], event: DomainEvent) -> None:
-    message = {"type": "event.message", "event": event.message()}
+async def _send_to_groups(
+    layer: BaseChannelLayer, groups: list[str], event: DomainEvent, exclude_user: Any = None
+) -> None:
+    message: dict[str, Any] = {"type": "event.message", "event": event.message()}
+    if exclude_user is not None:
+        message["exclude_user"] = str(exclude_user)
     for group in groups:
         try:
             await layer.group_send(group, message)
@@ -118,6 +167,38 @@ async def _send_to_groups(layer: BaseChannelLayer, groups: list[str], event: Dom
                 event.schema_name,
                 group,
             )
+
+
+# --- closing sockets ---------------------------------------------------------------
+
+
+def evict_sockets_on_commit(*, groups: list[str], code: int, reason: str) -> None:
+    """Close every socket in ``groups`` with ``code`` after commit (they leave
+    their groups first). Used when access is lost: membership removed or
+    changed, organization suspended, logout."""
+    transaction.on_commit(lambda: evict_sockets(groups=groups, code=code, reason=reason))
+
+
+def evict_sockets(*, groups: list[str], code: int, reason: str) -> None:
+    """Close every socket in ``groups`` now; never raises (logged)."""
+    if not groups:
+        return
+    message = {"type": "socket.evict", "code": code, "reason": reason}
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        async_to_sync(_send_raw)(layer, groups, message)
+    except Exception:
+        logger.exception("socket eviction (%s) not sent to the channel layer", reason)
+
+
+async def _send_raw(layer: BaseChannelLayer, groups: list[str], message: dict[str, Any]) -> None:
+    for group in groups:
+        try:
+            await layer.group_send(group, message)
+        except Exception:
+            logger.exception("message %s not sent to group %s", message.get("type"), group)
 
 
 @contextmanager

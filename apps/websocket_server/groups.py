@@ -43,3 +43,9 @@ def user_group(schema_name: str, user_id: Any) -> str:
     """The sockets of one user *in one organization* (a user with two
     organizations open has two unrelated groups)."""
     return _name(schema_name, "user", user_id)
+
+
+def credential_group(credential_id: str) -> str:
+    """The sockets opened with one login (a session, or a token through a
+    ticket), in every organization: logging out closes them all."""
+    return _name("cred", credential_id)

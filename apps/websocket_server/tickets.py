@@ -30,18 +30,23 @@ class Ticket:
 
     user_id: str
     schema_name: str
+    credential: str = ""
 
 
 def _key(ticket: str) -> str:
     return f"{_KEY_PREFIX}{ticket}"
 
 
-def issue_ticket(*, user_id: object, schema_name: str) -> str:
-    """Store a new random ticket for ``user_id`` on ``schema_name`` for 60 s."""
+def issue_ticket(*, user_id: object, schema_name: str, credential: str = "") -> str:
+    """Store a new random ticket for ``user_id`` on ``schema_name`` for 60 s.
+
+    ``credential`` names the login the ticket was asked with (see
+    ``auth.credential_ids``), so that logging out closes the socket it opens.
+    """
     ticket = secrets.token_urlsafe(32)
     cache.set(
         _key(ticket),
-        {"user_id": str(user_id), "schema_name": schema_name},
+        {"user_id": str(user_id), "schema_name": schema_name, "credential": credential},
         timeout=TICKET_TTL_SECONDS,
     )
     return ticket
@@ -62,4 +67,8 @@ def consume_ticket(*, ticket: str, schema_name: str) -> Ticket | None:
         return None  # unknown, expired, or consumed concurrently by someone else
     if value.get("schema_name") != schema_name:
         return None
-    return Ticket(user_id=str(value["user_id"]), schema_name=schema_name)
+    return Ticket(
+        user_id=str(value["user_id"]),
+        schema_name=schema_name,
+        credential=str(value.get("credential", "")),
+    )

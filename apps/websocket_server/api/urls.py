@@ -2,8 +2,9 @@
 
 from django.urls import path
 
-from .views import RealtimeTicketView
+from .views import PresenceListView, RealtimeTicketView
 
 urlpatterns = [
     path("ticket/", RealtimeTicketView.as_view(), name="realtime-ticket"),
+    path("presence/", PresenceListView.as_view(), name="realtime-presence"),
 ]

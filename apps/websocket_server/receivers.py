@@ -1,0 +1,96 @@
+"""Closing sockets when access is lost, and ``member`` events.
+
+Connected in ``apps.WebsocketServerConfig.ready`` (the organizations and iam
+apps know nothing about sockets):
+
+* ``membership_changed`` (sent after commit by the organizations services and
+  admin): ``added`` → ``member``/``joined`` to the organization;
+  ``removed`` → ``member``/``left`` and the user's sockets on that
+  organization close with 4403; ``role_changed`` (role or status) → the
+  sockets close with 4403, reason ``membership_changed`` (a still-active
+  member reconnects and gets the new role's view; a deactivated one is
+  refused), and ``member``/``left`` when the membership is no longer active.
+* ``Organization`` saved with a status that moved into suspended/cancelled →
+  every socket of the organization closes with 4403 (reason
+  ``organization_inactive``) after commit.
+* ``user_logged_out`` → the sockets opened with that session or token (in
+  every organization) close with 4401.
+
+Nothing here may fail the caller's request: errors are logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from apps.organizations.constants import READ_ONLY_STATUSES, MembershipStatus
+from apps.organizations.models import Membership, Organization
+
+from .auth import CLOSE_FORBIDDEN, CLOSE_NOT_AUTHENTICATED, credential_ids
+from .events import evict_sockets, send_event
+from .groups import credential_group, org_group, user_group
+
+logger = logging.getLogger(__name__)
+
+_LOADED_STATUS = "_websocket_loaded_status"
+
+
+def on_membership_changed(
+    sender: Any, organization_id: Any, user_id: Any = None, action: str = "", **kwargs: Any
+) -> None:
+    try:
+        organization = Organization.objects.filter(pk=organization_id).first()
+        if organization is None or user_id is None:
+            return
+        schema = organization.schema_name
+        membership = Membership.objects.filter(
+            organization_id=organization_id, user_id=user_id
+        ).first()
+        active = membership is not None and membership.status == MembershipStatus.ACTIVE
+        data = {"user": str(user_id), "role": membership.role if membership else None}
+        if action == "added" and active:
+            send_event(schema_name=schema, type="member", op="joined", data=data)
+            return
+        if action in ("removed", "role_changed"):
+            evict_sockets(
+                groups=[user_group(schema, user_id)],
+                code=CLOSE_FORBIDDEN,
+                reason="membership_changed",
+            )
+            if not active:
+                send_event(schema_name=schema, type="member", op="left", data=data)
+    except Exception:
+        logger.exception("websocket: membership change of %s not handled", organization_id)
+
+
+def on_organization_loaded(sender: Any, instance: Organization, **kwargs: Any) -> None:
+    """Remember the status as loaded, to see a change on save."""
+    instance.__dict__[_LOADED_STATUS] = instance.__dict__.get("status")
+
+
+def on_organization_saved(
+    sender: Any, instance: Organization, created: bool, **kwargs: Any
+) -> None:
+    before = instance.__dict__.get(_LOADED_STATUS)
+    instance.__dict__[_LOADED_STATUS] = instance.status
+    if created or before is None or instance.status == before:
+        return
+    if instance.status not in READ_ONLY_STATUSES:
+        return
+    schema = instance.schema_name
+    transaction.on_commit(
+        lambda: evict_sockets(
+            groups=[org_group(schema)], code=CLOSE_FORBIDDEN, reason="organization_inactive"
+        )
+    )
+
+
+def on_user_logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+    try:
+        groups = [credential_group(c) for c in credential_ids(request)] if request else []
+        evict_sockets(groups=groups, code=CLOSE_NOT_AUTHENTICATED, reason="logged_out")
+    except Exception:
+        logger.exception("websocket: logout of %s not handled", getattr(user, "pk", None))

@@ -1,0 +1,105 @@
+"""Helpers for socket tests: open sockets on the real ASGI app and read them.
+
+Sockets of an organization also receive ``presence`` events whenever someone
+(including themselves) connects or leaves; most tests are about other events,
+so the readers skip ``presence`` unless asked for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+RECEIVE_TIMEOUT = 3  # generous upper bound for something that should arrive
+NOTHING_TIMEOUT = 0.3  # how long "receives nothing" waits
+SKIP = ("presence",)
+
+_SAME = object()
+
+
+def headers(host: str, cookie: str | None, origin: str | None) -> list[tuple[bytes, bytes]]:
+    out = [(b"host", host.encode())]
+    if origin is not None:
+        out.append((b"origin", origin.encode()))
+    if cookie:
+        out.append((b"cookie", cookie.encode()))
+    return out
+
+
+async def connect(
+    host: str, cookie: str | None = None, *, origin: Any = _SAME, query: str = ""
+) -> tuple[bool, WebsocketCommunicator]:
+    from config.asgi import application
+
+    origin = f"http://{host}" if origin is _SAME else origin
+    path = f"/ws/?{query}" if query else "/ws/"
+    communicator = WebsocketCommunicator(application, path, headers=headers(host, cookie, origin))
+    connected, _ = await communicator.connect()
+    return connected, communicator
+
+
+def cookie_for(user: Any, host: str = "acme.localhost") -> str:
+    client = Client(HTTP_HOST=host)
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+async def receive(
+    communicator: WebsocketCommunicator,
+    *,
+    skip: tuple[str, ...] = SKIP,
+    timeout: float = RECEIVE_TIMEOUT,
+) -> dict[str, Any]:
+    """The next JSON message whose type is not in ``skip``."""
+    while True:
+        message = await communicator.receive_json_from(timeout=timeout)
+        if message.get("type") not in skip:
+            return message
+
+
+async def receives_nothing(
+    communicator: WebsocketCommunicator,
+    *,
+    skip: tuple[str, ...] = SKIP,
+    timeout: float = NOTHING_TIMEOUT,
+) -> bool:
+    """Whether nothing but ``skip`` types arrives within ``timeout``."""
+    while True:
+        if await communicator.receive_nothing(timeout=timeout):
+            return True
+        output = await communicator.receive_output(timeout=timeout)
+        if output["type"] != "websocket.send":
+            return False  # a close counts as something
+        import json
+
+        message = json.loads(output["text"])
+        if message.get("type") not in skip:
+            return False
+
+
+async def receive_all(
+    communicator: WebsocketCommunicator, *, timeout: float = NOTHING_TIMEOUT
+) -> list[dict[str, Any]]:
+    """Every JSON message that arrives until ``timeout`` of silence."""
+    import json
+
+    out = []
+    while not await communicator.receive_nothing(timeout=timeout):
+        output = await communicator.receive_output(timeout=timeout)
+        if output["type"] == "websocket.send":
+            out.append(json.loads(output["text"]))
+        else:
+            out.append(output)
+            break
+    return out
+
+
+async def close_code(communicator: WebsocketCommunicator) -> int:
+    """Read until the server closes; return the close code."""
+    while True:
+        output = await communicator.receive_output(timeout=RECEIVE_TIMEOUT)
+        if output["type"] == "websocket.close":
+            return output.get("code", 1000)
