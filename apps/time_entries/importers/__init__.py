@@ -1,0 +1,1 @@
+"""Import of time entries from Toggl Track and Clockify CSV exports."""

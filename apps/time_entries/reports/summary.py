@@ -1,0 +1,239 @@
+"""The summary report: totals grouped by up to two dimensions, in one SQL query.
+
+One statement computes the grand total, the first-level groups and the
+second-level groups together (``GROUP BY GROUPING SETS ((), (d1), (d1, d2))``),
+so the numbers at each level come from the same snapshot and add up. The
+``tag`` dimension multiplies an entry by its tags (``unnest``): grouping sets
+that contain ``tag`` are computed over the unnested rows, the others over the
+plain rows (``UNION ALL`` of two grouped selects), so a total never counts a
+tagged entry twice. Labels (project, client and task names, user names from
+the public schema) are then fetched with one small query per dimension shown.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from apps.projects.models import Client, Project
+from apps.tasks.models import Task
+
+from .query import ReportQuery
+
+#: SQL type of each dimension's key (for typed NULLs in the UNION).
+_KEY_TYPES = {
+    "project": "uuid",
+    "client": "uuid",
+    "user": "uuid",
+    "task": "uuid",
+    "tag": "varchar",
+    "day": "date",
+    "week": "date",
+}
+NO_LABEL = {
+    "project": "(no project)",
+    "client": "(no client)",
+    "user": "(unknown user)",
+    "task": "(no task)",
+    "tag": "(no tag)",
+    "day": "",
+    "week": "",
+}
+
+
+def _dimension_sql(dimension: str, week_start: int) -> str:
+    """The key expression of ``dimension`` over the base rows ``e`` (and ``t``)."""
+    if dimension == "tag":
+        return "t.tag"
+    if dimension == "week":
+        # Local day minus its offset from the organization's first weekday.
+        return f"(e.day - MOD(EXTRACT(ISODOW FROM e.day)::int + 6 - {int(week_start)}, 7))"
+    return {
+        "project": "e.project_id",
+        "client": "e.client_id",
+        "user": "e.user_id",
+        "task": "e.task_id",
+        "day": "e.day",
+    }[dimension]
+
+
+def base_rows_sql(query: ReportQuery, *, need_client: bool) -> tuple[str, list[Any]]:
+    """The filtered entries with their local day, rounded seconds and amount."""
+    rounding = query.rounding
+    seconds = rounding.seconds_sql("te.duration_seconds")
+    amount = rounding.amount_sql(
+        seconds_column="te.duration_seconds",
+        rate_column="te.hourly_rate",
+        amount_column="te.amount",
+    )
+    where, params = query.where_sql()
+    join_project = need_client or query.clients is not None
+    client = "p.client_id" if join_project else "NULL::uuid"
+    sql = (
+        "SELECT te.user_id, te.project_id, te.task_id, "
+        f"{client} AS client_id, te.billable, te.tags, "
+        "(te.started_at AT TIME ZONE %s)::date AS day, "
+        f"{seconds} AS secs, "
+        f"CASE WHEN te.billable THEN {amount} ELSE 0 END AS amt "
+        "FROM time_entries_timeentry te "
+        + ("JOIN projects_project p ON p.id = te.project_id " if join_project else "")
+        + f"WHERE {where}"
+    )
+    return sql, [query.timezone, *params]
+
+
+def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
+    """The one aggregate statement: rows of ``(level, k1, k2, total, billable, amount)``."""
+    dims = list(query.group_by)
+    base, params = base_rows_sql(query, need_client="client" in dims)
+    sets = [tuple(dims[:n]) for n in range(len(dims) + 1)]  # (), (d1,), (d1, d2)
+    parts = {
+        False: [s for s in sets if "tag" not in s],
+        True: [s for s in sets if "tag" in s],
+    }
+    selects = []
+    for unnested, part_sets in parts.items():
+        if not part_sets:
+            continue
+        used = [d for d in dims if any(d in s for s in part_sets)]
+        inner_cols = [
+            f"{_dimension_sql(d, query.week_start)} AS k{i + 1}"
+            for i, d in enumerate(dims)
+            if d in used
+        ]
+        source = "e"
+        if unnested:
+            source += (
+                " CROSS JOIN LATERAL unnest(CASE WHEN cardinality(e.tags) = 0 "
+                "THEN ARRAY[NULL]::varchar[] ELSE e.tags END) AS t(tag)"
+            )
+        inner = f"SELECT {', '.join([*inner_cols, 'e.secs', 'e.billable', 'e.amt'])} FROM {source}"
+        outer_keys = []
+        level_terms = []
+        for i, d in enumerate(dims):
+            name = f"k{i + 1}"
+            if d in used:
+                outer_keys.append(name)
+                level_terms.append(f"(1 - GROUPING({name}))")
+            else:
+                outer_keys.append(f"NULL::{_KEY_TYPES[d]} AS {name}")
+        level = " + ".join(level_terms) if level_terms else "0"
+        grouping = ", ".join(
+            "(" + ", ".join(f"k{dims.index(d) + 1}" for d in s) + ")" for s in part_sets
+        )
+        selects.append(
+            f"SELECT {level} AS level, {', '.join([*outer_keys, ''])}"
+            "SUM(x.secs)::bigint AS total, "
+            "SUM(CASE WHEN x.billable THEN x.secs ELSE 0 END)::bigint AS billable, "
+            "SUM(x.amt) AS amount "
+            f"FROM ({inner}) x GROUP BY GROUPING SETS ({grouping})"
+        )
+    body = " UNION ALL ".join(selects)
+    sql = (
+        f"WITH e AS MATERIALIZED ({base}) {body}" if parts[True] else (f"WITH e AS ({base}) {body}")
+    )
+    return sql, params
+
+
+def report_summary(query: ReportQuery) -> dict[str, Any]:
+    """The summary report (shape in API.md; see the module doc for the method)."""
+    sql, params = summary_sql(query)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    dims = list(query.group_by)
+    labels = _labels(dims, rows)
+    money = query.show_amounts
+
+    def node(total: int, billable: int, amount: Decimal | None) -> dict[str, Any]:
+        return {
+            "total_seconds": int(total or 0),
+            "billable_seconds": int(billable or 0),
+            "billable_amount": _money(amount) if money else None,
+        }
+
+    result: dict[str, Any] = node(0, 0, Decimal("0"))
+    first: dict[Any, dict[str, Any]] = {}
+    second: list[tuple[Any, Any, dict[str, Any]]] = []
+    for level, *rest in rows:
+        keys, (total, billable, amount) = rest[: len(dims)], rest[len(dims) :]
+        if level == 0:
+            result.update(node(total, billable, amount))
+        elif level == 1:
+            first[keys[0]] = {**_key(dims[0], keys[0], labels), **node(total, billable, amount)}
+        else:
+            group = {**_key(dims[1], keys[1], labels), **node(total, billable, amount)}
+            second.append((keys[0], keys[1], group))
+    if len(dims) == 2:
+        for group in first.values():
+            group["groups"] = []
+        for parent, _, group in second:
+            first[parent]["groups"].append(group)
+        for group in first.values():
+            group["groups"].sort(key=_sort_key(dims[1]))
+    result["groups"] = sorted(first.values(), key=_sort_key(dims[0])) if dims else []
+    return result
+
+
+def _money(value: Decimal | None) -> str:
+    return str((value or Decimal("0")).quantize(Decimal("0.01")))
+
+
+def _key(dimension: str, key: Any, labels: dict[str, dict[Any, str]]) -> dict[str, Any]:
+    if isinstance(key, datetime.date):
+        label = key.isoformat()
+        return {"key": label, "label": label if dimension == "day" else f"Week of {label}"}
+    if key is None:
+        return {"key": None, "label": NO_LABEL[dimension]}
+    if dimension == "tag":
+        return {"key": key, "label": key}
+    return {"key": str(key), "label": labels[dimension].get(key, NO_LABEL[dimension])}
+
+
+def _sort_key(dimension: str) -> Any:
+    # Dates in calendar order; names alphabetically; the "no ..." group last.
+    if dimension in ("day", "week"):
+        return lambda g: g["key"] or ""
+    return lambda g: (g["key"] is None, g["label"].casefold(), g["key"] or "")
+
+
+def _labels(dims: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict[str, dict[Any, str]]:
+    """One query per entity dimension shown: names of the keys in ``rows``."""
+    rows = list(rows)
+    labels: dict[str, dict[Any, str]] = {}
+    for i, dimension in enumerate(dims):
+        ids = {row[1 + i] for row in rows if row[1 + i] is not None}
+        labels[dimension] = label_lookup(dimension, ids)
+    return labels
+
+
+def label_lookup(dimension: str, ids: set[Any]) -> dict[Any, str]:
+    """Display names for ids of ``dimension`` (deleted objects keep their name)."""
+    if not ids or dimension not in ("project", "client", "task", "user"):
+        return {}
+    if dimension == "project":
+        return dict(Project.all_objects.filter(pk__in=ids).values_list("pk", "name"))
+    if dimension == "client":
+        return dict(Client.all_objects.filter(pk__in=ids).values_list("pk", "name"))
+    if dimension == "task":
+        return dict(Task.all_objects.filter(pk__in=ids).values_list("pk", "title"))
+    return user_labels(ids)
+
+
+def user_identities(ids: Iterable[Any]) -> dict[Any, tuple[str, str]]:
+    """``(full name or email, email)`` of users, from the public schema in one query."""
+    users = get_user_model().objects.filter(pk__in=list(ids))
+    return {
+        pk: (f"{first} {last}".strip() or email, email)
+        for pk, first, last, email in users.values_list("pk", "first_name", "last_name", "email")
+    }
+
+
+def user_labels(ids: Iterable[Any]) -> dict[Any, str]:
+    """Full names (or emails) of users, from the public schema in one query."""
+    return {pk: name for pk, (name, _) in user_identities(ids).items()}
