@@ -16,6 +16,8 @@ urlpatterns = [
     path("api/v1/", include("apps.projects.api.urls")),
     path("api/v1/", include("apps.tasks.api.urls")),
     path("api/v1/", include("apps.time_entries.api.urls")),
+    path("api/v1/", include("apps.time_entries.reports.api.urls")),
+    path("api/v1/", include("apps.time_entries.importers.api.urls")),
     path("api/v1/", include("apps.timesheets.api.urls")),
     path("api/v1/chat/", include("apps.chat.api.urls")),
     path("api/v1/ai/", include("apps.ai_services.api.urls")),
