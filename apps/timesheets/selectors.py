@@ -1,15 +1,51 @@
-"""Read-side queries of timesheets used by other apps."""
+"""Reads of timesheets: the lock check other apps call, lists, the sheet
+detail (entries, totals, flags, audit trail), the team overview and the
+payroll export.
+
+Visibility: members and viewers see their own sheets; managers and above
+(``timesheets.approve``) see everybody's. Another organization's sheet, or
+one the caller may not see, is a 404 like an unknown id.
+
+Period days are the organization's local days: an entry belongs to the
+period its start falls in, in the organization's timezone.
+"""
 
 from __future__ import annotations
 
 import datetime
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
+from django.db.models import (
+    BigIntegerField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Func,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.utils import timezone
 
-from .constants import LOCKED_STATUSES
-from .models import Timesheet
-from .periods import local_date
+from apps.organizations.constants import MembershipStatus, role_has
+
+from .constants import LOCKED_STATUSES, TimesheetStatus
+from .models import Timesheet, TimesheetEvent
+from .periods import local_date, period_bounds, period_range_utc
+
+#: Working days for the gap / missing-day flags (Monday=0 … Friday=4).
+WORKING_WEEKDAYS = frozenset(range(5))
 
 
 def locking_timesheet(
@@ -37,3 +73,315 @@ def locking_timesheet(
         .order_by("period_start")
         .first()
     )
+
+
+# --- SQL building blocks ------------------------------------------------------------
+
+
+class LocalDayStart(Func):
+    """``(<date>)::timestamp AT TIME ZONE <tz>``: the instant a local day begins.
+
+    Lets one query compare entries with the period of each row (list,
+    overview) instead of computing bounds row by row in Python.
+    """
+
+    template = "((%(expressions)s))"
+    arg_joiner = "::timestamp AT TIME ZONE "
+    output_field = DateTimeField()
+
+
+def _day_after(expression: Any) -> ExpressionWrapper:
+    return ExpressionWrapper(expression + Value(1), output_field=DateField())
+
+
+def _entries_model() -> Any:
+    from apps.time_entries.models import TimeEntry
+
+    return TimeEntry
+
+
+def _period_entries(*, user_ref: Any, start_ref: Any, end_ref: Any, tz: str) -> QuerySet[Any]:
+    """Live entries of ``user_ref`` starting in [start_ref, end_ref] (local days)."""
+    return _entries_model().objects.filter(
+        user_id=user_ref,
+        started_at__gte=LocalDayStart(start_ref, Value(tz)),
+        started_at__lt=LocalDayStart(_day_after(end_ref), Value(tz)),
+    )
+
+
+def _sum_subquery(entries: QuerySet[Any], column: str, output: Any, **filters: Any) -> Subquery:
+    """``SUM(column)`` over ``entries`` (one row: grouped by a constant)."""
+    rows = (
+        entries.filter(**filters)
+        .order_by()
+        .annotate(_one=Value(1))
+        .values("_one")
+        .annotate(total=Sum(column))
+        .values("total")
+    )
+    return Subquery(rows, output_field=output)
+
+
+# --- lists and access ---------------------------------------------------------------
+
+
+def sees_all_timesheets(membership: Any) -> bool:
+    return role_has(membership.role, "timesheets.approve")
+
+
+def timesheet_list(*, membership: Any) -> QuerySet[Timesheet]:
+    """Sheets ``membership`` may see, with ``total_seconds`` (the approved
+    snapshot once approved, else the live sum of the period's entries)."""
+    tz = connection.tenant.timezone
+    live = _period_entries(
+        user_ref=OuterRef("user_id"),
+        start_ref=OuterRef("period_start"),
+        end_ref=OuterRef("period_end"),
+        tz=tz,
+    )
+    queryset = Timesheet.objects.annotate(
+        total_seconds=Coalesce(
+            F("approved_total_seconds"),
+            _sum_subquery(live, "duration_seconds", BigIntegerField()),
+            Value(0),
+            output_field=BigIntegerField(),
+        )
+    )
+    if not sees_all_timesheets(membership):
+        queryset = queryset.filter(user_id=membership.user_id)
+    return queryset.order_by("-period_start", "user_id", "id")
+
+
+def timesheet_get_for_member(*, membership: Any, timesheet_id: Any) -> Timesheet:
+    """The sheet if ``membership`` may see it; else 404."""
+    sheet = timesheet_list(membership=membership).filter(pk=timesheet_id).first()
+    if sheet is None:
+        raise Http404("No such timesheet.")
+    return sheet
+
+
+# --- detail -------------------------------------------------------------------------
+
+
+@dataclass
+class TimesheetDetail:
+    """Everything ``GET /timesheets/{id}/`` shows besides the sheet's own fields."""
+
+    sheet: Timesheet
+    entries: list[Any]
+    events: list[TimesheetEvent]
+    total_seconds: int = 0
+    billable_seconds: int = 0
+    billable_amount: Decimal = Decimal("0.00")
+    daily_totals: list[dict[str, Any]] = field(default_factory=list)
+    project_totals: list[dict[str, Any]] = field(default_factory=list)
+    flags: dict[str, Any] = field(default_factory=dict)
+
+
+def _expected_seconds_per_day(user_id: Any) -> int | None:
+    from apps.organizations.models import Membership
+
+    hours = (
+        Membership.objects.filter(
+            organization_id=connection.tenant.pk, user_id=user_id, status=MembershipStatus.ACTIVE
+        )
+        .values_list("weekly_expected_hours", flat=True)
+        .first()
+    )
+    if hours is None:
+        return None
+    return int(hours * 3600 / 5)
+
+
+def _overlaps(entries: list[Any]) -> list[list[str]]:
+    """Pairs of entries whose spans intersect (allowed when the organization
+    permits overlaps, but worth a look before approving)."""
+    far = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    ordered = sorted(entries, key=lambda e: e.started_at)
+    pairs: list[list[str]] = []
+    for i, entry in enumerate(ordered):
+        end = entry.ended_at or far
+        for other in ordered[i + 1 :]:
+            if other.started_at >= end:
+                break
+            pairs.append([str(entry.pk), str(other.pk)])
+    return pairs
+
+
+def timesheet_detail(*, sheet: Timesheet, today: datetime.date | None = None) -> TimesheetDetail:
+    """Entries, totals and flags of ``sheet`` (three queries: entries with
+    their project and task, events, expected hours).
+
+    Flags (only for working days up to today; future days are not missing):
+    ``gaps`` — days without time; ``missing_days`` — days below the user's
+    weekly expected hours / 5 (when set); ``overlaps`` — intersecting
+    entries; ``timer_running`` — a running entry in the period.
+    """
+    org = connection.tenant
+    tz = zoneinfo.ZoneInfo(org.timezone)
+    low, high = period_range_utc(org, sheet.period_start, sheet.period_end)
+    entries = list(
+        _entries_model()
+        .objects.filter(user_id=sheet.user_id, started_at__gte=low, started_at__lt=high)
+        .select_related("project", "task")
+        .order_by("started_at", "id")
+    )
+    events = list(TimesheetEvent.objects.filter(timesheet=sheet).order_by("created_at", "id"))
+    detail = TimesheetDetail(sheet=sheet, entries=entries, events=events)
+
+    per_day: dict[datetime.date, int] = defaultdict(int)
+    per_day_billable: dict[datetime.date, int] = defaultdict(int)
+    projects: dict[Any, dict[str, Any]] = {}
+    for entry in entries:
+        seconds = entry.duration_seconds or 0
+        day = entry.started_at.astimezone(tz).date()
+        per_day[day] += seconds
+        row = projects.setdefault(
+            entry.project_id,
+            {
+                "project": entry.project_id,
+                "name": entry.project.name,
+                "total_seconds": 0,
+                "billable_seconds": 0,
+                "billable_amount": Decimal("0.00"),
+            },
+        )
+        row["total_seconds"] += seconds
+        detail.total_seconds += seconds
+        if entry.billable:
+            per_day_billable[day] += seconds
+            row["billable_seconds"] += seconds
+            row["billable_amount"] += entry.amount or 0
+            detail.billable_seconds += seconds
+            detail.billable_amount += entry.amount or 0
+
+    today = today or local_date(org, timezone.now())
+    expected = _expected_seconds_per_day(sheet.user_id)
+    gaps, missing = [], []
+    day = sheet.period_start
+    while day <= sheet.period_end:
+        detail.daily_totals.append(
+            {
+                "date": day,
+                "total_seconds": per_day[day],
+                "billable_seconds": per_day_billable[day],
+            }
+        )
+        if day.weekday() in WORKING_WEEKDAYS and day <= today:
+            if per_day[day] == 0:
+                gaps.append(day)
+            if expected and per_day[day] < expected:
+                missing.append(
+                    {"date": day, "expected_seconds": expected, "actual_seconds": per_day[day]}
+                )
+        day += datetime.timedelta(days=1)
+    detail.project_totals = sorted(
+        projects.values(), key=lambda r: (-r["total_seconds"], r["name"])
+    )
+    detail.flags = {
+        "gaps": gaps,
+        "missing_days": missing,
+        "overlaps": _overlaps(entries),
+        "timer_running": any(e.ended_at is None for e in entries),
+        "expected_seconds_per_day": expected,
+    }
+    return detail
+
+
+# --- manager views ------------------------------------------------------------------
+
+
+#: Overview ``status`` filter value for members without a sheet.
+MISSING = "missing"
+
+
+def timesheet_overview(
+    *,
+    period_start: datetime.date,
+    status: str | None = None,
+    user_id: Any = None,
+    project_id: Any = None,
+) -> QuerySet[Any]:
+    """Every active member of the organization for one period, in one query:
+    the member (with the user joined), their sheet's id and status (``None``
+    when missing) and the period's totals.
+
+    Memberships live in the public schema and sheets/entries in the tenant's;
+    the connection's search path holds both, so PostgreSQL joins them with
+    correlated subqueries and the query count does not grow with the team.
+    ``project_id`` keeps members of that project.
+    """
+    from apps.organizations.models import Membership
+    from apps.projects.models import ProjectMember
+
+    org = connection.tenant
+    start, end = period_bounds(org, period_start)
+    low, high = period_range_utc(org, start, end)
+    sheets = Timesheet.objects.filter(user_id=OuterRef("user_id"), period_start=start)
+    entries = _entries_model().objects.filter(
+        user_id=OuterRef("user_id"), started_at__gte=low, started_at__lt=high
+    )
+    queryset = (
+        Membership.objects.filter(organization_id=org.pk, status=MembershipStatus.ACTIVE)
+        .select_related("user")
+        .annotate(
+            sheet_id=Subquery(sheets.values("id")[:1]),
+            sheet_status=Subquery(sheets.values("status")[:1]),
+            submitted_at=Subquery(sheets.values("submitted_at")[:1]),
+            decided_at=Subquery(sheets.values("decided_at")[:1]),
+            total_seconds=Coalesce(
+                _sum_subquery(entries, "duration_seconds", BigIntegerField()),
+                Value(0),
+                output_field=BigIntegerField(),
+            ),
+            billable_seconds=Coalesce(
+                _sum_subquery(entries, "duration_seconds", BigIntegerField(), billable=True),
+                Value(0),
+                output_field=BigIntegerField(),
+            ),
+            billable_amount=Coalesce(
+                _sum_subquery(
+                    entries, "amount", DecimalField(max_digits=14, decimal_places=2), billable=True
+                ),
+                Value(Decimal("0.00")),
+                output_field=DecimalField(max_digits=14, decimal_places=2),
+            ),
+        )
+        .order_by("user__email", "id")
+    )
+    if status == MISSING:
+        queryset = queryset.filter(sheet_status__isnull=True)
+    elif status:
+        queryset = queryset.filter(sheet_status=status)
+    if user_id:
+        queryset = queryset.filter(user_id=user_id)
+    if project_id:
+        queryset = queryset.filter(
+            user_id__in=ProjectMember.objects.filter(project_id=project_id).values("user_id")
+        )
+    return queryset
+
+
+def timesheet_export_entries(*, period_start: datetime.date) -> QuerySet[Any]:
+    """Entries of the approved sheets of one period, for payroll/invoicing
+    (locked, so they match the sheets' approval snapshots)."""
+    return (
+        _entries_model()
+        .objects.filter(
+            timesheet__period_start=period_start, timesheet__status=TimesheetStatus.APPROVED
+        )
+        .select_related("project__client", "task")
+        .order_by("user_id", "started_at", "id")
+    )
+
+
+__all__ = [
+    "MISSING",
+    "TimesheetDetail",
+    "locking_timesheet",
+    "timesheet_detail",
+    "timesheet_export_entries",
+    "timesheet_get_for_member",
+    "timesheet_list",
+    "timesheet_overview",
+]

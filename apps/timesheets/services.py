@@ -270,7 +270,8 @@ def timesheet_for_day(*, user_id: Any, day: datetime.date) -> tuple[Timesheet, b
 
 
 def timesheet_submit(*, timesheet: Timesheet, actor_id: Any = None, comment: str = "") -> Timesheet:
-    """draft|rejected → submitted; ``actor_id`` ``None`` means automation.
+    """draft|rejected → submitted, by the owner (403 ``not_sheet_owner``) or
+    by automation (``actor_id`` ``None``).
 
     Refused with 409 ``timer_running`` while the user has a timer running
     that started before the period's end (its time would belong to the sheet).
@@ -280,6 +281,8 @@ def timesheet_submit(*, timesheet: Timesheet, actor_id: Any = None, comment: str
     TimeEntry = _entries_model()
 
     def check(sheet: Timesheet) -> None:
+        if actor_id is not None and str(actor_id) != str(sheet.user_id):
+            raise _forbidden("Only the owner submits a timesheet.", code="not_sheet_owner")
         _, high = periods.period_range_utc(org, sheet.period_start, sheet.period_end)
         if TimeEntry.objects.filter(
             user_id=sheet.user_id, ended_at__isnull=True, started_at__lt=high
@@ -430,15 +433,15 @@ def timesheet_reopen(
     ``reason_required``); the snapshot is cleared and the entries become
     editable again."""
     actor_membership = approver_membership
-    reason = (reason or "").strip()
-    if not reason:
-        raise _field_error("reason", "Say why the timesheet is reopened.", code="reason_required")
     if (
         actor_membership.organization_id != _organization().pk
         or actor_membership.status != MembershipStatus.ACTIVE
         or ROLE_RANK[Role(actor_membership.role)] < ROLE_RANK[REOPEN_MIN_ROLE]
     ):
         raise _forbidden("Only admins and owners reopen approved timesheets.", code="role_required")
+    reason = (reason or "").strip()
+    if not reason:
+        raise _field_error("reason", "Say why the timesheet is reopened.", code="reason_required")
 
     def apply(sheet: Timesheet) -> list[str]:
         sheet.approved_total_seconds = None

@@ -1,0 +1,458 @@
+"""Timesheet API on the organization host (``/api/v1/timesheets/``).
+
+Thin by design: validate the input, call one service or selector from
+``apps.timesheets``, serialize. Every member reads their own sheets; managers
+and above read everybody's, approve, reject, see the team overview and
+export. Which role does what is in ``ACTION_PERMISSIONS``; the finer rules
+(owner-only submit/withdraw, no self-approval, approvers limited to managed
+projects, admin-only reopen) are enforced by the services.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+from typing import Any
+from uuid import UUID
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.common.errors import ApplicationError
+from apps.organizations.constants import role_has
+from apps.organizations.models import Membership
+from apps.organizations.permissions import IsOrganizationMember, request_membership
+from apps.timesheets import periods, selectors, services
+from apps.timesheets.models import Timesheet
+
+from .filters import TimesheetFilter
+from .serializers import (
+    BulkApproveResponseSerializer,
+    BulkApproveSerializer,
+    ExportQuerySerializer,
+    OverviewQuerySerializer,
+    OverviewRowSerializer,
+    RejectSerializer,
+    ReopenSerializer,
+    TimesheetCreateSerializer,
+    TimesheetDetailSchemaSerializer,
+    TimesheetDetailSerializer,
+    TimesheetSerializer,
+    TransitionSerializer,
+)
+
+#: The permission (constants.PERMISSIONS) each action needs.
+ACTION_PERMISSIONS = {
+    "list": "organization.view",
+    "retrieve": "organization.view",
+    "create": "time.track",
+    "submit": "time.track",
+    "withdraw": "time.track",
+    "approve": "timesheets.approve",
+    "reject": "timesheets.approve",
+    "reopen": "timesheets.approve",  # admin+ is checked by the service
+    "bulk_approve": "timesheets.approve",
+    "overview": "timesheets.approve",
+    "export": "timesheets.approve",
+}
+
+
+def _errors(*codes: str) -> dict[int, OpenApiResponse]:
+    """Documented error responses: ``{status: description with the codes}``."""
+    by_status: dict[int, list[str]] = {}
+    table = {
+        "invalid": 400,
+        "period_not_aligned": 400,
+        "comment_required": 400,
+        "reason_required": 400,
+        "role_required": 403,
+        "not_a_member": 403,
+        "self_approval": 403,
+        "not_sheet_approver": 403,
+        "not_sheet_owner": 403,
+        "not_found": 404,
+        "invalid_transition": 409,
+        "timer_running": 409,
+    }
+    for code in codes:
+        by_status.setdefault(table[code], []).append(code)
+    return {
+        code_status: OpenApiResponse(description="Error codes: " + ", ".join(names))
+        for code_status, names in by_status.items()
+    }
+
+
+def _aligned_period(period_start: datetime.date) -> tuple[datetime.date, datetime.date]:
+    start, end = periods.period_bounds(connection.tenant, period_start)
+    if start != period_start:
+        message = f"Periods of this organization start on {start.isoformat()}."
+        raise ApplicationError(
+            message, code="period_not_aligned", extra={"fields": {"period_start": [message]}}
+        )
+    return start, end
+
+
+class TimesheetViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Sheets the caller may see; POST gets or creates the caller's sheet for
+    a period; transitions are POST actions on a sheet."""
+
+    permission_classes = [IsOrganizationMember]
+    serializer_class = TimesheetSerializer
+    filterset_class = TimesheetFilter
+    queryset = Timesheet.objects.none()  # for the schema generator; see get_queryset
+    lookup_value_converter = "uuid"  # a malformed id is a 404, typed in OpenAPI
+    http_method_names = ["get", "post", "head", "options"]
+
+    @property
+    def required_permission(self) -> str:
+        return ACTION_PERMISSIONS.get(getattr(self, "action", None) or "", "organization.view")
+
+    @property
+    def membership(self) -> Membership:
+        membership = request_membership(self.request)
+        assert membership is not None  # guaranteed by the permission class
+        return membership
+
+    def get_queryset(self) -> QuerySet[Timesheet]:
+        return selectors.timesheet_list(membership=self.membership)
+
+    def get_object(self) -> Timesheet:
+        return selectors.timesheet_get_for_member(
+            membership=self.membership, timesheet_id=self.kwargs["pk"]
+        )
+
+    def _can_view_rates(self) -> bool:
+        """Managers+ see money; others only ever see their own sheets, whose
+        money they see when the organization lets members see their rates."""
+        membership = request_membership(self.request)
+        if membership is None:
+            return False
+        if role_has(membership.role, "rates.view"):
+            return True
+        return bool(membership.organization.members_see_rates)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context["can_view_rates"] = self._can_view_rates()
+        return context
+
+    def _sheet_response(self, sheet: Timesheet, code: int = status.HTTP_200_OK) -> Response:
+        fresh = selectors.timesheet_get_for_member(
+            membership=self.membership, timesheet_id=sheet.pk
+        )
+        serializer = TimesheetSerializer(fresh, context=self.get_serializer_context())
+        return Response(serializer.data, status=code)
+
+    @extend_schema(
+        request=None,
+        responses={200: TimesheetDetailSchemaSerializer, **_errors("not_found")},
+    )
+    def retrieve(self, request: Request, pk: UUID | None = None) -> Response:
+        """The sheet with its entries, daily/project/billable totals, flags and
+        audit trail."""
+        sheet = self.get_object()
+        detail = selectors.timesheet_detail(sheet=sheet)
+        context = self.get_serializer_context()
+        return Response(TimesheetDetailSerializer(detail, context=context).data)
+
+    @extend_schema(
+        request=TimesheetCreateSerializer,
+        responses={
+            201: TimesheetSerializer,
+            200: TimesheetSerializer,
+            **_errors("invalid", "period_not_aligned", "role_required"),
+        },
+    )
+    def create(self, request: Request) -> Response:
+        """The caller's sheet for ``period_start``: 201 when created, 200 when it existed."""
+        body = TimesheetCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        sheet, created = services.timesheet_get_or_create(
+            user_id=self.membership.user_id, period_start=body.validated_data["period_start"]
+        )
+        return self._sheet_response(
+            sheet, status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    @extend_schema(
+        request=TransitionSerializer,
+        responses={
+            200: TimesheetSerializer,
+            **_errors("not_sheet_owner", "not_found", "invalid_transition", "timer_running"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, pk: UUID | None = None) -> Response:
+        """draft|rejected → submitted (the owner; no running timer in the period)."""
+        body = TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        sheet = services.timesheet_submit(
+            timesheet=self.get_object(),
+            actor_id=self.membership.user_id,
+            comment=body.validated_data["comment"],
+        )
+        return self._sheet_response(sheet)
+
+    @extend_schema(
+        request=TransitionSerializer,
+        responses={
+            200: TimesheetSerializer,
+            **_errors("not_sheet_owner", "not_found", "invalid_transition"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: UUID | None = None) -> Response:
+        """submitted → draft (the owner)."""
+        body = TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        sheet = services.timesheet_withdraw(
+            timesheet=self.get_object(),
+            actor_id=self.membership.user_id,
+            comment=body.validated_data["comment"],
+        )
+        return self._sheet_response(sheet)
+
+    @extend_schema(
+        request=TransitionSerializer,
+        responses={
+            200: TimesheetSerializer,
+            **_errors(
+                "role_required",
+                "self_approval",
+                "not_sheet_approver",
+                "not_found",
+                "invalid_transition",
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: UUID | None = None) -> Response:
+        """submitted → approved (manager+, not one's own sheet); snapshots the totals."""
+        body = TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        sheet = services.timesheet_approve(
+            timesheet=self.get_object(),
+            approver_membership=self.membership,
+            comment=body.validated_data["comment"],
+        )
+        return self._sheet_response(sheet)
+
+    @extend_schema(
+        request=RejectSerializer,
+        responses={
+            200: TimesheetSerializer,
+            **_errors(
+                "comment_required",
+                "role_required",
+                "self_approval",
+                "not_sheet_approver",
+                "not_found",
+                "invalid_transition",
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: UUID | None = None) -> Response:
+        """submitted → rejected with a required ``comment``."""
+        body = RejectSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        sheet = services.timesheet_reject(
+            timesheet=self.get_object(),
+            approver_membership=self.membership,
+            comment=body.validated_data["comment"],
+        )
+        return self._sheet_response(sheet)
+
+    @extend_schema(
+        request=ReopenSerializer,
+        responses={
+            200: TimesheetSerializer,
+            **_errors("reason_required", "role_required", "not_found", "invalid_transition"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, pk: UUID | None = None) -> Response:
+        """approved → draft (admin+) with a required ``reason``; clears the snapshot."""
+        body = ReopenSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        sheet = services.timesheet_reopen(
+            timesheet=self.get_object(),
+            approver_membership=self.membership,
+            reason=body.validated_data["reason"],
+        )
+        return self._sheet_response(sheet)
+
+    @extend_schema(
+        request=BulkApproveSerializer,
+        responses={200: BulkApproveResponseSerializer, **_errors("invalid", "role_required")},
+    )
+    @action(detail=False, methods=["post"], url_path="bulk-approve")
+    def bulk_approve(self, request: Request) -> Response:
+        """Approve several sheets; each succeeds or fails on its own (per-id results)."""
+        body = BulkApproveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        results = services.timesheet_bulk_approve(
+            timesheet_ids=body.validated_data["ids"],
+            approver_membership=self.membership,
+            comment=body.validated_data["comment"],
+        )
+        approved = sum(1 for r in results if r["ok"])
+        return Response(
+            {"approved": approved, "failed": len(results) - approved, "results": results}
+        )
+
+    @extend_schema(
+        parameters=[OverviewQuerySerializer],
+        responses={
+            200: OverviewRowSerializer(many=True),
+            **_errors("invalid", "period_not_aligned", "role_required"),
+        },
+    )
+    @action(detail=False, methods=["get"])
+    def overview(self, request: Request) -> Response:
+        """Every active member for one period: sheet status (or ``missing``)
+        and totals; filters ``status``, ``user``, ``project``. Constant query
+        count whatever the team size (see ``selectors.timesheet_overview``)."""
+        query = OverviewQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        start, _ = _aligned_period(params["period_start"])
+        rows = selectors.timesheet_overview(
+            period_start=start,
+            status=params.get("status") or None,
+            user_id=params.get("user"),
+            project_id=params.get("project"),
+        )
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(OverviewRowSerializer(page, many=True).data)
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # ``?format=csv`` of the export is our parameter, not DRF's renderer
+        # override: answer (and err) in JSON, the export builds its own file.
+        if getattr(self, "action", None) == "export":
+            return (JSONRenderer(), JSONRenderer.media_type)
+        return super().perform_content_negotiation(request, force)
+
+    @extend_schema(
+        parameters=[ExportQuerySerializer],
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (
+                200,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ): OpenApiTypes.BINARY,
+            **_errors("invalid", "period_not_aligned", "role_required"),
+        },
+    )
+    @action(detail=False, methods=["get"])
+    def export(self, request: Request) -> HttpResponse:
+        """Approved time of one period, one row per entry (``format=csv|xlsx``),
+        for payroll and invoicing."""
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        start, end = _aligned_period(query.validated_data["period_start"])
+        rows = _export_rows(selectors.timesheet_export_entries(period_start=start))
+        name = f"timesheets-{start.isoformat()}-{end.isoformat()}"
+        if query.validated_data["format"] == "xlsx":
+            return _xlsx_response(rows, name)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerows(rows)
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+
+
+EXPORT_HEADER = [
+    "user_id",
+    "email",
+    "name",
+    "date",
+    "started_at",
+    "ended_at",
+    "client",
+    "project",
+    "task",
+    "description",
+    "billable",
+    "duration_seconds",
+    "hours",
+    "hourly_rate",
+    "amount",
+]
+
+
+def _safe_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in user text (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _export_rows(entries: QuerySet[Any]) -> list[list[Any]]:
+    """Header plus one row per entry; users are looked up in one query."""
+    entries = list(entries)
+    users = {
+        m.user_id: m.user
+        for m in Membership.objects.filter(
+            organization_id=connection.tenant.pk, user_id__in={e.user_id for e in entries}
+        ).select_related("user")
+    }
+    org = connection.tenant
+    rows: list[list[Any]] = [EXPORT_HEADER]
+    for entry in entries:
+        user = users.get(entry.user_id)
+        seconds = entry.duration_seconds or 0
+        rows.append(
+            [
+                str(entry.user_id),
+                user.email if user else "",
+                _safe_cell(f"{user.first_name} {user.last_name}".strip() if user else ""),
+                periods.local_date(org, entry.started_at).isoformat(),
+                entry.started_at.isoformat(),
+                entry.ended_at.isoformat() if entry.ended_at else "",
+                _safe_cell(entry.project.client.name if entry.project.client_id else ""),
+                _safe_cell(entry.project.name),
+                _safe_cell(entry.task.title if entry.task_id else ""),
+                _safe_cell(entry.description),
+                "yes" if entry.billable else "no",
+                seconds,
+                f"{seconds / 3600:.2f}",
+                "" if entry.hourly_rate is None else str(entry.hourly_rate),
+                "" if entry.amount is None else str(entry.amount),
+            ]
+        )
+    return rows
+
+
+def _xlsx_response(rows: list[list[Any]], name: str) -> HttpResponse:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Approved time")
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    response = HttpResponse(
+        buffer.getvalue(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+    return response
+
+
+__all__ = ["TimesheetViewSet"]
