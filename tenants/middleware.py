@@ -15,6 +15,7 @@ from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import set_urlconf
+from django.utils.module_loading import import_string
 
 from .resolution import resolve_tenant
 
@@ -25,6 +26,22 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"code": code, "message": message}, status=status)
+
+
+def _read_only_refusal(tenant: object) -> tuple[str, str]:
+    """Code and message of the 402 for a write on a read-only tenant.
+
+    Billing can say the suspension is its own (``subscription_inactive``)
+    through the ``read_only_reason`` hook in ``NOVATIME_TENANT_HOOKS`` (tenants/
+    never imports apps/). It costs one query, only on a refused write.
+    """
+    hook = getattr(settings, "NOVATIME_TENANT_HOOKS", {}).get("read_only_reason")
+    reason = import_string(hook)(tenant) if hook else None
+    return reason or (
+        "organization_inactive",
+        "This organization is suspended or cancelled: it is read-only "
+        "until its billing is settled.",
+    )
 
 
 def public_hostnames() -> frozenset[str]:
@@ -70,12 +87,7 @@ class TenantResolutionMiddleware:
         if tenant.is_read_only and request.method not in SAFE_METHODS:
             allowed = getattr(settings, "NOVATIME_READ_ONLY_ALLOWED_PATHS", ())
             if not request.path_info.startswith(tuple(allowed)):
-                return _error(
-                    402,
-                    "organization_inactive",
-                    "This organization is suspended or cancelled: it is read-only "
-                    "until its billing is settled.",
-                )
+                return _error(402, *_read_only_refusal(tenant))
 
         tenant.domain_url = hostname
         request.tenant = tenant

@@ -8,3 +8,12 @@ class BillingConfig(AppConfig):
     label = "billing"
     verbose_name = "Billing"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.organizations.signals import membership_changed
+
+        from . import receivers, tasks  # noqa: F401  (registers the Celery tasks)
+
+        membership_changed.connect(
+            receivers.on_membership_changed, dispatch_uid="billing.membership_changed"
+        )

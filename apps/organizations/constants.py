@@ -88,6 +88,7 @@ PERMISSIONS: dict[str, Role] = {
     "members.view": Role.VIEWER,
     "members.manage": Role.ADMIN,
     "invitations.manage": Role.ADMIN,
+    "billing.view": Role.VIEWER,
     "billing.manage": Role.ADMIN,
     "projects.view": Role.VIEWER,
     "projects.manage": Role.MANAGER,

@@ -18,6 +18,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.billing.limits import check_limit
 from apps.common.errors import ApplicationError, ConflictError
 from apps.iam.services import new_user_password_check
 from tenants.provisioning import Provisioned, TenantError, provision_tenant
@@ -479,10 +480,11 @@ def _membership_join(*, organization_id: Any, user: Any, role: str) -> Membershi
         .filter(user=user, organization_id=organization_id)
         .first()
     )
+    if membership is not None and membership.status == MembershipStatus.ACTIVE:
+        raise AlreadyMemberError("You are already a member of this organization.")
+    check_limit(organization_id=organization_id, limit="members")  # 402 plan_limit_reached
     if membership is None:
         return Membership.objects.create(user=user, organization_id=organization_id, role=role)
-    if membership.status == MembershipStatus.ACTIVE:
-        raise AlreadyMemberError("You are already a member of this organization.")
     membership.status = MembershipStatus.ACTIVE
     membership.role = role
     membership.save(update_fields=["status", "role", "updated_at"])

@@ -37,6 +37,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from apps.billing.limits import check_limit
 from apps.common.errors import ApplicationError, ConflictError
 from apps.organizations.constants import MembershipStatus, Role, role_has
 from apps.organizations.models import Membership
@@ -326,6 +327,7 @@ def project_create(
 ) -> Project:
     """A new project (400 with ``fields`` for dates out of order, a negative
     budget or rate, a name taken for the same client, or a deleted client)."""
+    check_limit(organization_id=connection.tenant.pk, limit="projects", count=Project.objects.count)
     _lock_client(client)
     project = Project(
         name=name,

@@ -361,6 +361,8 @@ OTP_TOTP_ISSUER = "NovaTime"
 NOVATIME_TENANT_HOOKS = {
     "create": "apps.organizations.services.organization_create",
     "seed_demo": "apps.organizations.demo.seed_demo",
+    # (code, message) of the 402 on a write to a read-only tenant, or None (billing).
+    "read_only_reason": "apps.billing.selectors.read_only_reason",
 }
 
 # Last resort of the run command when no Redis can be had (not even the

@@ -115,11 +115,11 @@ def test_inactive_org_reads_pass_writes_get_402(tenant_client, tenant, status):
 
 def test_inactive_org_may_still_reach_billing_paths(tenant_client, tenant):
     set_tenant_status(tenant, "suspended")
-    # The billing app is not built yet: reaching the URL resolver (404
-    # not_found) rather than the 402 wall proves the allow-list works.
+    # Reaching the view (401 for an anonymous caller) rather than the 402
+    # wall proves the allow-list works.
     response = tenant_client.post("/api/v1/billing/checkout/", {})
-    assert response.status_code == 404
-    assert response.json()["code"] == "not_found"
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
 
 
 def test_active_org_writes_reach_the_view(tenant_client):

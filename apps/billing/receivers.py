@@ -1,0 +1,28 @@
+"""Billing's listeners to other apps' signals (connected in ``apps.BillingConfig.ready``).
+
+``membership_changed`` is sent by apps.organizations after commit. A new
+member of an organization without a subscription starts its trial (that is
+how signup and ``tenants create`` get one, without the organizations app
+knowing about billing); every change queues a debounced seat sync.
+Nothing here may fail the caller's (already committed) request.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from . import services, tasks
+
+logger = logging.getLogger(__name__)
+
+
+def on_membership_changed(
+    sender: Any, organization_id: Any, user_id: Any = None, action: str = "", **kwargs: Any
+) -> None:
+    try:
+        if action == "added":
+            services.subscription_ensure(organization_id=organization_id)
+        tasks.schedule_seat_sync(organization_id)
+    except Exception:
+        logger.exception("billing: membership change of %s not handled", organization_id)
