@@ -9,6 +9,9 @@
   response gets an asynchronous iterator that pulls one chunk at a time from
   the synchronous generator on the request's own thread (same database
   connection and tenant schema).
+* The body is produced after the view returned, when the connection is back
+  on the public schema: every chunk is produced inside the tenant the request
+  was for (:func:`bound_to_tenant`).
 * Spreadsheet formula injection is refused: a text cell that starts with
   ``= + - @`` (or a tab / carriage return) is prefixed with ``'``.
 * The detailed CSV uses Toggl Track's detailed-export column names (plus
@@ -29,7 +32,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connection
 from django.http import HttpRequest, StreamingHttpResponse
+from django_tenants.utils import tenant_context
 
 from .detailed import iter_detailed_rows
 from .query import ReportQuery
@@ -202,9 +207,30 @@ async def _pull(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
             await sync_to_async(close, thread_sensitive=True)()
 
 
+def bound_to_tenant(tenant: Any, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Produce each chunk inside ``tenant``'s schema.
+
+    A streamed body is produced after the view has returned, when the tenant
+    middleware has already put the connection back on the public schema; so
+    the schema the response was built for travels with the generator instead
+    of being read from the connection.
+    """
+    try:
+        while True:
+            with tenant_context(tenant):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        with tenant_context(tenant):
+            chunks.close()  # type: ignore[attr-defined]
+
+
 def streaming_file(
     request: HttpRequest, chunks: Iterator[bytes], *, content_type: str, filename: str
 ) -> StreamingHttpResponse:
+    chunks = bound_to_tenant(connection.tenant, chunks)
     content: Any = _pull(chunks) if isinstance(request, ASGIRequest) else chunks
     response = StreamingHttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -7,7 +7,7 @@ entry   user     proj.  time         seconds   bill  rate        tags
 ======  =======  =====  ===========  ========  ====  ==========  ===============
 e1      alice    A      09:00-10:30  5400      yes   100 → 150.00  dev, urgent
 e2      alice    B      11:00-11:20  1200      yes   80  → 26.67   dev
-e3      bob      A      09:00-09:07  420       no    100 (11.67)   (none)
+e3      bob      A      08:50-08:57  420       no    100 (11.67)   (none)
 e4      bob      A      10:00-12:00  7200      yes   100 → 200.00  meeting
 ======  =======  =====  ===========  ========  ====  ==========  ===============
 
@@ -65,7 +65,7 @@ def week(in_tenant: Any) -> SimpleNamespace:
     e3 = make_entry(
         user_id=b,
         project=project_a,
-        start=at("2026-03-02 09:00"),
+        start=at("2026-03-02 08:50"),
         seconds=420,
         rate="100",
         billable=False,
