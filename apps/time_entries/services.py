@@ -901,16 +901,18 @@ def activity_heartbeat(
          WHERE e.id = p.id
      RETURNING e.id, p.prev, e.last_activity_at
     """
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [last_input_at, user_id])
-            row = cursor.fetchone()
-        if row is None:
-            return HeartbeatResult(entry_id=None, last_activity_at=None, idle_period=None)
-        entry_id, previous, current = row
-        threshold = datetime.timedelta(minutes=_organization().idle_threshold_minutes)
-        idle = None
-        if last_input_at - previous > threshold:
+    # No transaction around it: the UPDATE is atomic on its own (its row lock
+    # orders concurrent heartbeats), and most heartbeats write nothing else.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [last_input_at, user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return HeartbeatResult(entry_id=None, last_activity_at=None, idle_period=None)
+    entry_id, previous, current = row
+    threshold = datetime.timedelta(minutes=_organization().idle_threshold_minutes)
+    idle = None
+    if last_input_at - previous > threshold:
+        with transaction.atomic():
             idle = IdlePeriod.objects.create(
                 entry_id=entry_id, user_id=user_id, started_at=previous, ended_at=last_input_at
             )
