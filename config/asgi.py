@@ -16,6 +16,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from apps.websocket_server.routing import websocket_urlpatterns  # noqa: E402
+from config.observability import SocketContextMiddleware, wrap_websocket_app  # noqa: E402
 from tenants.asgi import TenantWebSocketMiddleware  # noqa: E402
 
 # Everything imported so far lives as long as the process: move it out of the
@@ -26,8 +27,12 @@ gc.freeze()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": TenantWebSocketMiddleware(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # Sentry outermost (errors in consumers, with tenant/user tags); the
+        # log/metrics context innermost, where the scope has tenant and user.
+        "websocket": wrap_websocket_app(
+            TenantWebSocketMiddleware(
+                AuthMiddlewareStack(SocketContextMiddleware(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

@@ -15,3 +15,9 @@ app = CeleryApp("novatime")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["tenants"])
 app.autodiscover_tasks()
+
+# Task id as request id and the task's schema as tenant in logs and Sentry;
+# task counters and durations for /metrics (config/observability.py).
+from config.observability import connect_celery_signals  # noqa: E402
+
+connect_celery_signals()

@@ -87,6 +87,9 @@ NOVATIME_PG_BIN_DIR = env("NOVATIME_PG_BIN_DIR", default="")
 NOVATIME_TENANT_CACHE_TTL = env.int("NOVATIME_TENANT_CACHE_TTL", default=300)
 
 MIDDLEWARE = [
+    # Request id + log context, then metrics (both see every request, probes too).
+    "config.observability.RequestIdMiddleware",
+    "apps.common.metrics.MetricsMiddleware",
     "apps.common.health.HealthCheckMiddleware",
     "tenants.middleware.TenantResolutionMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -319,9 +322,23 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # One JSON object a line; request_id/tenant/user_id from the filter below.
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {
+        "request_context": {"()": "config.observability.RequestContextFilter"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "json": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_context"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -330,6 +347,9 @@ LOGGING = {
 }
 
 SENTRY_DSN = env("SENTRY_DSN", default="")
+# /metrics: bearer token; unset → answered only to loopback/private addresses.
+NOVATIME_METRICS_TOKEN = env("NOVATIME_METRICS_TOKEN", default="")
+NOVATIME_METRICS_TENANT_BUCKETS = env.int("NOVATIME_METRICS_TENANT_BUCKETS", default=64)
 
 # --- Billing (apps.billing) ---------------------------------------------------
 # Unset keys disable checkout/portal with 503 ``billing_not_configured``.

@@ -1,28 +1,113 @@
-"""Production settings: no default secrets, secure cookies, Sentry.
+"""Production settings: no default secrets, HTTPS only, throttled, observable.
 
 Anything secret is read with ``env(...)`` without a default, so a missing
 variable stops the process at start-up instead of running with a dev value.
+``manage.py check --deploy`` passes with zero warnings (tested in
+tests/test_production_settings.py).
 """
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import REST_FRAMEWORK, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 DATABASES = {"default": env.db_url("DATABASE_URL")}  # no default: must be set
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# A connection killed by a restart or failover is noticed before it is used:
+# the request gets a fresh one instead of an error (tests/test_faults.py).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-REDIS_URL = env("REDIS_URL")
+DATABASES["default"]["OPTIONS"].setdefault(
+    "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
+)
 
-SESSION_COOKIE_SECURE = True
-CSRF_COOKIE_SECURE = True
+# --- Connection pooling ---------------------------------------------------------
+# The tenant is chosen with a session-level ``SET search_path``. Supported:
+#   direct  - no pooler (each process keeps its connections; CONN_MAX_AGE)
+#   django  - Django's psycopg pool inside each process (DB_POOL=1)
+#   session - PgBouncer in *session* mode
+# Refused: ``transaction`` / ``statement`` pooling, which would run one tenant's
+# query with another session's search_path. ``config.pooling`` also probes the
+# live connection at start-up (deploy/entrypoint.sh) and refuses to start when
+# session state does not survive across transactions.
+NOVATIME_DB_POOL_MODE = env("NOVATIME_DB_POOL_MODE", default="direct").lower()
+if NOVATIME_DB_POOL_MODE not in {"direct", "django", "session"}:
+    raise ImproperlyConfigured(
+        f"NOVATIME_DB_POOL_MODE={NOVATIME_DB_POOL_MODE!r} is not supported: tenants are "
+        "selected with a session-level search_path, so a transaction- or statement-mode "
+        "pooler would mix schemas. Use 'direct', 'django' (psycopg pool) or a PgBouncer "
+        "in 'session' mode."
+    )
+if NOVATIME_DB_POOL_MODE == "django":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool, not the process, keeps them
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.int("DB_POOL_TIMEOUT", default=10),
+    }
+
+REDIS_URL = env("REDIS_URL")
+CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+
+# --- Hosts and HTTPS -------------------------------------------------------------
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS",
+    default=[NOVATIME_BASE_DOMAIN, f".{NOVATIME_BASE_DOMAIN}"],  # noqa: F405
+)
+CSRF_TRUSTED_ORIGINS = env.list(
+    "CSRF_TRUSTED_ORIGINS",
+    default=[f"https://{NOVATIME_BASE_DOMAIN}", f"https://*.{NOVATIME_BASE_DOMAIN}"],  # noqa: F405
+)
+NOVATIME_URL_SCHEME = "https"
+NOVATIME_URL_PORT = ""
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = False  # the ingress passes the Host header through
 # Health probes are answered before SecurityMiddleware, so they are never redirected.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-NOVATIME_URL_SCHEME = "https"
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True  # every organization lives on a subdomain
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# --- Request size limits --------------------------------------------------------
+# Bodies above these are refused (400) before a view parses them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=1000)
+
+# --- Throttling -----------------------------------------------------------------
+# Per client address for anonymous requests, per user for authenticated ones,
+# on top of the scoped limits (login, signup, …) of base.py. Counters live in
+# Redis, so they hold across processes and pods. NUM_PROXIES: how many proxies
+# (ingress) append to X-Forwarded-For, so the client address is the real one.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+        "anon": env("THROTTLE_ANON", default="120/min"),
+        "user": env("THROTTLE_USER", default="1200/min"),
+    },
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=1),
+}
 
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 
@@ -33,12 +118,17 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = False
 
+# --- Observability -------------------------------------------------------------
+# JSON logs on stdout (one object a line, with request id, tenant and user);
+# Sentry for Django, Celery and the WebSocket stack when SENTRY_DSN is set.
+LOGGING["root"]["handlers"] = ["json" if env("LOG_FORMAT", default="json") == "json" else "console"]  # noqa: F405
 SENTRY_DSN = env("SENTRY_DSN", default="")
 if SENTRY_DSN:
-    import sentry_sdk
+    from config.observability import init_sentry
 
-    sentry_sdk.init(
+    init_sentry(
         dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
         traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
-        send_default_pii=False,
+        release=env("NOVATIME_RELEASE", default=None),
     )
