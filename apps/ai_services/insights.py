@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, Sum
+from django.db.models import Case, DateField, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -262,8 +262,8 @@ def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
         for row in TimeEntry.objects.filter(project__in=projects, ended_at__isnull=False)
         .values("project_id")
         .annotate(
-            seconds=Sum("duration_seconds"),
-            amount=Sum("amount"),
+            used_seconds=Sum("duration_seconds"),
+            used_amount=Sum("amount"),
             recent_seconds=Sum("duration_seconds", filter=Q(started_at__gte=window_start)),
             recent_amount=Sum("amount", filter=Q(started_at__gte=window_start)),
         )
@@ -276,7 +276,7 @@ def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
             checks.append(
                 (
                     "hours",
-                    Decimal(row.get("seconds") or 0) / 3600,
+                    Decimal(row.get("used_seconds") or 0) / 3600,
                     Decimal(row.get("recent_seconds") or 0) / 3600,
                     project.budget_hours,
                 )
@@ -285,7 +285,7 @@ def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
             checks.append(
                 (
                     "amount",
-                    row.get("amount") or Decimal(0),
+                    row.get("used_amount") or Decimal(0),
                     row.get("recent_amount") or Decimal(0),
                     project.budget_amount,
                 )
@@ -347,7 +347,9 @@ def missing_timesheets(ctx: InsightContext) -> list[dict[str, Any]]:
         previous = period_bounds(ctx.organization, start - datetime.timedelta(days=1))
         periods.append(previous)
         day = previous[0]
-    out = []
+    closed_until = datetime.datetime.combine(
+        periods[0][1] + datetime.timedelta(days=1), datetime.time.min, tzinfo=ctx.tz
+    )
     done = set(
         Timesheet.objects.filter(
             user_id__in=ctx.user_ids,
@@ -355,32 +357,43 @@ def missing_timesheets(ctx: InsightContext) -> list[dict[str, Any]]:
             status__in=[TimesheetStatus.SUBMITTED, TimesheetStatus.APPROVED],
         ).values_list("user_id", "period_start")
     )
+    # One grouped query for all periods: each entry is labelled with its period.
+    bounds = {}
+    whens = []
     for start, end in periods:
         low = datetime.datetime.combine(start, datetime.time.min, tzinfo=ctx.tz)
         high = datetime.datetime.combine(
             end + datetime.timedelta(days=1), datetime.time.min, tzinfo=ctx.tz
         )
-        tracked = (
-            ctx.entries()
-            .filter(started_at__gte=low, started_at__lt=high)
-            .values("user_id")
-            .annotate(total=Sum("duration_seconds"))
-        )
-        for row in tracked:
-            if (row["user_id"], start) in done:
-                continue
-            out.append(
-                _insight(
-                    InsightKind.MISSING_TIMESHEET,
-                    Severity.WARNING,
-                    f"Timesheet for {start:%d %b} to {end:%d %b} is not submitted "
-                    f"({_hours(row['total'] or 0)} tracked).",
-                    user_id=row["user_id"],
-                    links=[f"/api/v1/timesheets/?user={row['user_id']}&period_start={start}"],
-                    period_start=start.isoformat(),
-                    period_end=end.isoformat(),
-                )
+        bounds[start] = end
+        whens.append(When(started_at__gte=low, started_at__lt=high, then=Value(start)))
+    oldest = datetime.datetime.combine(periods[-1][0], datetime.time.min, tzinfo=ctx.tz)
+    tracked = (
+        ctx.entries()
+        .filter(started_at__gte=oldest, started_at__lt=closed_until)
+        .annotate(period=Case(*whens, output_field=DateField()))
+        .values("user_id", "period")
+        .annotate(total=Sum("duration_seconds"))
+        .order_by("period", "user_id")
+    )
+    out = []
+    for row in tracked:
+        start = row["period"]
+        if start is None or (row["user_id"], start) in done:
+            continue
+        end = bounds[start]
+        out.append(
+            _insight(
+                InsightKind.MISSING_TIMESHEET,
+                Severity.WARNING,
+                f"Timesheet for {start:%d %b} to {end:%d %b} is not submitted "
+                f"({_hours(row['total'] or 0)} tracked).",
+                user_id=row["user_id"],
+                links=[f"/api/v1/timesheets/?user={row['user_id']}&period_start={start}"],
+                period_start=start.isoformat(),
+                period_end=end.isoformat(),
             )
+        )
     return out[:MAX_PER_KIND]
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Q
+from django.db.models import Count, F, Max, Q, Value
 from django.utils import timezone
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -198,7 +198,7 @@ class _ModelCache:
         with self._lock:
             self._data.clear()
 
-    def keys(self) -> list[tuple[str, int]]:
+    def cached_keys(self) -> list[tuple[str, int]]:
         with self._lock:
             return list(self._data)
 
@@ -349,13 +349,13 @@ def cold_suggestions(description: str, *, membership: Any, limit: int) -> list[S
     text = normalise(description)
     if text:
         named = (
-            projects.annotate(_sim=WordSimilarity("name", text))
+            projects.annotate(_sim=WordSimilarity(F("name"), Value(text)))
             .filter(_sim__gte=0.4)
             .order_by("-_sim")
             .values_list("pk", "_sim")[:5]
         )
         for pk, sim in named:
-            scores[(pk, None)] += 0.5 * float(sim)
+            scores[(pk, None)] += float(sim)
     ranked = sorted(scores.items(), key=lambda x: -x[1])[:PREFILTER_LABELS]
     candidates = [((str(p), str(t) if t else None), s, {}) for (p, t), s in ranked]
     out = [
