@@ -21,6 +21,8 @@ import datetime
 import json
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +118,24 @@ def _locked_subscription(organization: Organization) -> Subscription:
 # --- checkout and portal -------------------------------------------------------
 
 
+class StripeRefusedError(ApplicationError):
+    """Stripe failed or refused a request made for the caller: 502, logged."""
+
+    status_code = 502
+    code = "stripe_error"
+
+
+@contextmanager
+def _stripe_refusal_as_error() -> Iterator[None]:
+    try:
+        yield
+    except stripe.StripeError as exc:
+        logger.warning("billing: Stripe refused a request: %s", exc)
+        raise StripeRefusedError(
+            "The payment provider could not handle the request; try again later."
+        ) from exc
+
+
 def _purchasable_plan(plan_code: str) -> Plan:
     plan = Plan.objects.filter(code=plan_code).first()
     if plan is None:
@@ -183,7 +203,8 @@ def checkout_session_create(*, organization: Organization, plan_code: str, user:
             and trial_end - timezone.now() > MIN_CHECKOUT_TRIAL
         ):
             params["subscription_data"]["trial_end"] = int(trial_end.timestamp())
-    session = client.v1.checkout.sessions.create(params)
+    with _stripe_refusal_as_error():
+        session = client.v1.checkout.sessions.create(params)
     logger.info("billing: checkout session %s for organization %s", session.id, organization.pk)
     return str(session.url)
 
@@ -197,12 +218,13 @@ def portal_session_create(*, organization: Organization) -> str:
             "This organization has no billing account yet: choose a plan first.",
             code="no_billing_account",
         )
-    session = client.v1.billing_portal.sessions.create(
-        {
-            "customer": subscription.stripe_customer_id,
-            "return_url": f"{organization_url(organization)}billing",
-        }
-    )
+    with _stripe_refusal_as_error():
+        session = client.v1.billing_portal.sessions.create(
+            {
+                "customer": subscription.stripe_customer_id,
+                "return_url": f"{organization_url(organization)}billing",
+            }
+        )
     return str(session.url)
 
 

@@ -87,6 +87,7 @@ class CheckoutView(APIView):
             400: _error("invalid / unknown_plan / plan_not_purchasable"),
             403: _error("not_a_member / role_required"),
             409: _error("subscription_exists"),
+            502: _error("stripe_error"),
             503: _error("billing_not_configured"),
         },
     )
@@ -114,6 +115,7 @@ class PortalView(APIView):
             200: SessionUrlSerializer,
             403: _error("not_a_member / role_required"),
             409: _error("no_billing_account"),
+            502: _error("stripe_error"),
             503: _error("billing_not_configured"),
         },
     )

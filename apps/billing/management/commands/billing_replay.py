@@ -7,6 +7,7 @@ the result is the current Stripe state, whatever the events said.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -47,9 +48,9 @@ class Command(BaseCommand):
                 day = parse_date(options["since"])
                 if day is None:
                     raise CommandError(f"invalid_since: {options['since']!r} is not an ISO date")
-                since = timezone.datetime(day.year, day.month, day.day)
+                since = datetime.datetime(day.year, day.month, day.day)
             if timezone.is_naive(since):
-                since = timezone.make_aware(since, timezone.UTC)
+                since = timezone.make_aware(since, datetime.UTC)
             events = events.filter(created_at__gte=since)
         if options["status"]:
             events = events.filter(status__in=options["status"])
