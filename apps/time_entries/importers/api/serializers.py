@@ -1,0 +1,82 @@
+"""Input and output of ``POST /api/v1/imports/``."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.common.validators import validate_timezone
+
+from ..parsing import LAYOUTS
+
+
+class ImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The CSV file as exported by Toggl Track or Clockify.")
+    source = serializers.ChoiceField(choices=sorted(LAYOUTS))
+    dry_run = serializers.BooleanField(
+        default=True, help_text="Default true: report only, write nothing."
+    )
+    create_missing = serializers.BooleanField(
+        default=False, help_text="Create unknown clients, projects and tasks (managers)."
+    )
+    timezone = serializers.CharField(
+        required=False,
+        validators=[validate_timezone],
+        help_text="Timezone of the file's times (default: the organization's).",
+    )
+    day_first = serializers.BooleanField(
+        default=False, help_text="Slashed dates are DD/MM/YYYY (Clockify setting)."
+    )
+
+
+class _RowErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    field = serializers.CharField(required=False)
+
+
+class _ProjectRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField(required=False)
+    name = serializers.CharField()
+    client = serializers.CharField(allow_null=True)
+
+
+class _CreateMatchSerializer(serializers.Serializer):
+    create = serializers.ListField(child=serializers.CharField())
+    match = serializers.ListField(child=serializers.CharField())
+
+
+class _ProjectsSerializer(serializers.Serializer):
+    create = _ProjectRefSerializer(many=True)
+    match = _ProjectRefSerializer(many=True)
+
+
+class _EntriesSerializer(serializers.Serializer):
+    create = serializers.IntegerField()
+    total_seconds = serializers.IntegerField()
+
+
+class _UsersSerializer(serializers.Serializer):
+    match = serializers.ListField(child=serializers.EmailField())
+
+
+class _CreatedSerializer(serializers.Serializer):
+    entries = serializers.IntegerField()
+    clients = serializers.IntegerField()
+    projects = serializers.IntegerField()
+    tasks = serializers.IntegerField()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    dry_run = serializers.BooleanField()
+    rows = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    errors = _RowErrorSerializer(many=True, help_text="The first 500 row errors, by line.")
+    entries = _EntriesSerializer()
+    users = _UsersSerializer()
+    clients = _CreateMatchSerializer()
+    projects = _ProjectsSerializer()
+    tasks = _CreateMatchSerializer()
+    tags = _CreateMatchSerializer()
+    created = _CreatedSerializer(required=False, help_text="Real runs only.")
