@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -138,6 +139,9 @@ def _provision(start: int, stop: int, batch: int, rates: list[dict[str, Any]]) -
 
 
 def _manage(args: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Run a manage.py command; returns wall ms and its last output line, and
+    prints the CPU seconds it and its forked workers used (load-independent)."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with Timer() as t:
         proc = subprocess.run(
             [sys.executable, "manage.py", *args],
@@ -148,6 +152,9 @@ def _manage(args: list[str], env: dict[str, str]) -> tuple[float, str]:
         )
     if proc.returncode != 0:
         raise SystemExit(f"{args} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    _manage.cpu_seconds = round(cpu, 1)  # type: ignore[attr-defined]
     return t.ms, proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
 
 
@@ -235,9 +242,11 @@ def _run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "NOVATIME_TENANT_POOL_SIZE": "0",
         "LOG_LEVEL": "WARNING",
     }
+    load_before = os.getloadavg()[0]
     migrate_ms, migrate_summary = _manage(
         ["tenants", "migrate", "--parallel", str(args.parallel)], env
     )
+    migrate_cpu = _manage.cpu_seconds  # type: ignore[attr-defined]
     noop_ms, noop_summary = _manage(["tenants", "migrate"], env)
     total_build_s = build.ms / 1000
     return {
@@ -254,6 +263,9 @@ def _run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "tenants_migrate_one_new_migration": {
             "parallel": args.parallel,
             "seconds": round(migrate_ms / 1000, 1),
+            "cpu_seconds_all_processes": migrate_cpu,
+            "cpu_ms_per_schema": round(migrate_cpu * 1000 / args.tenants, 1),
+            "load_average_1m_at_start": round(load_before, 1),
             "summary": migrate_summary,
         },
         "tenants_migrate_nothing_to_do": {

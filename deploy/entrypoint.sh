@@ -40,6 +40,11 @@ migrate() {
 process="${1:-web}"
 shift || true
 wait_for_database
+# Refuse to start behind a pooler that loses session state (PgBouncer in
+# transaction mode would mix tenants' search_path): config/pooling.py.
+if [ "${NOVATIME_DB_POOL_CHECK:-1}" = "1" ] && [ "$process" != "manage" ]; then
+  python -m config.pooling
+fi
 if [ "${RUN_MIGRATIONS:-0}" = "1" ] && [ "$process" != "migrate" ]; then
   migrate
 fi
