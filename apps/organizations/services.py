@@ -161,12 +161,50 @@ def organization_update(
             status_code=403,
         )
     org = Organization.objects.get(pk=organization.pk)  # never save a cached copy
+    old_default_rate = org.default_hourly_rate
     changed = [f for f in SETTINGS_FIELDS if f in data]
     for field in changed:
         setattr(org, field, data[field])
     org.full_clean(exclude=["schema_name", "slug", "status"])
     org.save(update_fields=[*changed, "updated_at"])
+    if org.default_hourly_rate != old_default_rate:
+        _rates_changed(organization=org)
     return org
+
+
+def _rates_changed(*, organization: Organization, user_id: Any | None = None) -> None:
+    """Time entries snapshot rates: queue the recompute of the organization's
+    (or one member's) unlocked entries after commit (apps.time_entries)."""
+    from apps.time_entries.services import enqueue_rate_recompute
+
+    enqueue_rate_recompute(organization=organization, user_id=user_id)
+
+
+#: Member fields that ``member_update_terms`` sets (admin+).
+MEMBER_TERMS_FIELDS = ("hourly_rate", "weekly_expected_hours")
+
+
+def member_update_terms(
+    *, actor: Membership, membership: Membership, data: dict[str, Any]
+) -> Membership:
+    """Set a member's default ``hourly_rate`` and/or ``weekly_expected_hours``
+    (admins; owners' terms only by owners). A rate change queues the
+    recompute of the member's unlocked time entries."""
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .get(pk=membership.pk)
+        )
+        _check_may_manage(actor, membership)
+        old_rate = membership.hourly_rate
+        changed = [f for f in MEMBER_TERMS_FIELDS if f in data]
+        for field in changed:
+            setattr(membership, field, data[field])
+        membership.save(update_fields=[*changed, "updated_at"])
+        if membership.hourly_rate != old_rate:
+            _rates_changed(organization=membership.organization, user_id=membership.user_id)
+    return membership
 
 
 # --- members -------------------------------------------------------------------

@@ -216,6 +216,14 @@ def _check_project(project: Project) -> None:
         raise _name_taken_error()
 
 
+def _rates_changed(*, project_id: Any, user_id: Any | None = None) -> None:
+    """Time entries snapshot rates: queue the recompute of the affected ones
+    (after commit; apps.time_entries skips entries in locked timesheets)."""
+    from apps.time_entries.services import enqueue_rate_recompute
+
+    enqueue_rate_recompute(project_id=project_id, user_id=user_id)
+
+
 # --- clients ------------------------------------------------------------------------
 
 
@@ -362,6 +370,7 @@ def project_update(*, project: Project, data: Mapping[str, Any]) -> Project:
     """
     project = _locked(Project.objects.select_related("client"), project.pk)
     was_private = project.is_private
+    old_rate = project.hourly_rate
     changed = [f for f in PROJECT_FIELDS if f in data]
     if "client" in data:
         _lock_client(data["client"])
@@ -370,6 +379,8 @@ def project_update(*, project: Project, data: Mapping[str, Any]) -> Project:
     _check_project(project)
     _save_project(project, update_fields=[*changed, "updated_at"])
     _emit_project(project, "updated", was_private=was_private)
+    if project.hourly_rate != old_rate:
+        _rates_changed(project_id=project.pk)
     return project
 
 
@@ -460,6 +471,8 @@ def project_member_add(
             ) from exc
         raise
     _member_event(member, "created", also=[user_id])
+    if hourly_rate is not None:
+        _rates_changed(project_id=project.pk, user_id=user_id)
     return member
 
 
@@ -467,12 +480,15 @@ def project_member_add(
 def project_member_update(*, member: ProjectMember, data: Mapping[str, Any]) -> ProjectMember:
     """Change a member's project role and/or rate override."""
     member = _locked(ProjectMember.objects.select_related("project"), member.pk)
+    old_rate = member.hourly_rate
     changed = [f for f in PROJECT_MEMBER_FIELDS if f in data]
     for field in changed:
         setattr(member, field, data[field])
     _check_not_negative({"hourly_rate": member.hourly_rate})
     member.save(update_fields=changed)
     _member_event(member, "updated")
+    if member.hourly_rate != old_rate:
+        _rates_changed(project_id=member.project_id, user_id=member.user_id)
     return member
 
 
@@ -482,6 +498,8 @@ def project_member_remove(*, member: ProjectMember) -> None:
     private project leaves their lists)."""
     member = _locked(ProjectMember.objects.select_related("project"), member.pk)
     _member_event(member, "deleted", also=[member.user_id])
+    if member.hourly_rate is not None:
+        _rates_changed(project_id=member.project_id, user_id=member.user_id)
     member.delete()
 
 

@@ -138,3 +138,28 @@ class MemberSerializer(serializers.ModelSerializer):
 
 class MemberRoleSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberWithTermsSerializer(MemberSerializer):
+    """A member as seen by roles allowed to see rates (``rates.view``)."""
+
+    class Meta(MemberSerializer.Meta):
+        fields = [*MemberSerializer.Meta.fields, "hourly_rate", "weekly_expected_hours"]
+        read_only_fields = fields
+
+
+class MemberUpdateSerializer(serializers.Serializer):
+    """``PATCH /members/{id}/``: the role and/or the member's terms (admin+)."""
+
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    hourly_rate = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=0, allow_null=True, required=False
+    )
+    weekly_expected_hours = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=168, allow_null=True, required=False
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("Give role, hourly_rate or weekly_expected_hours.")
+        return attrs

@@ -15,12 +15,14 @@ from rest_framework.views import APIView
 
 from apps.iam.tokens import token_create
 from apps.organizations import selectors, services
+from apps.organizations.constants import role_has
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, request_membership
 
 from .serializers import (
-    MemberRoleSerializer,
     MemberSerializer,
+    MemberUpdateSerializer,
+    MemberWithTermsSerializer,
     MyOrganizationSerializer,
     OrganizationSettingsSerializer,
     OrganizationSummarySerializer,
@@ -108,17 +110,34 @@ class MemberViewSet(
     def get_queryset(self) -> QuerySet[Membership]:
         return selectors.members_of(organization=self.request._request.tenant)
 
-    @extend_schema(request=MemberRoleSerializer, responses=MemberSerializer)
+    def get_serializer_class(self) -> type[MemberSerializer]:
+        """A member's rate and expected hours: only for roles with ``rates.view``,
+        and only on one member (read or PATCH); the list keeps one field set
+        for every role."""
+        membership = request_membership(self.request) if self.request else None
+        if (
+            self.action != "list"
+            and membership is not None
+            and role_has(membership.role, "rates.view")
+        ):
+            return MemberWithTermsSerializer
+        return MemberSerializer
+
+    @extend_schema(request=MemberUpdateSerializer, responses=MemberWithTermsSerializer)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         membership = self.get_object()
-        body = MemberRoleSerializer(data=request.data)
+        body = MemberUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        updated = services.member_change_role(
-            actor=request_membership(request),
-            membership=membership,
-            role=body.validated_data["role"],
-        )
-        return Response(MemberSerializer(updated).data)
+        data = dict(body.validated_data)
+        actor = request_membership(request)
+        updated = membership
+        if "role" in data:
+            updated = services.member_change_role(
+                actor=actor, membership=membership, role=data.pop("role")
+            )
+        if data:
+            updated = services.member_update_terms(actor=actor, membership=updated, data=data)
+        return Response(self.get_serializer(updated).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         services.member_remove(actor=request_membership(request), membership=self.get_object())
