@@ -29,9 +29,10 @@ from apps.organizations.constants import MembershipStatus, role_has
 from apps.organizations.models import Membership
 from apps.time_entries.locks import user_time_lock
 from apps.time_entries.models import TimeEntry
+from apps.time_entries.services import timer_stop
 from apps.timesheets.constants import LOCKED_STATUSES, TimesheetStatus
-from apps.timesheets.models import Timesheet, TimesheetEvent
-from apps.timesheets.selectors import locking_timesheet
+from apps.timesheets.models import Timesheet
+from apps.timesheets.services import timesheet_submit
 from apps.websocket_server.events import send_event_on_commit
 
 from .constants import RuleKind, RunStatus
@@ -118,37 +119,15 @@ def _org_tz(organization: Any) -> zoneinfo.ZoneInfo:
 
 
 def _stop_timer(entry_id: Any, user_id: Any, at: datetime.datetime) -> bool:
-    """Stop ``entry_id`` at ``at`` if it is still the user's running timer.
-
-    Uses ``apps.time_entries.services.timer_stop`` (rates, timesheet locks,
-    the ``timer`` event); while that module is not there, a minimal fallback
-    with the same lock and lock check keeps the rule usable.
-    """
+    """Stop ``entry_id`` at ``at`` if it is still the user's running timer
+    (checked under the user's time lock, which ``timer_stop`` takes again:
+    advisory locks are re-entrant within a transaction)."""
     with transaction.atomic():
         user_time_lock(user_id)
-        entry = (
-            TimeEntry.objects.select_for_update().filter(pk=entry_id, ended_at__isnull=True).first()
-        )
+        entry = TimeEntry.objects.filter(pk=entry_id, ended_at__isnull=True).first()
         if entry is None or entry.started_at > at:
             return False
-        try:
-            from apps.time_entries.services import timer_stop  # type: ignore[attr-defined]
-        except ImportError:
-            timer_stop = None
-        if timer_stop is not None:
-            timer_stop(user_id=user_id, at=at)
-            return True
-        if locking_timesheet(user_id=user_id, started_at=entry.started_at, ended_at=at):
-            return False
-        entry.ended_at = at
-        entry.duration_seconds = int((at - entry.started_at).total_seconds())
-        entry.save(update_fields=["ended_at", "duration_seconds", "updated_at"])
-        send_event_on_commit(
-            type="timer",
-            op="stopped",
-            data={"id": str(entry.pk), "user": str(user_id), "ended_at": at.isoformat()},
-            user_ids=[user_id],
-        )
+        timer_stop(user_id=user_id, at=at)
         return True
 
 
@@ -189,33 +168,7 @@ def _submit(timesheet_id: Any, comment: str) -> bool:
         sheet = Timesheet.objects.filter(pk=timesheet_id, status=TimesheetStatus.DRAFT).first()
         if sheet is None:
             return False
-        try:
-            from apps.timesheets.services import timesheet_submit  # type: ignore[attr-defined]
-        except ImportError:
-            timesheet_submit = None
-        if timesheet_submit is not None:
-            timesheet_submit(timesheet=sheet, actor_id=None, comment=comment)
-            return True
-        user_time_lock(sheet.user_id)
-        sheet = Timesheet.objects.select_for_update().get(pk=sheet.pk)
-        if sheet.status != TimesheetStatus.DRAFT:
-            return False
-        sheet.status = TimesheetStatus.SUBMITTED
-        sheet.submitted_at = timezone.now()
-        sheet.save(update_fields=["status", "submitted_at", "updated_at"])
-        TimesheetEvent.objects.create(
-            timesheet=sheet,
-            actor_id=None,
-            from_status=TimesheetStatus.DRAFT,
-            to_status=TimesheetStatus.SUBMITTED,
-            comment=comment,
-        )
-        send_event_on_commit(
-            type="timesheet",
-            op="submitted",
-            data={"id": str(sheet.pk), "user": str(sheet.user_id), "status": sheet.status},
-            user_ids=[sheet.user_id],
-        )
+        timesheet_submit(timesheet=sheet, actor_id=None, comment=comment)
         return True
 
 

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from apps.billing.selectors import feature_enabled
 from apps.common.errors import PaymentRequiredError
 from tenants.locks import tenant_xact_lock
 
@@ -31,16 +32,9 @@ logger = logging.getLogger(__name__)
 
 
 def ai_feature_check(organization: Any) -> None:
-    """402 unless the organization's plan includes AI.
-
-    Billing owns the answer (``apps.billing.selectors.feature_enabled``); until
-    that module exists every plan has AI. Billing may also raise its own
-    ``PaymentRequiredError`` (``plan_limit_reached``), which passes through.
-    """
-    try:
-        from apps.billing.selectors import feature_enabled  # type: ignore[import-not-found]
-    except ImportError:
-        return
+    """402 ``feature_not_in_plan`` unless the organization's plan includes AI
+    (billing owns the answer; an organization without a subscription row is
+    unmanaged and has every feature)."""
     if not feature_enabled(organization, "ai"):
         raise PaymentRequiredError(
             "Your plan does not include AI features.", code="feature_not_in_plan"

@@ -51,10 +51,10 @@ def summary_facts(
         user_id__in=user_ids, started_at__gte=low, started_at__lt=high, ended_at__isnull=False
     )
     totals = entries.aggregate(
-        seconds=Sum("duration_seconds"),
-        billable=Sum("duration_seconds", filter=Q(billable=True)),
-        amount=Sum("amount", filter=Q(billable=True)),
-        count=Count("id"),
+        total_seconds=Sum("duration_seconds"),
+        billable_seconds=Sum("duration_seconds", filter=Q(billable=True)),
+        billable_amount=Sum("amount", filter=Q(billable=True)),
+        entry_count=Count("id"),
     )
     by_project = list(
         entries.values("project_id", name=F("project__name"))
@@ -63,7 +63,7 @@ def summary_facts(
     )
     by_task = list(
         entries.filter(task__isnull=False)
-        .values("task_id", title=F("task__title"), project=F("project__name"))
+        .values("task_id", title=F("task__title"), project_name=F("project__name"))
         .annotate(seconds=Sum("duration_seconds"))
         .order_by("-seconds", "title")[:TOP]
     )
@@ -105,18 +105,18 @@ def summary_facts(
         "from": first.isoformat(),
         "to": last.isoformat(),
         "people": len(user_ids),
-        "total_seconds": int(totals["seconds"] or 0),
-        "billable_seconds": int(totals["billable"] or 0),
-        "billable_amount": f"{(totals['amount'] or Decimal(0)):.2f}",
+        "total_seconds": int(totals["total_seconds"] or 0),
+        "billable_seconds": int(totals["billable_seconds"] or 0),
+        "billable_amount": f"{(totals['billable_amount'] or Decimal(0)):.2f}",
         "currency": organization.currency,
-        "entries": totals["count"],
+        "entries": totals["entry_count"],
         "days_worked": len(by_day),
         "busiest_day": {"day": busiest["day"].isoformat(), "seconds": int(busiest["seconds"])}
         if busiest
         else None,
         "projects": [{"name": r["name"], "seconds": int(r["seconds"] or 0)} for r in by_project],
         "tasks": [
-            {"title": r["title"], "project": r["project"], "seconds": int(r["seconds"] or 0)}
+            {"title": r["title"], "project": r["project_name"], "seconds": int(r["seconds"] or 0)}
             for r in by_task
         ],
         "tags": [{"tag": r["tag"], "entries": r["n"]} for r in tags],

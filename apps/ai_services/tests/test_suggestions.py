@@ -4,8 +4,6 @@ visibility, isolation between organizations, caching and debounced training."""
 from __future__ import annotations
 
 import datetime
-import sys
-import types
 
 import pytest
 from django.core.cache import cache
@@ -15,6 +13,7 @@ from django_tenants.utils import tenant_context
 
 from apps.ai_services import services, suggestions
 from apps.ai_services.models import SuggestionModel
+from apps.billing.models import Plan, Subscription
 from apps.common.testing import expect
 from apps.projects.constants import ProjectStatus
 
@@ -277,13 +276,23 @@ def test_bad_input_is_400(in_tenant, payload, field):
     assert field in body["fields"]
 
 
-def test_plan_without_ai_is_402(in_tenant, monkeypatch):
-    billing = types.ModuleType("apps.billing.selectors")
-    billing.feature_enabled = lambda organization, feature: feature != "ai"
-    monkeypatch.setitem(sys.modules, "apps.billing.selectors", billing)
-    client = client_as(in_tenant, "member")
-
-    for url, payload in ((URL, {"description": "x"}), ("/api/v1/ai/parse/", {"text": "1h x"})):
-        expect(client.post(url, payload), 402, "feature_not_in_plan")
-    expect(client.get("/api/v1/ai/insights/"), 402, "feature_not_in_plan")
-    expect(client_as(in_tenant, "owner").get("/api/v1/ai/rules/"), 402, "feature_not_in_plan")
+@pytest.mark.parametrize(
+    ("plan_code", "status", "allowed"),
+    [("free", "active", False), ("business", "active", True), ("business", "unpaid", False)],
+)
+def test_ai_needs_a_plan_with_ai(in_tenant, plan_code, status, allowed):
+    plan = Plan.objects.get(code=plan_code)
+    Subscription.objects.create(organization=in_tenant, plan=plan, status=status)
+    member, owner = client_as(in_tenant, "member"), client_as(in_tenant, "owner")
+    calls = [
+        member.post(URL, {"description": "x"}),
+        member.post("/api/v1/ai/parse/", {"text": "1h x"}),
+        member.get("/api/v1/ai/insights/"),
+        member.post("/api/v1/ai/summary/", {"from": "2026-11-01", "to": "2026-11-02"}),
+        owner.get("/api/v1/ai/rules/"),
+    ]
+    for response in calls:
+        if allowed:
+            expect(response, 200)
+        else:
+            expect(response, 402, "feature_not_in_plan")
