@@ -97,6 +97,15 @@ def _may_manage_channel(actor: Membership, channel: Channel) -> bool:
 # --- payloads and events --------------------------------------------------------------
 
 
+def _iso(value: Any) -> str | None:
+    """An instant as the API renders it (DRF: ISO 8601, UTC as ``Z``), so an
+    event and a GET of the same object compare equal."""
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def reactions_summary(reactions: Iterable[Reaction]) -> list[dict[str, Any]]:
     """``[{emoji, count, users}]`` in first-reaction order."""
     grouped: dict[str, list[str]] = {}
@@ -120,10 +129,10 @@ def message_data(message: Message, reactions: Iterable[Reaction] = ()) -> dict[s
         "html": "" if deleted else render_markdown(message.body),
         "mentions": [] if deleted else [str(u) for u in message.mentions],
         "reply_count": message.reply_count,
-        "last_reply_at": message.last_reply_at.isoformat() if message.last_reply_at else None,
+        "last_reply_at": _iso(message.last_reply_at),
         "reactions": [] if deleted else reactions_summary(reactions),
-        "created_at": message.created_at.isoformat(),
-        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
+        "created_at": _iso(message.created_at),
+        "edited_at": _iso(message.edited_at),
         "deleted": deleted,
     }
 
@@ -548,7 +557,7 @@ def channel_mark_read(*, actor: Membership, channel: Channel, message_id: Any) -
                 data={
                     "channel": str(channel.pk),
                     "message": str(message.pk),
-                    "last_read_at": message.created_at.isoformat(),
+                    "last_read_at": _iso(message.created_at),
                 },
                 user_ids=[actor.user_id],
             )

@@ -26,14 +26,21 @@ permissions — organization suspended), 4401 on logout.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from typing import Any, Final
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django_tenants.utils import tenant_context
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import presence
 from .auth import (
@@ -71,6 +78,41 @@ _HIDDEN = object()
 
 class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
     joined_groups: list[str]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """``AsyncConsumer.__call__`` with a channel-layer receive that
+        survives Redis trouble.
+
+        Channels lets any exception of the layer's ``receive`` end the
+        consumer, i.e. drop the client. Two such exceptions are routine:
+        redis-py ≥ 6 reads with a 5 s ``socket_timeout`` by default while
+        channels-redis blocks 5 s in ``BZPOPMIN`` (so an idle process sees a
+        read timeout every few seconds unless the layer's hosts set a longer
+        ``socket_timeout`` — see README), and a Redis restart. Neither should
+        cost the client its socket: the receive is retried with back-off.
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        if self.channel_layer is None:
+            sources = [receive]
+        else:
+            self.channel_name = await self.channel_layer.new_channel()
+            sources = [receive, self._layer_receive]
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch(sources, self.dispatch)
+
+    async def _layer_receive(self) -> dict[str, Any]:
+        delay = 0.05
+        while True:
+            try:
+                return await self.channel_layer.receive(self.channel_name)
+            except RedisTimeoutError:
+                continue  # idle BZPOPMIN outlived the client read timeout: ask again
+            except (RedisConnectionError, OSError):
+                logger.warning("websocket: channel layer unreachable, retrying in %.2fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def connect(self) -> None:
         self.joined_groups = []

@@ -103,3 +103,37 @@ async def close_code(communicator: WebsocketCommunicator) -> int:
         output = await communicator.receive_output(timeout=RECEIVE_TIMEOUT)
         if output["type"] == "websocket.close":
             return output.get("code", 1000)
+
+
+async def open_sockets(sockets: dict[str, tuple[str, str | None]]) -> dict[str, Any]:
+    """``{name: (host, cookie)}`` → ``{name: communicator}``, all connected,
+    with the presence chatter of the connects drained."""
+    out = {}
+    for name, (host, cookie) in sockets.items():
+        connected, out[name] = await connect(host, cookie)
+        assert connected, name
+    for communicator in out.values():
+        await receive_all(communicator, timeout=0.1)
+    return out
+
+
+async def drain_each(
+    communicators: dict[str, Any], *, skip: tuple[str, ...] = SKIP
+) -> dict[str, list[dict[str, Any]]]:
+    """Every message (minus ``skip`` types) each socket got until silence."""
+    out = {}
+    for name, communicator in communicators.items():
+        out[name] = [m for m in await receive_all(communicator) if m.get("type") not in skip]
+    return out
+
+
+async def close_all(communicators: dict[str, Any]) -> None:
+    for communicator in communicators.values():
+        await communicator.disconnect()
+
+
+async def acookie(user: Any, host: str = "acme.localhost") -> str:
+    """``cookie_for`` from async code (it writes a session)."""
+    from channels.db import database_sync_to_async
+
+    return await database_sync_to_async(cookie_for)(user, host)

@@ -1,0 +1,173 @@
+"""Presence over real sockets and real Redis: several sockets per user,
+heartbeats, crash expiry, the list endpoint, organization isolation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+
+from apps.common.testing import expect
+from apps.organizations.tests.factories import MembershipFactory, client_as
+from apps.websocket_server import presence
+from apps.websocket_server.testing import (
+    acookie,
+    close_all,
+    connect,
+    receive_all,
+    receives_nothing,
+)
+
+pytestmark = pytest.mark.django_db
+
+ACME = "acme.localhost"
+
+
+@pytest.fixture(autouse=True)
+def _keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
+
+
+def presence_events(messages: list[dict]) -> list[tuple[str, str]]:
+    return [(m["data"]["user"], m["data"]["state"]) for m in messages if m["type"] == "presence"]
+
+
+def test_several_sockets_heartbeats_and_leaving(tenant):
+    alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
+    a = str(alice.user_id)
+
+    @async_to_sync
+    async def scenario() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        _, watcher = await connect(ACME, await acookie(bob.user))
+        await receive_all(watcher)
+        _, first = await connect(ACME, await acookie(alice.user))
+        seen["first_connect"] = presence_events(await receive_all(watcher))
+        _, second = await connect(ACME, await acookie(alice.user))
+        seen["second_connect"] = presence_events(await receive_all(watcher))
+        await second.send_json_to({"type": "presence.heartbeat", "state": "away"})
+        seen["one_away"] = presence_events(await receive_all(watcher))  # first still active
+        await first.send_json_to({"type": "presence.heartbeat", "state": "away"})
+        seen["both_away"] = presence_events(await receive_all(watcher))
+        await first.send_json_to({"type": "presence.heartbeat", "state": "sleepy"})
+        seen["bad_state"] = [m["code"] for m in await receive_all(first) if m["type"] == "error"]
+        await first.disconnect()
+        seen["first_gone"] = presence_events(await receive_all(watcher))
+        await second.send_json_to({"type": "ping"})  # ping refreshes, keeps "away"
+        seen["ping"] = presence_events(await receive_all(watcher))
+        await second.disconnect()
+        seen["second_gone"] = presence_events(await receive_all(watcher))
+        await close_all({"watcher": watcher})
+        return seen
+
+    seen = scenario()
+    assert seen == {
+        "first_connect": [(a, "online")],
+        "second_connect": [],
+        "one_away": [],
+        "both_away": [(a, "away")],
+        "bad_state": ["invalid_message"],
+        "first_gone": [],
+        "ping": [],
+        "second_gone": [(a, "offline")],
+    }
+
+
+def test_presence_list_endpoint_and_crash_expiry(tenant):
+    alice = MembershipFactory(organization=tenant)
+    bob = MembershipFactory(organization=tenant)
+    viewer = client_as(tenant, "viewer")
+    schema = tenant.schema_name
+
+    @async_to_sync
+    async def seen_long_ago() -> None:
+        # a socket on a server that crashed 100 s ago: it never said goodbye
+        change = await presence.socket_seen(
+            schema_name=schema,
+            user_id=bob.user_id,
+            socket="specific.crashed!1",
+            state="active",
+            now=time.time() - 100,
+        )
+        assert change.changed and change.state == "online"
+
+    seen_long_ago()
+    # expired entries do not count, swept or not
+    rows = expect(viewer.get("/api/v1/realtime/presence/"), 200)["results"]
+    assert {r["user"]: r["state"] for r in rows}[str(bob.user_id)] == "offline"
+    # the sweep announces the crashed user's offline exactly once
+    changes = presence.sweep_sync(schema_name=schema)
+    assert [(c.user_id, c.state) for c in changes] == [(str(bob.user_id), "offline")]
+    assert presence.sweep_sync(schema_name=schema) == []
+
+    @async_to_sync
+    async def with_alice_connected() -> list[dict]:
+        _, socket = await connect(ACME, await acookie(alice.user))
+        try:
+            await receive_all(socket)
+            body = await database_sync_to_async(viewer.get)("/api/v1/realtime/presence/")
+            return expect(body, 200)["results"]
+        finally:
+            await socket.disconnect()
+
+    rows = {r["user"]: (r["state"], r["sockets"]) for r in with_alice_connected()}
+    assert rows == {
+        str(alice.user_id): ("online", 1),
+        str(bob.user_id): ("offline", 0),
+        str(viewer.user.pk): ("offline", 0),
+    }
+
+
+def test_sweep_from_a_live_socket_announces_expired_users(tenant):
+    alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
+
+    @async_to_sync
+    async def scenario() -> list[tuple[str, str]]:
+        await presence.socket_seen(
+            schema_name=tenant.schema_name,
+            user_id=bob.user_id,
+            socket="specific.crashed!2",
+            state="active",
+            now=time.time() - 100,
+        )
+        # alice's connect runs the sweep (its first heartbeat)
+        _, socket = await connect(ACME, await acookie(alice.user))
+        try:
+            return presence_events(await receive_all(socket))
+        finally:
+            await socket.disconnect()
+
+    assert sorted(scenario()) == sorted(
+        [(str(alice.user_id), "online"), (str(bob.user_id), "offline")]
+    )
+
+
+def test_presence_never_crosses_organizations(tenant, other_tenant):
+    both = MembershipFactory(organization=tenant)
+    MembershipFactory(organization=other_tenant, user=both.user)
+    globex_watcher = MembershipFactory(organization=other_tenant)
+
+    @async_to_sync
+    async def scenario() -> bool:
+        _, watcher = await connect(
+            "globex.localhost", await acookie(globex_watcher.user, "globex.localhost")
+        )
+        await receive_all(watcher)
+        _, acme_socket = await connect(ACME, await acookie(both.user))
+        try:
+            return await receives_nothing(watcher, skip=())
+        finally:
+            await close_all({"a": acme_socket, "w": watcher})
+
+    assert scenario()
+    rows = client_as(other_tenant, globex_watcher).get("/api/v1/realtime/presence/").json()
+    states = {r["user"]: r["state"] for r in rows["results"]}
+    assert states[str(both.user_id)] == "offline"  # online in acme only
+
+
+def test_presence_list_needs_membership(tenant):
+    expect(client_as(tenant, None).get("/api/v1/realtime/presence/"), 401)
+    expect(client_as(tenant, "outsider").get("/api/v1/realtime/presence/"), 403, "not_a_member")
