@@ -261,15 +261,15 @@ def run_auto_tag(params: dict[str, Any], *, now: datetime.datetime) -> tuple[int
     sees either all or none of its tags."""
     tz = _org_tz(connection.tenant)
     tag = params["tag"]
-    local_day = TruncDate(OuterRef("started_at"), tzinfo=tz)
     locked = Timesheet.objects.filter(
         user_id=OuterRef("user_id"),
         status__in=LOCKED_STATUSES,
-        period_start__lte=local_day,
-        period_end__gte=local_day,
+        period_start__lte=OuterRef("local_day"),
+        period_end__gte=OuterRef("local_day"),
     )
     matching = (
-        TimeEntry.objects.filter(
+        TimeEntry.objects.annotate(local_day=TruncDate("started_at", tzinfo=tz))
+        .filter(
             started_at__gte=now - datetime.timedelta(days=params["lookback_days"]),
             description__icontains=params["keyword"],
         )
