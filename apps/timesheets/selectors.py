@@ -24,11 +24,11 @@ from django.db.models import (
     BigIntegerField,
     DateField,
     DateTimeField,
-    DecimalField,
     ExpressionWrapper,
     F,
     Func,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -302,57 +302,31 @@ def timesheet_overview(
     user_id: Any = None,
     project_id: Any = None,
 ) -> QuerySet[Any]:
-    """Every active member of the organization for one period, in one query:
-    the member (with the user joined), their sheet's id and status (``None``
-    when missing) and the period's totals.
+    """Active members of the organization for one period, filtered, ready to
+    page (the user joined). Complete a page with :func:`overview_page`.
 
-    Memberships live in the public schema and sheets/entries in the tenant's;
-    the connection's search path holds both, so PostgreSQL joins them with
-    correlated subqueries and the query count does not grow with the team.
-    ``project_id`` keeps members of that project.
+    Memberships live in the public schema and sheets in the tenant's; the
+    connection's search path holds both, so the ``status`` filter is one
+    correlated subquery in the same statement. ``project_id`` keeps members
+    of that project; ``status`` ``missing`` keeps members without a sheet.
     """
     from apps.organizations.models import Membership
     from apps.projects.models import ProjectMember
 
     org = connection.tenant
-    start, end = period_bounds(org, period_start)
-    low, high = period_range_utc(org, start, end)
-    sheets = Timesheet.objects.filter(user_id=OuterRef("user_id"), period_start=start)
-    entries = _entries_model().objects.filter(
-        user_id=OuterRef("user_id"), started_at__gte=low, started_at__lt=high
-    )
+    start, _ = period_bounds(org, period_start)
     queryset = (
         Membership.objects.filter(organization_id=org.pk, status=MembershipStatus.ACTIVE)
         .select_related("user")
-        .annotate(
-            sheet_id=Subquery(sheets.values("id")[:1]),
-            sheet_status=Subquery(sheets.values("status")[:1]),
-            submitted_at=Subquery(sheets.values("submitted_at")[:1]),
-            decided_at=Subquery(sheets.values("decided_at")[:1]),
-            total_seconds=Coalesce(
-                _sum_subquery(entries, "duration_seconds", BigIntegerField()),
-                Value(0),
-                output_field=BigIntegerField(),
-            ),
-            billable_seconds=Coalesce(
-                _sum_subquery(entries, "duration_seconds", BigIntegerField(), billable=True),
-                Value(0),
-                output_field=BigIntegerField(),
-            ),
-            billable_amount=Coalesce(
-                _sum_subquery(
-                    entries, "amount", DecimalField(max_digits=14, decimal_places=2), billable=True
-                ),
-                Value(Decimal("0.00")),
-                output_field=DecimalField(max_digits=14, decimal_places=2),
-            ),
-        )
         .order_by("user__email", "id")
     )
-    if status == MISSING:
-        queryset = queryset.filter(sheet_status__isnull=True)
-    elif status:
-        queryset = queryset.filter(sheet_status=status)
+    if status:
+        sheets = Timesheet.objects.filter(user_id=OuterRef("user_id"), period_start=start)
+        queryset = queryset.annotate(sheet_status=Subquery(sheets.values("status")[:1]))
+        if status == MISSING:
+            queryset = queryset.filter(sheet_status__isnull=True)
+        else:
+            queryset = queryset.filter(sheet_status=status)
     if user_id:
         queryset = queryset.filter(user_id=user_id)
     if project_id:
@@ -360,6 +334,44 @@ def timesheet_overview(
             user_id__in=ProjectMember.objects.filter(project_id=project_id).values("user_id")
         )
     return queryset
+
+
+def overview_page(*, memberships: list[Any], period_start: datetime.date) -> list[Any]:
+    """Attach each member's sheet and period totals to a page of memberships:
+    two queries whatever the page size (sheets by user id; entry sums grouped
+    by user over the period's instant range, using the user/start index)."""
+    org = connection.tenant
+    start, end = period_bounds(org, period_start)
+    low, high = period_range_utc(org, start, end)
+    user_ids = [m.user_id for m in memberships]
+    sheets = {
+        s.user_id: s for s in Timesheet.objects.filter(user_id__in=user_ids, period_start=start)
+    }
+    billable = Q(billable=True)
+    totals = {
+        row["user_id"]: row
+        for row in _entries_model()
+        .objects.filter(user_id__in=user_ids, started_at__gte=low, started_at__lt=high)
+        .order_by()
+        .values("user_id")
+        .annotate(
+            total=Sum("duration_seconds"),
+            billable_seconds=Sum("duration_seconds", filter=billable),
+            billable_amount=Sum("amount", filter=billable),
+        )
+    }
+    for membership in memberships:
+        sheet = sheets.get(membership.user_id)
+        row = totals.get(membership.user_id, {})
+        membership.sheet = sheet
+        membership.sheet_id = sheet.pk if sheet else None
+        membership.sheet_status = sheet.status if sheet else None
+        membership.submitted_at = sheet.submitted_at if sheet else None
+        membership.decided_at = sheet.decided_at if sheet else None
+        membership.total_seconds = row.get("total") or 0
+        membership.billable_seconds = row.get("billable_seconds") or 0
+        membership.billable_amount = row.get("billable_amount") or Decimal("0.00")
+    return memberships
 
 
 def timesheet_export_entries(*, period_start: datetime.date) -> QuerySet[Any]:
@@ -379,6 +391,7 @@ __all__ = [
     "MISSING",
     "TimesheetDetail",
     "locking_timesheet",
+    "overview_page",
     "timesheet_detail",
     "timesheet_export_entries",
     "timesheet_get_for_member",

@@ -260,6 +260,33 @@ class OverviewRowSerializer(serializers.Serializer):
     def get_status(self, row: Any) -> str:
         return row.sheet_status or MISSING
 
+    def to_representation(self, row: Any) -> dict[str, Any]:
+        """The declared fields, built directly: a 500-member page would spend
+        most of its time in per-field DRF machinery otherwise (same output;
+        the fields above stay the contract and the OpenAPI schema)."""
+        hours = row.weekly_expected_hours
+        return {
+            "user": str(row.user_id),
+            "email": row.user.email,
+            "name": self.get_name(row),
+            "role": row.role,
+            "timesheet": str(row.sheet_id) if row.sheet_id else None,
+            "status": self.get_status(row),
+            "submitted_at": _iso(row.submitted_at),
+            "decided_at": _iso(row.decided_at),
+            "total_seconds": int(row.total_seconds),
+            "billable_seconds": int(row.billable_seconds),
+            "billable_amount": str(Decimal(row.billable_amount).quantize(_CENT)),
+            "weekly_expected_hours": None if hours is None else str(hours.quantize(_CENT)),
+        }
+
+
+def _iso(value: Any) -> str | None:
+    """Datetimes as DRF renders them (ISO 8601, ``Z`` for UTC)."""
+    if value is None:
+        return None
+    return serializers.DateTimeField().to_representation(value)
+
 
 class BulkApproveResultSerializer(serializers.Serializer):
     id = serializers.CharField()

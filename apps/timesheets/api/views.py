@@ -336,7 +336,9 @@ class TimesheetViewSet(
             user_id=params.get("user"),
             project_id=params.get("project"),
         )
-        page = self.paginate_queryset(rows)
+        page = selectors.overview_page(
+            memberships=list(self.paginate_queryset(rows)), period_start=start
+        )
         return self.get_paginated_response(OverviewRowSerializer(page, many=True).data)
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
