@@ -70,7 +70,9 @@ def test_stripe_price_comes_from_settings_at_runtime(settings):
 # --- overview ----------------------------------------------------------------------
 
 
-def test_billing_overview_shows_plan_status_seats_and_usage(tenant, in_tenant):
+def test_billing_overview_shows_plan_status_seats_and_usage(
+    tenant, in_tenant, django_assert_max_num_queries
+):
     trial_end = timezone.now() + datetime.timedelta(days=3)
     make_subscription(
         tenant, "free", seats=2, trial_ends_at=trial_end, stripe_customer_id="cus_secret"
@@ -79,7 +81,8 @@ def test_billing_overview_shows_plan_status_seats_and_usage(tenant, in_tenant):
     ProjectFactory.create_batch(2)
     client = client_as(tenant, "viewer")
 
-    data = expect(client.get(BILLING_URL), 200)
+    with django_assert_max_num_queries(8):
+        data = expect(client.get(BILLING_URL), 200)
 
     assert data["organization_status"] == "active"
     assert data["subscription"]["plan"] == "free"

@@ -142,3 +142,82 @@ def test_feature_enabled_follows_plan_and_status(tenant, other_tenant, plan, sta
     assert feature_enabled(tenant, "sso") is (plan == "business" and ai)
     with pytest.raises(ValueError):
         feature_enabled(tenant, "teleport")
+
+
+def test_concurrent_acceptances_cannot_overshoot_the_member_limit(tenant, django_db_blocker):
+    """Free with 2 members; two invitees accept at the same moment on their own
+    committed connections: the subscription row lock lets exactly one in."""
+    import threading
+
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+
+    from apps.billing.models import Subscription
+    from apps.iam.tests.factories import UserFactory
+
+    emails = ["race-owner@example.com", "race-member@example.com"]
+    invitees = ["race-a@example.com", "race-b@example.com"]
+
+    def in_thread(work):
+        out: dict = {}
+
+        def run():
+            try:
+                out["value"] = work()
+            except Exception as exc:  # re-raised below
+                out["error"] = exc
+            finally:
+                connections.close_all()
+
+        t = threading.Thread(target=run)
+        t.start()
+        t.join(timeout=60)
+        if "error" in out:
+            raise out["error"]
+        return out.get("value")
+
+    def setup():
+        make_subscription(tenant, "free")
+        owner = MembershipFactory(
+            organization=tenant, role="owner", user=UserFactory(email=emails[0])
+        )
+        MembershipFactory(organization=tenant, role="member", user=UserFactory(email=emails[1]))
+        return [
+            org_services.invitation_create(actor=owner, email=e, role="member")[1] for e in invitees
+        ]
+
+    def cleanup():
+        Invitation.objects.filter(organization=tenant).delete()
+        Membership.objects.filter(organization=tenant).delete()
+        Subscription.objects.filter(organization=tenant).delete()
+        get_user_model().objects.filter(email__in=emails + invitees).delete()
+
+    outcomes: list[str] = []
+    with django_db_blocker.unblock():
+        try:
+            tokens = in_thread(setup)
+            barrier = threading.Barrier(2)
+
+            def accept(token):
+                try:
+                    barrier.wait(timeout=10)
+                    org_services.invitation_accept(raw_token=token, password="plum tree 42 lantern")
+                    outcomes.append("joined")
+                except PlanLimitReachedError:
+                    outcomes.append("402")
+                finally:
+                    connections.close_all()
+
+            threads = [threading.Thread(target=accept, args=(t,)) for t in tokens]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            members = in_thread(
+                lambda: Membership.objects.filter(organization=tenant, status="active").count()
+            )
+        finally:
+            in_thread(cleanup)
+
+    assert sorted(outcomes) == ["402", "joined"]
+    assert members == 3
