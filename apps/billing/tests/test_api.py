@@ -239,3 +239,20 @@ def test_portal_before_any_checkout_is_409(tenant, fake_stripe):
     make_subscription(tenant, "pro")
     expect(client_as(tenant, "owner").post(PORTAL_URL), 409, "no_billing_account")
     assert fake_stripe.requests == []
+
+
+def test_a_user_in_both_organizations_acts_with_the_role_of_the_host(
+    tenant, other_tenant, fake_stripe
+):
+    make_subscription(tenant, "pro", stripe_customer_id="cus_acme")
+    make_subscription(other_tenant, "business", stripe_customer_id="cus_globex")
+    owner_there = MembershipFactory(organization=other_tenant, role="owner")
+    MembershipFactory(organization=tenant, role="member", user=owner_there.user)
+    client = client_as(tenant, owner_there)
+    client.membership = None
+
+    data = expect(client.get(BILLING_URL), 200)
+    assert data["subscription"]["plan"] == "pro"
+    expect(client.post(PORTAL_URL), 403, "role_required")
+    expect(client.post(PORTAL_URL, HTTP_HOST="globex.localhost"), 200)
+    assert [c.params["customer"] for c in fake_stripe.requests] == ["cus_globex"]

@@ -421,3 +421,29 @@ def test_a_permanent_stripe_error_marks_the_event_failed(
     assert event.status == WebhookEventStatus.FAILED
     assert "No such subscription" in event.error
     assert _subscription_of(tenant).status == SubscriptionStatus.ACTIVE
+
+
+def test_unknown_price_keeps_the_plan_and_copies_the_rest(
+    public_client, fake_stripe, eager_celery, commit, tenant
+):
+    make_subscription(tenant, "pro", stripe_customer_id="cus_1", stripe_subscription_id="sub_1")
+    sub = fake_stripe.add_subscription(
+        "sub_1",
+        customer="cus_1",
+        plan="price_from_another_product",
+        status="trialing",
+        trial_end=1_790_000_000,
+        cancel_at_period_end=True,
+        quantity=7,
+    )
+
+    with commit():
+        post_event(public_client, subscription_event(sub, "customer.subscription.updated"))
+
+    local = _subscription_of(tenant)
+    assert local.plan.code == "pro"
+    assert local.status == SubscriptionStatus.TRIALING
+    assert local.cancel_at_period_end is True
+    assert local.trial_ends_at == datetime.datetime.fromtimestamp(1_790_000_000, tz=datetime.UTC)
+    assert local.seats_synced == 7
+    assert WebhookEvent.objects.get().status == WebhookEventStatus.PROCESSED
