@@ -16,18 +16,19 @@ class TimesheetFilter(filters.FilterSet):
     user = filters.UUIDFilter(field_name="user_id")
     status = filters.MultipleChoiceFilter(choices=TimesheetStatus.choices, distinct=False)
     period_start = filters.DateFilter(field_name="period_start")
-    period_from = filters.DateFilter(field_name="period_start", lookup_expr="gte", label="from")
-    period_to = filters.DateFilter(field_name="period_start", lookup_expr="lte", label="to")
+    period_from = filters.DateFilter(
+        field_name="period_start", lookup_expr="gte", label="Periods starting on or after."
+    )
+    period_to = filters.DateFilter(
+        field_name="period_start", lookup_expr="lte", label="Periods starting on or before."
+    )
 
     class Meta:
         model = Timesheet
         fields: list[str] = []
 
-    def __init__(self, data=None, *args, **kwargs):  # type: ignore[no-untyped-def]
-        # ``from``/``to`` are Python keywords: map them onto the filter names.
-        if data is not None:
-            data = data.copy()
-            for public, internal in (("from", "period_from"), ("to", "period_to")):
-                if public in data and internal not in data:
-                    data[internal] = data[public]
-        super().__init__(data, *args, **kwargs)
+
+# ``from``/``to`` are Python keywords: declared above under other names, then
+# exposed under the public parameter names (also in the OpenAPI document).
+TimesheetFilter.base_filters["from"] = TimesheetFilter.base_filters.pop("period_from")
+TimesheetFilter.base_filters["to"] = TimesheetFilter.base_filters.pop("period_to")

@@ -114,6 +114,11 @@ def test_list_filters(tenant, member, manager, in_tenant):
         str(b.pk),
     }
     assert ids(expect(manager.get(URL, {"period_start": "2026-11-09"}), 200)) == {str(b.pk)}
+    assert ids(expect(manager.get(URL, {"from": "2026-11-03", "to": "2026-11-30"}), 200)) == {
+        str(b.pk)
+    }
+    assert ids(expect(manager.get(URL, {"to": "2026-11-02"}), 200)) == {str(a.pk), str(c.pk)}
+    expect(manager.get(URL, {"from": "yesterday"}), 400, "invalid")
     expect(manager.get(URL, {"status": "bogus"}), 400, "invalid")
     expect(manager.get(URL, {"user": "nope"}), 400, "invalid")
 
