@@ -259,9 +259,11 @@ def webhook_event_ingest(*, payload: bytes, signature: str | None) -> Ingested:
         event = stripe.Webhook.construct_event(payload, signature, secret)
     except stripe.SignatureVerificationError as exc:
         raise WebhookSignatureError("The Stripe signature does not match.") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # signed, but not an event
         raise WebhookPayloadError("The webhook body is not a Stripe event.") from exc
     body = json.loads(payload)
+    if not isinstance(body, dict):
+        raise WebhookPayloadError("The webhook body is not a Stripe event.")
     event_id, event_type = getattr(event, "id", None), body.get("type")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
         raise WebhookPayloadError("The webhook body is not a Stripe event.")

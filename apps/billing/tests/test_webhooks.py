@@ -81,10 +81,10 @@ def test_without_webhook_secret_is_503(public_client, settings):
     expect(response, 503, "billing_not_configured")
 
 
-def test_signed_garbage_is_400_invalid_payload(public_client, fake_stripe):
+@pytest.mark.parametrize("body", ["not json", "[]", '{"object": "event"}', '"text"'])
+def test_signed_garbage_is_400_invalid_payload(public_client, fake_stripe, body):
     import stripe
 
-    body = "not json"
     header = stripe.WebhookSignature.generate_signature_header(body, fake_stripe_secret())
     response = public_client.post(
         WEBHOOK_URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
