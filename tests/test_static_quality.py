@@ -1,0 +1,44 @@
+"""Static checks that run with the suite: migrations match the models, and
+mypy (django-stubs, configured in pyproject.toml) passes on apps/ config/
+tenants/. Ruff runs in ``scripts/test`` before pytest."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tenants.testing import manage_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.django_db
+def test_models_and_migrations_agree():
+    """``makemigrations --check``: no model change is missing its migration."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run", "--no-input"],
+        cwd=ROOT,
+        env=manage_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_mypy_passes():
+    """mypy with the django and DRF plugins, as ``make typecheck`` runs it."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "mypy")],
+        cwd=ROOT,
+        env=manage_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
