@@ -1,14 +1,19 @@
 """``manage.py tenants …``: the tenant provisioning CLI for operators.
 
 Sub-commands: create, list, suspend, resume, delete, migrate, seed-demo,
-pool-fill, snapshot. Bad input exits non-zero with a one-line message.
+pool-fill, snapshot, export, import. Bad input exits non-zero with a one-line
+message. ``delete`` exports the organization first (unless ``--no-export``)
+and needs ``--yes`` or the slug typed at the prompt.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +23,7 @@ from django.db import connection, connections
 from django.utils.module_loading import import_string
 from django_tenants.utils import get_public_schema_name, get_tenant_model
 
+from tenants.lifecycle import export_tenant, import_tenant
 from tenants.migration_state import schemas_with_pending_migrations, unapplied_migrations
 from tenants.provisioning import (
     METHODS,
@@ -73,9 +79,27 @@ class Command(BaseCommand):
             p = sub.add_parser(action, help=f"{action.capitalize()} an organization.")
             p.add_argument("slug")
 
-        delete = sub.add_parser("delete", help="Delete an organization and drop its schema.")
+        delete = sub.add_parser(
+            "delete", help="Export, then delete an organization and drop its schema."
+        )
         delete.add_argument("slug")
-        delete.add_argument("--yes", action="store_true", help="Confirm the deletion.")
+        delete.add_argument("--yes", action="store_true", help="Confirm without a prompt.")
+        delete.add_argument(
+            "--no-export", action="store_true", help="Do not export the data first."
+        )
+        delete.add_argument(
+            "--out", default=None, help="Archive path (default var/exports/<slug>-<time>.zip)."
+        )
+
+        export = sub.add_parser("export", help="Export an organization's data to an archive.")
+        export.add_argument("slug")
+        export.add_argument("--out", required=True, help="Archive file to write (.zip).")
+
+        imp = sub.add_parser("import", help="Create a new organization from an archive.")
+        imp.add_argument("file")
+        imp.add_argument("--slug", required=True, help="Slug of the new organization.")
+        imp.add_argument("--name", default=None, help="Name (default: the archive's).")
+        imp.add_argument("--owner-email", default=None, help="Owner of the new organization.")
 
         migrate = sub.add_parser(
             "migrate", help="Migrate public, the template and every tenant that needs it."
@@ -167,12 +191,56 @@ class Command(BaseCommand):
     def do_delete(self, **o: Any) -> None:
         tenant = self._tenant(o["slug"])
         if not o["yes"]:
-            raise CommandError(
-                f"refusing to delete {tenant.slug} without --yes (this drops its schema)",
-                returncode=2,
+            if not sys.stdin.isatty():
+                raise CommandError(
+                    f"refusing to delete {tenant.slug} without --yes (this drops its schema)",
+                    returncode=2,
+                )
+            typed = input(f"This drops {tenant.slug}'s schema. Type the slug to confirm: ")
+            if typed.strip().lower() != tenant.slug:
+                raise CommandError("not confirmed: nothing deleted", returncode=2)
+        if not o["no_export"]:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            out = Path(o["out"] or settings.VAR_DIR / "exports" / f"{tenant.slug}-{stamp}.zip")
+            manifest = export_tenant(tenant, out)
+            # On stderr: stdout keeps the one result line scripts parse.
+            self.stderr.write(
+                f"exported {manifest['totals']['rows']} rows of {tenant.slug} to {out}"
             )
         delete_tenant(tenant)
         self.stdout.write(self.style.SUCCESS(f"{tenant.slug} deleted, schema dropped"))
+
+    def do_export(self, **o: Any) -> None:
+        tenant = self._tenant(o["slug"])
+        started = time.perf_counter()
+        manifest = export_tenant(tenant, Path(o["out"]))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"exported {tenant.slug}: {manifest['totals']['tables']} tables, "
+                f"{manifest['totals']['rows']} rows to {o['out']} "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
+        )
+
+    def do_import(self, **o: Any) -> None:
+        if not Path(o["file"]).is_file():
+            raise CommandError(f"not_found: no file {o['file']}", returncode=2)
+        ensure_template()
+        started = time.perf_counter()
+        tenant, reports = import_tenant(
+            o["file"],
+            slug=o["slug"],
+            name=o["name"],
+            owner_email=o["owner_email"],
+            create_hook=self._hook("create") if o["owner_email"] else None,
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"imported {tenant.slug} (schema {tenant.schema_name}): {len(reports)} tables, "
+                f"{sum(r.rows for r in reports)} rows, every checksum matches, "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
+        )
 
     def do_migrate(self, **o: Any) -> None:
         # One runner at a time (several pods may start a release together): the
