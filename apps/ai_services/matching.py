@@ -58,7 +58,7 @@ def best_window(text: str, name: str) -> tuple[float, tuple[int, int]] | None:
     words = _words(text)
     target = " ".join(name.lower().split())
     n = max(1, len(target.split()))
-    best: tuple[float, tuple[int, int]] | None = None
+    best: tuple[float, int, tuple[int, int]] | None = None
     for size in {max(1, n - 1), n, n + 1}:
         for i in range(0, len(words) - size + 1):
             start, end = words[i].start(), words[i + size - 1].end()
@@ -67,9 +67,15 @@ def best_window(text: str, name: str) -> tuple[float, tuple[int, int]] | None:
             if matcher.real_quick_ratio() < MIN_RATIO or matcher.quick_ratio() < MIN_RATIO:
                 continue
             ratio = matcher.ratio()
-            if best is None or ratio > best[0]:
-                best = (ratio, (start, end))
-    return best
+            # Equal matches: prefer the one marked as a name ("on X", "for X",
+            # "X:"), so "newsletter draft for Newsletter" picks the second.
+            marked = int(
+                (i > 0 and words[i - 1].group().lower() in _CONNECTORS)
+                or text[end : end + 1] == ":"
+            )
+            if best is None or (ratio, marked) > best[:2]:
+                best = (ratio, marked, (start, end))
+    return (best[0], best[2]) if best else None
 
 
 def _pick(text: str, rows: list[tuple[Any, str]]) -> Match | None:

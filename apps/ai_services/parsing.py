@@ -59,7 +59,10 @@ _MONTHS = {
     "nov": 11,
     "dec": 12,
 }
-_MONTH_RE = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_MONTH_RE = (
+    r"(january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
+)
 _WEEKDAY_RE = (
     r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday"
     r"|mon|tues|tue|wed|thurs|thur|thu|fri|sat|sun)\.?"
@@ -83,7 +86,8 @@ _RANGE = re.compile(
 _START_AT = re.compile(rf"\b(?:at|from|starting)\s+{_TIME}(?![\w:])", re.I)
 _HOURS_MINUTES = re.compile(
     r"(?<![\w.,:#])(\d{1,3}(?:[.,]\d{1,2})?)\s*(?:hours|hour|hrs|hr|h)"
-    r"(?:\s*(?:and\s+)?(\d{1,2})\s*(?:minutes|minute|mins|min|m)?)?(?![a-z])",
+    r"(?:(\d{1,2})(?:\s*(?:minutes|minute|mins|min|m))?"  # 2h30, 2h30m
+    r"|\s*(?:and\s+)?(\d{1,2})\s*(?:minutes|minute|mins|min|m))?(?![a-z])",  # 2 hours 30 min
     re.I,
 )
 _CLOCK_DURATION = re.compile(r"(?<![\w:.])(\d{1,2}):(\d{2})\s*(?:h|hrs|hours)(?![a-z])", re.I)
@@ -230,7 +234,7 @@ def _parse_durations(text: str, result: TextParse) -> None:
         _add_duration(result, int(m[1]) * 3600 + int(m[2]) * 60, m.span(), m[0])
     for m in _each_free(_HOURS_MINUTES, text, result.consumed):
         hours = float(m[1].replace(",", "."))
-        minutes = int(m[2] or 0)
+        minutes = int(m[2] or m[3] or 0)
         if minutes > 59:
             continue
         _add_duration(result, hours * 3600 + minutes * 60, m.span(), m[0])

@@ -50,8 +50,9 @@ def entry_draft_from_text(
             project_match = matching.match_client_project(rest, membership=membership)
             if project_match is not None:
                 rest = remaining_text(rest, [project_match.span])
-    if task_match is not None:
-        rest = remaining_text(rest, [task_match.span])
+    # A task's words stay in the description: "offline sync conflicts" names
+    # the task *and* says what was done; only project names, written as
+    # markers ("on X", "X:"), are taken out.
 
     project = (
         project_match.obj if project_match else (task_match.obj.project if task_match else None)

@@ -101,7 +101,7 @@ def test_fuzzy_task_match_implies_its_project(in_tenant):
 
     assert body["task"] == str(task.pk)
     assert body["project"] == str(project.pk)
-    assert body["description"] == "testing"
+    assert body["description"] == "push notifcations testing"  # the task's words stay
     assert 0.75 <= body["confidence"]["task"] < 1
 
 

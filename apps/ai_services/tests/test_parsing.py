@@ -32,6 +32,9 @@ def _rest(text: str) -> str:
         ("half an hour emails", 1800),
         ("an hour and a half planning", 5400),
         ("3h", 10800),
+        ("2h30m x", 9000),
+        ("2h 6 days ago", 7200),  # "6" belongs to the date
+        ("harassment training deck 0.5h", 1800),  # "deck" is not December
     ],
 )
 def test_durations(text, seconds):
@@ -58,6 +61,7 @@ def test_durations(text, seconds):
         ("3rd of November 1h x", datetime.date(2026, 11, 3)),
         ("dec 31 1h x", datetime.date(2025, 12, 31)),  # more than a week ahead: last year
         ("dec 2 1h x", datetime.date(2026, 12, 2)),  # within a week ahead: this year
+        ("november 3 1h x", datetime.date(2026, 11, 3)),
     ],
 )
 def test_dates(text, day):
