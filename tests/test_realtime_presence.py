@@ -31,8 +31,19 @@ def _keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
 
 
+@pytest.fixture(autouse=True)
+def _short_presence_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(presence, "BATCH_SECONDS", 0.05)
+
+
 def presence_events(messages: list[dict]) -> list[tuple[str, str]]:
-    return [(m["data"]["user"], m["data"]["state"]) for m in messages if m["type"] == "presence"]
+    """(user, state) of every presence change, in order."""
+    return [
+        (u["user"], u["state"])
+        for m in messages
+        if m["type"] == "presence"
+        for u in m["data"]["users"]
+    ]
 
 
 def test_several_sockets_heartbeats_and_leaving(tenant):

@@ -33,6 +33,7 @@ import time
 import uuid
 from typing import Any, Final
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -101,6 +102,22 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
             sources = [receive, self._layer_receive]
         with contextlib.suppress(StopConsumer):
             await await_many_dispatch(sources, self.dispatch)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """``AsyncConsumer.dispatch`` without its per-message
+        ``aclose_old_connections()``.
+
+        That call hops to the single shared database thread for *every*
+        message of every socket — an event fanned out to 200 sockets queued
+        200 hops behind whatever that thread was doing (an HTTP request, say)
+        and dominated the fan-out latency. Handlers here touch the database
+        only through ``database_sync_to_async``, which already closes stale
+        connections around each call.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def _layer_receive(self) -> dict[str, Any]:
         delay = 0.05
@@ -292,12 +309,7 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
 
     async def _announce(self, change: presence.PresenceChange) -> None:
         if change.changed:
-            await send_event_from_socket(
-                schema_name=self.schema_name,
-                type="presence",
-                op="updated",
-                data={"user": change.user_id, "state": change.state},
-            )
+            presence.announce(schema_name=self.schema_name, change=change)
 
     # --- server → client --------------------------------------------------------------
 

@@ -15,6 +15,12 @@ several server processes), which prunes expired entries, recomputes the state
 and compares it with the last *announced* state: only a change is announced
 (``presence`` event), so several tabs connecting and leaving do not flap.
 
+Announcements are batched per organization and process for
+``BATCH_SECONDS``: one ``presence`` event ``{"users": [{"user", "state"}, …]}``
+carries every change of the window (the last state of each user). Without
+this, N people connecting (a Monday morning, a server restart) cost N group
+sends of N sockets each: 1,000 reconnects were a million layer messages.
+
 An ``online`` sorted set per organization (user → latest expiry) lets the sweep
 find users whose sockets all expired without a heartbeat-driven change; the
 sockets run the sweep themselves (at most every ``SWEEP_INTERVAL_SECONDS``
@@ -24,6 +30,7 @@ organizations with nobody connected.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import weakref
@@ -37,6 +44,7 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+BATCH_SECONDS = 0.5  # not Final: tests shorten it
 HEARTBEAT_INTERVAL_SECONDS: Final = 30  # what clients are told to send
 SOCKET_TTL_SECONDS: Final = 75  # 2.5 heartbeats: one lost heartbeat is not "offline"
 SWEEP_INTERVAL_SECONDS: Final = 30
@@ -179,6 +187,48 @@ async def sweep(*, schema_name: str, now: float | None = None) -> list[PresenceC
         result = await client.eval(_UPDATE, 3, *_keys(schema_name, user), *_args(now, "", "", user))
         changes.append(_change(user, result))
     return [c for c in changes if c.changed]
+
+
+class _Announcer:
+    """Pending presence changes of one event loop, flushed per organization."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, dict[str, str]] = {}
+
+    def add(self, schema_name: str, change: PresenceChange) -> None:
+        batch = self.pending.get(schema_name)
+        if batch is None:
+            batch = self.pending[schema_name] = {}
+            asyncio.get_running_loop().call_later(
+                BATCH_SECONDS, lambda: asyncio.ensure_future(self.flush(schema_name))
+            )
+        batch[change.user_id] = change.state
+
+    async def flush(self, schema_name: str) -> None:
+        from .events import send_event_from_socket
+
+        batch = self.pending.pop(schema_name, None)
+        if not batch:
+            return
+        users = [{"user": user, "state": state} for user, state in sorted(batch.items())]
+        try:
+            await send_event_from_socket(
+                schema_name=schema_name, type="presence", op="updated", data={"users": users}
+            )
+        except Exception:
+            logger.warning("presence: announcement failed", exc_info=True)
+
+
+_announcers: weakref.WeakKeyDictionary[AbstractEventLoop, _Announcer] = weakref.WeakKeyDictionary()
+
+
+def announce(*, schema_name: str, change: PresenceChange) -> None:
+    """Queue ``change`` for the organization's next ``presence`` event."""
+    loop = get_running_loop()
+    announcer = _announcers.get(loop)
+    if announcer is None:
+        announcer = _announcers[loop] = _Announcer()
+    announcer.add(schema_name, change)
 
 
 # --- sync side (HTTP, Celery) ---------------------------------------------------------

@@ -32,14 +32,11 @@ def presence_sweep() -> int:
     )
     for schema in schemas.iterator():
         try:
-            for change in presence.sweep_sync(schema_name=schema):
-                send_event(
-                    schema_name=schema,
-                    type="presence",
-                    op="updated",
-                    data={"user": change.user_id, "state": change.state},
-                )
-                announced += 1
+            changes = presence.sweep_sync(schema_name=schema)
+            if changes:
+                users = [{"user": c.user_id, "state": c.state} for c in changes]
+                send_event(schema_name=schema, type="presence", op="updated", data={"users": users})
+                announced += len(changes)
         except Exception:
             logger.exception("presence sweep of %s failed", schema)
     return announced
