@@ -62,7 +62,16 @@ def read_only_reason(tenant: Any) -> tuple[str, str] | None:
     """For the tenant middleware (``NOVATIME_TENANT_HOOKS["read_only_reason"]``):
     ``("subscription_inactive", message)`` when billing made ``tenant``
     read-only, else ``None`` (an operator's suspension keeps the default code)."""
-    if Subscription.objects.filter(organization_id=tenant.pk, suspended_by_billing=True).exists():
+    billing_blocked = Subscription.objects.filter(
+        organization_id=tenant.pk,
+        suspended_by_billing=True,
+        status__in=[
+            SubscriptionStatus.PAST_DUE,
+            SubscriptionStatus.UNPAID,
+            SubscriptionStatus.CANCELLED,
+        ],
+    )
+    if billing_blocked.exists():
         return (
             "subscription_inactive",
             "This organization's subscription is inactive: it is read-only until "

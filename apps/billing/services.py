@@ -423,7 +423,7 @@ def _apply_event(event: WebhookEvent) -> Any:
             f"{refs['subscription']!r}."
         )
     subscription = Subscription.objects.select_for_update().select_related("plan").get(pk=found.pk)
-    if refs["customer"] and subscription.stripe_customer_id != refs["customer"]:
+    if refs["customer"] and not subscription.stripe_customer_id:  # first link (checkout)
         subscription.stripe_customer_id = refs["customer"]
         subscription.save(update_fields=["stripe_customer_id", "updated_at"])
     if refs["subscription"]:
