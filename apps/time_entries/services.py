@@ -114,11 +114,16 @@ def _constraint_name(exc: IntegrityError) -> str:
 
 
 def _save(entry: TimeEntry, **save_kwargs: Any) -> None:
-    """Save in a savepoint; a constraint the checks could not see coming (a
-    concurrent writer that bypassed the user lock, e.g. a raw import) is
-    mapped to its 409/400 instead of an IntegrityError 500."""
+    """Save; a constraint the checks could not see coming (a concurrent
+    writer that bypassed the user lock, e.g. a raw import) is mapped to its
+    409/400 instead of an IntegrityError 500.
+
+    No savepoint (two round trips on the timer's hot path): the error is
+    raised on, so the caller's whole transaction rolls back anyway; a caller
+    that caught it and went on writing would get Django's "transaction is
+    broken" error, never a silent half-write."""
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             entry.save(**save_kwargs)
     except IntegrityError as exc:
         name = _constraint_name(exc)

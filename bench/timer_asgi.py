@@ -1,0 +1,58 @@
+"""The ASGI app of ``config.asgi`` with ``Server-Timing`` on every response,
+for bench/timer_load.py (the app itself has no timing header).
+
+Two figures per response:
+
+- ``app``: time inside DRF's ``APIView.dispatch`` on the request thread
+  (authentication, permission, view, services, SQL, serialization) — the
+  server's own work for the request, without waiting for a free thread;
+- ``asgi``: from the ASGI call to the response start, i.e. also Django's
+  middleware (tenant resolution, sessions) and the wait for Django's single
+  sync thread per worker when requests queue up.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from config.asgi import application as _application
+
+
+def _install_dispatch_timer() -> None:
+    """Time DRF's dispatch (imported only now: Django is set up by config.asgi)."""
+    from rest_framework.views import APIView
+
+    dispatch = APIView.dispatch
+
+    def timed_dispatch(self: APIView, request: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        response = dispatch(self, request, *args, **kwargs)
+        response["X-Bench-App-Ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
+        return response
+
+    APIView.dispatch = timed_dispatch  # type: ignore[method-assign]
+
+
+_install_dispatch_timer()
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        await _application(scope, receive, send)
+        return
+    started = time.perf_counter()
+
+    async def timed_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            total = (time.perf_counter() - started) * 1000
+            headers = list(message.get("headers") or [])
+            app_ms = next((v for k, v in headers if k.lower() == b"x-bench-app-ms"), None)
+            parts = [f"asgi;dur={total:.3f}"]
+            if app_ms is not None:
+                parts.append(f"app;dur={app_ms.decode()}")
+            headers.append((b"server-timing", ", ".join(parts).encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    await _application(scope, receive, timed_send)

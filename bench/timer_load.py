@@ -1,0 +1,185 @@
+"""Timer start/stop and heartbeat under 50 concurrent clients over real HTTP.
+
+    .venv/bin/python -m bench.timer_load [--clients 50] [--rounds 20] [--workers 2]
+
+A fresh bench database with one organization, ``--clients`` members (one
+token each) and a project; ``uvicorn bench.timer_asgi:app`` (config.asgi plus
+a ``Server-Timing`` header, dev settings, real PostgreSQL and Redis) on
+loopback. Each client loops ``--rounds`` times: ``POST /timer/start/``,
+``POST /activity/heartbeat/``, ``POST /timer/stop/`` (closed loop, no think
+time: the worst case for queueing). Reported per endpoint: server time
+(``app``: inside DRF dispatch; ``asgi``: including middleware and the wait
+for a free worker thread) and client latency, p50/p95; plus a one-client
+run as the unloaded baseline. Results: stdout and var/bench/timer_load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import socket
+import subprocess
+import time
+from collections import defaultdict
+from typing import Any
+
+from bench.common import ROOT, prepare_database, summary, write_result
+
+ENDPOINTS = ("timer_start", "heartbeat", "timer_stop")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _seed(n_clients: int) -> tuple[str, str, list[str]]:
+    """Organization ``bench``, ``n_clients`` members with tokens, one project."""
+    from django_tenants.utils import tenant_context
+
+    from apps.iam.models import User
+    from apps.iam.tokens import token_create
+    from apps.organizations.models import Membership
+    from apps.projects.models import Project
+    from tenants.provisioning import provision_tenant
+
+    org = provision_tenant(slug="bench", name="Bench", status="active").tenant
+    tokens = []
+    for i in range(n_clients):
+        user = User.objects.create_user(email=f"u{i}@bench.test", password=None)
+        Membership.objects.create(user=user, organization=org, role="member")
+        tokens.append(token_create(user=user, name="bench")[1])
+    with tenant_context(org):
+        project = Project.objects.create(name="Bench project", hourly_rate=100)
+    return org.slug, str(project.pk), tokens
+
+
+def _timing(header: str | None) -> dict[str, float]:
+    out = {}
+    for part in (header or "").split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            out[name] = float(dur)
+    return out
+
+
+async def _client(
+    http: Any, token: str, project: str, rounds: int, samples: dict[str, dict[str, list]]
+) -> None:
+    headers = {"Authorization": f"Token {token}"}
+    for _ in range(rounds):
+        now = datetime.datetime.now(datetime.UTC).isoformat()
+        for name, path, body, expected in (
+            ("timer_start", "/api/v1/timer/start/", {"project": project}, 201),
+            ("heartbeat", "/api/v1/activity/heartbeat/", {"last_input_at": now}, 200),
+            ("timer_stop", "/api/v1/timer/stop/", {}, 200),
+        ):
+            started = time.perf_counter()
+            response = await http.post(path, json=body, headers=headers)
+            client_ms = (time.perf_counter() - started) * 1000
+            assert response.status_code == expected, (name, response.status_code, response.text)
+            timing = _timing(response.headers.get("server-timing"))
+            samples[name]["client"].append(client_ms)
+            samples[name]["app"].append(timing["app"])
+            samples[name]["asgi"].append(timing["asgi"])
+
+
+async def _run(base: str, host: str, project: str, tokens: list[str], rounds: int) -> dict:
+    import httpx
+
+    samples: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    limits = httpx.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Host": host}, limits=limits, timeout=60
+    ) as http:
+        # Warm-up: every client once (connections, caches, lazy imports).
+        await asyncio.gather(
+            *(_client(http, t, project, 1, defaultdict(lambda: defaultdict(list))) for t in tokens)
+        )
+        started = time.perf_counter()
+        await asyncio.gather(*(_client(http, t, project, rounds, samples) for t in tokens))
+        elapsed = time.perf_counter() - started
+    requests = sum(len(samples[e]["client"]) for e in ENDPOINTS)
+    return {
+        "clients": len(tokens),
+        "requests": requests,
+        "throughput_rps": round(requests / elapsed, 1),
+        **{
+            endpoint: {kind: summary(samples[endpoint][kind]) for kind in ("app", "asgi", "client")}
+            for endpoint in ENDPOINTS
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    url = prepare_database("bench_timer")
+    slug, project, tokens = _seed(args.clients)
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+        "DJANGO_DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        # The throttle still runs (one Redis call); the bench must not hit its limit.
+        "THROTTLE_HEARTBEAT": "1000000/min",
+        "NOVATIME_TENANT_POOL_SIZE": "0",
+        "NOVATIME_URL_PORT": str(port),
+    }
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/uvicorn"),
+            "bench.timer_asgi:app",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    host = f"{slug}.localhost"
+    try:
+        import httpx
+
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz", headers={"Host": "localhost"}).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        single = asyncio.run(_run(base, host, project, tokens[:1], args.rounds * 5))
+        loaded = asyncio.run(_run(base, host, project, tokens, args.rounds))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    result = {
+        "workers": args.workers,
+        "rounds_per_client": args.rounds,
+        "one_client": single,
+        "concurrent": loaded,
+    }
+    path = write_result("timer_load", result)
+    print(json.dumps(result, indent=2))
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
