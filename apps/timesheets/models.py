@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateRangeField, RangeOperators
 from django.db import models
 from django.utils import timezone
 
 from apps.common.models import TimestampedModel
 
 from .constants import TimesheetStatus
+
+
+class DateRange(models.Func):
+    """``daterange(lower, upper, '[]')`` for the no-overlap constraint."""
+
+    function = "DATERANGE"
+    output_field = DateRangeField()
 
 
 class Timesheet(TimestampedModel):
@@ -50,6 +59,19 @@ class Timesheet(TimestampedModel):
             models.CheckConstraint(
                 condition=models.Q(period_end__gte=models.F("period_start")),
                 name="timesheets_period_ordered",
+            ),
+            # A day belongs to at most one sheet of a user, even across a
+            # change of the organization's period kind (weekly → monthly):
+            # otherwise an entry would count in two approvals and two exports.
+            ExclusionConstraint(
+                name="timesheets_no_overlapping_periods",
+                expressions=[
+                    ("user_id", RangeOperators.EQUAL),
+                    (
+                        DateRange("period_start", "period_end", models.Value("[]")),
+                        RangeOperators.OVERLAPS,
+                    ),
+                ],
             ),
         ]
 

@@ -252,12 +252,35 @@ def timesheet_get_or_create(*, user_id: Any, period_start: datetime.date) -> tup
     existing = Timesheet.objects.filter(user_id=user_id, period_start=start).first()
     if existing is not None:
         return existing, False
+    _check_no_overlap(user_id=user_id, start=start, end=end)
     try:
         with transaction.atomic():
             sheet = Timesheet.objects.create(user_id=user_id, period_start=start, period_end=end)
         return sheet, True
-    except IntegrityError:  # a concurrent call created it first
-        return Timesheet.objects.get(user_id=user_id, period_start=start), False
+    except IntegrityError:  # a concurrent call created this (or an overlapping) sheet
+        existing = Timesheet.objects.filter(user_id=user_id, period_start=start).first()
+        if existing is not None:
+            return existing, False
+        _check_no_overlap(user_id=user_id, start=start, end=end)
+        raise
+
+
+def _check_no_overlap(*, user_id: Any, start: datetime.date, end: datetime.date) -> None:
+    """409 ``period_overlaps`` when another sheet of the user covers one of the
+    days (left behind by a change of the organization's period kind; the
+    database refuses it too: ``timesheets_no_overlapping_periods``)."""
+    other = (
+        Timesheet.objects.filter(user_id=user_id, period_start__lte=end, period_end__gte=start)
+        .order_by("period_start")
+        .first()
+    )
+    if other is not None:
+        raise ConflictError(
+            f"Your timesheet {other.period_start.isoformat()}..{other.period_end.isoformat()} "
+            "already covers part of this period.",
+            code="period_overlaps",
+            extra={"timesheet": str(other.pk)},
+        )
 
 
 def timesheet_for_day(*, user_id: Any, day: datetime.date) -> tuple[Timesheet, bool]:
@@ -598,7 +621,9 @@ def timesheet_reminders_run(*, now: datetime.datetime | None = None) -> dict[str
             and (sheet is None or sheet.status == TimesheetStatus.DRAFT)
         ):
             if sheet is None:
-                sheet, _ = timesheet_get_or_create(user_id=member.user_id, period_start=start)
+                sheet = _sheet_or_none(member.user_id, start)
+                if sheet is None:
+                    continue
             try:
                 timesheet_submit(timesheet=sheet, actor_id=None, comment="Submitted at period end.")
             except ApplicationError as exc:
@@ -607,7 +632,9 @@ def timesheet_reminders_run(*, now: datetime.datetime | None = None) -> dict[str
                 stats["auto_submitted"] += 1
                 continue
         if sheet is None:
-            sheet, _ = timesheet_get_or_create(user_id=member.user_id, period_start=start)
+            sheet = _sheet_or_none(member.user_id, start)
+            if sheet is None:
+                continue
         with transaction.atomic():
             claimed = Timesheet.objects.filter(
                 pk=sheet.pk,
@@ -633,6 +660,16 @@ def timesheet_reminders_run(*, now: datetime.datetime | None = None) -> dict[str
 
     stats["approver_reminders"] = _remind_approvers(org=org, now=now, users=users)
     return stats
+
+
+def _sheet_or_none(user_id: Any, start: datetime.date) -> Timesheet | None:
+    """The sheet to remind about, or ``None`` when an older sheet of another
+    period kind covers these days (that sheet is reminded about on its own)."""
+    try:
+        return timesheet_get_or_create(user_id=user_id, period_start=start)[0]
+    except ConflictError as exc:
+        logger.info("no reminder for %s from %s: %s", user_id, start, exc.code)
+        return None
 
 
 def _remind_approvers(*, org: Any, now: datetime.datetime, users: dict[str, Any]) -> int:

@@ -82,6 +82,7 @@ def _errors(*codes: str) -> dict[int, OpenApiResponse]:
         "not_found": 404,
         "invalid_transition": 409,
         "timer_running": 409,
+        "period_overlaps": 409,
     }
     for code in codes:
         by_status.setdefault(table[code], []).append(code)
@@ -173,7 +174,7 @@ class TimesheetViewSet(
         responses={
             201: TimesheetSerializer,
             200: TimesheetSerializer,
-            **_errors("invalid", "period_not_aligned", "role_required"),
+            **_errors("invalid", "period_not_aligned", "role_required", "period_overlaps"),
         },
     )
     def create(self, request: Request) -> Response:

@@ -535,3 +535,12 @@ def test_overview_rows_match_the_declared_serializer_fields(tenant, member, mana
         assert serializer.to_representation(row) == drf.Serializer.to_representation(
             serializer, row
         )
+
+
+def test_post_refuses_a_period_overlapping_an_existing_sheet(tenant, member, in_tenant):
+    existing = _sheet(member)
+    tenant.timesheet_period = "monthly"
+    tenant.save()
+    body = expect(member.post(URL, {"period_start": "2026-11-01"}), 409, "period_overlaps")
+    assert body["timesheet"] == str(existing.pk)
+    assert Timesheet.objects.count() == 1

@@ -428,3 +428,33 @@ def test_bulk_approve_reports_each_id(in_tenant, tenant, member, manager):
     ]
     assert Timesheet.objects.get(pk=ok.pk).status == S.APPROVED
     assert Timesheet.objects.get(pk=draft.pk).status == S.DRAFT
+
+
+def test_a_new_period_kind_cannot_overlap_an_existing_sheet(in_tenant, member):
+    weekly, _ = services.timesheet_get_or_create(user_id=member.user_id, period_start=MONDAY)
+    in_tenant.timesheet_period = "monthly"
+    with pytest.raises(ApplicationError) as exc:
+        services.timesheet_get_or_create(
+            user_id=member.user_id, period_start=datetime.date(2026, 11, 1)
+        )
+    assert _refusal(exc) == (409, "period_overlaps")
+    assert exc.value.extra["timesheet"] == str(weekly.pk)
+    assert Timesheet.objects.count() == 1
+    # The next month is free.
+    services.timesheet_get_or_create(
+        user_id=member.user_id, period_start=datetime.date(2026, 12, 1)
+    )
+
+
+def test_the_database_refuses_overlapping_sheets(in_tenant, member):
+    from django.db import IntegrityError, transaction
+
+    TimesheetFactory(user_id=member.user_id, period_start=MONDAY)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Timesheet.objects.create(
+            user_id=member.user_id,
+            period_start=datetime.date(2026, 11, 1),
+            period_end=datetime.date(2026, 11, 30),
+        )
+    # Touching periods (end day + 1 = next start) are not an overlap.
+    TimesheetFactory(user_id=member.user_id, period_start=MONDAY + datetime.timedelta(days=7))
