@@ -1,0 +1,149 @@
+"""Load: locust's mixed traffic (bench/load/locustfile.py) against a live
+uvicorn on the test database and Redis, several organizations at once.
+
+CI runs a short headless run (``NOVATIME_LOAD_SECONDS``, default 30 s) and
+asserts 0 failed requests; ``make load-long`` runs it for 10 minutes and writes
+the figures to docs/benchmarks/load.md (``NOVATIME_LOAD_REPORT``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.load.plan import add_members, write_plan
+from tests.contract.live import LiveServer, committed, live_server, unique
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+ROOT = Path(__file__).resolve().parents[2]
+TENANTS = int(os.environ.get("NOVATIME_LOAD_TENANTS", "3"))
+MEMBERS = int(os.environ.get("NOVATIME_LOAD_MEMBERS_PER_TENANT", "4"))
+USERS = int(os.environ.get("NOVATIME_LOAD_USERS", str(TENANTS * MEMBERS)))
+SECONDS = int(os.environ.get("NOVATIME_LOAD_SECONDS", "30"))
+
+
+@pytest.fixture(scope="module")
+def server(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any
+) -> Iterator[LiveServer]:
+    with live_server(tmp_path_factory.mktemp("load")) as live:
+        try:
+            yield live
+        finally:
+            emails = {f"{slug}-m{n}@load.test" for slug in live.slugs for n in range(MEMBERS)}
+            live.emails |= emails
+            live.cleanup(django_db_blocker)
+
+
+def _plan(server: LiveServer, blocker: Any, path: Path) -> Path:
+    members = []
+    for _ in range(TENANTS):
+        slug = unique("load").replace("_", "-")
+        token = server.signup(slug, f"{slug}@load.test")["token"]
+        with server.client(slug, token) as owner:
+            project = owner.post("/api/v1/projects/", json={"name": "Load", "billable": True})
+            assert project.status_code == 201, project.text
+            project_id = project.json()["id"]
+            task = owner.post("/api/v1/tasks/", json={"project": project_id, "title": "Load"})
+            assert task.status_code == 201, task.text
+            channel = owner.post("/api/v1/chat/channels/", json={"name": "load", "kind": "public"})
+            assert channel.status_code == 201, channel.text
+        channel_id = channel.json()["id"]
+        for member in committed(
+            blocker, lambda s=slug, c=channel_id: add_members(s, MEMBERS, channel=c)
+        ):
+            members.append(
+                {
+                    "host": server.host(slug),
+                    "token": member["token"],
+                    "project": project_id,
+                    "task": task.json()["id"],
+                    "channel": channel_id,
+                }
+            )
+    return write_plan(path, members)
+
+
+def _aggregate(stats_csv: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
+    rows = list(csv.DictReader(stats_csv.open()))
+    total = next(r for r in rows if r["Name"] == "Aggregated")
+    return total, [r for r in rows if r["Name"] != "Aggregated"]
+
+
+def _write_report(path: Path, total: dict[str, str], rows: list[dict[str, str]], cmd: str) -> None:
+    lines = [
+        "# Load test (locust, mixed traffic across organizations)",
+        "",
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores,"
+        " PostgreSQL and Redis on the same machine; one uvicorn worker (tests/contract/live.py)",
+        f"- shape: {TENANTS} organizations x {MEMBERS} members, {USERS} simulated users,"
+        f" think time 0.5-2 s, {SECONDS} s",
+        f"- command: `{cmd}`",
+        "",
+        "| request | count | failures | median ms | p95 ms | p99 ms | max ms | req/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in [*rows, total]:
+        lines.append(
+            f"| {r['Name']} | {r['Request Count']} | {r['Failure Count']} | {r['50%']} | "
+            f"{r['95%']} | {r['99%']} | {float(r['Max Response Time']):.0f} | "
+            f"{float(r['Requests/s']):.1f} |"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_mixed_traffic_has_no_failed_request(
+    server: LiveServer, django_db_blocker: Any, tmp_path: Path
+) -> None:
+    plan = _plan(server, django_db_blocker, tmp_path / "plan.json")
+    prefix = tmp_path / "locust"
+    command = [
+        str(Path(sys.executable).parent / "locust"),
+        "-f",
+        str(ROOT / "bench" / "load" / "locustfile.py"),
+        "--headless",
+        "--host",
+        server.origin,
+        "-u",
+        str(USERS),
+        "-r",
+        str(max(1, USERS // 5)),
+        "-t",
+        f"{SECONDS}s",
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--stop-timeout",
+        "5",
+    ]
+    result = subprocess.run(
+        command,
+        env={**os.environ, "NOVATIME_LOAD_PLAN": str(plan)},
+        capture_output=True,
+        text=True,
+        timeout=SECONDS + 180,
+    )
+    stats = Path(f"{prefix}_stats.csv")
+    assert stats.exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    total, rows = _aggregate(stats)
+    report = os.environ.get("NOVATIME_LOAD_REPORT")
+    if report:
+        _write_report(
+            ROOT / report, total, rows, os.environ.get("NOVATIME_LOAD_COMMAND", "make load-long")
+        )
+    failures = Path(f"{prefix}_failures.csv").read_text()
+    assert int(total["Failure Count"]) == 0, failures + server.log_tail(100)
+    assert int(total["Request Count"]) > USERS, "the run made almost no requests"
+    # Every scenario step was exercised.
+    assert {r["Name"] for r in rows} >= {"timer start", "entries list", "task list", "chat post"}
