@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from apps.common.pagination import StandardPagination
 from apps.organizations.permissions import IsOrganizationMember, request_membership
+from apps.time_entries.models import TimeEntry
 
 from ..detailed import report_detailed
 from ..exports import CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE, export_response
@@ -84,6 +85,7 @@ class DetailedReportView(ReportView):
 
     pagination_class = StandardPagination
     serializer_class = DetailedEntrySerializer
+    queryset = TimeEntry.objects.none()  # for the schema generator; see report_detailed
 
     @extend_schema(
         parameters=_FILTERS, responses={200: DetailedEntrySerializer(many=True), **_ERRORS}
