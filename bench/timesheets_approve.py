@@ -168,6 +168,13 @@ def main() -> None:
             approve_db.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
             approve_counts.add(len(ctx))
 
+    if os.environ.get("BENCH_SHOW_QUERIES"):
+        resubmit()
+        with CaptureQueriesContext(connection) as ctx:
+            client.post(f"/api/v1/timesheets/{sheet_id}/approve/")
+        for q in ctx.captured_queries:
+            print(f"{float(q['time']) * 1000:7.2f} ms  {q['sql'][:110]}")
+
     overview_times, overview_db, overview_counts, overview_cpu = [], [], set(), []
     url = f"/api/v1/timesheets/overview/?period_start={MONDAY.isoformat()}&page_size=500"
     rows = 0
