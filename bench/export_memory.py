@@ -79,7 +79,15 @@ def measure_async(url: str, user: Any) -> dict[str, Any]:
     from django.test import AsyncClient
 
     async def run() -> dict[str, Any]:
-        client = AsyncClient(server=(f"{SLUG}.localhost", "80"))  # ASGI scope: no Host header
+        class HostClient(AsyncClient):
+            # AsyncClient always sends "host: testserver" first; replace it.
+            def _base_scope(self, **request: Any) -> dict[str, Any]:
+                scope = super()._base_scope(**request)
+                others = [(k, v) for k, v in scope["headers"] if k != b"host"]
+                scope["headers"] = [(b"host", f"{SLUG}.localhost".encode()), *others]
+                return scope
+
+        client = HostClient()
         await sync_to_async(client.force_login)(user)
         gc.collect()
         start_rss = rss_mb()
