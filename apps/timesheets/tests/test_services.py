@@ -458,3 +458,24 @@ def test_the_database_refuses_overlapping_sheets(in_tenant, member):
         )
     # Touching periods (end day + 1 = next start) are not an overlap.
     TimesheetFactory(user_id=member.user_id, period_start=MONDAY + datetime.timedelta(days=7))
+
+
+def test_withdrawal_is_announced_to_active_approvers_only(
+    in_tenant, tenant, member, manager, emitted
+):
+    gone = MembershipFactory(organization=tenant, role=Role.ADMIN, status="deactivated")
+    sheet = _sheet(member, S.SUBMITTED)
+    with emitted() as events:
+        services.timesheet_withdraw(timesheet=sheet, actor_id=member.user_id, comment="oops")
+    (event,) = events
+    assert (event.op, event.data["status"], event.data["comment"]) == ("withdrawn", "draft", "oops")
+    assert str(manager.user_id) in event.user_ids
+    assert str(gone.user_id) not in event.user_ids
+    assert str(member.user_id) not in event.user_ids
+
+
+def test_timesheet_for_day_finds_the_period(in_tenant, member):
+    sheet, created = services.timesheet_for_day(
+        user_id=member.user_id, day=datetime.date(2026, 11, 5)
+    )
+    assert created and sheet.period_start == MONDAY
