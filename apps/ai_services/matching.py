@@ -33,6 +33,8 @@ MIN_TRIGRAM = 0.3
 #: Window similarity needed to accept a match (short names need more).
 MIN_RATIO = 0.75
 MIN_RATIO_SHORT = 0.85
+#: Ranking bonus of a window written as a name (after "on"/"for", before ":").
+MARKED_BONUS = 0.15
 _WORD = re.compile(r"[^\s:;,()\[\]{}\"]+")
 _CONNECTORS = {"on", "for", "in", "at", "to", "with", "about", "re", "-", "\u2013", "\u2014"}
 
@@ -67,15 +69,16 @@ def best_window(text: str, name: str) -> tuple[float, tuple[int, int]] | None:
             if matcher.real_quick_ratio() < MIN_RATIO or matcher.quick_ratio() < MIN_RATIO:
                 continue
             ratio = matcher.ratio()
-            # Equal matches: prefer the one marked as a name ("on X", "for X",
-            # "X:"), so "newsletter draft for Newsletter" picks the second.
-            marked = int(
-                (i > 0 and words[i - 1].group().lower() in _CONNECTORS)
-                or text[end : end + 1] == ":"
-            )
-            if best is None or (ratio, marked) > best[:2]:
-                best = (ratio, marked, (start, end))
-    return (best[0], best[2]) if best else None
+            # A window marked as a name ("on X", "for X", "X:") wins over a
+            # slightly better unmarked one: in "Newslettre: newsletter draft"
+            # the project is the marked typo, the other is the description.
+            marked = (i > 0 and words[i - 1].group().lower() in _CONNECTORS) or text[
+                end : end + 1
+            ] == ":"
+            key = ratio + (MARKED_BONUS if marked else 0.0)
+            if best is None or key > best[0]:
+                best = (key, ratio, (start, end))
+    return (best[1], best[2]) if best else None
 
 
 def _pick(text: str, rows: list[tuple[Any, str]]) -> Match | None:

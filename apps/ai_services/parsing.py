@@ -68,11 +68,13 @@ _WEEKDAY_RE = (
     r"|mon|tues|tue|wed|thurs|thur|thu|fri|sat|sun)\.?"
 )
 
-_TAG = re.compile(r"(?<![\w#])#([^\W_][\w\-/]{0,58})", re.UNICODE)
+_TAG = re.compile(r"(?<![\w#])#([^\W_][\w\-/&+]{0,58})", re.UNICODE)
 _ISO_DATE = re.compile(r"(?<![\d-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d-])")
 _DOT_DATE = re.compile(r"(?<![\d.])(\d{1,2})\.(\d{1,2})\.(\d{4})(?![\d.])")
 _MONTH_DAY = re.compile(rf"\b{_MONTH_RE}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b", re.I)
-_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}(?![a-z])", re.I)
+_DAY_MONTH = re.compile(
+    rf"(?<![\d:.\-\u2013])\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}(?![a-z])", re.I
+)
 _RELATIVE = re.compile(
     r"\b(?:(?:on\s+)?(day before yesterday|yesterday|today)"
     r"|(\d{1,2})\s+days?\s+ago)\b",

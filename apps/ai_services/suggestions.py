@@ -33,17 +33,16 @@ import threading
 import zlib
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
 from django.db.models import Count, F, Max, Q, Value
 from django.utils import timezone
 from sklearn.feature_extraction.text import TfidfVectorizer
-
-from apps.projects.models import Project
-from apps.tasks.models import Task
 
 from .matching import WordSimilarity, open_projects
 from .models import SuggestionModel
@@ -276,12 +275,31 @@ def score_labels(
 
 def _visible_labels(
     candidates: list[tuple[Label, float, dict[str, float]]], *, membership: Any
-) -> list[tuple[Project, Task | None, float, dict[str, float]]]:
-    """Drop labels the member may not see or book on (two queries)."""
+) -> list[tuple[Any, Any | None, float, dict[str, float]]]:
+    """Drop labels the member may not see or book on, in one query: the
+    visible open projects among the candidates, each with its live,
+    not-cancelled candidate tasks aggregated into arrays. A label whose task
+    is gone degrades to its project (merged with the project's own label)."""
     project_ids = {p for (p, _), _, _ in candidates}
     task_ids = {t for (_, t), _, _ in candidates if t}
-    projects = {str(p.pk): p for p in open_projects(membership).filter(pk__in=project_ids)}
-    tasks = {str(t.pk): t for t in Task.objects.filter(pk__in=task_ids).exclude(status="cancelled")}
+    live_task = Q(tasks__id__in=task_ids, tasks__deleted_at__isnull=True) & ~Q(
+        tasks__status="cancelled"
+    )
+    rows = (
+        open_projects(membership)
+        .filter(pk__in=project_ids)
+        .values("pk", "name")
+        .annotate(
+            task_ids=ArrayAgg("tasks__id", filter=live_task, default=Value([])),
+            task_titles=ArrayAgg("tasks__title", filter=live_task, default=Value([])),
+        )
+    )
+    projects: dict[str, Any] = {}
+    tasks: dict[str, Any] = {}
+    for row in rows:
+        projects[str(row["pk"])] = SimpleNamespace(pk=row["pk"], name=row["name"])
+        for task_id, title in zip(row["task_ids"], row["task_titles"], strict=True):
+            tasks[str(task_id)] = SimpleNamespace(pk=task_id, title=title, project_id=row["pk"])
     merged: dict[tuple[str, str | None], list[Any]] = {}
     for (project_id, task_id), confidence, tags in candidates:
         project = projects.get(project_id)

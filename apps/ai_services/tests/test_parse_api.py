@@ -115,6 +115,17 @@ def test_typo_in_project_name_still_matches(in_tenant):
     assert body["description"] == "homepage"
 
 
+def test_a_name_written_as_a_name_wins(in_tenant):
+    project = ProjectFactory(name="Newsletter")
+    client = client_as(in_tenant, "member")
+
+    first = expect(client.post(URL, {"text": "newsletter draft for Newsletter"}), 200)
+    second = expect(client.post(URL, {"text": "Newslettre: newsletter draft"}), 200)
+
+    assert first["project"] == second["project"] == str(project.pk)
+    assert first["description"] == second["description"] == "newsletter draft"
+
+
 def test_archived_and_hidden_projects_are_never_matched(in_tenant):
     ProjectFactory(name="Old website", status=ProjectStatus.ARCHIVED)
     ProjectFactory(name="Secret merger", is_private=True)

@@ -94,6 +94,24 @@ def test_ranges(text, start, end, seconds):
     assert parsed.duration_seconds == seconds
 
 
+@pytest.mark.parametrize(
+    ("text", "day", "start", "seconds"),
+    [
+        ("7:30-8:30 nov 14 x", datetime.date(2026, 11, 14), (7, 30), 3600),
+        ("10:30-13 nov 6 x", datetime.date(2026, 11, 6), (10, 30), 9000),
+        ("14-15 nov 19 x", datetime.date(2026, 11, 19), (14, 0), 3600),
+    ],
+)
+def test_range_followed_by_month_day(text, day, start, seconds):
+    parsed = parse_text(text, today=TODAY)
+    assert (parsed.date, parsed.start_time, parsed.duration_seconds) == (
+        day,
+        datetime.time(*start),
+        seconds,
+    )
+    assert _rest(text) == "x"
+
+
 def test_start_time_with_duration():
     parsed = parse_text("at 9 for 2h review", today=TODAY)
     assert parsed.start_time == datetime.time(9, 0)
@@ -101,9 +119,9 @@ def test_start_time_with_duration():
 
 
 def test_tags_are_collected_lowercase_once():
-    parsed = parse_text("fix login #Bug #frontend #bug", today=TODAY)
-    assert parsed.tags == ["bug", "frontend"]
-    assert _rest("fix login #Bug #frontend #bug") == "fix login"
+    parsed = parse_text("fix login #Bug #frontend #bug #m&a", today=TODAY)
+    assert parsed.tags == ["bug", "frontend", "m&a"]
+    assert _rest("fix login #Bug #frontend #bug #m&a") == "fix login"
 
 
 @pytest.mark.parametrize(
