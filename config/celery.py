@@ -11,7 +11,9 @@ from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
-app = CeleryApp("novatime")
+# PublishSafeTask: a broker outage while sending is retried, then logged and
+# counted, never raised into a committed request (config/resilience.py).
+app = CeleryApp("novatime", task_cls="config.resilience:PublishSafeTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["tenants"])
 app.autodiscover_tasks()

@@ -75,6 +75,11 @@ CELERY_PUBLISH_FAILURES = Counter(
     "Tasks that could not be handed to the broker (after retries).",
     ["task"],
 )
+CACHE_ERRORS = Counter(
+    "novatime_cache_errors_total",
+    "Cache operations that failed because Redis was unreachable (served without it).",
+    ["operation"],
+)
 WEBSOCKET_CONNECTIONS = Gauge(
     "novatime_websocket_connections",
     "Open WebSocket connections in this process (summed over live processes).",

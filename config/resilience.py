@@ -1,0 +1,153 @@
+"""Degrading instead of failing when Redis (cache or broker) is down.
+
+* ``ResilientRedisCache`` — Django's Redis cache whose reads miss and whose
+  writes are dropped while Redis is unreachable, with short socket timeouts,
+  a warning at most every 30 s per process and a counter
+  (``novatime_cache_errors_total``). What that means while Redis is down:
+  tenant resolution goes to the database on every request (still correct),
+  throttles and login-lockout counters count nothing (fail open: availability
+  over rate limiting for the length of the outage), socket tickets cannot be
+  issued or redeemed (``delete`` reports "not deleted": fail closed), debounced
+  jobs are not scheduled (``add`` reports "not added"). ``/readyz`` still says
+  503, so the orchestrator and the on-call person know.
+* ``PublishSafeTask`` — the Celery task base: sending a task retries the broker
+  connection (kombu's publish retry policy, ``CELERY_TASK_PUBLISH_RETRY_POLICY``)
+  and, when the broker stays unreachable, logs an error (Sentry gets it through
+  the logging integration) and counts it (``novatime_celery_publish_failures_total``)
+  instead of raising into a request whose transaction has already committed.
+  Work that must not be lost is recoverable by design: webhook events are
+  stored before they are queued and a periodic sweep re-queues them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.core.cache.backends.redis import RedisCache
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenant_schemas_celery.task import TenantTask
+
+logger = logging.getLogger(__name__)
+
+_OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
+_WARN_EVERY_SECONDS = 30.0
+
+
+class ResilientRedisCache(RedisCache):
+    """Django's RedisCache that treats an unreachable Redis as an empty cache."""
+
+    _last_warning = 0.0
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        params = {**params}
+        options = {**params.get("OPTIONS", {})}
+        # Fail fast: a request must not hang on a dead Redis.
+        options.setdefault("socket_connect_timeout", 0.5)
+        options.setdefault("socket_timeout", 0.5)
+        params["OPTIONS"] = options
+        super().__init__(server, params)
+
+    def _outage(self, operation: str, exc: Exception) -> None:
+        from apps.common.metrics import CACHE_ERRORS
+
+        CACHE_ERRORS.labels(operation).inc()
+        now = time.monotonic()
+        if now - ResilientRedisCache._last_warning > _WARN_EVERY_SECONDS:
+            ResilientRedisCache._last_warning = now
+            logger.warning("cache unavailable (%s failed: %s); serving without it", operation, exc)
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        try:
+            return super().get(key, default, version)
+        except _OUTAGE as exc:
+            self._outage("get", exc)
+            return default
+
+    def get_many(self, keys: Any, version: int | None = None) -> dict[str, Any]:
+        try:
+            return super().get_many(keys, version)
+        except _OUTAGE as exc:
+            self._outage("get_many", exc)
+            return {}
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        try:
+            return super().has_key(key, version)
+        except _OUTAGE as exc:
+            self._outage("has_key", exc)
+            return False
+
+    def set(self, key: Any, value: Any, timeout: Any = None, version: int | None = None) -> None:
+        from django.core.cache.backends.base import DEFAULT_TIMEOUT
+
+        try:
+            super().set(key, value, DEFAULT_TIMEOUT if timeout is None else timeout, version)
+        except _OUTAGE as exc:
+            self._outage("set", exc)
+
+    def set_many(
+        self, data: dict[str, Any], timeout: Any = None, version: int | None = None
+    ) -> list:
+        from django.core.cache.backends.base import DEFAULT_TIMEOUT
+
+        try:
+            return super().set_many(data, DEFAULT_TIMEOUT if timeout is None else timeout, version)
+        except _OUTAGE as exc:
+            self._outage("set_many", exc)
+            return list(data)
+
+    def add(self, key: Any, value: Any, timeout: Any = None, version: int | None = None) -> bool:
+        from django.core.cache.backends.base import DEFAULT_TIMEOUT
+
+        try:
+            return super().add(key, value, DEFAULT_TIMEOUT if timeout is None else timeout, version)
+        except _OUTAGE as exc:
+            self._outage("add", exc)
+            return False
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        try:
+            return super().delete(key, version)
+        except _OUTAGE as exc:
+            self._outage("delete", exc)
+            return False
+
+    def delete_many(self, keys: Any, version: int | None = None) -> None:
+        try:
+            super().delete_many(keys, version)
+        except _OUTAGE as exc:
+            self._outage("delete_many", exc)
+
+    def touch(self, key: Any, timeout: Any = None, version: int | None = None) -> bool:
+        from django.core.cache.backends.base import DEFAULT_TIMEOUT
+
+        try:
+            return super().touch(key, DEFAULT_TIMEOUT if timeout is None else timeout, version)
+        except _OUTAGE as exc:
+            self._outage("touch", exc)
+            return False
+
+
+class PublishSafeTask(TenantTask):
+    """Tenant-aware task whose sending never raises a broker outage."""
+
+    abstract = True
+
+    def apply_async(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().apply_async(*args, **kwargs)
+        except KombuOperationalError as exc:
+            from apps.common.metrics import CELERY_PUBLISH_FAILURES
+
+            CELERY_PUBLISH_FAILURES.labels(self.name).inc()
+            logger.error(
+                "could not queue task %s after retries (broker unavailable): %s",
+                self.name,
+                exc,
+                exc_info=True,
+            )
+            return None
