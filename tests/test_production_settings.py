@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -224,7 +225,6 @@ def test_pooling_probe_passes_on_a_direct_connection():
 
 
 def _start_pgbouncer(tmp_path, mode: str) -> tuple[subprocess.Popen, int]:
-    import shutil
     import socket
     import time
 
@@ -268,9 +268,7 @@ def _start_pgbouncer(tmp_path, mode: str) -> tuple[subprocess.Popen, int]:
     pytest.fail(f"pgbouncer did not start: {proc.stderr.read().decode()[-500:]}")
 
 
-_has_pgbouncer = any(
-    os.path.exists(p) for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
-) or bool(__import__("shutil").which("pgbouncer"))
+_has_pgbouncer = bool(shutil.which("pgbouncer")) or os.path.exists("/usr/sbin/pgbouncer")
 
 
 @pytest.mark.slow
