@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import psycopg
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
@@ -131,6 +132,20 @@ def _save(entry: TimeEntry, **save_kwargs: Any) -> None:
             if constraint in name:
                 raise error() from exc
         raise
+    except OperationalError as exc:
+        # Two overlapping inserts checking the exclusion constraint at once
+        # can wait on each other; PostgreSQL then aborts one of them.
+        if _is_exclusion_deadlock(exc):
+            raise _overlap_error() from exc
+        raise
+
+
+def _is_exclusion_deadlock(exc: OperationalError) -> bool:
+    cause = exc.__cause__
+    if not isinstance(cause, psycopg.errors.DeadlockDetected):
+        return False
+    context = getattr(cause.diag, "context", None) or str(cause)
+    return "exclusion constraint" in context
 
 
 # --- organization, permissions ------------------------------------------------------
@@ -265,10 +280,17 @@ def _duration(started_at: datetime.datetime, ended_at: datetime.datetime | None)
     return int((ended_at - started_at).total_seconds())
 
 
-def _price(entry: TimeEntry) -> None:
-    """Snapshot the rate and the amount on the entry (not saved)."""
+def _price(entry: TimeEntry, *, keep_rate: bool = False) -> None:
+    """Snapshot the rate and the amount on the entry (not saved).
+
+    ``keep_rate`` prices with the rate already on the entry: stopping a timer
+    keeps the rate snapshotted when it started (the recompute task keeps
+    running entries' rates current too), which spares the rate look-ups on
+    the timer's hot path.
+    """
     entry.duration_seconds = _duration(entry.started_at, entry.ended_at)
-    entry.hourly_rate = resolve_rate(user_id=entry.user_id, project=entry.project)
+    if not keep_rate:
+        entry.hourly_rate = resolve_rate(user_id=entry.user_id, project=entry.project)
     entry.amount = compute_amount(
         rate=entry.hourly_rate, duration_seconds=entry.duration_seconds, billable=entry.billable
     )
@@ -512,7 +534,7 @@ def _stop(entry: TimeEntry, at: datetime.datetime) -> TimeEntry:
             "at", "The timer cannot stop before it started.", code="end_before_start"
         )
     entry.ended_at = at
-    _price(entry)
+    _price(entry, keep_rate=True)
     _save(
         entry,
         update_fields=["ended_at", "duration_seconds", "hourly_rate", "amount", "updated_at"],
@@ -552,9 +574,11 @@ def timer_start(
 
     running = _running_locked(user_id)
     if running is not None:
+        # One check covers both: the stopped span ends where the new one starts.
         _assert_entry_writable(running, now=at)
         _stop(running, at)
-    assert_span_writable(user_id=user_id, started_at=at, ended_at=None)
+    else:
+        assert_span_writable(user_id=user_id, started_at=at, ended_at=None)
     entry = TimeEntry(
         user_id=user_id,
         project=project,
