@@ -19,7 +19,7 @@ Rules (documented in apps/time_entries/README.md):
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -49,7 +49,6 @@ class ReportQuery:
     clients: tuple[UUID, ...] | None = None
     tags: tuple[str, ...] | None = None
     billable: bool | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def timezone(self) -> str:

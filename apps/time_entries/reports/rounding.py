@@ -38,10 +38,6 @@ class Rounding:
         if self.minutes not in ROUNDING_MINUTES:
             raise ValueError(f"Unsupported rounding step {self.minutes!r}.")
 
-    @property
-    def is_identity(self) -> bool:
-        return self.mode == RoundingMode.NONE or self.minutes == 0
-
     def seconds_sql(self, column: str) -> str:
         """SQL for the rounded duration of ``column`` (a bigint of seconds)."""
         if self.mode == RoundingMode.NONE:

@@ -282,3 +282,32 @@ def test_async_streaming_pulls_chunk_by_chunk_and_closes():
 
     assert async_to_sync(first_two)() == [b"0", b"1"]
     assert pulled == [0, 1] and closed == [True]
+
+
+def test_under_asgi_the_export_streams_an_async_iterator_in_the_right_tenant(week):
+    from django.test import AsyncClient
+
+    host = week.tenant.get_primary_domain().domain
+
+    class HostClient(AsyncClient):
+        # AsyncClient always sends "host: testserver" first; replace it.
+        def _base_scope(self, **request: Any) -> dict[str, Any]:
+            scope = super()._base_scope(**request)
+            others = [(k, v) for k, v in scope["headers"] if k != b"host"]
+            scope["headers"] = [(b"host", host.encode()), *others]
+            return scope
+
+    async def download() -> tuple[bool, bytes]:
+        client = HostClient()
+        await client.aforce_login(week.alice.user)
+        response = await client.get(EXPORT, WEEK)
+        assert response.status_code == 200
+        body = b"".join([chunk async for chunk in response.streaming_content])
+        return response.is_async, body
+
+    connection.set_schema_to_public()  # as a server thread would be between requests
+    is_async, body = async_to_sync(download)()
+
+    assert is_async
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8")[1:])))
+    assert len(rows) == 5 and {r[3] for r in rows[1:]} == {"Apollo", "Borealis"}
