@@ -60,7 +60,7 @@ def best_window(text: str, name: str) -> tuple[float, tuple[int, int]] | None:
     words = _words(text)
     target = " ".join(name.lower().split())
     n = max(1, len(target.split()))
-    best: tuple[float, int, tuple[int, int]] | None = None
+    best: tuple[float, float, tuple[int, int]] | None = None
     for size in {max(1, n - 1), n, n + 1}:
         for i in range(0, len(words) - size + 1):
             start, end = words[i].start(), words[i + size - 1].end()
