@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, connections
+from django.db.migrations.recorder import MigrationRecorder
 from django.utils.module_loading import import_string
 from django_tenants.utils import get_public_schema_name, get_tenant_model
 
@@ -41,9 +42,32 @@ from tenants.provisioning import (
 MIGRATE_LOCK_ID = 0x6E6F766174696D65
 
 
+def _schema_has_migrations_table(self: MigrationRecorder) -> bool:
+    """``MigrationRecorder.has_table`` by name lookup in the schema being migrated.
+
+    Django's version lists every visible table through the introspection query,
+    which scans the whole of ``pg_class`` (``pg_table_is_visible`` and
+    ``obj_description`` per row): 4 ms at 10 schemas, ~350 ms at 1,700, and it
+    runs several times per migrated schema, making a release's migration run
+    quadratic in the number of tenants (deploy/SCALING.md). ``to_regclass`` on
+    the schema-qualified name is one index lookup."""
+    if self._has_table:
+        return True
+    schema = getattr(self.connection, "schema_name", None) or "public"
+    with self.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL",
+            [schema, self.Migration._meta.db_table],
+        )
+        self._has_table = bool(cursor.fetchone()[0])
+    return self._has_table
+
+
 def _migrate_schema(schema: str) -> tuple[str, float, str | None]:
     """Worker: migrate one schema (runs in a forked process when parallel)."""
     started = time.perf_counter()
+    original_has_table = MigrationRecorder.has_table
+    MigrationRecorder.has_table = _schema_has_migrations_table  # type: ignore[method-assign]
     try:
         call_command(
             "migrate_schemas", tenant=True, schema_name=schema, interactive=False, verbosity=0
@@ -52,6 +76,7 @@ def _migrate_schema(schema: str) -> tuple[str, float, str | None]:
     except Exception as exc:  # reported per schema; the run goes on
         error = f"{exc.__class__.__name__}: {exc}"
     finally:
+        MigrationRecorder.has_table = original_has_table  # type: ignore[method-assign]
         connection.set_schema_to_public()
     return schema, (time.perf_counter() - started) * 1000, error
 
