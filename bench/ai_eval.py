@@ -599,8 +599,12 @@ def evaluate_parse(data: dict, cases: list[dict]) -> dict:
 
 def http_latency(data: dict, test: list[dict], requests: int) -> dict:
     import gc
+    import os
+    import time
 
+    from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
     member = data["people"][0]
     client = Client(HTTP_HOST=f"{data['org'].slug}.localhost")
@@ -609,17 +613,26 @@ def http_latency(data: dict, test: list[dict], requests: int) -> dict:
     for d in descriptions[:20]:  # warm-up: model load, plan cache, lazy imports
         client.post("/api/v1/ai/suggestions/", {"description": d}, content_type="application/json")
     gc.freeze()
-    times = []
+    times, cpu, queries = [], [], set()
+    load_before = os.getloadavg()[0]
     for i in range(requests):
-        with Timer() as t:
+        cpu_start = time.process_time()
+        with CaptureQueriesContext(connection) as ctx, Timer() as t:
             response = client.post(
                 "/api/v1/ai/suggestions/",
                 {"description": descriptions[i % len(descriptions)]},
                 content_type="application/json",
             )
+        cpu.append((time.process_time() - cpu_start) * 1000)
         assert response.status_code == 200, response.content[:300]
         times.append(t.ms)
-    return summary(times)
+        queries.add(len(ctx))
+    return {
+        **summary(times),
+        "process_cpu_ms": summary(cpu),
+        "queries_per_request": sorted(queries),
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
 
 
 def main() -> None:
