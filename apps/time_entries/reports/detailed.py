@@ -42,12 +42,11 @@ def report_detailed(query: ReportQuery) -> QuerySet[TimeEntry]:
     )
 
 
-#: Columns of :func:`iter_detailed_rows`, in order.
+#: Columns of :func:`iter_detailed_rows`, in order (plus the local date/time
+#: strings of :func:`_local_times`).
 EXPORT_FIELDS = (
     "id",
     "user_id",
-    "started_at",
-    "ended_at",
     "duration_seconds",
     "rounded_seconds",
     "billable",
@@ -61,6 +60,18 @@ EXPORT_FIELDS = (
 )
 
 
+def _local_times(query: ReportQuery) -> dict[str, RawSQL]:
+    """Start/end as local date and time text, formatted by PostgreSQL: parsing
+    two timestamps per row in Python and converting them was most of an
+    export's CPU time."""
+    out = {}
+    for name, column in (("start", "started_at"), ("end", "ended_at")):
+        local = f"({_TABLE}.{column} AT TIME ZONE %s)"
+        out[f"{name}_date"] = RawSQL(f"to_char({local}, 'YYYY-MM-DD')", [query.timezone])
+        out[f"{name}_time"] = RawSQL(f"to_char({local}, 'HH24:MI:SS')", [query.timezone])
+    return out
+
+
 def iter_detailed_rows(query: ReportQuery, *, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
     """Every entry of the report in chronological order, streamed.
 
@@ -68,11 +79,12 @@ def iter_detailed_rows(query: ReportQuery, *, chunk_size: int = 2000) -> Iterato
     process holds one chunk of rows at a time whatever the report's size; user
     names are looked up per chunk for ids not seen yet (one small query).
     """
+    local = _local_times(query)
     rows = (
         TimeEntry.all_objects.filter(query.entry_filter())
-        .annotate(**_rounded_expressions(query))
+        .annotate(**_rounded_expressions(query), **local)
         .order_by("started_at", "id")
-        .values(*EXPORT_FIELDS)
+        .values(*EXPORT_FIELDS, *local)
         .iterator(chunk_size=chunk_size)
     )
     names: dict[Any, tuple[str, str]] = {}

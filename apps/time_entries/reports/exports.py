@@ -22,10 +22,8 @@
 from __future__ import annotations
 
 import csv
-import datetime
 import io
 import tempfile
-import zoneinfo
 from collections.abc import AsyncIterator, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -93,31 +91,29 @@ def detailed_header(query: ReportQuery) -> list[str]:
 
 def detailed_rows(query: ReportQuery) -> Iterator[list[Any]]:
     """Export rows of the detailed report (typed values; times in the org's timezone)."""
-    tz = zoneinfo.ZoneInfo(query.timezone)
+    cent = Decimal("0.01")
     for row in iter_detailed_rows(query):
-        start: datetime.datetime = row["started_at"].astimezone(tz)
-        end: datetime.datetime = row["ended_at"].astimezone(tz)
         line: list[Any] = [
-            row["user_name"],
-            row["user_email"],
-            row["project__client__name"] or "",
-            row["project__name"],
-            row["task__title"] or "",
-            row["description"],
+            safe_cell(row["user_name"]),
+            safe_cell(row["user_email"]),
+            safe_cell(row["project__client__name"] or ""),
+            safe_cell(row["project__name"]),
+            safe_cell(row["task__title"] or ""),
+            safe_cell(row["description"]),
             "Yes" if row["billable"] else "No",
-            start.date().isoformat(),
-            start.strftime("%H:%M:%S"),
-            end.date().isoformat(),
-            end.strftime("%H:%M:%S"),
+            row["start_date"],
+            row["start_time"],
+            row["end_date"],
+            row["end_time"],
             hms(row["duration_seconds"]),
-            ", ".join(row["tags"] or ()),
+            safe_cell(", ".join(row["tags"] or ())),
         ]
         if query.show_amounts:
-            line.append(Decimal(row["billable_amount"] or 0).quantize(Decimal("0.01")))
+            line.append(Decimal(row["billable_amount"] or 0).quantize(cent))
         line += [hms(row["rounded_seconds"]), hours(row["rounded_seconds"])]
         if query.show_amounts:
             line.append(row["hourly_rate"])
-        yield [safe_cell(v) for v in line]
+        yield line
 
 
 def summary_header(query: ReportQuery) -> list[str]:
