@@ -8,7 +8,6 @@ reachable: every query runs in the connection's schema.
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -82,17 +81,3 @@ def idle_period_get(*, user_id: Any, idle_period_id: Any) -> IdlePeriod:
     if idle is None:
         raise Http404("No such idle period.")
     return idle
-
-
-def entries_in_range(
-    queryset: QuerySet[TimeEntry],
-    *,
-    start: datetime.datetime | None = None,
-    end: datetime.datetime | None = None,
-) -> QuerySet[TimeEntry]:
-    """Entries that start in ``[start, end)`` (either bound optional)."""
-    if start is not None:
-        queryset = queryset.filter(started_at__gte=start)
-    if end is not None:
-        queryset = queryset.filter(started_at__lt=end)
-    return queryset

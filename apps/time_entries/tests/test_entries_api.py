@@ -552,3 +552,55 @@ def test_bulk_input_errors(member):
         ),
         400,
     )
+
+
+def test_patching_the_end_of_a_running_entry_stops_it(member, emitted):
+    entry = TimeEntryFactory(user_id=member.user.pk, running=True, started_at=DAY)
+    with emitted() as events:
+        body = expect(
+            member.patch(f"/api/v1/time-entries/{entry.pk}/", {"ended_at": at(2)}, format="json"),
+            200,
+        )
+    assert (body["is_running"], body["duration_seconds"]) == (False, 7200)
+    assert [(e.type, e.op) for e in events] == [("time_entry", "updated"), ("timer", "stopped")]
+
+
+def test_deleting_the_running_entry_tells_the_timer(member, emitted):
+    entry = TimeEntryFactory(user_id=member.user.pk, running=True, started_at=DAY)
+    with emitted() as events:
+        expect(member.delete(f"/api/v1/time-entries/{entry.pk}/"), 204)
+    assert [(e.type, e.op) for e in events] == [("time_entry", "deleted"), ("timer", "deleted")]
+    assert expect(member.get("/api/v1/timer/"), 200) is None
+
+
+def test_managers_bulk_edit_across_users(in_tenant, manager, emitted):
+    project = ProjectFactory()
+    task = Task.objects.create(project=project, title="Shared")
+    users = [client_as(in_tenant, "member").user.pk for _ in range(2)]
+    entries = [TimeEntryFactory(user_id=uid, project=project) for uid in users]
+    with emitted() as events:
+        expect(
+            manager.post(
+                "/api/v1/time-entries/bulk/",
+                {
+                    "ids": [str(e.pk) for e in entries],
+                    "set": {"task": str(task.pk), "billable": False, "tags": ["x"]},
+                },
+                format="json",
+            ),
+            200,
+        )
+    rows = sorted(TimeEntry.objects.values_list("user_id", "task_id", "billable", "tags"), key=str)
+    assert rows == sorted(((uid, task.pk, False, ["x"]) for uid in users), key=str)
+    # One event per user, each to that user only.
+    assert sorted(e.user_ids for e in events) == sorted((str(uid),) for uid in users)
+    other_task = Task.objects.create(project=ProjectFactory(), title="Elsewhere")
+    expect(
+        manager.post(
+            "/api/v1/time-entries/bulk/",
+            {"ids": [str(entries[0].pk)], "set": {"task": str(other_task.pk)}},
+            format="json",
+        ),
+        400,
+        "task_project_mismatch",
+    )
