@@ -296,3 +296,34 @@ def test_ai_needs_a_plan_with_ai(in_tenant, plan_code, status, allowed):
             expect(response, 200)
         else:
             expect(response, 402, "feature_not_in_plan")
+
+
+def test_same_user_in_two_organizations_gets_each_ones_own_data(tenant, other_tenant):
+    """One person, member of both: the host decides whose history answers."""
+    with tenant_context(tenant):
+        acme_membership = member_of(tenant)
+        user = acme_membership.user
+        acme_site = ProjectFactory(name="Website")
+        _history(user.pk, [(acme_site, None, "homepage hero banner", [])] * 6)
+        services.suggestion_model_train()
+    with tenant_context(other_tenant):
+        from apps.organizations.tests.factories import MembershipFactory
+
+        globex_membership = MembershipFactory(organization=other_tenant, user=user)
+        globex_site = ProjectFactory(name="Website")
+        _history(user.pk, [(globex_site, None, "homepage hero banner", [])], repeat=2)
+        body = expect(
+            client_as(other_tenant, globex_membership).post(
+                URL, {"description": "homepage hero banner"}
+            ),
+            200,
+        )
+    assert body["source"] == "frequency"
+    assert [s["project"] for s in body["suggestions"]] == [str(globex_site.pk)]
+    with tenant_context(tenant):
+        body = expect(
+            client_as(tenant, acme_membership).post(URL, {"description": "homepage hero banner"}),
+            200,
+        )
+    assert body["source"] == "model"
+    assert [s["project"] for s in body["suggestions"]] == [str(acme_site.pk)]
