@@ -201,8 +201,9 @@ def summarize(
         {"role": "system", "content": SYSTEM_PROMPT},
         {
             "role": "user",
-            "content": f"Summarize the work of {subject}.\nFacts: "
-            + json.dumps(facts, sort_keys=True),
+            # A member without a name is shown by e-mail locally; that never leaves.
+            "content": f"Summarize the work of {'a team member' if '@' in subject else subject}."
+            "\nFacts: " + json.dumps(facts, sort_keys=True),
         },
     ]
     try:

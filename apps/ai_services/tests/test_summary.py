@@ -223,6 +223,20 @@ def test_llm_writes_the_summary_when_enabled(week, org, llm_settings):
     assert "@" not in sent  # no e-mail address leaves
 
 
+def test_an_unnamed_members_email_never_reaches_the_provider(org, llm_settings):
+    org.ai_external_llm_enabled = True
+    org.save()
+    plain = member_of(org)  # no first/last name: shown by e-mail locally
+    entry_at(plain.user_id, ProjectFactory(), datetime.datetime(2026, 11, 17, 9, tzinfo=BERLIN))
+    with ChatServer([(200, _completion("A member worked 1 h."))]) as server:
+        llm_settings.LLM_BASE_URL = server.url
+        body = expect(
+            client_as(org, "manager").post(URL, {**PERIOD, "user": str(plain.user_id)}), 200
+        )
+    assert body["provider"] == "llm"
+    assert "@" not in json.dumps(server.requests[0]["body"])
+
+
 def test_no_data_leaves_unless_the_organization_enabled_it(week, org, llm_settings):
     with ChatServer([(200, _completion("should not be used"))]) as server:
         llm_settings.LLM_BASE_URL = server.url
