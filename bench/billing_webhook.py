@@ -84,7 +84,10 @@ def main() -> None:
         )
         return body, stripe.WebhookSignature.generate_signature_header(body, SECRET)
 
+    cpu_ms: list[float] = []
+
     def post(body: str, header: str) -> tuple[float, int]:
+        cpu_before = time.process_time()
         with CaptureQueriesContext(connection) as queries, Timer() as t:
             response = client.post(
                 "/webhooks/stripe/",
@@ -92,12 +95,16 @@ def main() -> None:
                 content_type="application/json",
                 HTTP_STRIPE_SIGNATURE=header,
             )
+        cpu_ms.append((time.process_time() - cpu_before) * 1000)
         assert response.status_code == 200, response.content
         return t.ms, len(queries)
 
     for n in range(args.warmup):
         post(*signed(-1 - n))
+    cpu_ms.clear()
+    load_before = os.getloadavg()[0]
     new = [post(*signed(n)) for n in range(args.events)]
+    cpu_new = list(cpu_ms)
     dup = [post(*signed(n % args.events)) for n in range(args.duplicates)]
     stored = WebhookEvent.objects.filter(stripe_event_id__startswith="evt_bench_").count()
 
@@ -112,6 +119,10 @@ def main() -> None:
         "tasks_enqueued_and_purged": purged,
         "latency_new": summary([m for m, _ in new]),
         "latency_duplicate": summary([m for m, _ in dup]),
+        # CPU time of this (server) process per new event: the part that does
+        # not depend on how busy the machine is (the DB and Redis work is not in it).
+        "server_cpu_new": summary(cpu_new),
+        "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
         "queries_per_new_event_max": max(q for _, q in new),
         "queries_per_duplicate_max": max(q for _, q in dup),
         "target_p95_ms": 20,
