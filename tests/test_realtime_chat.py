@@ -97,7 +97,11 @@ def test_public_message_created_reaches_the_organization_only(tenant, people, co
     assert message["html"] == "<p><strong>hi</strong></p>\n"
 
 
-def test_private_message_update_delete_reach_members_only(tenant, people, commit):
+@pytest.mark.parametrize("threshold", [48, 1], ids=["per-user-groups", "org-group-filtered"])
+def test_private_message_update_delete_reach_members_only(
+    tenant, people, commit, monkeypatch, threshold
+):
+    monkeypatch.setattr("apps.websocket_server.events.ORG_GROUP_AUDIENCE_THRESHOLD", threshold)
     with tenant_context(tenant):
         channel = ChannelFactory(kind="private", name="secret")
         for name in ("alice", "bob"):

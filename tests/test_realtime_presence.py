@@ -56,21 +56,25 @@ def test_several_sockets_heartbeats_and_leaving(tenant):
         _, watcher = await connect(ACME, await acookie(bob.user))
         await receive_all(watcher)
         _, first = await connect(ACME, await acookie(alice.user))
-        seen["first_connect"] = presence_events(await receive_all(watcher))
+        seen["first_connect"] = presence_events(await receive_all(watcher, timeout=1.0))
         _, second = await connect(ACME, await acookie(alice.user))
-        seen["second_connect"] = presence_events(await receive_all(watcher))
+        seen["second_connect"] = presence_events(await receive_all(watcher, timeout=1.0))
         await second.send_json_to({"type": "presence.heartbeat", "state": "away"})
-        seen["one_away"] = presence_events(await receive_all(watcher))  # first still active
+        seen["one_away"] = presence_events(
+            await receive_all(watcher, timeout=1.0)
+        )  # first still active
         await first.send_json_to({"type": "presence.heartbeat", "state": "away"})
-        seen["both_away"] = presence_events(await receive_all(watcher))
+        seen["both_away"] = presence_events(await receive_all(watcher, timeout=1.0))
         await first.send_json_to({"type": "presence.heartbeat", "state": "sleepy"})
-        seen["bad_state"] = [m["code"] for m in await receive_all(first) if m["type"] == "error"]
+        seen["bad_state"] = [
+            m["code"] for m in await receive_all(first, timeout=1.0) if m["type"] == "error"
+        ]
         await first.disconnect()
-        seen["first_gone"] = presence_events(await receive_all(watcher))
+        seen["first_gone"] = presence_events(await receive_all(watcher, timeout=1.0))
         await second.send_json_to({"type": "ping"})  # ping refreshes, keeps "away"
-        seen["ping"] = presence_events(await receive_all(watcher))
+        seen["ping"] = presence_events(await receive_all(watcher, timeout=1.0))
         await second.disconnect()
-        seen["second_gone"] = presence_events(await receive_all(watcher))
+        seen["second_gone"] = presence_events(await receive_all(watcher, timeout=1.0))
         await close_all({"watcher": watcher})
         return seen
 
@@ -147,7 +151,7 @@ def test_sweep_from_a_live_socket_announces_expired_users(tenant):
         # alice's connect runs the sweep (its first heartbeat)
         _, socket = await connect(ACME, await acookie(alice.user))
         try:
-            return presence_events(await receive_all(socket))
+            return presence_events(await receive_all(socket, timeout=1.0))
         finally:
             await socket.disconnect()
 

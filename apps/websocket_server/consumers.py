@@ -31,6 +31,7 @@ import contextlib
 import logging
 import time
 import uuid
+import weakref
 from typing import Any, Final
 
 from channels.consumer import get_handler_name
@@ -75,6 +76,23 @@ RATE_CLOSE_AFTER: Final = 30
 TYPING_INTERVAL_SECONDS: Final = 3.0
 
 _HIDDEN = object()
+
+#: Redis commands in flight per process for socket bookkeeping (join, leave,
+#: presence). redis-py's asyncio pools refuse a 101st connection instead of
+#: waiting, so a mass disconnect (a deploy, a network blip) of hundreds of
+#: sockets failed to leave its groups; a bounded queue makes it wait instead.
+REDIS_SLOTS: Final = 32
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _redis_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slot = _slots.get(loop)
+    if slot is None:
+        slot = _slots[loop] = asyncio.Semaphore(REDIS_SLOTS)
+    return slot
 
 
 class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
@@ -164,7 +182,8 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
             groups.append(credential_group(credential))
         if self.channel_layer is not None:
             for group in groups:
-                await self.channel_layer.group_add(group, self.channel_name)
+                async with _redis_slot():
+                    await self.channel_layer.group_add(group, self.channel_name)
                 self.joined_groups.append(group)
         await self.accept()
         await self._presence_seen()
@@ -181,14 +200,16 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         groups, self.joined_groups = getattr(self, "joined_groups", []), []
         for group in groups:
             try:
-                await self.channel_layer.group_discard(group, self.channel_name)
+                async with _redis_slot():
+                    await self.channel_layer.group_discard(group, self.channel_name)
             except Exception:
                 logger.warning("websocket: could not leave %s", group, exc_info=True)
         if groups and self.user_id is not None:
             try:
-                change = await presence.socket_gone(
-                    schema_name=self.schema_name, user_id=self.user_id, socket=self.channel_name
-                )
+                async with _redis_slot():
+                    change = await presence.socket_gone(
+                        schema_name=self.schema_name, user_id=self.user_id, socket=self.channel_name
+                    )
             except Exception:
                 logger.warning("presence: socket_gone failed", exc_info=True)
             else:
@@ -292,12 +313,13 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
 
     async def _presence_seen(self) -> None:
         try:
-            change = await presence.socket_seen(
-                schema_name=self.schema_name,
-                user_id=self.user_id,
-                socket=self.channel_name,
-                state=self._state,
-            )
+            async with _redis_slot():
+                change = await presence.socket_seen(
+                    schema_name=self.schema_name,
+                    user_id=self.user_id,
+                    socket=self.channel_name,
+                    state=self._state,
+                )
             await self._announce(change)
             if time.monotonic() - self._last_sweep >= presence.SWEEP_INTERVAL_SECONDS:
                 self._last_sweep = time.monotonic()
@@ -314,10 +336,14 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
     # --- server → client --------------------------------------------------------------
 
     async def event_message(self, message: dict[str, Any]) -> None:
-        """A domain event from ``events``: forward its client shape (unless it
-        is this user's own typing indicator)."""
+        """A domain event from ``events``: forward its client shape, unless it
+        is this user's own typing indicator or it names an audience (sent via
+        the organization group) without this user."""
         if message.get("exclude_user") is not None and message["exclude_user"] == self.user_id:
             return
+        only = message.get("only_users")
+        if only is not None and self.user_id not in only:
+            return  # a large listed audience sent through the org group
         await self.send_json(message["event"])
 
     async def socket_evict(self, message: dict[str, Any]) -> None:

@@ -117,14 +117,26 @@ async def open_sockets(sockets: dict[str, tuple[str, str | None]]) -> dict[str, 
     return out
 
 
+#: Silence that ends a drain: generous, because the suite shares a busy
+#: machine and a late event must not read as "nothing arrived".
+DRAIN_TIMEOUT = 1.0
+
+
 async def drain_each(
     communicators: dict[str, Any], *, skip: tuple[str, ...] = SKIP
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every message (minus ``skip`` types) each socket got until silence."""
-    out = {}
-    for name, communicator in communicators.items():
-        out[name] = [m for m in await receive_all(communicator) if m.get("type") not in skip]
-    return out
+    """Every message (minus ``skip`` types) each socket got until silence
+    (all sockets drained concurrently)."""
+    import asyncio
+
+    names = list(communicators)
+    drained = await asyncio.gather(
+        *(receive_all(communicators[n], timeout=DRAIN_TIMEOUT) for n in names)
+    )
+    return {
+        name: [m for m in messages if m.get("type") not in skip]
+        for name, messages in zip(names, drained, strict=True)
+    }
 
 
 async def close_all(communicators: dict[str, Any]) -> None:

@@ -97,6 +97,25 @@ def test_event_with_user_ids_goes_to_each_user_group_only(tenant, commit, monkey
     ]
 
 
+def test_large_audience_goes_once_to_the_organization_group_with_the_list(
+    tenant, commit, monkeypatch
+):
+    layer = _FakeLayer()
+    monkeypatch.setattr("apps.websocket_server.events.get_channel_layer", lambda: layer)
+    monkeypatch.setattr("apps.websocket_server.events.ORG_GROUP_AUDIENCE_THRESHOLD", 2)
+    _emit(tenant, commit, user_ids=["a", "b", "c"])
+    assert layer.sent == [
+        (
+            org_group(tenant.schema_name),
+            {
+                "type": "event.message",
+                "event": {"type": "task", "op": "created", "data": {"id": "t1"}},
+                "only_users": ["a", "b", "c"],
+            },
+        )
+    ]
+
+
 def test_empty_audience_reaches_nobody(tenant, commit, monkeypatch):
     layer = _FakeLayer()
     monkeypatch.setattr("apps.websocket_server.events.get_channel_layer", lambda: layer)
