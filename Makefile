@@ -10,6 +10,7 @@ FUZZ_SECONDS  ?= 900
 LOAD_SECONDS  ?= 600
 LOAD_TENANTS  ?= 4
 LOAD_MEMBERS  ?= 10
+LOAD_WORKERS  ?= 2
 
 .PHONY: test lint typecheck migrations-check isolation fuzz contract load-short load-long bench all
 
@@ -45,9 +46,9 @@ load-short:
 # 10-minute soak; figures go to docs/benchmarks/load.md.
 load-long:
 	NOVATIME_LOAD_SECONDS=$(LOAD_SECONDS) NOVATIME_LOAD_TENANTS=$(LOAD_TENANTS) \
-		NOVATIME_LOAD_MEMBERS_PER_TENANT=$(LOAD_MEMBERS) \
+		NOVATIME_LOAD_MEMBERS_PER_TENANT=$(LOAD_MEMBERS) NOVATIME_LOAD_WORKERS=$(LOAD_WORKERS) \
 		NOVATIME_LOAD_REPORT=docs/benchmarks/load.md \
-		NOVATIME_LOAD_COMMAND="make load-long LOAD_SECONDS=$(LOAD_SECONDS) LOAD_TENANTS=$(LOAD_TENANTS) LOAD_MEMBERS=$(LOAD_MEMBERS)" \
+		NOVATIME_LOAD_COMMAND="make load-long LOAD_SECONDS=$(LOAD_SECONDS) LOAD_TENANTS=$(LOAD_TENANTS) LOAD_MEMBERS=$(LOAD_MEMBERS) LOAD_WORKERS=$(LOAD_WORKERS)" \
 		$(PYTEST) --no-cov tests/contract/test_load.py
 
 # Benchmarks (figures in docs/BENCHMARKS.md and docs/benchmarks/).

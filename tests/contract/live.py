@@ -128,9 +128,10 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def live_server(log_dir: Path, **env: str) -> Iterator[LiveServer]:
-    """Start ``uvicorn config.asgi:application`` on a free port with this
-    process's settings module and test database; stop it afterwards."""
+def live_server(log_dir: Path, *, workers: int = 1, **env: str) -> Iterator[LiveServer]:
+    """Start ``uvicorn config.asgi:application`` (or gunicorn with ``workers``
+    uvicorn workers) on a free port with this process's settings module and
+    test database; stop it afterwards."""
     from django.conf import settings
 
     from tenants.testing import manage_env
@@ -141,8 +142,21 @@ def live_server(log_dir: Path, **env: str) -> Iterator[LiveServer]:
         DJANGO_SETTINGS_MODULE=settings.SETTINGS_MODULE, NOVATIME_URL_PORT=str(port), **env
     )
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
+        if workers > 1:  # as deployed: gunicorn managing uvicorn workers
+            command = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.asgi:application",
+                "-k",
+                "uvicorn.workers.UvicornWorker",
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{port}",
+            ]
+        else:
+            command = [
                 sys.executable,
                 "-m",
                 "uvicorn",
@@ -154,7 +168,9 @@ def live_server(log_dir: Path, **env: str) -> Iterator[LiveServer]:
                 "--lifespan",
                 "off",
                 "--no-access-log",
-            ],
+            ]
+        process = subprocess.Popen(
+            command,
             cwd=ROOT,
             env=environment,
             stdout=log,

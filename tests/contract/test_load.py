@@ -29,13 +29,14 @@ TENANTS = int(os.environ.get("NOVATIME_LOAD_TENANTS", "3"))
 MEMBERS = int(os.environ.get("NOVATIME_LOAD_MEMBERS_PER_TENANT", "4"))
 USERS = int(os.environ.get("NOVATIME_LOAD_USERS", str(TENANTS * MEMBERS)))
 SECONDS = int(os.environ.get("NOVATIME_LOAD_SECONDS", "30"))
+WORKERS = int(os.environ.get("NOVATIME_LOAD_WORKERS", "1"))
 
 
 @pytest.fixture(scope="module")
 def server(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any
 ) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("load")) as live:
+    with live_server(tmp_path_factory.mktemp("load"), workers=WORKERS) as live:
         try:
             yield live
         finally:
@@ -79,13 +80,17 @@ def _aggregate(stats_csv: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
     return total, [r for r in rows if r["Name"] != "Aggregated"]
 
 
-def _write_report(path: Path, total: dict[str, str], rows: list[dict[str, str]], cmd: str) -> None:
+def _write_report(
+    path: Path, total: dict[str, str], rows: list[dict[str, str]], cmd: str, load: str
+) -> None:
+    server = "one uvicorn worker" if WORKERS == 1 else f"gunicorn, {WORKERS} uvicorn workers"
     lines = [
         "# Load test (locust, mixed traffic across organizations)",
         "",
         f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores,"
-        " PostgreSQL and Redis on the same machine; one uvicorn worker (tests/contract/live.py)",
+        f" PostgreSQL, Redis and locust on the same machine; {server} (tests/contract/live.py)",
+        f"- machine load average (1/5/15 min) before -> after the run: {load}",
         f"- shape: {TENANTS} organizations x {MEMBERS} members, {USERS} simulated users,"
         f" think time 0.5-2 s, {SECONDS} s",
         f"- command: `{cmd}`",
@@ -107,6 +112,7 @@ def test_mixed_traffic_has_no_failed_request(
     server: LiveServer, django_db_blocker: Any, tmp_path: Path
 ) -> None:
     plan = _plan(server, django_db_blocker, tmp_path / "plan.json")
+    load_before = "/".join(f"{x:.1f}" for x in os.getloadavg())
     prefix = tmp_path / "locust"
     command = [
         str(Path(sys.executable).parent / "locust"),
@@ -139,8 +145,13 @@ def test_mixed_traffic_has_no_failed_request(
     total, rows = _aggregate(stats)
     report = os.environ.get("NOVATIME_LOAD_REPORT")
     if report:
+        load = f"{load_before} -> " + "/".join(f"{x:.1f}" for x in os.getloadavg())
         _write_report(
-            ROOT / report, total, rows, os.environ.get("NOVATIME_LOAD_COMMAND", "make load-long")
+            ROOT / report,
+            total,
+            rows,
+            os.environ.get("NOVATIME_LOAD_COMMAND", "make load-long"),
+            load,
         )
     failures = Path(f"{prefix}_failures.csv").read_text()
     assert int(total["Failure Count"]) == 0, failures + server.log_tail(100)
