@@ -13,6 +13,7 @@ from apps.common.testing import expect
 from apps.iam.tests.factories import UserFactory
 from apps.organizations.tests.factories import MembershipFactory, client_as
 from apps.projects.tests.factories import ProjectFactory
+from apps.tasks.models import Task
 from apps.time_entries.models import IdlePeriod, TimeEntry
 
 from .factories import IdlePeriodFactory, TimeEntryFactory
@@ -35,6 +36,7 @@ def both(tenant, other_tenant):
         )
         idle = IdlePeriodFactory(entry=running)
         globex_project = ProjectFactory()
+        globex_task = Task.objects.create(project=globex_project, title="Globex only")
     with tenant_context(tenant):
         ours = TimeEntryFactory(user_id=user.pk)
     return {
@@ -45,6 +47,7 @@ def both(tenant, other_tenant):
         "ours": ours,
         "idle": idle,
         "globex_project": globex_project,
+        "globex_task": globex_task,
     }
 
 
@@ -94,6 +97,19 @@ def test_other_tenants_ids_are_unknown(tenant, other_tenant, both):
         400,
         "does_not_exist",
     )
+    with tenant_context(tenant):
+        acme_project = ProjectFactory()
+    for body in (
+        {"project": str(acme_project.pk), "task": str(both["globex_task"].pk)},
+        {
+            "project": str(acme_project.pk),
+            "task": str(both["globex_task"].pk),
+            "started_at": "2026-11-02T09:00:00Z",
+            "ended_at": "2026-11-02T10:00:00Z",
+        },
+    ):
+        path = "/api/v1/timer/start/" if "started_at" not in body else "/api/v1/time-entries/"
+        expect(acme.post(path, body, format="json"), 400, "does_not_exist")
     # The heartbeat on acme's host touches no globex timer.
     body = expect(
         acme.post(
