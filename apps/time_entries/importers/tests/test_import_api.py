@@ -456,3 +456,23 @@ def test_missing_file_is_400(acme):
     body = expect(acme.manager.post(URL, {"source": "toggl"}, format="multipart"), 400, "invalid")
 
     assert "file" in body["fields"]
+
+
+def test_a_real_run_tells_each_imported_user_after_commit(acme, emitted):
+    with emitted() as events:
+        expect(upload(acme.manager, "toggl_detailed.csv", dry_run="false"), 201)
+
+    seen = sorted((e.type, e.op, e.data["count"], tuple(e.user_ids)) for e in events)
+    assert seen == sorted(
+        [
+            ("time_entry", "imported", 2, (str(acme.alice.user_id),)),
+            ("time_entry", "imported", 1, (str(acme.bob.user_id),)),
+        ]
+    )
+
+
+def test_a_dry_run_emits_nothing(acme, emitted):
+    with emitted() as events:
+        expect(upload(acme.manager, "toggl_detailed.csv"), 200)
+
+    assert events == []
