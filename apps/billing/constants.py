@@ -33,9 +33,6 @@ STRIPE_STATUS_MAP = {
     "paused": SubscriptionStatus.UNPAID,
 }
 
-#: Subscription states in which the organization is read-only (billing suspension).
-SUSPENDING_STATUSES = frozenset({SubscriptionStatus.UNPAID, SubscriptionStatus.CANCELLED})
-
 #: Subscription states whose Stripe subscription still bills seats.
 SEAT_BILLED_STATUSES = frozenset(
     {SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE}

@@ -46,6 +46,7 @@ from tenants.provisioning import set_tenant_status
 from . import gateway
 from .constants import (
     HANDLED_EVENT_TYPES,
+    SEAT_BILLED_STATUSES,
     STRIPE_STATUS_MAP,
     PlanCode,
     SubscriptionStatus,
@@ -595,8 +596,7 @@ def seats_sync(*, organization_id: Any, idempotency_key: str) -> Subscription | 
         subscription.seats = seats
         needs_push = (
             subscription.stripe_item_id
-            and subscription.status
-            in (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+            and subscription.status in SEAT_BILLED_STATUSES
             and subscription.seats_synced != seats
         )
         if needs_push:
