@@ -52,6 +52,7 @@ from apps.tasks.models import Task
 from apps.time_entries.constants import EntrySource
 from apps.time_entries.locks import user_time_lock
 from apps.time_entries.models import TimeEntry
+from apps.time_entries.services import compute_amount, resolve_rate
 from apps.timesheets.constants import LOCKED_STATUSES
 from apps.timesheets.models import Timesheet
 from apps.timesheets.periods import local_date
@@ -59,19 +60,12 @@ from apps.websocket_server.events import send_event_on_commit
 
 from .parsing import ParsedRow, RowError, decode, read_rows
 
-try:  # the time entry services own rates; see README ("Import")
-    from apps.time_entries.services import compute_amount, resolve_rate
-except ImportError:  # pragma: no cover - only before the services existed
-    resolve_rate = None  # type: ignore[assignment]
-    compute_amount = None  # type: ignore[assignment]
-
 logger = logging.getLogger(__name__)
 
 MAX_ENTRY = datetime.timedelta(hours=24)
 MAX_FUTURE = datetime.timedelta(days=1)
 #: Row errors listed in a report (the count is always complete).
 MAX_ERRORS_LISTED = 500
-CENT = Decimal("0.01")
 
 
 def _manage_all_permission() -> str:
@@ -492,7 +486,7 @@ def _write(plan: _Plan, organization: Any, membership: Any) -> dict[str, int]:
         project = project_ref if isinstance(project_ref, Project) else projects[project_ref]
         task = task_ref if isinstance(task_ref, Task) or task_ref is None else tasks[task_ref]
         if (user_id, project.pk) not in rates:
-            rates[(user_id, project.pk)] = _rate(user_id, project)
+            rates[(user_id, project.pk)] = resolve_rate(user_id=user_id, project=project)
         rate = rates[(user_id, project.pk)]
         seconds = int((row.ended_at - row.started_at).total_seconds())
         entries.append(
@@ -508,7 +502,7 @@ def _write(plan: _Plan, organization: Any, membership: Any) -> dict[str, int]:
                 tags=_dedupe(row.tags),
                 source=EntrySource.IMPORT,
                 hourly_rate=rate,
-                amount=_amount(rate, seconds, row.billable),
+                amount=compute_amount(rate=rate, duration_seconds=seconds, billable=row.billable),
                 overlap_allowed=bool(organization.allow_overlapping_entries),
             )
         )
@@ -533,19 +527,3 @@ def _dedupe(tags: list[str]) -> list[str]:
     for tag in tags:
         seen.setdefault(tag.lower(), tag[:60])
     return list(seen.values())[:20]
-
-
-def _rate(user_id: Any, project: Project) -> Decimal | None:
-    if resolve_rate is not None:
-        return resolve_rate(user_id=user_id, project=project)
-    return project.hourly_rate  # pragma: no cover
-
-
-def _amount(rate: Decimal | None, seconds: int, billable: bool) -> Decimal | None:
-    if compute_amount is not None:
-        return compute_amount(rate=rate, duration_seconds=seconds, billable=billable)
-    if rate is None:  # pragma: no cover
-        return None
-    return (
-        (rate * seconds / Decimal(3600)).quantize(CENT) if billable else Decimal("0.00")
-    )  # pragma: no cover
