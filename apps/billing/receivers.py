@@ -3,7 +3,9 @@
 ``membership_changed`` is sent by apps.organizations after commit. A new
 member of an organization without a subscription starts its trial (that is
 how signup and ``tenants create`` get one, without the organizations app
-knowing about billing); every change queues a debounced seat sync.
+knowing about billing). Every change updates the seat count: in one query
+for an organization Stripe does not bill yet (trials, Free), through a
+debounced Celery task that also updates Stripe for the others.
 Nothing here may fail the caller's (already committed) request.
 """
 
@@ -23,6 +25,7 @@ def on_membership_changed(
     try:
         if action == "added":
             services.subscription_ensure(organization_id=organization_id)
-        tasks.schedule_seat_sync(organization_id)
+        if not services.seats_refresh_local(organization_id=organization_id):
+            tasks.schedule_seat_sync(organization_id)  # Stripe-billed: debounced push
     except Exception:
         logger.exception("billing: membership change of %s not handled", organization_id)

@@ -30,6 +30,8 @@ import stripe
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from apps.common.errors import ApplicationError, ConflictError
@@ -576,6 +578,31 @@ def _notify_admins(subscription: Subscription, *, subject: str, body: str) -> No
 
 
 # --- seats -----------------------------------------------------------------------
+
+
+def seats_refresh_local(*, organization_id: Any) -> bool:
+    """Recount the seats of a subscription Stripe does not bill (no item, or not
+    in a billed state) in one UPDATE; ``False`` if Stripe must be told (or there
+    is no subscription), so the caller queues ``seats_sync`` instead."""
+    active = (
+        Membership.objects.filter(organization_id=OuterRef("organization_id"))
+        .filter(status=MembershipStatus.ACTIVE)
+        .order_by()
+        .values("organization_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    updated = (
+        Subscription.objects.filter(organization_id=organization_id)
+        .filter(Q(stripe_item_id="") | ~Q(status__in=SEAT_BILLED_STATUSES))
+        .update(
+            seats=Greatest(
+                Coalesce(Subquery(active, output_field=IntegerField()), Value(0)), Value(1)
+            ),
+            updated_at=timezone.now(),
+        )
+    )
+    return bool(updated)
 
 
 def seats_sync(*, organization_id: Any, idempotency_key: str) -> Subscription | None:

@@ -104,12 +104,14 @@ def _linked(tenant: Any, fake: Any, quantity: int = 1, **kw: Any) -> Subscriptio
     )
 
 
-def test_membership_changes_are_debounced_into_one_queued_sync(tenant, monkeypatch, commit):
+def test_membership_changes_are_debounced_into_one_queued_sync(
+    tenant, monkeypatch, commit, fake_stripe
+):
     queued: list[tuple] = []
     monkeypatch.setattr(
         tasks.sync_seats, "apply_async", lambda args, countdown: queued.append((args, countdown))
     )
-    make_subscription(tenant, "pro")
+    _linked(tenant, fake_stripe)
     cache.delete(tasks._seat_sync_key(tenant.pk))
 
     with commit():
@@ -144,6 +146,24 @@ def test_seat_sync_without_a_change_calls_nothing(tenant, fake_stripe):
     MembershipFactory.create_batch(2, organization=tenant)
     tasks.sync_seats.apply(args=(str(tenant.pk),))
     assert fake_stripe.requests == []
+
+
+def test_membership_changes_of_an_organization_stripe_does_not_bill_count_in_place(
+    tenant, monkeypatch, commit, fake_stripe
+):
+    queued: list[Any] = []
+    monkeypatch.setattr(tasks.sync_seats, "apply_async", lambda *a, **kw: queued.append(a))
+    make_subscription(tenant, "pro", status=SubscriptionStatus.TRIALING, seats=1)
+    MembershipFactory.create_batch(3, organization=tenant)
+    MembershipFactory(organization=tenant, status="deactivated")
+
+    with commit():
+        membership_changed.send(
+            sender=None, organization_id=tenant.pk, user_id=None, action="added"
+        )
+
+    assert Subscription.objects.get(organization=tenant).seats == 3
+    assert queued == [] and fake_stripe.requests == []
 
 
 def test_seat_sync_of_a_trial_without_stripe_only_counts(tenant, fake_stripe):
