@@ -6,6 +6,9 @@ Two figures per response:
 - ``app``: time inside DRF's ``APIView.dispatch`` on the request thread
   (authentication, permission, view, services, SQL, serialization) — the
   server's own work for the request, without waiting for a free thread;
+- ``cpu``: CPU time of the request thread in that span (what the app costs
+  when the machine is not shared; SQL time in PostgreSQL is not in it);
+- ``queries``: SQL statements the request sent;
 - ``asgi``: from the ASGI call to the response start, i.e. also Django's
   middleware (tenant resolution, sessions) and the wait for Django's single
   sync thread per worker when requests queue up.
@@ -25,10 +28,22 @@ def _install_dispatch_timer() -> None:
 
     dispatch = APIView.dispatch
 
+    from django.db import connection
+
     def timed_dispatch(self: APIView, request: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        response = dispatch(self, request, *args, **kwargs)
+        queries = 0
+
+        def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+            nonlocal queries
+            queries += 1
+            return execute(sql, params, many, context)
+
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        with connection.execute_wrapper(count):
+            response = dispatch(self, request, *args, **kwargs)
         response["X-Bench-App-Ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
+        response["X-Bench-Cpu-Ms"] = f"{(time.thread_time() - cpu_started) * 1000:.3f}"
+        response["X-Bench-Queries"] = str(queries)
         return response
 
     APIView.dispatch = timed_dispatch  # type: ignore[method-assign]
@@ -47,10 +62,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if message["type"] == "http.response.start":
             total = (time.perf_counter() - started) * 1000
             headers = list(message.get("headers") or [])
-            app_ms = next((v for k, v in headers if k.lower() == b"x-bench-app-ms"), None)
+            found = {k.lower(): v.decode() for k, v in headers if k.lower().startswith(b"x-bench-")}
             parts = [f"asgi;dur={total:.3f}"]
-            if app_ms is not None:
-                parts.append(f"app;dur={app_ms.decode()}")
+            for name, header in (("app", b"x-bench-app-ms"), ("cpu", b"x-bench-cpu-ms")):
+                if header in found:
+                    parts.append(f"{name};dur={found[header]}")
+            if b"x-bench-queries" in found:
+                parts.append(f"queries;dur={found[b'x-bench-queries']}")
             headers.append((b"server-timing", ", ".join(parts).encode()))
             message = {**message, "headers": headers}
         await send(message)

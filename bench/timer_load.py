@@ -8,8 +8,9 @@ a ``Server-Timing`` header, dev settings, real PostgreSQL and Redis) on
 loopback. Each client loops ``--rounds`` times: ``POST /timer/start/``,
 ``POST /activity/heartbeat/``, ``POST /timer/stop/`` (closed loop, no think
 time: the worst case for queueing). Reported per endpoint: server time
-(``app``: inside DRF dispatch; ``asgi``: including middleware and the wait
-for a free worker thread) and client latency, p50/p95; plus a one-client
+(``app``: inside DRF dispatch; ``cpu``: the request thread's CPU time there;
+``asgi``: including middleware and the wait for a free worker thread), SQL
+statements per request, and client latency, p50/p95; plus a one-client
 run as the unloaded baseline. Results: stdout and var/bench/timer_load.json.
 """
 
@@ -84,8 +85,8 @@ async def _client(
             assert response.status_code == expected, (name, response.status_code, response.text)
             timing = _timing(response.headers.get("server-timing"))
             samples[name]["client"].append(client_ms)
-            samples[name]["app"].append(timing["app"])
-            samples[name]["asgi"].append(timing["asgi"])
+            for kind in ("app", "cpu", "asgi", "queries"):
+                samples[name][kind].append(timing[kind])
 
 
 async def _run(base: str, host: str, project: str, tokens: list[str], rounds: int) -> dict:
@@ -109,7 +110,10 @@ async def _run(base: str, host: str, project: str, tokens: list[str], rounds: in
         "requests": requests,
         "throughput_rps": round(requests / elapsed, 1),
         **{
-            endpoint: {kind: summary(samples[endpoint][kind]) for kind in ("app", "asgi", "client")}
+            endpoint: {
+                kind: summary(samples[endpoint][kind])
+                for kind in ("app", "cpu", "asgi", "client", "queries")
+            }
             for endpoint in ENDPOINTS
         },
     }
@@ -150,6 +154,10 @@ def main() -> None:
             "--log-level",
             "warning",
             "--no-access-log",
+            # Clients that finish their warm-up early must find their
+            # connection still open when the measured run starts.
+            "--timeout-keep-alive",
+            "300",
         ],
         cwd=ROOT,
         env=env,
