@@ -75,13 +75,15 @@ def free_port() -> int:
 class Server:
     """``uvicorn config.asgi:application`` in its own process (one worker)."""
 
-    def __init__(self, org: Organization, *, log: Path) -> None:
+    def __init__(
+        self, org: Organization, *, log: Path, settings: str = "config.settings.dev"
+    ) -> None:
         self.port = free_port()
         env = {
             **os.environ,
             "DATABASE_URL": org.database_url,
             "NOVATIME_ENV_PREFIX": ENV_PREFIX,
-            "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+            "DJANGO_SETTINGS_MODULE": settings,
             "DJANGO_DEBUG": "0",
             "LOG_LEVEL": "WARNING",
         }
@@ -128,4 +130,5 @@ async def open_socket(port: int, ticket: str) -> Any:
         origin=f"http://{HOST}:{port}",
         open_timeout=60,
         max_queue=None,
+        ping_interval=None,  # the server pings (uvicorn: 20 s); a bench client need not
     )

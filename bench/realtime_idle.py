@@ -31,9 +31,11 @@ HEARTBEAT_SECONDS = 30
 
 
 class Client:
-    def __init__(self, ws: Any) -> None:
+    def __init__(self, ws: Any, ticket_age: float) -> None:
         self.ws = ws
+        self.ticket_age = ticket_age  # seconds from ticket issue to socket open
         self.closed: Any = None  # close code when the server dropped us
+        self.closed_at: float | None = None
         self.received = 0
         self.pongs: asyncio.Queue[float] = asyncio.Queue()
 
@@ -49,6 +51,7 @@ class Client:
             self.closed = closed.rcvd.code if closed.rcvd else "no close frame"
         else:
             self.closed = self.ws.close_code
+        self.closed_at = time.time()
 
     async def heartbeat(self, stop: asyncio.Event) -> None:
         await asyncio.sleep(random.uniform(0, HEARTBEAT_SECONDS))
@@ -61,21 +64,24 @@ class Client:
                 await asyncio.wait_for(stop.wait(), HEARTBEAT_SECONDS)
 
 
-async def run(server: Server, socket_tickets: list[str], seconds: int) -> dict[str, Any]:
+async def run(server: Server, org: Any, seconds: int) -> dict[str, Any]:
     baseline = server.rss_mb()
     semaphore = asyncio.Semaphore(20)
     failed_to_open: list[str] = []
 
-    async def opened(ticket: str) -> Client | None:
+    async def opened(user_id: Any) -> Client | None:
         async with semaphore:
             try:
-                return Client(await open_socket(server.port, ticket))
+                [ticket] = tickets(org, [user_id])  # just in time: tickets live 60 s
+                issued = time.time()
+                ws = await open_socket(server.port, ticket)
+                return Client(ws, time.time() - issued)
             except Exception as error:
                 failed_to_open.append(repr(error))
                 return None
 
     t0 = time.perf_counter()
-    clients = [c for c in await asyncio.gather(*(opened(t) for t in socket_tickets)) if c]
+    clients = [c for c in await asyncio.gather(*(opened(u) for u in org.user_ids)) if c]
     ramp = time.perf_counter() - t0
     stop = asyncio.Event()
     tasks = [asyncio.create_task(c.read()) for c in clients]
@@ -88,7 +94,9 @@ async def run(server: Server, socket_tickets: list[str], seconds: int) -> dict[s
         samples.append((round(time.time() - hold_start), round(server.rss_mb(), 1)))
         dropped = sum(1 for c in clients if c.closed is not None)
         print(f"t={samples[-1][0]:>4}s rss={samples[-1][1]} MB dropped={dropped}", flush=True)
-    dropped = [c.closed for c in clients if c.closed is not None]
+    # closed before the hold began = refused at open (auth), not dropped
+    refused = [c for c in clients if c.closed_at is not None and c.closed_at < hold_start]
+    dropped = [c.closed for c in clients if c.closed is not None and c not in refused]
     # every socket still there must answer a ping
     for c in clients:
         if c.closed is None:
@@ -108,12 +116,16 @@ async def run(server: Server, socket_tickets: list[str], seconds: int) -> dict[s
     for task in tasks:
         task.cancel()
     return {
-        "sockets_requested": len(socket_tickets),
+        "sockets_requested": len(org.user_ids),
         "sockets_opened": len(clients),
         "failed_to_open": len(failed_to_open),
         "open_errors": failed_to_open[:5],
         "ramp_seconds": round(ramp, 1),
         "hold_seconds": seconds,
+        "refused_at_open": len(refused),
+        "refused_codes": [c.closed for c in refused][:10],
+        "refused_ticket_age_seconds": sorted(round(c.ticket_age, 1) for c in refused)[:10],
+        "max_ticket_age_seconds": round(max(c.ticket_age for c in clients), 1),
         "dropped": len(dropped),
         "dropped_codes": dropped[:10],
         "answered_ping_at_end": answered,
@@ -142,8 +154,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = Server(org, log=RESULTS / "realtime_idle.server.log")
     try:
-        socket_tickets = tickets(org, org.user_ids)  # valid 60 s: issued right before
-        results = asyncio.run(run(server, socket_tickets, args.seconds))
+        results = asyncio.run(run(server, org, args.seconds))
     finally:
         server.stop()
     results["parameters"] = vars(args)
