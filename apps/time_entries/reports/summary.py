@@ -15,9 +15,7 @@ the public schema) are then fetched with one small query per dimension shown.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -28,16 +26,6 @@ from apps.tasks.models import Task
 
 from .query import ReportQuery
 
-#: SQL type of each dimension's key (for typed NULLs in the UNION).
-_KEY_TYPES = {
-    "project": "uuid",
-    "client": "uuid",
-    "user": "uuid",
-    "task": "uuid",
-    "tag": "varchar",
-    "day": "date",
-    "week": "date",
-}
 NO_LABEL = {
     "project": "(no project)",
     "client": "(no client)",
@@ -132,10 +120,13 @@ def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
         for i, d in enumerate(dims):
             name = f"k{i + 1}"
             if d in used:
-                outer_keys.append(name)
+                # Keys and money leave PostgreSQL as text: building 10,000 UUID
+                # and Decimal objects only to print them again costs more than
+                # the final GROUPING SETS step.
+                outer_keys.append(f"{name}::text")
                 level_terms.append(f"(1 - GROUPING({name}))")
             else:
-                outer_keys.append(f"NULL::{_KEY_TYPES[d]} AS {name}")
+                outer_keys.append(f"NULL::text AS {name}")
         level = " + ".join(level_terms) if level_terms else "0"
         grouping = ", ".join(
             "(" + ", ".join(f"k{dims.index(d) + 1}" for d in s) + ")" for s in part_sets
@@ -143,7 +134,7 @@ def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
         selects.append(
             f"SELECT {level} AS level, {', '.join([*outer_keys, ''])}"
             "SUM(x.secs)::bigint AS total, SUM(x.bsecs)::bigint AS billable, "
-            "SUM(x.amt) AS amount "
+            "ROUND(COALESCE(SUM(x.amt), 0), 2)::text AS amount "
             f"FROM ({leaves}) x GROUP BY GROUPING SETS ({grouping})"
         )
     body = " UNION ALL ".join(selects)
@@ -163,14 +154,14 @@ def report_summary(query: ReportQuery) -> dict[str, Any]:
     labels = _labels(dims, rows)
     money = query.show_amounts
 
-    def node(total: int, billable: int, amount: Decimal | None) -> dict[str, Any]:
+    def node(total: int, billable: int, amount: str | None) -> dict[str, Any]:
         return {
             "total_seconds": int(total or 0),
             "billable_seconds": int(billable or 0),
-            "billable_amount": _money(amount) if money else None,
+            "billable_amount": (amount or "0.00") if money else None,
         }
 
-    result: dict[str, Any] = node(0, 0, Decimal("0"))
+    result: dict[str, Any] = node(0, 0, "0.00")
     first: dict[Any, dict[str, Any]] = {}
     second: list[tuple[Any, Any, dict[str, Any]]] = []
     for level, *rest in rows:
@@ -193,19 +184,15 @@ def report_summary(query: ReportQuery) -> dict[str, Any]:
     return result
 
 
-def _money(value: Decimal | None) -> str:
-    return str((value or Decimal("0")).quantize(Decimal("0.01")))
-
-
-def _key(dimension: str, key: Any, labels: dict[str, dict[Any, str]]) -> dict[str, Any]:
-    if isinstance(key, datetime.date):
-        label = key.isoformat()
-        return {"key": label, "label": label if dimension == "day" else f"Week of {label}"}
+def _key(dimension: str, key: str | None, labels: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """``key`` is text already (id, tag or ISO date; see ``summary_sql``)."""
     if key is None:
         return {"key": None, "label": NO_LABEL[dimension]}
-    if dimension == "tag":
+    if dimension == "day" or dimension == "tag":
         return {"key": key, "label": key}
-    return {"key": str(key), "label": labels[dimension].get(key, NO_LABEL[dimension])}
+    if dimension == "week":
+        return {"key": key, "label": f"Week of {key}"}
+    return {"key": key, "label": labels[dimension].get(key, NO_LABEL[dimension])}
 
 
 def _sort_key(dimension: str) -> Any:
@@ -215,13 +202,13 @@ def _sort_key(dimension: str) -> Any:
     return lambda g: (g["key"] is None, g["label"].casefold(), g["key"] or "")
 
 
-def _labels(dims: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict[str, dict[Any, str]]:
+def _labels(dims: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict[str, dict[str, str]]:
     """One query per entity dimension shown: names of the keys in ``rows``."""
     rows = list(rows)
-    labels: dict[str, dict[Any, str]] = {}
+    labels: dict[str, dict[str, str]] = {}
     for i, dimension in enumerate(dims):
         ids = {row[1 + i] for row in rows if row[1 + i] is not None}
-        labels[dimension] = label_lookup(dimension, ids)
+        labels[dimension] = {str(k): v for k, v in label_lookup(dimension, ids).items()}
     return labels
 
 
