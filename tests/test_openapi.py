@@ -186,7 +186,7 @@ def test_schemathesis_bounded_run_finds_no_server_error(fuzz_server, tmp_path):
         token,
         tmp_path,
         max_examples=int(os.environ.get("NOVATIME_FUZZ_EXAMPLES", "3")),
-        max_time=int(os.environ.get("NOVATIME_FUZZ_SECONDS", "100")),
+        max_time=int(os.environ.get("NOVATIME_FUZZ_SECONDS", "60")),
     )
     assert junit.exists(), output[-5000:]
     failures = _fuzz_failures(junit)
