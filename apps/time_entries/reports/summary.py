@@ -10,22 +10,30 @@ thousand rows they cost nothing). The
 that contain ``tag`` are computed over the unnested rows, the others over the
 plain rows (``UNION ALL`` of two grouped selects), so a total never counts a
 tagged entry twice. Labels (project, client and task names, user names from
-the public schema) are then fetched with one small query per dimension shown.
+the public schema) are joined onto the few result rows in the same statement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from apps.projects.models import Client, Project
-from apps.tasks.models import Task
-
 from .query import ReportQuery
 
+#: Where the label of an entity dimension comes from (table, SQL over alias ``t``).
+_LABEL_TABLES = {
+    "project": ("projects_project", "{t}.name"),
+    "client": ("projects_client", "{t}.name"),
+    "task": ("tasks_task", "{t}.title"),
+    # User.full_name: "first last", stripped, else the email.
+    "user": (
+        "iam_user",
+        "COALESCE(NULLIF(btrim(concat_ws(' ', {t}.first_name, {t}.last_name)), ''), {t}.email)",
+    ),
+}
 NO_LABEL = {
     "project": "(no project)",
     "client": "(no client)",
@@ -138,9 +146,23 @@ def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
             f"FROM ({leaves}) x GROUP BY GROUPING SETS ({grouping})"
         )
     body = " UNION ALL ".join(selects)
-    sql = (
-        f"WITH e AS MATERIALIZED ({base}) {body}" if parts[True] else (f"WITH e AS ({base}) {body}")
+    # Labels in the same statement (one round trip): names of projects,
+    # clients, tasks, and of users from the public schema (on the search_path).
+    label_cols, joins = [], []
+    for i, d in enumerate(dims):
+        key, alias = f"r.k{i + 1}", f"l{i + 1}"
+        if d in _LABEL_TABLES:
+            table, column = _LABEL_TABLES[d]
+            joins.append(f"LEFT JOIN {table} {alias} ON {alias}.id = {key}::uuid")
+            label_cols.append(column.format(t=alias))
+        else:
+            label_cols.append("NULL::text")
+    keys = ", ".join(f"r.k{i + 1}" for i in range(len(dims)))
+    select = ", ".join(
+        c for c in ["r.level", keys, "r.total, r.billable, r.amount", *label_cols] if c
     )
+    cte = "WITH e AS MATERIALIZED" if parts[True] else "WITH e AS"
+    sql = f"{cte} ({base}) SELECT {select} FROM ({body}) r {' '.join(joins)}"
     return sql, params
 
 
@@ -151,7 +173,6 @@ def report_summary(query: ReportQuery) -> dict[str, Any]:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     dims = list(query.group_by)
-    labels = _labels(dims, rows)
     money = query.show_amounts
 
     def node(total: int, billable: int, amount: str | None) -> dict[str, Any]:
@@ -164,14 +185,15 @@ def report_summary(query: ReportQuery) -> dict[str, Any]:
     result: dict[str, Any] = node(0, 0, "0.00")
     first: dict[Any, dict[str, Any]] = {}
     second: list[tuple[Any, Any, dict[str, Any]]] = []
+    n = len(dims)
     for level, *rest in rows:
-        keys, (total, billable, amount) = rest[: len(dims)], rest[len(dims) :]
+        keys, (total, billable, amount), names = rest[:n], rest[n : n + 3], rest[n + 3 :]
         if level == 0:
             result.update(node(total, billable, amount))
         elif level == 1:
-            first[keys[0]] = {**_key(dims[0], keys[0], labels), **node(total, billable, amount)}
+            first[keys[0]] = {**_key(dims[0], keys[0], names[0]), **node(total, billable, amount)}
         else:
-            group = {**_key(dims[1], keys[1], labels), **node(total, billable, amount)}
+            group = {**_key(dims[1], keys[1], names[1]), **node(total, billable, amount)}
             second.append((keys[0], keys[1], group))
     if len(dims) == 2:
         for group in first.values():
@@ -184,15 +206,15 @@ def report_summary(query: ReportQuery) -> dict[str, Any]:
     return result
 
 
-def _key(dimension: str, key: str | None, labels: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """``key`` is text already (id, tag or ISO date; see ``summary_sql``)."""
+def _key(dimension: str, key: str | None, name: str | None) -> dict[str, Any]:
+    """``key`` is text already (id, tag or ISO date); ``name`` the joined label."""
     if key is None:
         return {"key": None, "label": NO_LABEL[dimension]}
     if dimension == "day" or dimension == "tag":
         return {"key": key, "label": key}
     if dimension == "week":
         return {"key": key, "label": f"Week of {key}"}
-    return {"key": key, "label": labels[dimension].get(key, NO_LABEL[dimension])}
+    return {"key": key, "label": name if name is not None else NO_LABEL[dimension]}
 
 
 def _sort_key(dimension: str) -> Any:
@@ -200,29 +222,6 @@ def _sort_key(dimension: str) -> Any:
     if dimension in ("day", "week"):
         return lambda g: g["key"] or ""
     return lambda g: (g["key"] is None, g["label"].casefold(), g["key"] or "")
-
-
-def _labels(dims: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict[str, dict[str, str]]:
-    """One query per entity dimension shown: names of the keys in ``rows``."""
-    rows = list(rows)
-    labels: dict[str, dict[str, str]] = {}
-    for i, dimension in enumerate(dims):
-        ids = {row[1 + i] for row in rows if row[1 + i] is not None}
-        labels[dimension] = {str(k): v for k, v in label_lookup(dimension, ids).items()}
-    return labels
-
-
-def label_lookup(dimension: str, ids: set[Any]) -> dict[Any, str]:
-    """Display names for ids of ``dimension`` (deleted objects keep their name)."""
-    if not ids or dimension not in ("project", "client", "task", "user"):
-        return {}
-    if dimension == "project":
-        return dict(Project.all_objects.filter(pk__in=ids).values_list("pk", "name"))
-    if dimension == "client":
-        return dict(Client.all_objects.filter(pk__in=ids).values_list("pk", "name"))
-    if dimension == "task":
-        return dict(Task.all_objects.filter(pk__in=ids).values_list("pk", "title"))
-    return user_labels(ids)
 
 
 def user_identities(ids: Iterable[Any]) -> dict[Any, tuple[str, str]]:
