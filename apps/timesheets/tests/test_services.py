@@ -479,3 +479,37 @@ def test_timesheet_for_day_finds_the_period(in_tenant, member):
         user_id=member.user_id, day=datetime.date(2026, 11, 5)
     )
     assert created and sheet.period_start == MONDAY
+
+
+def test_period_bounds_follow_a_dst_change_in_the_org_timezone(in_tenant, member, manager):
+    # Berlin leaves summer time on Sunday 2026-10-25 (UTC+2 → UTC+1).
+    in_tenant.timezone = "Europe/Berlin"
+    monday = datetime.date(2026, 10, 19)
+    sheet = TimesheetFactory(user_id=member.user_id, period_start=monday, status=S.SUBMITTED)
+    utc = datetime.UTC
+    # Monday 00:30 Berlin summer time is Sunday 22:30 UTC.
+    make_entry(
+        user_id=member.user_id,
+        started_at=datetime.datetime(2026, 10, 18, 22, 30, tzinfo=utc),
+        seconds=1,
+    )
+    # Sunday 23:30 Berlin winter time (22:30 UTC): last hour of the week.
+    make_entry(
+        user_id=member.user_id,
+        started_at=datetime.datetime(2026, 10, 25, 22, 30, tzinfo=utc),
+        seconds=10,
+    )
+    # Monday 00:30 Berlin winter time (23:30 UTC): next week.
+    make_entry(
+        user_id=member.user_id,
+        started_at=datetime.datetime(2026, 10, 25, 23, 30, tzinfo=utc),
+        seconds=100,
+    )
+    # Sunday 23:30 Berlin summer time the week before (21:30 UTC): previous week.
+    make_entry(
+        user_id=member.user_id,
+        started_at=datetime.datetime(2026, 10, 18, 21, 30, tzinfo=utc),
+        seconds=1000,
+    )
+    services.timesheet_approve(timesheet=sheet, approver_membership=manager)
+    assert sheet.approved_total_seconds == 11
