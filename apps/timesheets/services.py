@@ -114,15 +114,31 @@ def _entries_model() -> Any:
     return TimeEntry
 
 
-def timesheet_approver_ids(*, user_id: Any, organization: Any | None = None) -> list[str]:
+def _approver_memberships(org: Any) -> list[tuple[Any, str]]:
+    """``(user_id, role)`` of the organization's active manager+ members."""
+    return list(
+        Membership.objects.filter(
+            organization_id=org.pk, status=MembershipStatus.ACTIVE, role__in=APPROVER_ROLES
+        ).values_list("user_id", "role")
+    )
+
+
+def timesheet_approver_ids(
+    *,
+    user_id: Any,
+    organization: Any | None = None,
+    memberships: list[tuple[Any, str]] | None = None,
+) -> list[str]:
     """Who may decide ``user_id``'s sheets: active manager+ members, minus the
     owner of the sheet (unless owners may self-approve and they are an owner),
     and — when the organization limits approvers — managers only for members
-    of projects they lead (admins and owners are never limited)."""
+    of projects they lead (admins and owners are never limited).
+
+    ``memberships`` (from ``_approver_memberships``) lets a caller asking for
+    many users load the approvers once."""
     org = organization or _organization()
-    memberships = Membership.objects.filter(
-        organization_id=org.pk, status=MembershipStatus.ACTIVE, role__in=APPROVER_ROLES
-    ).values_list("user_id", "role")
+    if memberships is None:
+        memberships = _approver_memberships(org)
     leads: set[Any] | None = None
     if org.approvers_limited_to_managed_projects:
         projects = ProjectMember.objects.filter(
@@ -685,8 +701,11 @@ def _remind_approvers(*, org: Any, now: datetime.datetime, users: dict[str, Any]
         if not pending:
             return 0
         per_approver: dict[str, list[Timesheet]] = {}
+        approvers = _approver_memberships(org)  # once: no query per sheet
         for sheet in pending:
-            for approver in timesheet_approver_ids(user_id=sheet.user_id, organization=org):
+            for approver in timesheet_approver_ids(
+                user_id=sheet.user_id, organization=org, memberships=approvers
+            ):
                 per_approver.setdefault(approver, []).append(sheet)
         Timesheet.objects.filter(pk__in=[s.pk for s in pending]).update(reminded_at=now)
         for approver, sheets in per_approver.items():

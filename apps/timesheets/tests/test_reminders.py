@@ -175,3 +175,21 @@ def test_the_tenant_task_runs_in_its_schema_only(tenant, other_tenant, in_tenant
 
     with tenant_context(other_tenant):
         assert not Timesheet.objects.filter(user_id=team["missing"].user_id).exists()
+
+
+@time_machine.travel(TUESDAY_AFTER, tick=False)
+def test_approver_digest_does_not_query_per_sheet(in_tenant, team):
+    from django.test.utils import CaptureQueriesContext
+
+    def pending(n):
+        for _ in range(n):
+            m = _member(in_tenant)
+            TimesheetFactory(user_id=m.user_id, period_start=MONDAY, status=S.SUBMITTED)
+
+    pending(2)
+    with CaptureQueriesContext(connection) as few:
+        services._remind_approvers(org=in_tenant, now=timezone.now(), users={})
+    pending(12)
+    with CaptureQueriesContext(connection) as many:
+        services._remind_approvers(org=in_tenant, now=timezone.now(), users={})
+    assert len(few) == len(many)
