@@ -146,9 +146,13 @@ def test_list_shows_own_periods(in_tenant, member, running):
 
 
 @time_machine.travel(NOW, tick=False)
-def test_keep(member, running):
+def test_keep(member, running, emitted):
     idle = _idle(member, running)
-    body = expect(resolve(member, idle, "keep"), 200)
+    with emitted() as events:
+        body = expect(resolve(member, idle, "keep"), 200)
+    assert [(e.type, e.op, e.user_ids) for e in events] == [
+        ("idle", "resolved", (str(member.user.pk),))
+    ]
     assert body["idle_period"]["resolution"] == "kept"
     running.refresh_from_db()
     assert running.ended_at is None

@@ -604,3 +604,15 @@ def test_managers_bulk_edit_across_users(in_tenant, manager, emitted):
         400,
         "task_project_mismatch",
     )
+
+
+def test_create_emits_to_the_user_only(member, emitted):
+    with emitted() as events:
+        body = expect(
+            member.post("/api/v1/time-entries/", _entry(ProjectFactory(), 9, 10), format="json"),
+            201,
+        )
+    assert [(e.type, e.op, e.user_ids, e.data["id"]) for e in events] == [
+        ("time_entry", "created", (str(member.user.pk),), body["id"])
+    ]
+    assert "amount" not in events[0].data and "hourly_rate" not in events[0].data
