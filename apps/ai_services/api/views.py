@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -176,8 +177,6 @@ class SummaryView(_AIView, APIView):
                 .first()
             )
             if other is None:
-                from rest_framework.exceptions import ValidationError
-
                 raise ValidationError({"user": ["Not a member of this organization."]})
             user_ids = [other.user_id]
             subject = other.user.full_name
