@@ -68,8 +68,14 @@ class Channel(SoftDeleteModel):
                 | (~models.Q(kind="direct") & models.Q(direct_key__isnull=True)),
                 name="chat_channel_direct_key_iff_kind",
             ),
+            # OR of equalities, not ``kind__in``: PostgreSQL deparses ``IN``
+            # differently after a pg_dump round trip, and tenants cloned from
+            # the template must be identical to migrated ones.
             models.CheckConstraint(
-                condition=models.Q(kind__in=[k.value for k in ChannelKind]),
+                condition=models.Q(kind="public")
+                | models.Q(kind="private")
+                | models.Q(kind="project")
+                | models.Q(kind="direct"),
                 name="chat_channel_kind_valid",
             ),
         ]
