@@ -108,6 +108,7 @@ class _ChatView:
 class ChannelListView(_ChatView, generics.GenericAPIView):
     pagination_class = StandardPagination
     serializer_class = ChannelSerializer
+    queryset = Channel.objects.none()  # for the schema generator; see get_queryset
 
     def get_queryset(self) -> QuerySet[Channel]:
         return selectors.channel_list(membership=self.membership)
@@ -149,6 +150,7 @@ class ChannelDetailView(_ChatView, APIView):
 class ChannelMembersView(_ChatView, generics.GenericAPIView):
     pagination_class = StandardPagination
     serializer_class = ChannelMemberSerializer
+    queryset = ChannelMember.objects.none()  # for the schema generator
 
     @extend_schema(responses={200: ChannelMemberSerializer(many=True), **_ERRORS},
                    summary="Members (and read markers) of a channel")  # fmt: skip
@@ -207,6 +209,7 @@ _HISTORY_PARAMETERS = [
 class ChannelMessagesView(_ChatView, generics.GenericAPIView):
     pagination_class = MessageCursorPagination
     serializer_class = MessageSerializer
+    queryset = Message.objects.none()  # for the schema generator
 
     def _since(self, channel: Channel) -> Any:
         raw = self.request.query_params.get("since")
