@@ -148,40 +148,75 @@ def _value_for(field: Any, name: str) -> Any:
     return f"qa {uuid.uuid4().hex[:8]}"
 
 
-def _id(world: World, side: str, model: str) -> str:
+def _id(world: World, side: str, model: str, avoid: frozenset[str] | set[str] = frozenset()) -> str:
+    """An id of ``model`` in one organization, not one of ``avoid`` (the path's
+    own ids: a project cannot depend on itself)."""
     if model == "user":
         # A person only in that organization (the attacker is in both).
         membership = world.b_owner if side == "b" else world.a_viewer
         return str(membership.user_id)
     holder = world.b if side == "b" else world.a
-    ids = holder.ids.get(model)
+    ids = [i for i in holder.ids.get(model, []) if i not in avoid] or holder.ids.get(model, [])
     return ids[0] if ids else str(uuid.uuid4())
 
 
-def _path(world: World, endpoint: Endpoint) -> str:
-    values = {
-        n: world.id_for(world.a, endpoint, n) or str(uuid.uuid4()) for n, _ in endpoint.params
-    }
-    return endpoint.path(values)
+def _path_values(world: World, endpoint: Endpoint) -> dict[str, str]:
+    return {n: world.id_for(world.a, endpoint, n) or str(uuid.uuid4()) for n, _ in endpoint.params}
 
 
-def _body(case: BodyCase, world: World, side: str) -> dict[str, Any]:
-    value = _id(world, side, case.model)
+def _make_consistent(world: World, body: dict[str, Any], models: dict[str, str], skip: str) -> None:
+    """Point the body's relations at rows that belong together in A: when the
+    row named by one field has a FK to the model of another field, that other
+    field takes the row's FK value (a task and *its* project)."""
+    from django.apps import apps
+    from django.db import models as m
+    from django_tenants.utils import tenant_context
+
+    by_name = {mdl._meta.model_name: mdl for mdl in apps.get_models()}
+    with tenant_context(world.a.tenant):
+        for name, model_name in models.items():
+            model = by_name.get(model_name)
+            value = body.get(name)
+            if model is None or not isinstance(value, str):
+                continue
+            row = model._base_manager.filter(pk=value).first()
+            if row is None:
+                continue
+            for fk in model._meta.concrete_fields:
+                if not isinstance(fk, m.ForeignKey):
+                    continue
+                for other, other_model in models.items():
+                    if (
+                        other not in (name, skip)
+                        and other_model == fk.related_model._meta.model_name
+                    ):
+                        body[other] = str(getattr(row, fk.attname))
+
+
+def _body(case: BodyCase, world: World, side: str, path_ids: set[str]) -> dict[str, Any]:
+    value = _id(world, side, case.model, path_ids)
     body: dict[str, Any] = {case.field: [value] if case.many else value}
     if case.method == "patch":
         return body
+    models = {case.field: case.model}
     for name, fld in case.serializer.fields.items():
         if name == case.field or fld.read_only or not fld.required:
             continue
         if isinstance(fld, serializers.RelatedField | serializers.UUIDField):
-            model = _field_model(case.endpoint, name, fld)
-            body[name] = _id(world, "a", model or "")
+            models[name] = _field_model(case.endpoint, name, fld) or ""
+            body[name] = _id(world, "a", models[name], path_ids)
         elif isinstance(fld, serializers.ManyRelatedField):
             model = _field_model(case.endpoint, name, fld)
-            body[name] = [_id(world, "a", model or "")]
+            body[name] = [_id(world, "a", model or "", path_ids)]
         else:
             body[name] = _value_for(fld, name)
-    return body
+    # The other fields follow the case field's A row in the control body (and
+    # keep those A values when the case field carries B's id).
+    control = dict(body)
+    if side == "b":
+        control[case.field] = _id(world, "a", case.model, path_ids)
+    _make_consistent(world, control, models, skip="")
+    return {**control, case.field: body[case.field]}
 
 
 class _Rollback(Exception):
@@ -192,11 +227,13 @@ class _Rollback(Exception):
 def test_other_organizations_id_in_a_body_is_refused(case: BodyCase, world: World) -> None:
     client = TenantAPIClient(world.a.tenant)
     client.force_authenticate(world.both_owner.user)
-    path = _path(world, case.endpoint)
+    values = _path_values(world, case.endpoint)
+    path = case.endpoint.path(values)
+    path_ids = set(values.values())
     send = getattr(client, case.method)
 
     if case.method == "post":
-        control_body = _body(case, world, "a")
+        control_body = _body(case, world, "a", path_ids)
         try:
             with transaction.atomic():
                 control = send(path, control_body, format="json")
@@ -210,7 +247,7 @@ def test_other_organizations_id_in_a_body_is_refused(case: BodyCase, world: Worl
             )
 
     before = fingerprint(world)
-    body = _body(case, world, "b")
+    body = _body(case, world, "b", path_ids)
     sent = {v for v in body.values() if isinstance(v, str)} | {
         x for v in body.values() if isinstance(v, list) for x in v
     }
