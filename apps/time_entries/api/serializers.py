@@ -29,7 +29,9 @@ class ErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(), required=False)
+    # Per field a list of messages, or (list items, nested objects such as a
+    # bulk edit's ``set``) an object of those: DRF's error detail as is.
+    fields = serializers.DictField(required=False)
 
 
 class OrgDateTimeField(serializers.DateTimeField):

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
+from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
@@ -185,8 +186,11 @@ class TimerView(TimeAPIMixin, APIView):
     """``GET /api/v1/timer/``: the caller's running entry, or ``null``."""
 
     @extend_schema(responses={200: TimeEntrySerializer(allow_null=True)})
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> Response | JsonResponse:
         entry = selectors.running_entry(user_id=request.user.pk)
+        if entry is None:
+            # DRF renders ``None`` as an empty body; API.md promises JSON ``null``.
+            return JsonResponse(None, safe=False)
         return Response(self.entry_data(entry))
 
 

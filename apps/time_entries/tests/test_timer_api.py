@@ -29,7 +29,10 @@ def member(in_tenant):
 
 
 def test_no_timer_is_200_null(member):
-    assert expect(member.get("/api/v1/timer/"), 200) is None
+    response = member.get("/api/v1/timer/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.content == b"null"
 
 
 @time_machine.travel(NOW, tick=False)
