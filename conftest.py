@@ -7,10 +7,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django_tenants.utils import tenant_context
 
+from apps.common.testing import clear_test_cache
 from tenants.testing import TenantAPIClient, build_session_tenants
 
 
@@ -30,17 +30,10 @@ def _clean_cache_and_schema() -> Iterator[None]:
     Tenant rows that a test creates are rolled back with its transaction, so
     their cached copies must not leak into the next test.
     """
-    _clear_test_cache()
+    clear_test_cache()
     yield
-    _clear_test_cache()
+    clear_test_cache()
     connection.set_schema_to_public()
-
-
-def _clear_test_cache() -> None:
-    client = cache._cache.get_client(write=True)  # the test key prefix is ours alone
-    keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=500))
-    if keys:
-        client.delete(*keys)
 
 
 @pytest.fixture

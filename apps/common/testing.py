@@ -21,3 +21,17 @@ def expect(response: Any, status: int, code: str | None = None) -> Any:
     if code:
         assert response.json()["code"] == code
     return response.json() if response.content else None
+
+
+def clear_test_cache() -> None:
+    """Delete this test run's cache keys only.
+
+    ``cache.clear()`` is FLUSHDB on the shared Redis database: it would wipe
+    other processes' socket tickets, channel groups and Celery queues.
+    """
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=500))
+    if keys:
+        client.delete(*keys)

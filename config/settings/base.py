@@ -155,7 +155,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # Read timeout above the layer's 5 s blocking receive: redis-py's
+            # default equals it, and idle sockets then dropped on timeouts.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
             "prefix": f"{NOVATIME_ENV_PREFIX}:asgi",
             "capacity": 1000,
             "expiry": 60,
@@ -189,6 +191,10 @@ CELERY_BEAT_SCHEDULE = {
     "ai-automation-rules": {
         "task": "ai_services.automation_all_tenants",
         "schedule": 900.0,
+    },
+    "websocket-presence-sweep": {
+        "task": "websocket_server.presence_sweep",
+        "schedule": 60.0,
     },
     "billing-dunning": {
         "task": "billing.dunning_sweep",

@@ -54,7 +54,7 @@ REDIS_URL = env("REDIS_URL")
 # every request: config/resilience.py lists what that means.
 CACHES["default"]["BACKEND"] = "config.resilience.ResilientRedisCache"  # noqa: F405
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": REDIS_URL, "socket_timeout": 15}]  # noqa: F405
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 # Sending a task retries the broker for about 2 s before giving up (then
 # PublishSafeTask logs and counts it).

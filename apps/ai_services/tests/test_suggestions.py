@@ -14,7 +14,7 @@ from django_tenants.utils import tenant_context
 from apps.ai_services import services, suggestions
 from apps.ai_services.models import SuggestionModel
 from apps.billing.models import Plan, Subscription
-from apps.common.testing import expect
+from apps.common.testing import clear_test_cache, expect
 from apps.projects.constants import ProjectStatus
 
 from .factories import ProjectFactory, TaskFactory, TimeEntryFactory, client_as, member_of
@@ -248,7 +248,7 @@ def test_serving_a_suggestion_queues_training_when_due(
     assert len(sent) == 1  # 30 entries, no model yet: due
 
     services.suggestion_model_train()
-    cache.clear()
+    clear_test_cache()
     with commit():
         expect(client.post(URL, {"description": "login"}), 200)
     assert len(sent) == 1  # fresh model, nothing new: not due
