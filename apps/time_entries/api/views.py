@@ -185,7 +185,13 @@ class TimeEntryViewSet(
 class TimerView(TimeAPIMixin, APIView):
     """``GET /api/v1/timer/``: the caller's running entry, or ``null``."""
 
-    @extend_schema(responses={200: TimeEntrySerializer(allow_null=True)})
+    # The running entry or JSON ``null`` (OpenAPI 3.0: a nullable reference).
+    @extend_schema(
+        responses={
+            200: {"allOf": [{"$ref": "#/components/schemas/TimeEntry"}], "nullable": True},
+            **_errors(403),
+        }
+    )
     def get(self, request: Request) -> Response | JsonResponse:
         entry = selectors.running_entry(user_id=request.user.pk)
         if entry is None:
