@@ -30,15 +30,6 @@ def _schema(urlconf: str) -> dict:
     return SchemaGenerator(urlconf=urlconf).get_schema(request=None, public=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "many operations (dj-rest-auth views, list/create/retrieve of most viewsets) document "
-        "no 4xx answer: needs a drf-spectacular postprocessing hook adding the shared error "
-        "responses (coordinator: see the QA report); strict, so the fix turns this red until "
-        "the marker is removed"
-    ),
-)
 @pytest.mark.parametrize("urlconf", ["config.urls_public", "config.urls_tenant"])
 def test_every_operation_documents_its_errors(urlconf):
     """Each operation documents a success and at least one 4xx answer, and
@@ -77,16 +68,10 @@ FUZZ_EXCLUDE = (
 
 #: Failures found by the fuzzer and reported to the owning app, by
 #: (operation, schemathesis check code). A failure not listed fails the test.
-KNOWN_FUZZ_FAILURES = {
-    ("GET /api/v1/timer/", "ST104"): "no running timer answers an empty body, not JSON null",
-    ("GET /api/v1/timer/", "ST109"): "same: empty body without Content-Type",
-}
-#: A known cause wherever it shows up: the shared error shape documents
-#: ``fields`` as ``{name: [messages]}`` (apps/time_entries/api/serializers.py
-#: ErrorSerializer), but list and nested fields answer ``{name: {index: [...]}}``.
-KNOWN_FUZZ_CAUSES = {
-    "ST108": "Schema at /properties/fields/additionalProperties",
-}
+KNOWN_FUZZ_FAILURES: dict[tuple[str, str], str] = {}
+#: Known causes wherever they show up, by schemathesis check code → a text
+#: of the failure (none at present).
+KNOWN_FUZZ_CAUSES: dict[str, str] = {}
 
 
 def _fuzz_failures(junit_path) -> tuple[int, set[tuple[str, str]]]:

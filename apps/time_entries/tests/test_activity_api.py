@@ -6,9 +6,8 @@ import datetime
 
 import pytest
 import time_machine
-from django.core.cache import cache
 
-from apps.common.testing import expect
+from apps.common.testing import clear_test_cache, expect
 from apps.organizations.tests.factories import client_as
 from apps.projects.tests.factories import ProjectFactory
 from apps.time_entries.constants import IdleResolution
@@ -112,7 +111,7 @@ def test_heartbeat_makes_few_queries(member, running, django_assert_max_num_quer
 def test_heartbeats_are_throttled_per_user(in_tenant, member, running):
     from rest_framework.throttling import ScopedRateThrottle
 
-    cache.clear()
+    clear_test_cache()
     rates = {**ScopedRateThrottle.THROTTLE_RATES, "heartbeat": "3/min"}
     original = ScopedRateThrottle.THROTTLE_RATES
     ScopedRateThrottle.THROTTLE_RATES = rates

@@ -1,0 +1,54 @@
+"""OpenAPI post-processing shared by both URLconfs.
+
+Every endpoint answers errors in one shape (apps.common.errors), but most
+views declare only their success responses. Rather than repeat the same
+four error responses on hundreds of operations (and forget them on the next
+one), this hook adds them to every operation that does not declare its own,
+so generated clients and schemathesis know what a 4xx body looks like.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {
+        "code": {"type": "string", "description": "Stable machine-readable error code."},
+        "message": {"type": "string"},
+        "fields": {
+            "type": "object",
+            "description": "Per-field validation errors (nested like the request body).",
+            "additionalProperties": {},
+        },
+    },
+    "additionalProperties": True,
+}
+
+_COMMON_ERRORS = (
+    ("400", "Invalid input."),
+    ("401", "Not authenticated."),
+    ("403", "Not allowed: not a member, role too weak, or two-factor required."),
+    ("404", "Unknown object, or not visible to the caller."),
+    ("429", "Throttled."),
+)
+_METHODS = frozenset({"get", "post", "put", "patch", "delete"})
+
+
+def add_error_responses(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular POSTPROCESSING_HOOKS entry: document the common errors."""
+    result.setdefault("components", {}).setdefault("schemas", {}).setdefault("Error", ERROR_SCHEMA)
+    ref = {"$ref": "#/components/schemas/Error"}
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in _METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, text in _COMMON_ERRORS:
+                responses.setdefault(
+                    status, {"description": text, "content": {"application/json": {"schema": ref}}}
+                )
+    return result
