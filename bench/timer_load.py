@@ -11,7 +11,9 @@ time: the worst case for queueing). Reported per endpoint: server time
 (``app``: inside DRF dispatch; ``cpu``: the request thread's CPU time there;
 ``asgi``: including middleware and the wait for a free worker thread), SQL
 statements per request, and client latency, p50/p95; plus a one-client
-run as the unloaded baseline. Results: stdout and var/bench/timer_load.json.
+run as the unloaded baseline, and a paced run: the same 50 clients with a
+random pause (mean ``--think`` s) between requests, as desktop clients of
+people at work behave. Results: stdout and var/bench/timer_load.json.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import datetime
 import json
 import os
+import random
 import socket
 import subprocess
 import time
@@ -69,7 +72,12 @@ def _timing(header: str | None) -> dict[str, float]:
 
 
 async def _client(
-    http: Any, token: str, project: str, rounds: int, samples: dict[str, dict[str, list]]
+    http: Any,
+    token: str,
+    project: str,
+    rounds: int,
+    samples: dict[str, dict[str, list]],
+    think: float = 0.0,
 ) -> None:
     headers = {"Authorization": f"Token {token}"}
     for _ in range(rounds):
@@ -87,9 +95,13 @@ async def _client(
             samples[name]["client"].append(client_ms)
             for kind in ("app", "cpu", "asgi", "queries"):
                 samples[name][kind].append(timing[kind])
+            if think:  # a person at a desktop client, not a closed loop
+                await asyncio.sleep(random.uniform(0, 2 * think))
 
 
-async def _run(base: str, host: str, project: str, tokens: list[str], rounds: int) -> dict:
+async def _run(
+    base: str, host: str, project: str, tokens: list[str], rounds: int, think: float = 0.0
+) -> dict:
     import httpx
 
     samples: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
@@ -102,11 +114,12 @@ async def _run(base: str, host: str, project: str, tokens: list[str], rounds: in
             *(_client(http, t, project, 1, defaultdict(lambda: defaultdict(list))) for t in tokens)
         )
         started = time.perf_counter()
-        await asyncio.gather(*(_client(http, t, project, rounds, samples) for t in tokens))
+        await asyncio.gather(*(_client(http, t, project, rounds, samples, think) for t in tokens))
         elapsed = time.perf_counter() - started
     requests = sum(len(samples[e]["client"]) for e in ENDPOINTS)
     return {
         "clients": len(tokens),
+        "think_seconds_mean": think,
         "requests": requests,
         "throughput_rps": round(requests / elapsed, 1),
         **{
@@ -124,6 +137,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.5,
+        help="mean pause (s) between a client's requests in the paced run (0: skip it)",
+    )
     args = parser.parse_args()
 
     url = prepare_database("bench_timer")
@@ -175,6 +194,11 @@ def main() -> None:
                 time.sleep(0.1)
         single = asyncio.run(_run(base, host, project, tokens[:1], args.rounds * 5))
         loaded = asyncio.run(_run(base, host, project, tokens, args.rounds))
+        paced = (
+            asyncio.run(_run(base, host, project, tokens, args.rounds, args.think))
+            if args.think
+            else None
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -183,6 +207,7 @@ def main() -> None:
         "rounds_per_client": args.rounds,
         "one_client": single,
         "concurrent": loaded,
+        "concurrent_paced": paced,
     }
     path = write_result("timer_load", result)
     print(json.dumps(result, indent=2))

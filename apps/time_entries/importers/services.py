@@ -43,6 +43,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from apps.billing.limits import check_limit
 from apps.common.errors import ApplicationError, ConflictError
 from apps.organizations.constants import PERMISSIONS, MembershipStatus, role_has
 from apps.organizations.models import Membership
@@ -467,6 +468,13 @@ def _write(plan: _Plan, organization: Any, membership: Any) -> dict[str, int]:
     for key, name in plan.clients_create.items():
         clients[key] = Client.objects.create(name=name)
     projects: dict[Any, Project] = {}
+    if plan.projects_create:  # imports obey the plan's project limit like the API
+        check_limit(
+            organization_id=organization.pk,
+            limit="projects",
+            count=Project.objects.count,
+            adding=len(plan.projects_create),
+        )
     for key, (name, client_name) in plan.projects_create.items():
         projects[key] = Project.objects.create(
             name=name,

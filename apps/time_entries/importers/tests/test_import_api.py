@@ -226,6 +226,31 @@ def test_create_missing_creates_clients_projects_and_tasks(acme):
         assert TimeEntry.objects.filter(project=zeppelin).count() == 2
 
 
+def test_created_projects_count_against_the_plan_limit(acme):
+    from apps.billing.models import Plan, Subscription
+
+    free = Plan.objects.get(code="free")
+    Subscription.objects.create(organization=acme.tenant, plan=free, status="active")
+    with tenant_context(acme.tenant):
+        room = free.limit("projects") - Project.objects.count()
+        before = (Project.objects.count(), TimeEntry.objects.count())
+    rows = "".join(
+        f"A,alice@acme.test,,New {i},,row {i},Yes,2026-03-04,{9 + i:02d}:00:00,2026-03-04,"
+        f"{9 + i:02d}:30:00,00:30:00,,\n"
+        for i in range(room + 1)
+    )
+    csv = (
+        "User,Email,Client,Project,Task,Description,Billable,Start date,Start time,"
+        "End date,End time,Duration,Tags,Amount (USD)\n" + rows
+    ).encode()
+
+    expect(
+        upload(acme.manager, csv, create_missing="true", dry_run="false"), 402, "plan_limit_reached"
+    )
+    with tenant_context(acme.tenant):
+        assert (Project.objects.count(), TimeEntry.objects.count()) == before
+
+
 def test_a_member_imports_their_own_rows_only(acme):
     report = expect(upload(acme.member, "toggl_detailed.csv", dry_run="true"), 200)
     own_only = (SAMPLES / "toggl_detailed.csv").read_text(encoding="utf-8-sig").splitlines()
