@@ -1,5 +1,6 @@
-"""The platform admin console in a real browser: log in, find an organization,
-suspend it, see the confirmation (with the admin's CSS loaded).
+"""The platform admin console and the API docs in a real browser: log in to the
+admin, find an organization, suspend it, see the confirmation (with the
+admin's CSS loaded); open Swagger UI and expand an operation.
 
 Headless Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright; never
 ``playwright install``) talks to a real ``uvicorn config.asgi:application``
@@ -244,3 +245,28 @@ def test_staff_suspends_an_organization_from_the_admin(
     assert status == "suspended"
     base = server.replace("localhost", "127.0.0.1")
     assert http(f"{base}/api/v1/meta/", host=f"{SLUG}.localhost", method="POST") == 402
+
+
+DOCS_SCREENSHOT = ROOT / "var" / "screenshots" / "api-docs.png"
+
+
+def test_api_docs_render_offline_and_describe_an_operation(browser_page: Any, server: str):
+    """Swagger UI at /api/docs/ renders from the app's own assets (no CDN: the
+    page must work on machines without internet), lists the operations of
+    the schema and expands one with its error responses."""
+    page = browser_page
+    origins: set[str] = set()
+    page.on("request", lambda r: origins.add("/".join(r.url.split("/")[:3])))
+
+    page.goto(f"{server}/api/docs/")
+    page.wait_for_selector(".opblock", timeout=30_000)
+    assert "NovaTime API" in page.locator(".info .title").inner_text()
+    signup = page.locator(".opblock-post", has_text="/api/v1/signup/").first
+    signup.locator(".opblock-summary").click()
+    page.wait_for_selector(".opblock.is-open .responses-table")
+    codes = page.locator(".opblock.is-open .responses-table .response-col_status").all_inner_texts()
+    assert "201" in [c.strip() for c in codes]
+    assert "400" in [c.strip() for c in codes]
+    DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_SCREENSHOT), full_page=False)
+    assert origins == {server}, f"the docs page fetched from elsewhere: {sorted(origins)}"

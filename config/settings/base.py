@@ -59,6 +59,7 @@ SHARED_APPS = [
     "dj_rest_auth.registration",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "apps.websocket_server",
 ]
@@ -299,6 +300,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # /api/docs/ works offline and under a strict CSP: assets from the app.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "MembershipStatusEnum": "apps.organizations.constants.MembershipStatus",
     },
