@@ -8,12 +8,14 @@ the figures to docs/benchmarks/load.md (``NOVATIME_LOAD_REPORT``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import os
 import platform
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,8 +82,56 @@ def _aggregate(stats_csv: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
     return total, [r for r in rows if r["Name"] != "Aggregated"]
 
 
+class _RssSampler(threading.Thread):
+    """Samples the server's memory (the process and its workers) every
+    ``interval`` seconds while the load runs: "flat memory" is a figure."""
+
+    def __init__(self, pid: int, interval: float = 10.0) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.samples: list[float] = []
+        self._done = threading.Event()
+
+    def _rss_mb(self) -> float:
+        import psutil
+
+        root = psutil.Process(self.pid)
+        procs = [root, *root.children(recursive=True)]
+        total = 0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        return total / 2**20
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            with contextlib.suppress(Exception):
+                self.samples.append(self._rss_mb())
+            self._done.wait(self.interval)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(timeout=self.interval + 5)
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "not sampled"
+        first, last, peak = self.samples[0], self.samples[-1], max(self.samples)
+        tail = self.samples[len(self.samples) // 2 :]
+        return (
+            f"{len(self.samples)} samples every {self.interval:.0f} s: first {first:.0f} MB, "
+            f"peak {peak:.0f} MB, last {last:.0f} MB; second half min/max "
+            f"{min(tail):.0f}/{max(tail):.0f} MB"
+        )
+
+
 def _write_report(
-    path: Path, total: dict[str, str], rows: list[dict[str, str]], cmd: str, load: str
+    path: Path,
+    total: dict[str, str],
+    rows: list[dict[str, str]],
+    cmd: str,
+    load: str,
+    memory: str,
 ) -> None:
     server = "one uvicorn worker" if WORKERS == 1 else f"gunicorn, {WORKERS} uvicorn workers"
     lines = [
@@ -94,6 +144,7 @@ def _write_report(
         f"- shape: {TENANTS} organizations x {MEMBERS} members, {USERS} simulated users,"
         f" think time 0.5-2 s, {SECONDS} s",
         f"- command: `{cmd}`",
+        f"- server memory (RSS of the server process and its workers): {memory}",
         "",
         "| request | count | failures | median ms | p95 ms | p99 ms | max ms | req/s |",
         "|---|---|---|---|---|---|---|---|",
@@ -133,13 +184,18 @@ def test_mixed_traffic_has_no_failed_request(
         "--stop-timeout",
         "5",
     ]
-    result = subprocess.run(
-        command,
-        env={**os.environ, "NOVATIME_LOAD_PLAN": str(plan)},
-        capture_output=True,
-        text=True,
-        timeout=SECONDS + 180,
-    )
+    rss = _RssSampler(server.process.pid)
+    rss.start()
+    try:
+        result = subprocess.run(
+            command,
+            env={**os.environ, "NOVATIME_LOAD_PLAN": str(plan)},
+            capture_output=True,
+            text=True,
+            timeout=SECONDS + 180,
+        )
+    finally:
+        rss.stop()
     stats = Path(f"{prefix}_stats.csv")
     assert stats.exists(), result.stdout[-3000:] + result.stderr[-3000:]
     total, rows = _aggregate(stats)
@@ -152,6 +208,7 @@ def test_mixed_traffic_has_no_failed_request(
             rows,
             os.environ.get("NOVATIME_LOAD_COMMAND", "make load-long"),
             load,
+            rss.summary(),
         )
     failures = Path(f"{prefix}_failures.csv").read_text()
     assert int(total["Failure Count"]) == 0, failures + server.log_tail(100)
