@@ -8,9 +8,12 @@ approach django-tenants' own docs recommend over per-class tenant creation.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db import connections
 from django_tenants.utils import get_tenant_model
 from rest_framework.test import APIClient
 
@@ -80,3 +83,34 @@ def manage_env(**extra: str) -> dict[str, str]:
         "DATABASE_URL": database_url(),
         **extra,
     }
+
+
+T = TypeVar("T")
+
+
+def committed(blocker: Any, work: Callable[[], T]) -> T:
+    """Run ``work`` on a fresh connection in autocommit mode and return its result.
+
+    Tests run inside a transaction that is rolled back; what another process
+    (a live server, a Celery worker) or a racing connection must see has to be
+    committed. Django connections are per thread, so ``work`` runs in a worker
+    thread (``blocker`` is pytest-django's ``django_db_blocker``); its
+    exception is re-raised here.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    with blocker.unblock():
+        worker = threading.Thread(target=run, name="committed-work")
+        worker.start()
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

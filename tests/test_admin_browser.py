@@ -22,25 +22,22 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections
 from django_tenants.utils import get_tenant_model
 
 from tenants.provisioning import delete_tenant, provision_tenant
-from tenants.testing import manage_env
+from tenants.testing import committed, manage_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
-T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -75,29 +72,6 @@ def http(url: str, *, host: str, method: str = "GET") -> int:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
-
-
-def committed(blocker: Any, work: Callable[[], T]) -> T:
-    """Run ``work`` on a fresh connection in autocommit mode, so its writes are
-    committed at once and visible to the server, whatever the test's own
-    (rolled-back) transaction does."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:  # re-raised in the test's thread
-            outcome["error"] = exc
-        finally:
-            connections.close_all()
-
-    with blocker.unblock():
-        worker = threading.Thread(target=run, name="committed-writes")
-        worker.start()
-        worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def _delete_org_and_staff() -> None:

@@ -18,18 +18,17 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from django.db import connections
+
+from tenants.testing import committed
 
 ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 START_TIMEOUT = 45.0
 
 
@@ -37,29 +36,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def committed(blocker: Any, work: Callable[[], T]) -> T:
-    """Run ``work`` on a fresh connection in autocommit mode (a worker thread:
-    Django connections are per thread), so its writes are committed at once
-    whatever the calling test's own transaction does."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome["error"] = exc
-        finally:
-            connections.close_all()
-
-    with blocker.unblock():
-        worker = threading.Thread(target=run, name="committed-work")
-        worker.start()
-        worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 @dataclass

@@ -28,7 +28,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.contract.live import LiveServer, committed, live_server, unique
+from tenants.testing import committed
+from tests.contract.live import LiveServer, live_server, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from bench.load.plan import add_members, write_plan
-from tests.contract.live import LiveServer, committed, live_server, unique
+from tenants.testing import committed
+from tests.contract.live import LiveServer, live_server, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 ROOT = Path(__file__).resolve().parents[2]

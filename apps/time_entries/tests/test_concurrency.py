@@ -11,8 +11,8 @@ session tenants).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import connections
@@ -24,32 +24,11 @@ from apps.organizations.models import Membership
 from apps.projects.models import Client, Project
 from apps.time_entries import services
 from apps.time_entries.models import TimeEntry
+from tenants.testing import committed
 
 pytestmark = pytest.mark.django_db
 
-T = TypeVar("T")
 PARALLEL = 50
-
-
-def committed(blocker: Any, work: Callable[[], T]) -> T:
-    """Run ``work`` on a fresh connection (autocommit) and return its result."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            connections.close_all()
-
-    with blocker.unblock():
-        worker = threading.Thread(target=run)
-        worker.start()
-        worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 @pytest.fixture

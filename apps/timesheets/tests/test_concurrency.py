@@ -16,8 +16,8 @@ from __future__ import annotations
 import datetime
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import connections
@@ -33,35 +33,14 @@ from apps.time_entries.models import TimeEntry
 from apps.timesheets import services
 from apps.timesheets.constants import TimesheetStatus
 from apps.timesheets.models import Timesheet
+from tenants.testing import committed
 
 pytestmark = pytest.mark.django_db
 
-T = TypeVar("T")
 EDITORS = 8
 EDITS_PER_EDITOR = 15
 MONDAY = datetime.date(2026, 11, 2)
 UTC = datetime.UTC
-
-
-def committed(blocker: Any, work: Callable[[], T]) -> T:
-    """Run ``work`` on a fresh connection (autocommit) and return its result."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            connections.close_all()
-
-    with blocker.unblock():
-        worker = threading.Thread(target=run)
-        worker.start()
-        worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def _slot(i: int) -> datetime.datetime:
