@@ -258,7 +258,17 @@ _WORKER_SCRIPT = textwrap.dedent(
     from config.celery import app
     import tests.test_faults  # registers tests.idempotent_effect
     # Unacked messages of a dead worker come back after the visibility timeout.
-    app.conf.broker_transport_options = {"visibility_timeout": 2}
+    # kombu scans for them only every ``unacked_restore_throttle`` idle polls
+    # (default 10, ~10 s apart): a second worker that starts within the 2 s
+    # would otherwise wait for its next scan, past the test's patience. Own
+    # keys: no other worker on this Redis shares (or holds the mutex of) them.
+    app.conf.broker_transport_options = {
+        "visibility_timeout": 2,
+        "unacked_restore_throttle": 1,
+        "unacked_key": f"unacked-{sys.argv[1]}",
+        "unacked_index_key": f"unacked_index-{sys.argv[1]}",
+        "unacked_mutex_key": f"unacked_mutex-{sys.argv[1]}",
+    }
     app.worker_main(["worker", "--pool", "solo", "--without-mingle", "--without-gossip",
                      "--loglevel", "WARNING", "-Q", sys.argv[1], "-n", sys.argv[2]])
     """
@@ -309,6 +319,6 @@ def test_a_worker_killed_mid_task_is_redelivered_without_double_effects():
             if proc is not None and proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-        r.delete(queue)
+        r.delete(queue, f"unacked-{queue}", f"unacked_index-{queue}", f"unacked_mutex-{queue}")
     assert int(r.get(f"faults:attempts:{token}")) >= 2  # it ran again
     assert int(r.get(f"faults:applied:{token}")) == 1  # but the effect happened once
