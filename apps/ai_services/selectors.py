@@ -58,9 +58,11 @@ def entry_draft_from_text(
         project_match.obj if project_match else (task_match.obj.project if task_match else None)
     )
     task = task_match.obj if task_match else None
-    unparsed = list(parsed.unparsed) + stray_numbers(rest)
+    stray = stray_numbers(rest)
+    unparsed = list(parsed.unparsed) + stray
+    stray_words = set(stray)
     description = matching.strip_connectors(
-        " ".join(w for w in rest.split() if w not in set(stray_numbers(rest)))
+        " ".join(w for w in rest.split() if w not in stray_words)
     )
 
     started_at = ended_at = None
