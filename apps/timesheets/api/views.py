@@ -157,6 +157,17 @@ class TimesheetViewSet(
         serializer = TimesheetSerializer(fresh, context=self.get_serializer_context())
         return Response(serializer.data, status=code)
 
+    def _transition(
+        self, request: Request, body_class: type[Any], service: Any, **actor: Any
+    ) -> Response:
+        """Validate the body, run the ``service`` transition on the URL's sheet
+        with ``actor`` plus the body's fields, and answer with the fresh sheet:
+        the five transition actions differ only in these three arguments."""
+        body = body_class(data=request.data)
+        body.is_valid(raise_exception=True)
+        sheet = service(timesheet=self.get_object(), **actor, **body.validated_data)
+        return self._sheet_response(sheet)
+
     @extend_schema(
         request=None,
         responses={200: TimesheetDetailSchemaSerializer, **_errors("not_found")},
@@ -198,14 +209,12 @@ class TimesheetViewSet(
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: UUID | None = None) -> Response:
         """draft|rejected → submitted (the owner; no running timer in the period)."""
-        body = TransitionSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        sheet = services.timesheet_submit(
-            timesheet=self.get_object(),
+        return self._transition(
+            request,
+            TransitionSerializer,
+            services.timesheet_submit,
             actor_id=self.membership.user_id,
-            comment=body.validated_data["comment"],
         )
-        return self._sheet_response(sheet)
 
     @extend_schema(
         request=TransitionSerializer,
@@ -217,14 +226,12 @@ class TimesheetViewSet(
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: UUID | None = None) -> Response:
         """submitted → draft (the owner)."""
-        body = TransitionSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        sheet = services.timesheet_withdraw(
-            timesheet=self.get_object(),
+        return self._transition(
+            request,
+            TransitionSerializer,
+            services.timesheet_withdraw,
             actor_id=self.membership.user_id,
-            comment=body.validated_data["comment"],
         )
-        return self._sheet_response(sheet)
 
     @extend_schema(
         request=TransitionSerializer,
@@ -242,14 +249,12 @@ class TimesheetViewSet(
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: UUID | None = None) -> Response:
         """submitted → approved (manager+, not one's own sheet); snapshots the totals."""
-        body = TransitionSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        sheet = services.timesheet_approve(
-            timesheet=self.get_object(),
+        return self._transition(
+            request,
+            TransitionSerializer,
+            services.timesheet_approve,
             approver_membership=self.membership,
-            comment=body.validated_data["comment"],
         )
-        return self._sheet_response(sheet)
 
     @extend_schema(
         request=RejectSerializer,
@@ -268,14 +273,12 @@ class TimesheetViewSet(
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: UUID | None = None) -> Response:
         """submitted → rejected with a required ``comment``."""
-        body = RejectSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        sheet = services.timesheet_reject(
-            timesheet=self.get_object(),
+        return self._transition(
+            request,
+            RejectSerializer,
+            services.timesheet_reject,
             approver_membership=self.membership,
-            comment=body.validated_data["comment"],
         )
-        return self._sheet_response(sheet)
 
     @extend_schema(
         request=ReopenSerializer,
@@ -287,14 +290,12 @@ class TimesheetViewSet(
     @action(detail=True, methods=["post"])
     def reopen(self, request: Request, pk: UUID | None = None) -> Response:
         """approved → draft (admin+) with a required ``reason``; clears the snapshot."""
-        body = ReopenSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        sheet = services.timesheet_reopen(
-            timesheet=self.get_object(),
+        return self._transition(
+            request,
+            ReopenSerializer,
+            services.timesheet_reopen,
             approver_membership=self.membership,
-            reason=body.validated_data["reason"],
         )
-        return self._sheet_response(sheet)
 
     @extend_schema(
         request=BulkApproveSerializer,
