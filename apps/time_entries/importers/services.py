@@ -45,7 +45,7 @@ from django.utils import timezone
 
 from apps.billing.limits import check_limit
 from apps.common.errors import ApplicationError, ConflictError
-from apps.organizations.constants import PERMISSIONS, MembershipStatus, role_has
+from apps.organizations.constants import MembershipStatus, role_has
 from apps.organizations.models import Membership
 from apps.projects.models import Client, Project
 from apps.projects.selectors import project_accepts_time
@@ -53,7 +53,12 @@ from apps.tasks.models import Task
 from apps.time_entries.constants import EntrySource
 from apps.time_entries.locks import user_time_lock
 from apps.time_entries.models import TimeEntry
-from apps.time_entries.services import compute_amount, resolve_rate
+from apps.time_entries.services import (
+    EVENT_ENTRY,
+    MAX_FUTURE,
+    compute_amount,
+    resolve_rate,
+)
 from apps.timesheets.constants import LOCKED_STATUSES
 from apps.timesheets.models import Timesheet
 from apps.timesheets.periods import local_date
@@ -64,15 +69,8 @@ from .parsing import ParsedRow, RowError, decode, read_rows
 logger = logging.getLogger(__name__)
 
 MAX_ENTRY = datetime.timedelta(hours=24)
-MAX_FUTURE = datetime.timedelta(days=1)
 #: Row errors listed in a report (the count is always complete).
 MAX_ERRORS_LISTED = 500
-
-
-def _manage_all_permission() -> str:
-    # ``entries.manage_all`` (write anyone's time) came with the entry services;
-    # before it, seeing everyone's entries was the closest rule.
-    return "entries.manage_all" if "entries.manage_all" in PERMISSIONS else "entries.view_all"
 
 
 @dataclass
@@ -170,7 +168,7 @@ def _plan(
 ) -> _Plan:
     plan = _Plan(errors=list(parse_errors))
     plan.users = _user_ids_by_email(rows)
-    may_import_others = role_has(membership.role, _manage_all_permission())
+    may_import_others = role_has(membership.role, "entries.manage_all")
     now = timezone.now()
 
     names = {row.project.lower() for row in rows}
@@ -520,7 +518,7 @@ def _write(plan: _Plan, organization: Any, membership: Any) -> dict[str, int]:
         per_user[entry.user_id] += 1
     for user_id, count in per_user.items():
         send_event_on_commit(
-            type="time_entry", op="imported", data={"count": count}, user_ids=[user_id]
+            type=EVENT_ENTRY, op="imported", data={"count": count}, user_ids=[user_id]
         )
     return {
         "entries": len(entries),
