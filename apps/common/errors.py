@@ -58,6 +58,12 @@ class PaymentRequiredError(ApplicationError):
     code = "payment_required"
 
 
+def field_error(field: str, message: str, *, code: str = "invalid") -> ApplicationError:
+    """A 400 that names the input it is about, in the shape of serializer
+    errors (``fields``), for rules only a service can check."""
+    return ApplicationError(message, code=code, extra={"fields": {field: [message]}})
+
+
 _DEFAULT_CODES = {
     status.HTTP_400_BAD_REQUEST: "invalid",
     status.HTTP_401_UNAUTHORIZED: "not_authenticated",

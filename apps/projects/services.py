@@ -38,7 +38,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from apps.billing.limits import check_limit
-from apps.common.errors import ApplicationError, ConflictError
+from apps.common.errors import ApplicationError, ConflictError, field_error
 from apps.organizations.constants import MembershipStatus, Role, role_has
 from apps.organizations.models import Membership
 from apps.websocket_server.events import send_event_on_commit
@@ -89,11 +89,6 @@ def _locked(queryset: QuerySet[Any], pk: Any) -> Any:
     return obj
 
 
-def _field_error(field: str, message: str, *, code: str = "invalid") -> ApplicationError:
-    """A 400 in the same shape as serializer errors (``fields`` names the input)."""
-    return ApplicationError(message, code=code, extra={"fields": {field: [message]}})
-
-
 def _organization_id() -> Any:
     """The organization whose schema this connection writes to."""
     return getattr(connection.tenant, "pk", None)
@@ -101,13 +96,13 @@ def _organization_id() -> Any:
 
 def _check_dates(start: datetime.date | None, end: datetime.date | None) -> None:
     if start is not None and end is not None and end < start:
-        raise _field_error("end_date", "The end date is before the start date.")
+        raise field_error("end_date", "The end date is before the start date.")
 
 
 def _check_not_negative(values: Mapping[str, Decimal | None]) -> None:
     for field, value in values.items():
         if value is not None and value < 0:
-            raise _field_error(field, "Must be zero or more.")
+            raise field_error(field, "Must be zero or more.")
 
 
 def _audience(project: Project, *, also: Iterable[Any] = (), was_private: bool = True) -> Any:
@@ -168,7 +163,7 @@ def _lock_client(client: Client | None) -> None:
     if client is None:
         return
     if not Client.objects.select_for_update().filter(pk=client.pk).exists():
-        raise _field_error("client", "No such client.", code="does_not_exist")
+        raise field_error("client", "No such client.", code="does_not_exist")
 
 
 def _save_unique(
@@ -195,7 +190,7 @@ def _save_project(project: Project, **save_kwargs: Any) -> None:
 
 
 def _name_taken_error() -> ApplicationError:
-    return _field_error(
+    return field_error(
         "name", "A project with this name already exists for this client.", code="name_taken"
     )
 
@@ -228,7 +223,7 @@ def _rates_changed(*, project_id: Any, user_id: Any | None = None) -> None:
 
 
 def _client_name_taken_error() -> ApplicationError:
-    return _field_error("name", "A client with this name already exists.", code="name_taken")
+    return field_error("name", "A client with this name already exists.", code="name_taken")
 
 
 def _check_client(client: Client) -> None:
@@ -454,7 +449,7 @@ def project_member_add(
         organization_id=_organization_id(), user_id=user_id, status=MembershipStatus.ACTIVE
     ).exists()
     if not is_member:
-        raise _field_error(
+        raise field_error(
             "user",
             "This user is not an active member of the organization.",
             code="not_an_organization_member",
@@ -590,7 +585,7 @@ def project_dependency_create(*, project: Project, depends_on: Project) -> Proje
     already waits for ``project`` (directly or through others).
     """
     if project.pk == depends_on.pk:
-        raise _field_error(
+        raise field_error(
             "depends_on", "A project cannot depend on itself.", code="dependency_self"
         )
     # Two links added at once (A→B, B→A) would each pass the cycle check alone.
