@@ -104,6 +104,10 @@ class _ChatView:
         context = {"user_id": self.membership.user_id}
         return Response(ChannelSerializer(fresh, context=context).data, status=code)
 
+    def message_out(self, message: Message, code: int = status.HTTP_200_OK) -> Response:
+        fresh = selectors.message_with_reactions(message_id=message.pk)
+        return Response(MessageSerializer(fresh).data, status=code)
+
 
 class ChannelListView(_ChatView, generics.GenericAPIView):
     pagination_class = StandardPagination
@@ -274,8 +278,7 @@ class ChannelMessagesView(_ChatView, generics.GenericAPIView):
         message = services.message_create(
             actor=self.membership, channel=self.channel(), **body.validated_data
         )
-        fresh = selectors.message_with_reactions(message_id=message.pk)
-        return Response(MessageSerializer(fresh).data, status=status.HTTP_201_CREATED)
+        return self.message_out(message, status.HTTP_201_CREATED)
 
 
 class ChannelReadView(_ChatView, APIView):
@@ -296,10 +299,7 @@ class ChannelReadView(_ChatView, APIView):
 class MessageDetailView(_ChatView, APIView):
     @extend_schema(responses={200: MessageSerializer, **_ERRORS}, summary="A message")
     def get(self, request: Request, message_id: uuid.UUID) -> Response:
-        message = self.message()
-        return Response(
-            MessageSerializer(selectors.message_with_reactions(message_id=message.pk)).data
-        )
+        return self.message_out(self.message())
 
     @extend_schema(request=MessageUpdateSerializer,
                    responses={200: MessageSerializer, **_ERRORS},
@@ -310,9 +310,7 @@ class MessageDetailView(_ChatView, APIView):
         message = services.message_update(
             actor=self.membership, message=self.message(), body=body.validated_data["body"]
         )
-        return Response(
-            MessageSerializer(selectors.message_with_reactions(message_id=message.pk)).data
-        )
+        return self.message_out(message)
 
     @extend_schema(responses={204: None, **_ERRORS},
                    summary="Soft-delete a message (author, or an admin)")  # fmt: skip
