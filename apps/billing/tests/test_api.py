@@ -185,6 +185,7 @@ def test_checkout_refuses_bad_plans(tenant, fake_stripe, body, code):
     data = expect(client_as(tenant, "owner").post(CHECKOUT_URL, body, format="json"), 400, code)
     assert "plan" in data["fields"]
     assert fake_stripe.requests == []
+    assert not Subscription.objects.filter(organization=tenant).exists()  # nothing written
 
 
 def test_checkout_with_a_live_subscription_is_409(tenant, fake_stripe):
