@@ -42,7 +42,7 @@ from django.db.models import Q, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from apps.common.errors import ApplicationError, ConflictError
+from apps.common.errors import ApplicationError, ConflictError, field_error
 from apps.organizations.constants import ROLE_RANK, MembershipStatus, Role, role_has
 from apps.organizations.models import Membership
 from apps.projects.constants import ProjectRole
@@ -72,10 +72,6 @@ def _organization() -> Any:
     """The organization whose schema this connection is on (never an argument:
     a sheet can then only ever be checked against its own organization)."""
     return connection.tenant
-
-
-def _field_error(field: str, message: str, *, code: str) -> ApplicationError:
-    return ApplicationError(message, code=code, extra={"fields": {field: [message]}})
 
 
 def _forbidden(message: str, *, code: str) -> ApplicationError:
@@ -259,7 +255,7 @@ def timesheet_get_or_create(*, user_id: Any, period_start: datetime.date) -> tup
     org = _organization()
     start, end = periods.period_bounds(org, period_start)
     if start != period_start:
-        raise _field_error(
+        raise field_error(
             "period_start",
             f"Periods of this organization start on {start.isoformat()}, "
             f"not {period_start.isoformat()}.",
@@ -442,7 +438,7 @@ def timesheet_reject(
     """submitted → rejected; the comment (why) is required (400 ``comment_required``)."""
     comment = (comment or "").strip()
     if not comment:
-        raise _field_error("comment", "Say why the timesheet is rejected.", code="comment_required")
+        raise field_error("comment", "Say why the timesheet is rejected.", code="comment_required")
 
     def check(sheet: Timesheet) -> None:
         check_may_decide(sheet=sheet, approver_membership=approver_membership)
@@ -480,7 +476,7 @@ def timesheet_reopen(
         raise _forbidden("Only admins and owners reopen approved timesheets.", code="role_required")
     reason = (reason or "").strip()
     if not reason:
-        raise _field_error("reason", "Say why the timesheet is reopened.", code="reason_required")
+        raise field_error("reason", "Say why the timesheet is reopened.", code="reason_required")
 
     def apply(sheet: Timesheet) -> list[str]:
         sheet.approved_total_seconds = None
