@@ -184,7 +184,9 @@ def test_tenant_counter_uses_a_bounded_hashed_bucket(tenant, other_tenant):
 
 @override_settings(NOVATIME_METRICS_TOKEN="s3cret")
 def test_metrics_endpoint_requires_the_token(public_client, tenant):
-    assert public_client.get("/metrics").status_code == 403
+    refused = public_client.get("/metrics")
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "permission_denied"
     assert public_client.get("/metrics", HTTP_AUTHORIZATION="Bearer nope").status_code == 403
     ok = public_client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret")
     assert ok.status_code == 200

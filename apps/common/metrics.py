@@ -43,6 +43,8 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as prom_multiprocess
 
+from apps.common.errors import json_error
+
 HTTP_REQUESTS = Counter(
     "novatime_http_requests_total",
     "HTTP requests by method, matched URL pattern and status code.",
@@ -147,11 +149,7 @@ class MetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info.rstrip("/") == "/metrics":
             if not metrics_allowed(request):
-                return HttpResponse(
-                    b'{"code": "forbidden", "message": "Metrics need the scrape token."}',
-                    status=403,
-                    content_type="application/json",
-                )
+                return json_error(403, "permission_denied", "Metrics need the scrape token.")
             return HttpResponse(render_metrics(), content_type=CONTENT_TYPE_LATEST)
         started = time.perf_counter()
         response = self.get_response(request)
