@@ -27,7 +27,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.common.errors import ApplicationError
+from apps.common.errors import field_error
 from apps.organizations.constants import role_has
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, request_membership
@@ -96,9 +96,7 @@ def _aligned_period(period_start: datetime.date) -> tuple[datetime.date, datetim
     start, end = periods.period_bounds(connection.tenant, period_start)
     if start != period_start:
         message = f"Periods of this organization start on {start.isoformat()}."
-        raise ApplicationError(
-            message, code="period_not_aligned", extra={"fields": {"period_start": [message]}}
-        )
+        raise field_error("period_start", message, code="period_not_aligned")
     return start, end
 
 
