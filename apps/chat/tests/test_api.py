@@ -308,6 +308,7 @@ def test_mentions_are_checked_and_notified(in_tenant, tenant, captured_events, c
         400,
         "user_cannot_see_channel",
     )
+    assert not Message.objects.exists()  # rejected mention: nothing written
     with commit():
         message = _post_message(client, private, f"hey @[{bob.user_id}] and @[{alice.user_id}]")
     assert message["mentions"] == [str(bob.user_id), str(alice.user_id)]
