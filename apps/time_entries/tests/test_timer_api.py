@@ -172,3 +172,20 @@ def test_continue_starts_a_timer_with_the_same_fields(member):
         ["x"],
         False,
     )
+
+
+@time_machine.travel(NOW, tick=False)
+def test_timer_hot_path_query_budget(member, django_assert_max_num_queries):
+    """Start (stopping the running timer) and stop stay lean: stopping keeps
+    the rate snapshotted at start, so it looks no rate up."""
+    project = ProjectFactory()
+    body = {"project": str(project.pk)}
+    expect(member.post("/api/v1/timer/start/", body, format="json"), 201)
+    # search_path, membership, savepoint pair, advisory lock, project, running
+    # entry, timesheet lock, stop UPDATE, rate, overlap, INSERT.
+    with django_assert_max_num_queries(12):
+        expect(member.post("/api/v1/timer/start/", body, format="json"), 201)
+    # search_path, membership, savepoint pair, advisory lock, running entry,
+    # timesheet lock, UPDATE.
+    with django_assert_max_num_queries(8):
+        expect(member.post("/api/v1/timer/stop/", {}, format="json"), 200)
