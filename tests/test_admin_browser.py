@@ -17,12 +17,7 @@ flush would delete the session tenants.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django_tenants.utils import get_tenant_model
 
 from tenants.provisioning import delete_tenant, provision_tenant
-from tenants.testing import committed, manage_env
+from tenants.testing import committed
+from tests.contract.live import live_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -55,13 +50,6 @@ SCREENSHOT = ROOT / "var" / "screenshots" / "admin-suspend.png"
 SLUG = "browser-co"
 STAFF_EMAIL = "browser-staff@novatime.test"
 STAFF_PASSWORD = "Browser-staff-pass-1"
-SERVER_START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http(url: str, *, host: str, method: str = "GET") -> int:
@@ -103,52 +91,11 @@ def committed_org_and_staff(django_db_blocker: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def server(committed_org_and_staff: Any, tmp_path: Path) -> Iterator[str]:
-    """``uvicorn config.asgi:application`` on a free port, with this process's
-    settings module and test database; yields its base URL on ``localhost``."""
-    port = free_port()
-    log_path = tmp_path / "uvicorn.log"
-    env = manage_env(
-        DJANGO_SETTINGS_MODULE=settings.SETTINGS_MODULE,
-        NOVATIME_URL_PORT=str(port),
-    )
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--lifespan",
-                "off",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"uvicorn exited with {proc.returncode}:\n{log_path.read_text()}")
-            with contextlib.suppress(OSError):
-                if http(f"http://127.0.0.1:{port}/healthz", host="localhost") == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"uvicorn did not answer in time:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield f"http://localhost:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    """A live ``uvicorn config.asgi:application`` (tests/contract/live.py) on
+    the test database; yields its base URL on ``localhost``, which browsers
+    resolve like ``*.localhost``."""
+    with live_server(tmp_path) as live:
+        yield f"http://localhost:{live.port}"
 
 
 @pytest.fixture
