@@ -299,8 +299,15 @@ def test_approve_permission_matrix(tenant, member, in_tenant, role, status, code
 @pytest.mark.parametrize(("role", "status"), [("manager", 403), ("admin", 200), ("owner", 200)])
 def test_reopen_is_for_admins(tenant, member, in_tenant, role, status):
     sheet = _sheet(member, S.APPROVED)
+    Timesheet.objects.filter(pk=sheet.pk).update(approved_total_seconds=3600)
     client = client_as(tenant, role)
-    expect(client.post(_url(sheet, "reopen"), {}), 400 if status == 200 else 403)
+    refusal = ("reason_required", 400) if status == 200 else ("role_required", 403)
+    expect(client.post(_url(sheet, "reopen"), {}), refusal[1], refusal[0])
+    # a refused reopen writes nothing: still approved, snapshot kept, no audit row
+    kept = Timesheet.objects.get(pk=sheet.pk)
+    assert kept.status == S.APPROVED
+    assert kept.approved_total_seconds == 3600
+    assert not TimesheetEvent.objects.filter(timesheet=sheet).exists()
     expect(client.post(_url(sheet, "reopen"), {"reason": "Wrong project."}), status)
 
 
