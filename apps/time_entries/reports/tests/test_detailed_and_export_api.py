@@ -72,6 +72,27 @@ def test_detailed_applies_rounding_per_row(week):
     ]
 
 
+@pytest.mark.parametrize(
+    ("filters", "total"),
+    [
+        ({"users": "b"}, 7620),
+        ({"projects": "project_b"}, 1200),
+        ({"clients": "xylo"}, 13020),
+        ({"tags": "urgent,meeting"}, 12600),
+        ({"billable": "false"}, 420),
+    ],
+)
+def test_detailed_filters_match_the_summary(week, filters, total):
+    """The detailed report filters in the ORM (``ReportQuery.entry_filter``),
+    the summary in SQL (``where_sql``): both select the same entries."""
+    refs = {"b": week.b, "project_b": week.project_b.pk, "xylo": week.xylo.pk}
+    params = {k: str(refs.get(v, v)) for k, v in filters.items()}
+    rows = expect(week.alice.get(DETAILED, {**WEEK, **params}), 200)["results"]
+    summary = expect(week.alice.get("/api/v1/reports/summary/", {**WEEK, **params}), 200)
+
+    assert sum(r["duration_seconds"] for r in rows) == total == summary["total_seconds"]
+
+
 def test_detailed_for_a_member_is_their_own_without_money(week):
     rows = expect(week.bob.get(DETAILED, WEEK), 200)["results"]
 
