@@ -88,6 +88,10 @@ def test_settings_update_applies_and_is_visible_at_once(tenant):
         ({"rounding_minutes": 7}, "rounding_minutes"),
         ({"rounding_mode": "sideways"}, "rounding_mode"),
         ({"idle_threshold_minutes": 0}, "idle_threshold_minutes"),
+        ({"forgotten_timer_hours": 0}, "forgotten_timer_hours"),
+        ({"forgotten_timer_hours": 73}, "forgotten_timer_hours"),
+        ({"timesheet_period": "fortnightly"}, "timesheet_period"),
+        ({"allow_overlapping_entries": "maybe"}, "allow_overlapping_entries"),
         ({"name": ""}, "name"),
     ],
 )
@@ -98,6 +102,27 @@ def test_settings_bad_input_is_400_and_changes_nothing(tenant, payload, field):
     assert field in response.json()["fields"]
     after = Organization.objects.filter(pk=tenant.pk).values().get()
     assert after == before
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"hourly_rate": "-1"},
+        {"hourly_rate": "abc"},
+        {"weekly_expected_hours": "169"},
+        {"weekly_expected_hours": "-2"},
+        {"hourly_rate": "30.00", "weekly_expected_hours": "200"},
+    ],
+)
+def test_member_terms_bad_input_is_400_and_changes_nothing(tenant, payload):
+    target = MembershipFactory(organization=tenant, role="member")
+    before = Membership.objects.filter(pk=target.pk).values().get()
+    response = client_as(tenant, "admin").patch(
+        f"/api/v1/members/{target.pk}/", payload, format="json"
+    )
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) <= set(payload)
+    assert Membership.objects.filter(pk=target.pk).values().get() == before
 
 
 def test_only_owners_may_require_two_factor(tenant):
