@@ -46,6 +46,9 @@ def test_every_operation_documents_its_errors(urlconf):
             # Authenticated operations answer 401/403; public ones at least 400/404/429.
             if not any(c.startswith("4") for c in codes):
                 problems.append(f"{where}: no 4xx response documented")
+            for code, response in operation.get("responses", {}).items():
+                if code.startswith("4") and not response.get("content"):
+                    problems.append(f"{where}: {code} without the error body schema")
             body = operation.get("requestBody", {}).get("content", {})
             has_schema = any(media.get("schema") for media in body.values())
             if method in ("post", "put", "patch") and body and not has_schema:

@@ -48,7 +48,10 @@ def add_error_responses(
                 continue
             responses = operation.setdefault("responses", {})
             for status, text in _COMMON_ERRORS:
-                responses.setdefault(
-                    status, {"description": text, "content": {"application/json": {"schema": ref}}}
-                )
+                responses.setdefault(status, {"description": text})
+            # Every 4xx body is the shared error shape, also where a view
+            # declared the status with a description only.
+            for status, response in responses.items():
+                if str(status).startswith("4") and not response.get("content"):
+                    response["content"] = {"application/json": {"schema": ref}}
     return result
