@@ -97,6 +97,7 @@ PERMISSIONS: dict[str, Role] = {
     "entries.manage_all": Role.MANAGER,
     "rates.view": Role.MANAGER,
     "timesheets.approve": Role.MANAGER,
+    "timesheets.reopen": Role.ADMIN,
 }
 
 

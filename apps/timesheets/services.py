@@ -43,7 +43,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from apps.common.errors import ApplicationError, ConflictError, field_error
-from apps.organizations.constants import ROLE_RANK, MembershipStatus, Role, role_has
+from apps.organizations.constants import MembershipStatus, Role, role_has
 from apps.organizations.models import Membership
 from apps.projects.constants import ProjectRole
 from apps.projects.models import ProjectMember
@@ -57,9 +57,6 @@ from .models import Timesheet, TimesheetEvent
 logger = logging.getLogger(__name__)
 
 EVENT_TIMESHEET = "timesheet"
-
-#: The weakest role that may reopen an approved sheet.
-REOPEN_MIN_ROLE = Role.ADMIN
 
 #: Roles that approve (``timesheets.approve`` in the permission table).
 APPROVER_ROLES = tuple(role for role in Role if role_has(role, "timesheets.approve"))
@@ -471,7 +468,7 @@ def timesheet_reopen(
     if (
         actor_membership.organization_id != _organization().pk
         or actor_membership.status != MembershipStatus.ACTIVE
-        or ROLE_RANK[Role(actor_membership.role)] < ROLE_RANK[REOPEN_MIN_ROLE]
+        or not role_has(actor_membership.role, "timesheets.reopen")
     ):
         raise _forbidden("Only admins and owners reopen approved timesheets.", code="role_required")
     reason = (reason or "").strip()
