@@ -48,7 +48,7 @@ from apps.common.errors import ApplicationError, ConflictError
 from apps.organizations.constants import MembershipStatus, role_has
 from apps.organizations.models import Membership
 from apps.projects.models import Client, Project
-from apps.projects.selectors import project_accepts_time
+from apps.projects.selectors import project_accepts_time, visible_project_filter
 from apps.tasks.models import Task
 from apps.time_entries.constants import EntrySource
 from apps.time_entries.locks import user_time_lock
@@ -175,6 +175,7 @@ def _plan(
     projects = list(
         Project.all_objects.annotate(lname=Lower("name"))
         .filter(lname__in=names)
+        .filter(visible_project_filter(membership))  # a private project is unknown to others
         .select_related("client")
         .order_by("deleted_at", "created_at")  # live before deleted
     )

@@ -265,6 +265,20 @@ def test_a_member_imports_their_own_rows_only(acme):
         assert list(TimeEntry.objects.values_list("user_id", flat=True)) == [acme.bob.user_id]
 
 
+def test_private_projects_are_unknown_to_members_outside_them(acme):
+    own_only = (SAMPLES / "toggl_detailed.csv").read_text(encoding="utf-8-sig").splitlines()
+    own_only = ("\n".join([own_only[0], *own_only[3:]]) + "\n").encode()
+    with tenant_context(acme.tenant):
+        Project.objects.filter(pk__in=[acme.apollo.pk, acme.borealis.pk]).update(is_private=True)
+
+    report = expect(upload(acme.member, own_only, dry_run="true"), 200)
+    assert report["errors"]
+    assert {e["code"] for e in report["errors"]} == {"unknown_project"}
+    expect(upload(acme.member, own_only, dry_run="false"), 400, "import_invalid")
+    with tenant_context(acme.tenant):
+        assert not TimeEntry.objects.exists()
+
+
 def test_create_missing_needs_a_manager(acme):
     expect(upload(acme.member, "toggl_detailed.csv", create_missing="true"), 403, "role_required")
 
