@@ -41,7 +41,7 @@ from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
 
-from apps.common.errors import ApplicationError, ConflictError
+from apps.common.errors import ApplicationError, ConflictError, field_error
 from apps.organizations.constants import MembershipStatus, role_has
 from apps.organizations.models import Membership, Organization
 from apps.projects.models import Project, ProjectMember
@@ -81,11 +81,6 @@ CREATE_SOURCES = (EntrySource.MANUAL, EntrySource.IMPORT, EntrySource.SUGGESTION
 # --- errors -------------------------------------------------------------------------
 
 
-def _field_error(field: str, message: str, *, code: str = "invalid") -> ApplicationError:
-    """A 400 in the same shape as serializer errors (``fields`` names the input)."""
-    return ApplicationError(message, code=code, extra={"fields": {field: [message]}})
-
-
 def _timer_running_error() -> ConflictError:
     return ConflictError(
         "A timer is already running for this user: stop it first.", code="timer_already_running"
@@ -103,7 +98,7 @@ def _overlap_error(other: TimeEntry | None = None) -> ConflictError:
 _CONSTRAINT_ERRORS: dict[str, Callable[[], ApplicationError]] = {
     "time_entries_one_running_timer": _timer_running_error,
     "time_entries_no_overlap": _overlap_error,
-    "time_entries_end_after_start": lambda: _field_error(
+    "time_entries_end_after_start": lambda: field_error(
         "ended_at", "The end is before the start.", code="end_before_start"
     ),
 }
@@ -179,7 +174,7 @@ def _check_active_member(user_id: Any) -> None:
         organization_id=_organization().pk, user_id=user_id, status=MembershipStatus.ACTIVE
     ).exists()
     if not active:
-        raise _field_error("user", "No such member.", code="does_not_exist")
+        raise field_error("user", "No such member.", code="does_not_exist")
 
 
 # --- locking ------------------------------------------------------------------------
@@ -409,9 +404,9 @@ def _resolve_project(membership: Any, value: Any) -> Project:
         else None
     )
     if project is None or project.deleted_at is not None:
-        raise _field_error("project", "No such project.", code="does_not_exist")
+        raise field_error("project", "No such project.", code="does_not_exist")
     if not project_accepts_time(project):
-        raise _field_error(
+        raise field_error(
             "project", "This project is archived: it takes no new time.", code="project_archived"
         )
     return project
@@ -423,9 +418,9 @@ def _resolve_task(project: Project, value: Any) -> Task | None:
     task_id = getattr(value, "pk", value)
     task = Task.objects.filter(pk=task_id).first()
     if task is None:
-        raise _field_error("task", "No such task.", code="does_not_exist")
+        raise field_error("task", "No such task.", code="does_not_exist")
     if task.project_id != project.pk:
-        raise _field_error(
+        raise field_error(
             "task", "This task belongs to another project.", code="task_project_mismatch"
         )
     return task
@@ -439,7 +434,7 @@ def _normalize_tags(tags: Iterable[str]) -> list[str]:
         if clean and clean.lower() not in seen:
             seen[clean.lower()] = clean[:60]
     if len(seen) > MAX_TAGS:
-        raise _field_error("tags", f"At most {MAX_TAGS} tags.", code="too_many_tags")
+        raise field_error("tags", f"At most {MAX_TAGS} tags.", code="too_many_tags")
     return list(seen.values())
 
 
@@ -455,22 +450,22 @@ def _validate_span(
     now = now or timezone.now()
     for field, value in (("started_at", started_at), ("ended_at", ended_at)):
         if value is not None and timezone.is_naive(value):
-            raise _field_error(field, "Give a time zone offset.", code="naive_datetime")
+            raise field_error(field, "Give a time zone offset.", code="naive_datetime")
         if value is not None and value > now + MAX_FUTURE:
-            raise _field_error(
+            raise field_error(
                 field, "This is too far in the future (at most one day).", code="entry_in_future"
             )
     if ended_at is None:
         return
     if ended_at < started_at:
-        raise _field_error("ended_at", "The end is before the start.", code="end_before_start")
+        raise field_error("ended_at", "The end is before the start.", code="end_before_start")
     length = ended_at - started_at
     if length > MAX_ENTRY:
-        raise _field_error(
+        raise field_error(
             "ended_at", "An entry cannot be longer than 31 days.", code="entry_too_long"
         )
     if length > MAX_ENTRY_WITHOUT_CONFIRMATION and not confirm_long:
-        raise _field_error(
+        raise field_error(
             "ended_at",
             "This entry is longer than 24 hours: send confirm_long=true if that is right.",
             code="entry_too_long",
@@ -530,9 +525,7 @@ def _emit(type_: str, op: str, entry: TimeEntry) -> None:
 def _stop(entry: TimeEntry, at: datetime.datetime) -> TimeEntry:
     """Stop a locked running entry at ``at`` (lock checks done by the caller)."""
     if at < entry.started_at:
-        raise _field_error(
-            "at", "The timer cannot stop before it started.", code="end_before_start"
-        )
+        raise field_error("at", "The timer cannot stop before it started.", code="end_before_start")
     entry.ended_at = at
     _price(entry, keep_rate=True)
     _save(
@@ -565,9 +558,9 @@ def timer_start(
     now = timezone.now()
     at = at or now
     if timezone.is_naive(at):
-        raise _field_error("at", "Give a time zone offset.", code="naive_datetime")
+        raise field_error("at", "Give a time zone offset.", code="naive_datetime")
     if at > now + CLOCK_SKEW:
-        raise _field_error("at", "A timer cannot start in the future.", code="entry_in_future")
+        raise field_error("at", "A timer cannot start in the future.", code="entry_in_future")
     project = _resolve_project(membership, project_id)
     task = _resolve_task(project, task_id)
     tags = _normalize_tags(tags)
@@ -608,7 +601,7 @@ def timer_stop(*, user_id: Any, at: datetime.datetime | None = None) -> TimeEntr
     now = timezone.now()
     at = at or now
     if at > now + CLOCK_SKEW:
-        raise _field_error("at", "A timer cannot stop in the future.", code="entry_in_future")
+        raise field_error("at", "A timer cannot stop in the future.", code="entry_in_future")
     running = _running_locked(user_id)
     if running is None:
         raise ConflictError("No timer is running.", code="no_running_timer")
@@ -634,12 +627,12 @@ def entry_create(*, membership: Any, data: Mapping[str, Any]) -> TimeEntry:
         _check_active_member(user_id)
     source = data.get("source") or EntrySource.MANUAL
     if source not in CREATE_SOURCES:
-        raise _field_error("source", "Not a source an entry can be created with.")
+        raise field_error("source", "Not a source an entry can be created with.")
     started_at, ended_at = data.get("started_at"), data.get("ended_at")
     if started_at is None:
-        raise _field_error("started_at", "This field is required.", code="required")
+        raise field_error("started_at", "This field is required.", code="required")
     if ended_at is None:
-        raise _field_error(
+        raise field_error(
             "ended_at", "This field is required (use the timer for running time).", code="required"
         )
     _validate_span(started_at, ended_at, confirm_long=bool(data.get("confirm_long")))
@@ -691,7 +684,7 @@ def _apply_changes(membership: Any, entry: TimeEntry, data: Mapping[str, Any]) -
         entry.started_at = data["started_at"]
     if "ended_at" in data:
         if data["ended_at"] is None and entry.ended_at is not None:
-            raise _field_error(
+            raise field_error(
                 "ended_at",
                 "A finished entry cannot run again: use continue.",
                 code="cannot_restart",
@@ -752,7 +745,7 @@ def entry_duplicate(
     right after the original (same length), since a copy at the same time
     would overlap it; ``started_at``/``ended_at`` place it elsewhere."""
     if entry.ended_at is None:
-        raise _field_error("entry", "A running entry cannot be duplicated.", code="entry_running")
+        raise field_error("entry", "A running entry cannot be duplicated.", code="entry_running")
     length = entry.ended_at - entry.started_at
     start = started_at or entry.ended_at
     end = ended_at or (start + length)
@@ -800,7 +793,7 @@ def _lock_selection(membership: Any, ids: Sequence[Any]) -> list[TimeEntry]:
 
     wanted = {str(i) for i in ids}
     if not wanted:
-        raise _field_error("ids", "Select at least one entry.", code="required")
+        raise field_error("ids", "Select at least one entry.", code="required")
     visible = entries_visible_to(membership=membership).filter(pk__in=wanted)
     user_ids = sorted({str(u) for u in visible.values_list("user_id", flat=True)})
     for uid in user_ids:
@@ -915,9 +908,9 @@ def activity_heartbeat(
     """
     now = now or timezone.now()
     if timezone.is_naive(last_input_at):
-        raise _field_error("last_input_at", "Give a time zone offset.", code="naive_datetime")
+        raise field_error("last_input_at", "Give a time zone offset.", code="naive_datetime")
     if last_input_at > now + CLOCK_SKEW:
-        raise _field_error("last_input_at", "This is in the future.", code="entry_in_future")
+        raise field_error("last_input_at", "This is in the future.", code="entry_in_future")
     last_input_at = min(last_input_at, now)
     table = TimeEntry._meta.db_table
     sql = f"""
@@ -1018,7 +1011,7 @@ def idle_period_resolve(
     when the entry is in a submitted/approved timesheet.
     """
     if action not in IDLE_ACTIONS:
-        raise _field_error("action", f"One of {', '.join(IDLE_ACTIONS)}.")
+        raise field_error("action", f"One of {', '.join(IDLE_ACTIONS)}.")
     _require(membership, "time.track")
     if str(idle_period.user_id) != str(membership.user_id):
         raise Http404("No such idle period.")
