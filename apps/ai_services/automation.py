@@ -19,7 +19,7 @@ from collections import defaultdict
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, F, Func, OuterRef, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -34,6 +34,7 @@ from apps.timesheets.constants import LOCKED_STATUSES, TimesheetStatus
 from apps.timesheets.models import Timesheet
 from apps.timesheets.services import timesheet_submit
 from apps.websocket_server.events import send_event_on_commit
+from tenants.db import current_tenant
 
 from .constants import RuleKind, RunStatus
 from .models import AutomationRule, MissingDayReminder, RuleRun
@@ -67,12 +68,13 @@ def clean_params(kind: str, params: Any) -> dict[str, Any]:
     unknown keys included: a typo must not silently become a default)."""
     if not isinstance(params, dict):
         raise ValidationError({"params": ["An object is required."]})
-    allowed = {
+    keys_by_kind: dict[str, set[str]] = {
         RuleKind.AUTO_STOP_TIMERS_AT: {"time"},
         RuleKind.AUTO_SUBMIT_TIMESHEETS: {"grace_days"},
         RuleKind.REMIND_MISSING_DAYS: {"lookback_days", "weekdays"},
         RuleKind.AUTO_TAG_BY_KEYWORD: {"keyword", "tag", "lookback_days"},
-    }.get(kind)
+    }
+    allowed = keys_by_kind.get(kind)
     if allowed is None:
         raise ValidationError({"kind": [f"Unknown rule kind {kind!r}."]})
     unknown = sorted(set(params) - allowed)
@@ -134,10 +136,11 @@ def _stop_timer(entry_id: Any, user_id: Any, at: datetime.datetime) -> bool:
 def run_auto_stop(params: dict[str, Any], *, now: datetime.datetime) -> tuple[int, dict]:
     """Stop each running timer at the first ``time`` (local) after it started,
     once that moment has passed."""
-    organization = connection.tenant
+    organization = current_tenant()
     tz = _org_tz(organization)
     hour, minute = (int(x) for x in params["time"].split(":"))
-    stopped, skipped = [], []
+    stopped: list[str] = []
+    skipped: list[str] = []
     running = TimeEntry.objects.filter(ended_at__isnull=True).values_list(
         "pk", "user_id", "started_at"
     )[:RUN_BATCH]
@@ -175,12 +178,13 @@ def _submit(timesheet_id: Any, comment: str) -> bool:
 def run_auto_submit(params: dict[str, Any], *, now: datetime.datetime) -> tuple[int, dict]:
     """Submit draft sheets whose period ended more than ``grace_days`` ago
     (in the organization's calendar)."""
-    today = now.astimezone(_org_tz(connection.tenant)).date()
+    today = now.astimezone(_org_tz(current_tenant())).date()
     last_end = today - datetime.timedelta(days=params["grace_days"] + 1)
     due = Timesheet.objects.filter(
         status=TimesheetStatus.DRAFT, period_end__lte=last_end
     ).values_list("pk", flat=True)[:RUN_BATCH]
-    submitted, refused = [], []
+    submitted: list[str] = []
+    refused: list[str] = []
     for sheet_id in due:
         try:
             done = _submit(sheet_id, "Submitted automatically at period end.")
@@ -194,7 +198,7 @@ def run_auto_submit(params: dict[str, Any], *, now: datetime.datetime) -> tuple[
 def run_remind_missing_days(params: dict[str, Any], *, now: datetime.datetime) -> tuple[int, dict]:
     """Remind each time-tracking member once per past working day without
     any entry (a ``reminder`` event to that member)."""
-    organization = connection.tenant
+    organization = current_tenant()
     tz = _org_tz(organization)
     today = now.astimezone(tz).date()
     days = [
@@ -259,7 +263,7 @@ def run_auto_tag(params: dict[str, Any], *, now: datetime.datetime) -> tuple[int
     (any case), except entries in submitted/approved timesheets. The users'
     time locks are taken (sorted: no deadlock) so an approval racing the run
     sees either all or none of its tags."""
-    tz = _org_tz(connection.tenant)
+    tz = _org_tz(current_tenant())
     tag = params["tag"]
     locked = Timesheet.objects.filter(
         user_id=OuterRef("user_id"),

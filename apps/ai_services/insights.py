@@ -31,6 +31,7 @@ from apps.time_entries.models import TimeEntry
 from apps.timesheets.constants import TimesheetStatus
 from apps.timesheets.models import Timesheet
 from apps.timesheets.periods import period_bounds
+from tenants.db import current_tenant
 
 from .constants import InsightKind, Severity
 
@@ -79,7 +80,7 @@ class InsightContext:
 
     def __init__(self, *, membership: Any, team: bool, days: int, now: datetime.datetime) -> None:
         self.membership = membership
-        self.organization = connection.tenant
+        self.organization = current_tenant()
         self.team = team
         self.now = now
         self.tz = zoneinfo.ZoneInfo(self.organization.timezone)

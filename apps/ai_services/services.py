@@ -7,12 +7,13 @@ import logging
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from apps.billing.selectors import feature_enabled
 from apps.common.errors import PaymentRequiredError
+from tenants.db import current_schema
 from tenants.locks import tenant_xact_lock
 
 from . import suggestions
@@ -92,9 +93,7 @@ def suggestion_model_train(*, now: datetime.datetime | None = None) -> Suggestio
     with transaction.atomic():
         tenant_xact_lock("ai:suggestion-model")
         version = (SuggestionModel.objects.aggregate(m=Max("version"))["m"] or 0) + 1
-        blob, signature = suggestions.pack(
-            model, schema_name=connection.schema_name, version=version
-        )
+        blob, signature = suggestions.pack(model, schema_name=current_schema(), version=version)
         row = SuggestionModel.objects.create(
             version=version,
             trained_at=now,
@@ -125,7 +124,7 @@ def suggestion_model_schedule_training() -> bool:
     nothing, so a burst of new entries costs one training. Sent after commit
     (tenant-schemas-celery carries the schema). Returns whether it queued.
     """
-    key = f"ai:train-queued:{connection.schema_name}"
+    key = f"ai:train-queued:{current_schema()}"
     if not cache.add(key, 1, timeout=TRAINING_DEBOUNCE_SECONDS * 2):
         return False
     from .tasks import train_suggestion_model
@@ -139,7 +138,7 @@ def suggestion_model_schedule_training() -> bool:
 def suggestion_model_maybe_schedule() -> None:
     """Called after a suggestion is served: at most once a minute per
     organization, check whether a retrain is due and queue it."""
-    if not cache.add(f"ai:train-check:{connection.schema_name}", 1, timeout=60):
+    if not cache.add(f"ai:train-check:{current_schema()}", 1, timeout=60):
         return
     if suggestion_model_needs_training():
         suggestion_model_schedule_training()

@@ -39,10 +39,11 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db import connection
 from django.db.models import Count, F, Max, Q, Value
 from django.utils import timezone
 from sklearn.feature_extraction.text import TfidfVectorizer
+
+from tenants.db import current_schema
 
 from .matching import WordSimilarity, open_projects
 from .models import SuggestionModel
@@ -159,8 +160,11 @@ def pack(model: FittedModel, *, schema_name: str, version: int) -> tuple[bytes, 
     return blob, _signature(schema_name, version, blob)
 
 
-def unpack(blob: bytes, signature: str, *, schema_name: str, version: int) -> FittedModel | None:
-    """The model, if the blob was signed for this schema and version; else ``None``."""
+def unpack(
+    blob: bytes | memoryview, signature: str, *, schema_name: str, version: int
+) -> FittedModel | None:
+    """The model, if the blob was signed for this schema and version; else ``None``.
+    ``blob`` as the column gives it (``BinaryField`` reads a ``memoryview``)."""
     expected = _signature(schema_name, version, bytes(blob))
     if not hmac.compare_digest(expected, signature):
         logger.error(
@@ -208,7 +212,7 @@ model_cache = _ModelCache(CACHE_SIZE)
 def current_model() -> tuple[int | None, FittedModel | None]:
     """(version, model) of the current schema's newest model; (None, None) when
     it has none. One indexed query per call; the blob only on a cache miss."""
-    schema = connection.schema_name
+    schema = current_schema()
     version = SuggestionModel.objects.order_by("-version").values_list("version", flat=True).first()
     if version is None:
         return None, None
@@ -257,9 +261,10 @@ def score_labels(
             i: float(p)
             for i, p in enumerate(model.label_prior if model.label_prior is not None else [])
         }
-        return [
+        habits: list[tuple[int, float, dict[str, float]]] = [
             (idx, 0.25 * share, {}) for idx, share in sorted(source.items(), key=lambda x: -x[1])
-        ][:PREFILTER_LABELS]
+        ]
+        return habits[:PREFILTER_LABELS]
     for label in scores:
         scores[label] *= 1.0 + USER_BOOST * prior.get(label, 0.0)
     ranked = sorted(scores.items(), key=lambda x: -x[1])[:PREFILTER_LABELS]
@@ -313,7 +318,7 @@ def _visible_labels(
             merged[key][2] += confidence
             continue
         merged[key] = [project, task, confidence, tags]
-    return [tuple(v) for v in merged.values()]  # type: ignore[misc]
+    return [tuple(v) for v in merged.values()]
 
 
 def model_suggestions(
@@ -375,7 +380,9 @@ def cold_suggestions(description: str, *, membership: Any, limit: int) -> list[S
         for pk, sim in named:
             scores[(pk, None)] += float(sim)
     ranked = sorted(scores.items(), key=lambda x: -x[1])[:PREFILTER_LABELS]
-    candidates = [((str(p), str(t) if t else None), s, {}) for (p, t), s in ranked]
+    candidates: list[tuple[Label, float, dict[str, float]]] = [
+        ((str(p), str(t) if t else None), s, {}) for (p, t), s in ranked
+    ]
     out = [
         Suggestion(
             project_id=str(project.pk),

@@ -18,12 +18,12 @@ import zoneinfo
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, F, Func, Q, Sum
 from django.db.models.functions import TruncDate
 
 from apps.projects.selectors import users_by_id
 from apps.time_entries.models import TimeEntry
+from tenants.db import current_tenant
 
 from . import llm
 
@@ -41,7 +41,7 @@ def summary_facts(
 ) -> dict[str, Any]:
     """Aggregates of the users' entries from ``first`` to ``last`` (inclusive,
     organization calendar)."""
-    organization = connection.tenant
+    organization = current_tenant()
     tz = zoneinfo.ZoneInfo(organization.timezone)
     low = datetime.datetime.combine(first, datetime.time.min, tzinfo=tz)
     high = datetime.datetime.combine(
@@ -191,7 +191,7 @@ def summarize(
     the local summarizer otherwise or when the provider fails."""
     facts = summary_facts(user_ids=user_ids, first=first, last=last)
     local = local_summary(facts, subject=subject)
-    organization = connection.tenant
+    organization = current_tenant()
     if (
         not (llm.configured() and organization.ai_external_llm_enabled)
         or not facts["total_seconds"]

@@ -13,8 +13,9 @@ import logging
 
 from celery import shared_task
 from django.core.cache import cache
-from django.db import connection
 from django_tenants.utils import get_tenant_model, tenant_context
+
+from tenants.db import current_schema
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,6 @@ def train_suggestion_model() -> int | None:
     """Train this organization's model (queued, debounced, by the suggestion path)."""
     from .services import suggestion_model_train
 
-    cache.delete(f"ai:train-queued:{connection.schema_name}")
+    cache.delete(f"ai:train-queued:{current_schema()}")
     row = suggestion_model_train()
     return row.version if row else None

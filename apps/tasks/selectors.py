@@ -56,10 +56,10 @@ class ILike(Lookup):
     lookup_name = "ilike"
     prepare_rhs = False
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         lhs_sql, lhs_params = self.process_lhs(compiler, connection)
         rhs_sql, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs_sql} ILIKE {rhs_sql}", [*lhs_params, *rhs_params]
+        return f"{lhs_sql} ILIKE {rhs_sql}", (*lhs_params, *rhs_params)
 
 
 def contains_pattern(text: str) -> str:

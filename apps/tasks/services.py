@@ -24,6 +24,7 @@ passed in here is already known to be visible to the actor.
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 import uuid
@@ -63,16 +64,13 @@ MAX_TREE_DEPTH: Final = 10_000
 MENTION_RE: Final = re.compile(r"@\[([0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})\]")
 
 
-class _Unset:
+class _Unset(enum.Enum):
     """Marks a keyword argument of an update that the caller did not pass
-    (``None`` is a value: it clears a field)."""
+    (``None`` is a value: it clears a field). A one-member enum rather than a
+    plain singleton class so that ``x is UNSET`` narrows ``x`` for the type
+    checker (PEP 484's sentinel idiom)."""
 
-    _instance: _Unset | None = None
-
-    def __new__(cls) -> _Unset:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    UNSET = "UNSET"
 
     def __repr__(self) -> str:
         return "UNSET"
@@ -81,7 +79,7 @@ class _Unset:
         return False
 
 
-UNSET: Final = _Unset()
+UNSET: Final = _Unset.UNSET
 
 
 # --- roles ----------------------------------------------------------------------------
@@ -719,8 +717,8 @@ def task_update(
         base = {"id": str(task.pk), "project": str(project.pk)}
         if updated or status_changes:
             pairs = {**updated, **status_changes}
-            changes = {k: [_json(old), _json(new)] for k, (old, new) in pairs.items()}
-            _emit("updated", {**base, "changes": changes}, audience)
+            as_json = {k: [_json(old), _json(new)] for k, (old, new) in pairs.items()}
+            _emit("updated", {**base, "changes": as_json}, audience)
         if added or removed:
             data = {
                 **base,
@@ -887,7 +885,10 @@ def task_restore(*, actor: Membership, task: Task) -> Task:
         _require_writable(task.project)
         if task.deleted_at is None:
             raise ConflictError("This task is not deleted.", code="task_not_deleted")
-        if Task.all_objects.filter(pk=task.parent_id, deleted_at__isnull=False).exists():
+        if (
+            task.parent_id is not None
+            and Task.all_objects.filter(pk=task.parent_id, deleted_at__isnull=False).exists()
+        ):
             raise ConflictError(
                 "The parent task is deleted: restore it first.", code="parent_deleted"
             )

@@ -49,6 +49,7 @@ from apps.projects.selectors import project_accepts_time, visible_project_filter
 from apps.tasks.models import Task
 from apps.timesheets.selectors import locking_timesheet
 from apps.websocket_server.events import send_event_on_commit
+from tenants.db import current_schema, current_tenant
 
 from .constants import EntrySource, IdleResolution
 from .locks import user_time_lock
@@ -149,7 +150,7 @@ def _is_exclusion_deadlock(exc: OperationalError) -> bool:
 def _organization() -> Any:
     """The organization whose schema this connection writes to (its settings
     decide overlaps, thresholds, rates visibility)."""
-    return connection.tenant
+    return current_tenant()
 
 
 def _require(membership: Any, permission: str) -> None:
@@ -301,7 +302,7 @@ def enqueue_rate_recompute(
     sent explicitly, so the task runs in this organization whatever schema
     the connection is on when the transaction commits.
     """
-    schema = organization.schema_name if organization is not None else connection.schema_name
+    schema = organization.schema_name if organization is not None else current_schema()
     kwargs = {
         "project_id": str(project_id) if project_id else None,
         "user_id": str(user_id) if user_id else None,
@@ -1081,7 +1082,7 @@ def _first_report(entry: TimeEntry) -> bool:
     the key outlives any timer (31 days). Losing the cache costs at most one
     repeated notification, which is why no column is spent on it.
     """
-    key = f"time_entries:forgotten:{connection.schema_name}:{entry.pk}"
+    key = f"time_entries:forgotten:{current_schema()}:{entry.pk}"
     return bool(cache.add(key, 1, timeout=int(MAX_ENTRY.total_seconds())))
 
 

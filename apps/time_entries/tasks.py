@@ -14,7 +14,9 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
+
+from tenants.db import current_schema, current_tenant
 
 from . import services
 from .models import TimeEntry
@@ -31,7 +33,7 @@ def recompute_amounts(project_id: str | None = None, user_id: str | None = None)
     logger.info(
         "recomputed %s entries in %s (project=%s user=%s)",
         changed,
-        connection.schema_name,
+        current_schema(),
         project_id,
         user_id,
     )
@@ -43,9 +45,10 @@ def _email_forgotten(entry: TimeEntry, stopped: bool) -> None:
     user = get_user_model().objects.filter(pk=entry.user_id).first()
     if user is None or not user.email:
         return
-    organization = connection.tenant
+    organization = current_tenant()
     started = entry.started_at.isoformat(timespec="minutes")
     if stopped:
+        assert entry.ended_at is not None  # the service has just stopped it
         body = (
             f"Your timer on “{entry.project.name}” started at {started} was still running. "
             f"It was stopped at {entry.ended_at.isoformat(timespec='minutes')}; "

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
 from django.db.models import (
     BigIntegerField,
     DateField,
@@ -39,6 +38,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from apps.organizations.constants import MembershipStatus, role_has
+from tenants.db import current_tenant
 
 from .constants import LOCKED_STATUSES, TimesheetStatus
 from .models import Timesheet, TimesheetEvent
@@ -60,7 +60,7 @@ def locking_timesheet(
     transitions hold too: an edit either lands before the submission/approval
     (and is in its snapshot) or sees the lock.
     """
-    organization = connection.tenant
+    organization = current_tenant()
     first = local_date(organization, started_at)
     last = local_date(organization, ended_at or started_at)
     return (
@@ -132,7 +132,7 @@ def sees_all_timesheets(membership: Any) -> bool:
 def timesheet_list(*, membership: Any) -> QuerySet[Timesheet]:
     """Sheets ``membership`` may see, with ``total_seconds`` (the approved
     snapshot once approved, else the live sum of the period's entries)."""
-    tz = connection.tenant.timezone
+    tz = current_tenant().timezone
     live = _period_entries(
         user_ref=OuterRef("user_id"),
         start_ref=OuterRef("period_start"),
@@ -183,7 +183,7 @@ def _expected_seconds_per_day(user_id: Any) -> int | None:
 
     hours = (
         Membership.objects.filter(
-            organization_id=connection.tenant.pk, user_id=user_id, status=MembershipStatus.ACTIVE
+            organization_id=current_tenant().pk, user_id=user_id, status=MembershipStatus.ACTIVE
         )
         .values_list("weekly_expected_hours", flat=True)
         .first()
@@ -217,7 +217,7 @@ def timesheet_detail(*, sheet: Timesheet, today: datetime.date | None = None) ->
     weekly expected hours / 5 (when set); ``overlaps`` — intersecting
     entries; ``timer_running`` — a running entry in the period.
     """
-    org = connection.tenant
+    org = current_tenant()
     tz = zoneinfo.ZoneInfo(org.timezone)
     low, high = period_range_utc(org, sheet.period_start, sheet.period_end)
     entries = list(
@@ -313,7 +313,7 @@ def timesheet_overview(
     from apps.organizations.models import Membership
     from apps.projects.models import ProjectMember
 
-    org = connection.tenant
+    org = current_tenant()
     start, _ = period_bounds(org, period_start)
     queryset = (
         Membership.objects.filter(organization_id=org.pk, status=MembershipStatus.ACTIVE)
@@ -340,7 +340,7 @@ def overview_page(*, memberships: list[Any], period_start: datetime.date) -> lis
     """Attach each member's sheet and period totals to a page of memberships:
     two queries whatever the page size (sheets by user id; entry sums grouped
     by user over the period's instant range, using the user/start index)."""
-    org = connection.tenant
+    org = current_tenant()
     start, end = period_bounds(org, period_start)
     low, high = period_range_utc(org, start, end)
     user_ids = [m.user_id for m in memberships]

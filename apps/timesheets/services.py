@@ -37,7 +37,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.http import Http404
 from django.utils import timezone
@@ -49,6 +49,7 @@ from apps.projects.constants import ProjectRole
 from apps.projects.models import ProjectMember
 from apps.time_entries.locks import user_time_lock
 from apps.websocket_server.events import send_event_on_commit
+from tenants.db import current_tenant
 
 from . import periods
 from .constants import TimesheetStatus
@@ -68,7 +69,7 @@ APPROVER_ROLES = tuple(role for role in Role if role_has(role, "timesheets.appro
 def _organization() -> Any:
     """The organization whose schema this connection is on (never an argument:
     a sheet can then only ever be checked against its own organization)."""
-    return connection.tenant
+    return current_tenant()
 
 
 def _forbidden(message: str, *, code: str) -> ApplicationError:

@@ -21,6 +21,12 @@ from apps.ai_services.constants import (
 from apps.ai_services.models import AutomationRule, RuleRun
 from apps.projects.api.serializers import EnumChoiceField
 
+# Some API field names (``source``, ``parent``, ``data``, ``create``, …) are
+# also attributes of DRF's ``Field``/``Serializer``. Declaring them is fine at
+# run time (the serializer metaclass moves declared fields out of the class
+# namespace into ``_declared_fields``), but the stubs see a class attribute
+# overriding the base one: those lines carry ``type: ignore[assignment]``.
+
 
 class StrictCharField(serializers.CharField):
     """Text only: DRF's ``CharField`` would turn ``5`` or ``true`` into a string."""
@@ -52,7 +58,7 @@ class SuggestionSerializer(serializers.Serializer):
 
 class SuggestionResponseSerializer(serializers.Serializer):
     suggestions = SuggestionSerializer(many=True)
-    source = serializers.ChoiceField(
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # API field name, see note
         choices=["model", "frequency"],
         help_text="model: this organization's trained model; frequency: cold-start rules.",
     )
@@ -113,7 +119,7 @@ class InsightSerializer(serializers.Serializer):
     user_name = serializers.CharField(allow_null=True)
     objects = InsightObjectSerializer(many=True)
     links = serializers.ListField(child=serializers.CharField())
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]  # API field name, see note
 
 
 class InsightListSerializer(serializers.Serializer):

@@ -61,13 +61,18 @@ class HasAIFeature(IsOrganizationMember):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not super().has_permission(request, view):
             return False
-        services.ai_feature_check(request_membership(request).organization)
+        membership = request_membership(request)
+        assert membership is not None  # super() raised NotAMember otherwise
+        services.ai_feature_check(membership.organization)
         return True
 
 
-class _AIView:
+class _AIView(APIView):
+    # No docstring: drf-spectacular would show it for the views without one.
+    # Subclasses ``APIView`` (already in every user's MRO, so nothing changes at
+    # run time) so that its attributes are checked against DRF's declarations.
+
     permission_classes = [HasAIFeature]
-    request: Request
 
     @property
     def membership(self) -> Membership:
@@ -223,6 +228,7 @@ class RuleViewSet(
     @extend_schema(responses={200: RuleSerializer(many=True), **_ERRORS})
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
+        assert page is not None  # pagination_class is set: always a page
         self._load_last_runs(page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

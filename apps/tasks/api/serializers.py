@@ -27,11 +27,18 @@ def _finite(value: float) -> None:
         raise serializers.ValidationError("Must be a finite number.")
 
 
+# Some API field names (``source``, ``parent``, ``data``, ``create``, …) are
+# also attributes of DRF's ``Field``/``Serializer``. Declaring them is fine at
+# run time (the serializer metaclass moves declared fields out of the class
+# namespace into ``_declared_fields``), but the stubs see a class attribute
+# overriding the base one: those lines carry ``type: ignore[assignment]``.
+
+
 class TaskSerializer(serializers.ModelSerializer):
     """A task as the API shows it (read-only)."""
 
     project = serializers.UUIDField(source="project_id")
-    parent = serializers.UUIDField(source="parent_id", allow_null=True)
+    parent = serializers.UUIDField(source="parent_id", allow_null=True)  # type: ignore[assignment]  # API field name, see note
     reporter = serializers.UUIDField(source="reporter_id", allow_null=True)
     assignees = serializers.SerializerMethodField()
     labels = serializers.SerializerMethodField()
@@ -96,7 +103,7 @@ class TaskCreateSerializer(serializers.Serializer):
     """Input of ``POST /api/v1/tasks/``."""
 
     project = serializers.UUIDField(source="project_id")
-    parent = serializers.UUIDField(source="parent_id", required=False, allow_null=True)
+    parent = serializers.UUIDField(source="parent_id", required=False, allow_null=True)  # type: ignore[assignment]  # API field name, see note
     title = serializers.CharField(max_length=500)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     status = serializers.ChoiceField(choices=TaskStatus.choices, default=TaskStatus.TODO)

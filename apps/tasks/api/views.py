@@ -20,6 +20,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.common.pagination import UncountedPagination
 from apps.organizations.models import Membership
@@ -52,17 +53,18 @@ class IsTaskContributor(IsOrganizationMember):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not super().has_permission(request, view):
             return False
-        if request.method not in SAFE_METHODS and not services.may_contribute(
-            request_membership(request)
-        ):
+        membership = request_membership(request)
+        assert membership is not None  # super() raised NotAMember otherwise
+        if request.method not in SAFE_METHODS and not services.may_contribute(membership):
             raise RoleRequired()
         return True
 
 
-class _MemberViewMixin:
+class _MemberViewMixin(APIView):
     """``self.membership``: the caller's membership in the host's organization."""
 
-    request: Request
+    # Subclasses ``APIView`` (already in every user's MRO, so nothing changes at
+    # run time) so that ``self.request``/``self.kwargs`` have DRF's types.
 
     @property
     def membership(self) -> Membership:
@@ -100,6 +102,7 @@ class TaskViewSet(
         """Page over ids, then load the page's details (see task_page_details)."""
         ids = self.filter_queryset(self.get_queryset()).values_list("pk", flat=True)
         page_ids = self.paginate_queryset(ids)
+        assert page_ids is not None  # pagination_class is set: always a page
         tasks = selectors.task_page_details(list(page_ids))
         return self.get_paginated_response(TaskSerializer(tasks, many=True).data)
 
@@ -149,8 +152,6 @@ class TaskViewSet(
 
 class _TaskChildMixin(_MemberViewMixin):
     """Views under ``/tasks/{task_id}/``: the task must be visible (else 404)."""
-
-    kwargs: dict[str, Any]
 
     @property
     def task(self) -> Task:

@@ -23,6 +23,12 @@ from apps.time_entries.models import IdlePeriod, TimeEntry
 from apps.time_entries.selectors import may_view_money
 from apps.time_entries.services import IDLE_ACTIONS, MAX_TAGS
 
+# Some API field names (``source``, ``parent``, ``data``, ``create``, …) are
+# also attributes of DRF's ``Field``/``Serializer``. Declaring them is fine at
+# run time (the serializer metaclass moves declared fields out of the class
+# namespace into ``_declared_fields``), but the stubs see a class attribute
+# overriding the base one: those lines carry ``type: ignore[assignment]``.
+
 
 class ErrorSerializer(serializers.Serializer):
     """The error shape of every 4xx (apps.common.errors)."""
@@ -31,7 +37,7 @@ class ErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
     # Per field a list of messages, or (list items, nested objects such as a
     # bulk edit's ``set``) an object of those: DRF's error detail as is.
-    fields = serializers.DictField(required=False)
+    fields = serializers.DictField(required=False)  # type: ignore[assignment]  # API field name, see note
 
 
 class OrgDateTimeField(serializers.DateTimeField):

@@ -56,14 +56,16 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {c: OpenApiResponse(ErrorSerializer, description=described[c]) for c in codes}
 
 
-class TimeAPIMixin:
+class TimeAPIMixin(APIView):
     """Permissions and serializer context shared by every view here."""
+
+    # Subclasses ``APIView`` (already in every user's MRO, so nothing changes at
+    # run time) so that its attributes are checked against DRF's declarations.
 
     permission_classes = [IsOrganizationMember]
     read_permission = "organization.view"
     write_permission = "time.track"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    request: Request
 
     @property
     def membership(self) -> Any:

@@ -63,6 +63,7 @@ from apps.timesheets.constants import LOCKED_STATUSES
 from apps.timesheets.models import Timesheet
 from apps.timesheets.periods import local_date
 from apps.websocket_server.events import send_event_on_commit
+from tenants.db import current_tenant
 
 from .parsing import ParsedRow, RowError, decode, read_rows
 
@@ -105,7 +106,7 @@ def time_entries_import(
     ``import_invalid`` (with the report) when a real run has row errors, 409
     ``import_conflict`` when a concurrent write wins a race.
     """
-    organization = connection.tenant
+    organization = current_tenant()
     tz = zoneinfo.ZoneInfo(tz_name or organization.timezone)
     rows, parse_errors = read_rows(source=source, text=decode(content), tz=tz, day_first=day_first)
     if not rows and not parse_errors:
@@ -152,7 +153,7 @@ def _user_ids_by_email(rows: Iterable[ParsedRow]) -> dict[str, Any]:
     return {
         email.lower(): user_id
         for user_id, email in Membership.objects.filter(
-            organization_id=connection.tenant.pk,
+            organization_id=current_tenant().pk,
             status=MembershipStatus.ACTIVE,
             user__email__in=emails,
         ).values_list("user_id", "user__email")
@@ -317,13 +318,13 @@ def _check_locks_and_overlaps(plan: _Plan, organization: Any) -> None:
     first = min(row.started_at for row, *_ in plan.rows)
     last = max(row.ended_at for row, *_ in plan.rows)
     sheets: dict[Any, list[Timesheet]] = defaultdict(list)
-    for sheet in Timesheet.objects.filter(
+    for locked in Timesheet.objects.filter(
         user_id__in=user_ids,
         status__in=LOCKED_STATUSES,
         period_start__lte=local_date(organization, last),
         period_end__gte=local_date(organization, first),
     ):
-        sheets[sheet.user_id].append(sheet)
+        sheets[locked.user_id].append(locked)
 
     check_overlaps = not organization.allow_overlapping_entries
     existing: dict[Any, list[tuple[datetime.datetime, datetime.datetime, Any]]] = defaultdict(list)
@@ -337,7 +338,7 @@ def _check_locks_and_overlaps(plan: _Plan, organization: Any) -> None:
         ).values_list("user_id", "started_at", "ended_at", "pk"):
             existing[user_id].append((start, end or far, pk))
 
-    kept = []
+    kept: list[tuple[ParsedRow, Any, Any, Any]] = []
     accepted: dict[Any, list[tuple[datetime.datetime, datetime.datetime, int]]] = defaultdict(list)
     for item in sorted(plan.rows, key=lambda r: (r[0].started_at, r[0].line)):
         row, user_id = item[0], item[1]
@@ -464,8 +465,8 @@ def _existing_tags(tags: list[str]) -> set[str]:
 
 def _write(plan: _Plan, organization: Any, membership: Any) -> dict[str, int]:
     clients = dict(plan.clients_match)
-    for key, name in plan.clients_create.items():
-        clients[key] = Client.objects.create(name=name)
+    for client_key, name in plan.clients_create.items():
+        clients[client_key] = Client.objects.create(name=name)
     projects: dict[Any, Project] = {}
     if plan.projects_create:  # imports obey the plan's project limit like the API
         check_limit(
@@ -474,16 +475,16 @@ def _write(plan: _Plan, organization: Any, membership: Any) -> dict[str, int]:
             count=Project.objects.count,
             adding=len(plan.projects_create),
         )
-    for key, (name, client_name) in plan.projects_create.items():
-        projects[key] = Project.objects.create(
+    for project_key, (name, client_name) in plan.projects_create.items():
+        projects[project_key] = Project.objects.create(
             name=name,
             client=clients.get(client_name.lower()) if client_name else None,
             created_by_id=membership.user_id,
         )
     tasks: dict[Any, Task] = {}
-    for key, (project_ref, title) in plan.tasks_create.items():
+    for task_key, (project_ref, title) in plan.tasks_create.items():
         project = project_ref if isinstance(project_ref, Project) else projects[project_ref]
-        tasks[key] = Task.objects.create(
+        tasks[task_key] = Task.objects.create(
             project=project, title=title, reporter_id=membership.user_id
         )
 

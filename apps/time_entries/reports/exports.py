@@ -30,9 +30,10 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connection
 from django.http import HttpRequest, StreamingHttpResponse
 from django_tenants.utils import tenant_context
+
+from tenants.db import current_tenant
 
 from .detailed import iter_detailed_rows
 from .query import ReportQuery
@@ -226,7 +227,7 @@ def bound_to_tenant(tenant: Any, chunks: Iterator[bytes]) -> Iterator[bytes]:
 def streaming_file(
     request: HttpRequest, chunks: Iterator[bytes], *, content_type: str, filename: str
 ) -> StreamingHttpResponse:
-    chunks = bound_to_tenant(connection.tenant, chunks)
+    chunks = bound_to_tenant(current_tenant(), chunks)
     content: Any = _pull(chunks) if isinstance(request, ASGIRequest) else chunks
     response = StreamingHttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

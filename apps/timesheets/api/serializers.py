@@ -8,8 +8,9 @@ for their own sheet when the organization lets members see their rates.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from rest_framework import serializers
 
@@ -18,11 +19,20 @@ from apps.timesheets.constants import TimesheetStatus
 from apps.timesheets.models import Timesheet, TimesheetEvent
 from apps.timesheets.selectors import MISSING
 
-_MONEY = {"max_digits": 14, "decimal_places": 2}
+
+class _MoneyDigits(TypedDict):
+    """``DecimalField`` keyword arguments of money amounts (a TypedDict so
+    that ``**_MONEY`` type-checks against the field's signature)."""
+
+    max_digits: int
+    decimal_places: int
+
+
+_MONEY: _MoneyDigits = {"max_digits": 14, "decimal_places": 2}
 _CENT = Decimal("0.01")
 
 
-def _hide_money(data: dict[str, Any], context: dict[str, Any], *names: str) -> dict[str, Any]:
+def _hide_money(data: dict[str, Any], context: Mapping[str, Any], *names: str) -> dict[str, Any]:
     if not context.get("can_view_rates"):
         for name in names:
             data.pop(name, None)

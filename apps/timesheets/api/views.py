@@ -16,7 +16,6 @@ import io
 from typing import Any
 from uuid import UUID
 
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -33,6 +32,7 @@ from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, request_membership
 from apps.timesheets import periods, selectors, services
 from apps.timesheets.models import Timesheet
+from tenants.db import current_tenant
 
 from .filters import TimesheetFilter
 from .serializers import (
@@ -93,7 +93,7 @@ def _errors(*codes: str) -> dict[int, OpenApiResponse]:
 
 
 def _aligned_period(period_start: datetime.date) -> tuple[datetime.date, datetime.date]:
-    start, end = periods.period_bounds(connection.tenant, period_start)
+    start, end = periods.period_bounds(current_tenant(), period_start)
     if start != period_start:
         message = f"Periods of this organization start on {start.isoformat()}."
         raise field_error("period_start", message, code="period_not_aligned")
@@ -144,9 +144,7 @@ class TimesheetViewSet(
         return bool(membership.organization.members_see_rates)
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
-        context["can_view_rates"] = self._can_view_rates()
-        return context
+        return {**super().get_serializer_context(), "can_view_rates": self._can_view_rates()}
 
     def _sheet_response(self, sheet: Timesheet, code: int = status.HTTP_200_OK) -> Response:
         fresh = selectors.timesheet_get_for_member(
@@ -336,9 +334,9 @@ class TimesheetViewSet(
             user_id=params.get("user"),
             project_id=params.get("project"),
         )
-        page = selectors.overview_page(
-            memberships=list(self.paginate_queryset(rows)), period_start=start
-        )
+        memberships = self.paginate_queryset(rows)
+        assert memberships is not None  # the default pagination class is always set
+        page = selectors.overview_page(memberships=list(memberships), period_start=start)
         return self.get_paginated_response(OverviewRowSerializer(page, many=True).data)
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
@@ -404,16 +402,16 @@ def _safe_cell(value: Any) -> Any:
     return value
 
 
-def _export_rows(entries: QuerySet[Any]) -> list[list[Any]]:
+def _export_rows(queryset: QuerySet[Any]) -> list[list[Any]]:
     """Header plus one row per entry; users are looked up in one query."""
-    entries = list(entries)
+    entries = list(queryset)
     users = {
         m.user_id: m.user
         for m in Membership.objects.filter(
-            organization_id=connection.tenant.pk, user_id__in={e.user_id for e in entries}
+            organization_id=current_tenant().pk, user_id__in={e.user_id for e in entries}
         ).select_related("user")
     }
-    org = connection.tenant
+    org = current_tenant()
     rows: list[list[Any]] = [EXPORT_HEADER]
     for entry in entries:
         user = users.get(entry.user_id)

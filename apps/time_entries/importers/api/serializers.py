@@ -8,10 +8,16 @@ from apps.common.validators import validate_timezone
 
 from ..parsing import LAYOUTS
 
+# Some API field names (``source``, ``parent``, ``data``, ``create``, …) are
+# also attributes of DRF's ``Field``/``Serializer``. Declaring them is fine at
+# run time (the serializer metaclass moves declared fields out of the class
+# namespace into ``_declared_fields``), but the stubs see a class attribute
+# overriding the base one: those lines carry ``type: ignore[assignment]``.
+
 
 class ImportRequestSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The CSV file as exported by Toggl Track or Clockify.")
-    source = serializers.ChoiceField(choices=sorted(LAYOUTS))
+    source = serializers.ChoiceField(choices=sorted(LAYOUTS))  # type: ignore[assignment]  # API field name, see note
     dry_run = serializers.BooleanField(
         default=True, help_text="Default true: report only, write nothing."
     )
@@ -42,17 +48,17 @@ class _ProjectRefSerializer(serializers.Serializer):
 
 
 class _CreateMatchSerializer(serializers.Serializer):
-    create = serializers.ListField(child=serializers.CharField())
+    create = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]  # API field name, see note
     match = serializers.ListField(child=serializers.CharField())
 
 
 class _ProjectsSerializer(serializers.Serializer):
-    create = _ProjectRefSerializer(many=True)
+    create = _ProjectRefSerializer(many=True)  # type: ignore[assignment]  # API field name, see note
     match = _ProjectRefSerializer(many=True)
 
 
 class _EntriesSerializer(serializers.Serializer):
-    create = serializers.IntegerField()
+    create = serializers.IntegerField()  # type: ignore[assignment]  # API field name, see note
     total_seconds = serializers.IntegerField()
 
 
@@ -68,11 +74,11 @@ class _CreatedSerializer(serializers.Serializer):
 
 
 class ImportReportSerializer(serializers.Serializer):
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # API field name, see note
     dry_run = serializers.BooleanField()
     rows = serializers.IntegerField()
     error_count = serializers.IntegerField()
-    errors = _RowErrorSerializer(many=True, help_text="The first 500 row errors, by line.")
+    errors = _RowErrorSerializer(many=True, help_text="The first 500 row errors, by line.")  # type: ignore[assignment]  # API field name, see note
     entries = _EntriesSerializer()
     users = _UsersSerializer()
     clients = _CreateMatchSerializer()

@@ -49,6 +49,7 @@ class ImportView(APIView):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         membership = request_membership(request)
+        assert membership is not None  # guaranteed by the permission class
         if data["create_missing"] and not role_has(membership.role, "projects.manage"):
             raise ApplicationError(
                 "Only managers may create projects during an import.",

@@ -22,6 +22,13 @@ def query_data(params: QueryDict) -> dict[str, Any]:
     return data
 
 
+# Some API field names (``source``, ``parent``, ``data``, ``create``, …) are
+# also attributes of DRF's ``Field``/``Serializer``. Declaring them is fine at
+# run time (the serializer metaclass moves declared fields out of the class
+# namespace into ``_declared_fields``), but the stubs see a class attribute
+# overriding the base one: those lines carry ``type: ignore[assignment]``.
+
+
 class CommaListField(serializers.ListField):
     """A list sent as one comma-separated string (blank items ignored)."""
 
@@ -113,7 +120,7 @@ class _TotalsSerializer(serializers.Serializer):
 
 class SummarySubgroupSerializer(_TotalsSerializer):
     key = serializers.CharField(allow_null=True, help_text="Id, tag, or ISO date; null = none.")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # API field name, see note
 
 
 class SummaryGroupSerializer(SummarySubgroupSerializer):
@@ -144,7 +151,7 @@ class DetailedEntrySerializer(serializers.Serializer):
     rounded_seconds = serializers.IntegerField()
     billable = serializers.BooleanField()
     tags = serializers.ListField(child=serializers.CharField())
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # API field name, see note
     hourly_rate = serializers.SerializerMethodField()
     billable_amount = serializers.SerializerMethodField()
 

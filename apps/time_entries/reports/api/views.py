@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from apps.common.pagination import StandardPagination
 from apps.organizations.permissions import IsOrganizationMember, request_membership
 from apps.time_entries.models import TimeEntry
+from tenants.db import request_tenant
 
 from ..detailed import report_detailed
 from ..exports import CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE, export_response
@@ -60,7 +61,7 @@ class ReportView(GenericAPIView):
         params = self.params_serializer(data=query_data(request.query_params))
         params.is_valid(raise_exception=True)
         query = build_report_query(
-            organization=request.tenant,
+            organization=request_tenant(request),
             membership=request_membership(request),
             params=params.validated_data,
         )
@@ -93,6 +94,7 @@ class DetailedReportView(ReportView):
     def get(self, request: Request) -> Response:
         query, _ = self.report_query(request)
         page = self.paginate_queryset(report_detailed(query))
+        assert page is not None  # pagination_class is set: always a page
         context = {
             **self.get_serializer_context(),
             "user_names": user_labels({entry.user_id for entry in page}),
