@@ -25,8 +25,6 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from apps.common.errors import ApplicationError
-from apps.organizations.constants import MembershipStatus, role_has
-from apps.organizations.models import Membership
 from apps.time_entries.locks import user_time_lock
 from apps.time_entries.models import TimeEntry
 from apps.time_entries.services import timer_stop
@@ -38,6 +36,7 @@ from tenants.db import current_tenant
 
 from .constants import RuleKind, RunStatus
 from .models import AutomationRule, MissingDayReminder, RuleRun
+from .selectors import time_tracking_members
 
 logger = logging.getLogger(__name__)
 
@@ -209,11 +208,10 @@ def run_remind_missing_days(params: dict[str, Any], *, now: datetime.datetime) -
     if not days:
         return 0, {"reminded": {}}
     members = [
-        (m.user_id, m.joined_at.astimezone(tz).date())
-        for m in Membership.objects.filter(
-            organization_id=organization.pk, status=MembershipStatus.ACTIVE
-        ).only("user_id", "role", "joined_at")[:RUN_BATCH]
-        if role_has(m.role, "time.track")
+        (user_id, joined_at.astimezone(tz).date())
+        for user_id, joined_at in time_tracking_members().values_list("user_id", "joined_at")[
+            :RUN_BATCH
+        ]
     ]
     low = datetime.datetime.combine(min(days), datetime.time.min, tzinfo=tz)
     high = datetime.datetime.combine(

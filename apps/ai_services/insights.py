@@ -22,8 +22,7 @@ from django.db.models import Case, DateField, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from apps.organizations.constants import MembershipStatus, role_has
-from apps.organizations.models import Membership
+from apps.organizations.constants import role_has
 from apps.projects.constants import ProjectStatus
 from apps.projects.models import Project
 from apps.projects.selectors import users_by_id
@@ -34,6 +33,7 @@ from apps.timesheets.periods import period_bounds
 from tenants.db import current_tenant
 
 from .constants import InsightKind, Severity
+from .selectors import time_tracking_members
 
 MAX_PER_KIND = 50
 #: A day is "long" from this many hours, or from 1.6 times the user's usual day.
@@ -89,13 +89,11 @@ class InsightContext:
         self.since = datetime.datetime.combine(self.first_day, datetime.time.min, tzinfo=self.tz)
         if team:
             members = list(
-                Membership.objects.filter(
-                    organization_id=self.organization.pk, status=MembershipStatus.ACTIVE
-                ).only("user_id", "role", "joined_at", "weekly_expected_hours")
+                time_tracking_members().only("user_id", "joined_at", "weekly_expected_hours")
             )
         else:
-            members = [membership]
-        self.members = {m.user_id: m for m in members if role_has(m.role, "time.track")}
+            members = [membership] if role_has(membership.role, "time.track") else []
+        self.members = {m.user_id: m for m in members}
         self.user_ids = list(self.members)
 
     def entries(self) -> Any:

@@ -1,4 +1,5 @@
-"""Reads of the AI services: natural-language drafts and automation rules."""
+"""Reads of the AI services: natural-language drafts, automation rules and
+the members whose time they look at."""
 
 from __future__ import annotations
 
@@ -10,9 +11,29 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from apps.organizations.constants import MembershipStatus, Role, role_has
+from apps.organizations.models import Membership
+from tenants.db import current_tenant
+
 from . import matching
 from .models import AutomationRule, RuleRun
 from .parsing import parse_text, remaining_text, stray_numbers
+
+#: Roles that carry ``time.track`` in the shared permission table.
+TIME_TRACKING_ROLES = tuple(role for role in Role.values if role_has(role, "time.track"))
+
+
+def time_tracking_members() -> QuerySet[Membership]:
+    """Active memberships of the current organization whose role may track
+    time: the people team insights, team summaries and missing-day reminders
+    are about. Viewers (they cannot track), deactivated members and other
+    organizations' members are left out. The role is filtered in SQL, so a
+    caller's batch slice counts only these people."""
+    return Membership.objects.filter(
+        organization_id=current_tenant().pk,
+        status=MembershipStatus.ACTIVE,
+        role__in=TIME_TRACKING_ROLES,
+    )
 
 
 def user_timezone(*, user: Any, organization: Any) -> zoneinfo.ZoneInfo:

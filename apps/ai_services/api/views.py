@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 from apps.ai_services import automation, insights, selectors, services, suggestions, summaries
 from apps.ai_services.models import AutomationRule, RuleRun
 from apps.common.pagination import StandardPagination
-from apps.organizations.constants import MembershipStatus, role_has
+from apps.organizations.constants import role_has
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, RoleRequired, request_membership
 
@@ -168,10 +168,7 @@ class SummaryView(_AIView, APIView):
         if data["team"]:
             if not sees_all:
                 raise RoleRequired()
-            members = Membership.objects.filter(
-                organization_id=organization.pk, status=MembershipStatus.ACTIVE
-            ).only("user_id", "role")
-            user_ids = [m.user_id for m in members if role_has(m.role, "time.track")]
+            user_ids = list(selectors.time_tracking_members().values_list("user_id", flat=True))
             subject = "The team"
         elif data.get("user") and data["user"] != me.user_id:
             if not sees_all:
