@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from tenants.db import request_tenant
 
 from .constants import role_has
-from .models import Membership
+from .models import Membership, Organization
 from .selectors import membership_for, membership_needs_two_factor
 
 
@@ -31,6 +31,16 @@ def request_membership(request: Request) -> Membership | None:
             user=request.user, organization=request_tenant(request)
         )
     return django_request._novatime_membership
+
+
+def request_organization(request: Request) -> Organization:
+    """The host's organization in a view behind :class:`IsOrganizationMember`,
+    which refuses requests on hosts without one (``NotAMember`` should a view
+    ever lack the permission)."""
+    organization = request_tenant(request)
+    if organization is None:
+        raise NotAMember()
+    return organization
 
 
 def required_membership(request: Request) -> Membership:

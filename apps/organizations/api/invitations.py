@@ -21,7 +21,11 @@ from apps.iam.tokens import token_create
 from apps.organizations import services
 from apps.organizations.constants import Role
 from apps.organizations.models import INVITATION_EXPIRED, Invitation, InvitationStatus
-from apps.organizations.permissions import IsOrganizationMember, required_membership
+from apps.organizations.permissions import (
+    IsOrganizationMember,
+    request_organization,
+    required_membership,
+)
 
 from .serializers import MemberUserSerializer, OrganizationSummarySerializer
 
@@ -106,7 +110,7 @@ class InvitationViewSet(
         if getattr(self, "swagger_fake_view", False):  # schema generation: no host
             return Invitation.objects.none()
         invitations = Invitation.objects.filter(
-            organization_id=required_membership(self.request).organization_id
+            organization_id=request_organization(self.request).pk
         ).select_related("invited_by")
         # Detail actions see every state, so a used/revoked one answers 409, not 404.
         return invitations.pending() if self.action == "list" else invitations

@@ -22,6 +22,7 @@ from apps.organizations.models import Membership, Organization
 from apps.organizations.permissions import (
     IsOrganizationMember,
     request_membership,
+    request_organization,
     required_membership,
 )
 
@@ -114,7 +115,7 @@ class MemberViewSet(
     http_method_names = ["get", "patch", "delete", "post", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Membership]:
-        return selectors.members_of(organization=required_membership(self.request).organization)
+        return selectors.members_of(organization=request_organization(self.request))
 
     def get_serializer_class(self) -> type[MemberSerializer]:
         """A member's rate and expected hours: only for roles with ``rates.view``,
