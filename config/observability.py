@@ -30,9 +30,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from sentry_sdk.types import Event, Hint
 
 logger = logging.getLogger("novatime.request")
 
@@ -210,7 +213,7 @@ def connect_celery_signals() -> None:
 # --- Sentry ----------------------------------------------------------------------
 
 
-def _before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+def _before_send(event: Event, hint: Hint) -> Event:
     ctx = current.get()
     if ctx is not None:
         tags = event.setdefault("tags", {})

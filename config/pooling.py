@@ -28,7 +28,10 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,14 @@ logger = logging.getLogger(__name__)
 class ProbeResult:
     ok: bool
     detail: str
+
+
+def _search_path(conn: psycopg.Connection[Any]) -> str:
+    """The session's ``search_path`` (``SHOW`` always returns one row)."""
+    row = conn.execute("SHOW search_path").fetchone()
+    if row is None:
+        raise RuntimeError("SHOW search_path returned no row")
+    return str(row[0])
 
 
 def probe_session_state(conn_params: dict[str, Any], *, timeout: float = 5.0) -> ProbeResult:
@@ -52,10 +63,10 @@ def probe_session_state(conn_params: dict[str, Any], *, timeout: float = 5.0) ->
         a.execute(f'SET search_path TO "{marker}", public')
         with b.transaction():
             b.execute("SELECT 1")
-            b_path = b.execute("SHOW search_path").fetchone()[0]
+            b_path = _search_path(b)
             seen: list[str] = []
             reader = threading.Thread(
-                target=lambda: seen.append(a.execute("SHOW search_path").fetchone()[0]),
+                target=lambda: seen.append(_search_path(a)),
                 daemon=True,
             )
             reader.start()

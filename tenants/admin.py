@@ -8,7 +8,7 @@ list never loads it, the detail page shows its length only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -16,6 +16,13 @@ from django.db.models.functions import Length
 from django.http import HttpRequest
 
 from .models import TemplateSnapshot
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _SizeAnnotation(TypedDict):
+    sql_chars: int
 
 
 @admin.register(TemplateSnapshot)
@@ -32,7 +39,7 @@ class TemplateSnapshotAdmin(admin.ModelAdmin):
         return super().get_queryset(request).defer("sql").annotate(sql_chars=Length("sql"))
 
     @admin.display(description="SQL size", ordering="sql_chars")
-    def sql_size(self, snapshot: TemplateSnapshot) -> str:
+    def sql_size(self, snapshot: WithAnnotations[TemplateSnapshot, _SizeAnnotation]) -> str:
         return f"{snapshot.sql_chars:,} characters"
 
     def has_add_permission(self, request: HttpRequest) -> bool:

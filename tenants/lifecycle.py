@@ -47,9 +47,10 @@ from django.apps import apps
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import Field, Model
 from django_tenants.utils import get_tenant_model, quote_schema_name
 
+from .db import tenant_connection
 from .provisioning import TenantError, provision_tenant
 
 logger = logging.getLogger(__name__)
@@ -106,8 +107,16 @@ def _qualified(schema: str, table: str) -> str:
     return f"{quote_schema_name(schema)}.{connection.ops.quote_name(table)}"
 
 
+def _column(field: Field[Any, Any]) -> str:
+    """The quoted column of a concrete field (the stubs allow ``None`` for
+    fields without one, which ``concrete_fields`` and a pk never are)."""
+    if field.column is None:
+        raise TypeError(f"{field!r} has no database column")
+    return connection.ops.quote_name(field.column)
+
+
 def _pk_column(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.pk.column)
+    return _column(model._meta.pk)
 
 
 def _insertable_columns(schema: str, table: str) -> list[str]:
@@ -173,7 +182,7 @@ def export_tenant(tenant: Any, out: Path | str) -> dict[str, Any]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     schema = tenant.schema_name
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     tmp = out.with_name(out.name + ".partial")
     outermost = not connection.in_atomic_block
     if outermost:
@@ -191,7 +200,7 @@ def export_tenant(tenant: Any, out: Path | str) -> dict[str, Any]:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for model in tenant_models():
                 tables.append(_export_table(archive, schema, model))
-            manifest = {
+            manifest: dict[str, Any] = {
                 "format": FORMAT,
                 "version": VERSION,
                 "exported_at": datetime.now(UTC).isoformat(),
@@ -420,7 +429,7 @@ def _reset_sequences(schema: str, model: type[Model]) -> None:
             cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, field.column])
             (sequence,) = cursor.fetchone()
             if sequence:
-                column = connection.ops.quote_name(field.column)
+                column = _column(field)
                 cursor.execute(
                     f"SELECT setval(%s, coalesce(max({column}), 0) + 1, false) FROM {table}",
                     [sequence],

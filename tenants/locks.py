@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import connection
 
+from .db import current_schema
+
 
 def tenant_xact_lock(name: str) -> None:
     """Hold the PostgreSQL advisory lock ``name`` of the current schema until
@@ -17,6 +19,4 @@ def tenant_xact_lock(name: str) -> None:
     if not connection.in_atomic_block:
         raise RuntimeError("tenant_xact_lock() outside a transaction would be released at once")
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{connection.schema_name}:{name}"]
-        )
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{current_schema()}:{name}"])

@@ -12,11 +12,11 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import set_urlconf
 from django.utils.module_loading import import_string
 
+from .db import tenant_connection
 from .resolution import resolve_tenant
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class TenantResolutionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
         try:
             hostname = request.get_host().rsplit(":", 1)[0].lower().rstrip(".")
         except DisallowedHost:
@@ -90,11 +90,13 @@ class TenantResolutionMiddleware:
                 return _error(402, *_read_only_refusal(tenant))
 
         tenant.domain_url = hostname
-        request.tenant = tenant
-        connection.set_tenant(tenant)
+        # django-tenants' own attribute, read back through tenants.db.request_tenant();
+        # HttpRequest's stubs cannot know it.
+        request.tenant = tenant  # type: ignore[attr-defined]
+        tenant_connection().set_tenant(tenant)
         request.urlconf = settings.ROOT_URLCONF
         set_urlconf(None)
         try:
             return self.get_response(request)
         finally:
-            connection.set_schema_to_public()
+            tenant_connection().set_schema_to_public()

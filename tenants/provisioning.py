@@ -39,6 +39,7 @@ from django_tenants.utils import (
     schema_exists,
 )
 
+from .db import tenant_connection
 from .migration_state import fingerprint, schemas_with_pending_migrations
 from .models import TemplateSnapshot
 from .resolution import invalidate_tenant
@@ -91,7 +92,7 @@ def build_schema_by_migrations(schema_name: str) -> None:
     call_command(
         "migrate_schemas", tenant=True, schema_name=schema_name, interactive=False, verbosity=0
     )
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
 
 
 _snapshot_cache: dict[str, str] = {}
@@ -120,7 +121,7 @@ def build_schema_from_snapshot(schema_name: str, sql: str) -> None:
         cursor.execute(sql.replace(PLACEHOLDER, quote_schema_name(schema_name)))
     # The replay only uses qualified names, but never trust a cached search_path
     # after running foreign SQL on this session.
-    connection.search_path_set_schemas = None
+    tenant_connection().search_path_set_schemas = None
 
 
 def _pg_dump_binary() -> str | None:
@@ -218,7 +219,7 @@ def ensure_template() -> Any:
         call_command(
             "migrate_schemas", tenant=True, schema_name=schema, interactive=False, verbosity=0
         )
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
     if current_snapshot_sql() is None:
         refresh_template_snapshot()
     return template
@@ -349,8 +350,8 @@ def provision_tenant(
             # database holds the constraints (full_clean would re-query both).
             tenant.clean_fields(exclude=["schema_name"])
         except ValidationError as exc:
-            fields = ", ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-            raise TenantError(f"Invalid organization settings ({fields}).", code="invalid") from exc
+            errors = ", ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            raise TenantError(f"Invalid organization settings ({errors}).", code="invalid") from exc
         host = tenant_host(slug)
         with _slug_race_is_taken():
             tenant.save()

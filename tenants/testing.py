@@ -17,6 +17,7 @@ from django.db import connections
 from django_tenants.utils import get_tenant_model
 from rest_framework.test import APIClient
 
+from .db import current_tenant, tenant_connection
 from .provisioning import ensure_template, provision_tenant
 
 SESSION_TENANT_SLUGS = ("acme", "globex")
@@ -54,13 +55,11 @@ class TenantAPIClient(APIClient):
         self.tenant = tenant
 
     def request(self, **kwargs: Any) -> Any:
-        from django.db import connection
-
-        before = connection.tenant
+        before = current_tenant()
         try:
             return super().request(**kwargs)
         finally:
-            connection.set_tenant(before)
+            tenant_connection().set_tenant(before)
 
 
 def database_url() -> str:

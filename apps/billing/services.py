@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stripe
 from django.conf import settings
@@ -55,6 +55,9 @@ from .constants import (
     WebhookEventStatus,
 )
 from .models import Plan, Subscription, WebhookEvent
+
+if TYPE_CHECKING:
+    from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
 logger = logging.getLogger(__name__)
 
@@ -186,14 +189,17 @@ def checkout_session_create(*, organization: Organization, plan_code: str, user:
         quantity = max(1, billable_members(organization.pk))
         base = organization_url(organization)
         org_ref = str(organization.pk)
-        params: dict[str, Any] = {
+        subscription_data: SessionCreateParamsSubscriptionData = {
+            "metadata": {"organization_id": org_ref, "plan": plan.code}
+        }
+        params: SessionCreateParams = {
             "mode": "subscription",
             "line_items": [{"price": plan.stripe_price_id, "quantity": quantity}],
             "client_reference_id": org_ref,
             "success_url": f"{base}billing?checkout=success",
             "cancel_url": f"{base}billing?checkout=cancelled",
             "metadata": {"organization_id": org_ref, "plan": plan.code},
-            "subscription_data": {"metadata": {"organization_id": org_ref, "plan": plan.code}},
+            "subscription_data": subscription_data,
         }
         if subscription.stripe_customer_id:
             params["customer"] = subscription.stripe_customer_id
@@ -205,7 +211,7 @@ def checkout_session_create(*, organization: Organization, plan_code: str, user:
             and trial_end is not None
             and trial_end - timezone.now() > MIN_CHECKOUT_TRIAL
         ):
-            params["subscription_data"]["trial_end"] = int(trial_end.timestamp())
+            subscription_data["trial_end"] = int(trial_end.timestamp())
     with _stripe_refusal_as_error():
         session = client.v1.checkout.sessions.create(params)
     logger.info("billing: checkout session %s for organization %s", session.id, organization.pk)
@@ -522,12 +528,13 @@ def organization_status_for(subscription: Subscription, *, now: datetime.datetim
             if _grace_over(subscription, now)
             else OrganizationStatus.PAST_DUE
         )
-    return {
+    by_status: dict[str, str] = {
         SubscriptionStatus.TRIALING: OrganizationStatus.TRIALING,
         SubscriptionStatus.ACTIVE: OrganizationStatus.ACTIVE,
         SubscriptionStatus.UNPAID: OrganizationStatus.SUSPENDED,
         SubscriptionStatus.CANCELLED: OrganizationStatus.CANCELLED,
-    }.get(status)
+    }
+    return by_status.get(status)
 
 
 def _organization_sync(subscription: Subscription, *, now: datetime.datetime) -> None:
@@ -632,6 +639,8 @@ def seats_sync(*, organization_id: Any, idempotency_key: str) -> Subscription | 
                 {"quantity": seats, "proration_behavior": "create_prorations"},
                 {"idempotency_key": f"{idempotency_key}:{subscription.stripe_item_id}:{seats}"},
             )
+            if item.quantity is None:  # only metered prices have none; ours are per seat
+                raise TypeError(f"Stripe item {subscription.stripe_item_id} has no quantity")
             subscription.seats_synced = int(item.quantity)
             logger.info("billing: organization %s seats → %s", organization_id, seats)
         subscription.save(update_fields=["seats", "seats_synced", "updated_at"])

@@ -28,7 +28,7 @@ class ApplicationError(Exception):
     state, 402 for a billing block, 400 for bad input that passed validation.
     """
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     code = "invalid"
 
     def __init__(
@@ -107,8 +107,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return None  # a real bug: let it surface as a 500 and reach Sentry
 
     if isinstance(exc, exceptions.ValidationError):
-        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = error_body("invalid", "Invalid input.", fields=fields)
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body("invalid", "Invalid input.", fields=errors)
         return response
 
     detail = getattr(exc, "detail", "")

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from tenants.db import tenant_connection
 from tenants.migration_state import unapplied_migrations
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class HealthCheckMiddleware:
             return JsonResponse({"status": "ok"})
         if path == "/readyz":
             ready, checks = readiness()
-            connection.set_schema_to_public()
+            tenant_connection().set_schema_to_public()
             return JsonResponse(
                 {"status": "ok" if ready else "unavailable", "checks": checks},
                 status=200 if ready else 503,

@@ -34,17 +34,20 @@ class UncountedPagination(StandardPagination):
         self.has_next = len(rows) > size
         return rows[:size]
 
+    def _page_url(self) -> str:
+        if self.request is None:
+            raise RuntimeError("paginate_queryset() was not called")
+        return self.request.build_absolute_uri()
+
     def get_next_link(self) -> str | None:
         if not self.has_next:
             return None
-        return replace_query_param(
-            self.request.build_absolute_uri(), self.page_query_param, self.number + 1
-        )
+        return replace_query_param(self._page_url(), self.page_query_param, self.number + 1)
 
     def get_previous_link(self) -> str | None:
         if self.number <= 1:
             return None
-        url = self.request.build_absolute_uri()
+        url = self._page_url()
         if self.number == 2:
             return remove_query_param(url, self.page_query_param)
         return replace_query_param(url, self.page_query_param, self.number - 1)

@@ -29,8 +29,12 @@ def clear_test_cache() -> None:
     ``cache.clear()`` is FLUSHDB on the shared Redis database: it would wipe
     other processes' socket tickets, channel groups and Celery queues.
     """
-    from django.core.cache import cache
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
 
+    cache = caches["default"]
+    if not isinstance(cache, RedisCache):
+        raise TypeError(f"clear_test_cache() needs the Redis cache, not {type(cache).__name__}")
     client = cache._cache.get_client(write=True)
     keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=500))
     if keys:

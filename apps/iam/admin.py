@@ -8,7 +8,7 @@ name ``username``) are replaced by ones bound to :class:`~apps.iam.models.User`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -25,6 +25,13 @@ from apps.organizations.constants import MembershipStatus
 from apps.organizations.models import Membership
 
 from .models import AuthToken, User, UserManager
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _MembershipCount(TypedDict):
+    membership_count: int
 
 
 def _clean_login_email(form: Any) -> str:
@@ -164,7 +171,7 @@ class UserAdmin(DjangoUserAdmin):
         return self.inlines if obj is not None else ()
 
     @admin.display(description="Memberships", ordering="membership_count")
-    def membership_count(self, user: User) -> int:
+    def membership_count(self, user: WithAnnotations[User, _MembershipCount]) -> int:
         return user.membership_count
 
 

@@ -6,8 +6,23 @@ from typing import Any
 
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
+from rest_framework.request import Request
 
+from .models import User
 from .tokens import token_for_key
+
+
+def authenticated_user(request: Request) -> User:
+    """``request.user`` in a view behind ``IsAuthenticated``, as a ``User``.
+
+    The stubs type it ``User | AnonymousUser``; the permission has already
+    turned anonymous requests away, so this only narrows the type (and keeps
+    the API's 401 should a view ever lack the permission).
+    """
+    user = request.user
+    if not isinstance(user, User):
+        raise exceptions.NotAuthenticated()
+    return user
 
 
 class HashedTokenAuthentication(TokenAuthentication):

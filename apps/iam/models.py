@@ -9,7 +9,7 @@ is painful.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -70,7 +70,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         ordering = ["email"]
@@ -106,6 +106,10 @@ class AuthToken(models.Model):
     name = models.CharField(max_length=200, blank=True, help_text="Client or device.")
     created_at = models.DateTimeField(default=dj_timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
+
+    #: The raw key, only on a token just made by ``tokens.token_create`` (for
+    #: dj-rest-auth's login response to read); never stored.
+    key: str
 
     class Meta:
         ordering = ["-created_at"]

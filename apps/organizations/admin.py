@@ -172,7 +172,7 @@ class OrganizationAdmin(admin.ModelAdmin):
             )
         )
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         """Identity first, timestamps last, every other (settings) field between.
 
         Derived from the model rather than listed, so organization settings
@@ -180,8 +180,12 @@ class OrganizationAdmin(admin.ModelAdmin):
         """
         head = ["id", "name", "slug", "status", "schema_name"]
         tail = ["created_at", "updated_at"]
-        middle = [f for f in super().get_fields(request, obj) if f not in head + tail]
-        return head + middle + tail
+        middle = [
+            f
+            for f in super().get_fields(request, obj)
+            if isinstance(f, str) and f not in head + tail
+        ]
+        return (*head, *middle, *tail)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -345,7 +349,8 @@ class MembershipAdminForm(forms.ModelForm):
         fields = ("user", "organization", "role", "status")
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean() returns
         current = self.instance  # still the saved values: the form applies them later
         stays_owner = (
             cleaned.get("role", current.role) == Role.OWNER

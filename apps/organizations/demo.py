@@ -29,7 +29,7 @@ DEMO_USERS = [
     ("manager@acme.test", "Manuel", "Manager", Role.MANAGER),
     ("member@acme.test", "Mia", "Member", Role.MEMBER),
 ]
-DEMO_CLIENTS = {
+DEMO_CLIENTS: dict[str | None, list[tuple[str, str, str | None, str | None]]] = {
     "Globex Corporation": [
         ("Website redesign", "WEB", "95.00", "320"),
         ("Mobile app", "APP", "110.00", "600"),

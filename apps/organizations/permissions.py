@@ -14,23 +14,43 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from .constants import role_has
-from .models import Membership
-from .selectors import membership_for, membership_needs_two_factor
+from tenants.db import request_tenant
 
-_UNSET = object()
+from .constants import role_has
+from .models import Membership, Organization
+from .selectors import membership_for, membership_needs_two_factor
 
 
 def request_membership(request: Request) -> Membership | None:
     """The caller's membership in the host's organization (one query per request)."""
-    django_request = request._request
-    cached = getattr(django_request, "_novatime_membership", _UNSET)
-    if cached is _UNSET:
-        cached = membership_for(
-            user=request.user, organization=getattr(django_request, "tenant", None)
+    # The cache is an attribute of our own on Django's request, which the
+    # stubs cannot know: hence ``Any``.
+    django_request: Any = request._request
+    if not hasattr(django_request, "_novatime_membership"):
+        django_request._novatime_membership = membership_for(
+            user=request.user, organization=request_tenant(request)
         )
-        django_request._novatime_membership = cached
-    return cached
+    return django_request._novatime_membership
+
+
+def request_organization(request: Request) -> Organization:
+    """The host's organization in a view behind :class:`IsOrganizationMember`,
+    which refuses requests on hosts without one (``NotAMember`` should a view
+    ever lack the permission)."""
+    organization = request_tenant(request)
+    if organization is None:
+        raise NotAMember()
+    return organization
+
+
+def required_membership(request: Request) -> Membership:
+    """:func:`request_membership` in a view behind :class:`IsOrganizationMember`,
+    which has already refused callers without one: never ``None`` there, and
+    typed so (``NotAMember`` should a view ever lack the permission)."""
+    membership = request_membership(request)
+    if membership is None:
+        raise NotAMember()
+    return membership
 
 
 class NotAMember(PermissionDenied):

@@ -33,7 +33,7 @@ def public_url() -> str:
     return _host_url(settings.NOVATIME_BASE_DOMAIN)
 
 
-def membership_for(*, user: Any, organization: Organization) -> Membership | None:
+def membership_for(*, user: Any, organization: Organization | None) -> Membership | None:
     """The user's active membership in ``organization``, or ``None``."""
     if user is None or not user.is_authenticated or organization is None:
         return None

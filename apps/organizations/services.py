@@ -128,7 +128,7 @@ def organization_signup(
         )
     try:
         with transaction.atomic():
-            if created_user:
+            if user is None:  # created_user
                 user = User.objects.create_user(
                     email=email, password=password, first_name=first_name, last_name=last_name
                 )

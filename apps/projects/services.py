@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -42,6 +42,7 @@ from apps.common.errors import ApplicationError, ConflictError, field_error
 from apps.organizations.constants import MembershipStatus, Role, role_has
 from apps.organizations.models import Membership
 from apps.websocket_server.events import send_event_on_commit
+from tenants.db import current_tenant
 from tenants.locks import tenant_xact_lock
 
 from . import selectors
@@ -91,7 +92,7 @@ def _locked(queryset: QuerySet[Any], pk: Any) -> Any:
 
 def _organization_id() -> Any:
     """The organization whose schema this connection writes to."""
-    return getattr(connection.tenant, "pk", None)
+    return getattr(current_tenant(), "pk", None)
 
 
 def _check_dates(start: datetime.date | None, end: datetime.date | None) -> None:
@@ -330,7 +331,7 @@ def project_create(
 ) -> Project:
     """A new project (400 with ``fields`` for dates out of order, a negative
     budget or rate, a name taken for the same client, or a deleted client)."""
-    check_limit(organization_id=connection.tenant.pk, limit="projects", count=Project.objects.count)
+    check_limit(organization_id=current_tenant().pk, limit="projects", count=Project.objects.count)
     _lock_client(client)
     project = Project(
         name=name,
@@ -398,7 +399,7 @@ def project_restore(*, project: Project) -> Project:
     project = _locked(Project.all_objects.select_related("client"), project.pk)
     if project.deleted_at is None:
         return project
-    if project.client_id is not None and project.client.deleted_at is not None:
+    if project.client is not None and project.client.deleted_at is not None:
         raise ConflictError(
             "The project's client is deleted: restore the client first.", code="client_deleted"
         )

@@ -22,7 +22,9 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
+
+from tenants.db import current_schema
 
 from .groups import org_group, user_group
 
@@ -57,7 +59,7 @@ def send_event_on_commit(
     ``data`` is made JSON-safe now, so a later change to the objects it came
     from cannot alter what was emitted.
     """
-    schema_name = connection.schema_name
+    schema_name = current_schema()
     payload = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
     audience = tuple(str(u) for u in user_ids) if user_ids is not None else None
     event = DomainEvent(schema_name=schema_name, type=type, op=op, data=payload, user_ids=audience)

@@ -118,6 +118,16 @@ def _key(schema_name: str, *parts: str) -> str:
     return ":".join([str(settings.NOVATIME_ENV_PREFIX), "presence", schema_name, *parts])
 
 
+def _member(raw: object) -> str:
+    """A sorted-set member read without scores: ``bytes``, as these clients
+    do not decode responses (redis-py's type also covers scored reads)."""
+    if isinstance(raw, bytes):
+        return raw.decode()
+    if isinstance(raw, str):
+        return raw
+    raise TypeError(f"unexpected sorted-set member {raw!r}")
+
+
 def _keys(schema_name: str, user_id: str) -> list[str]:
     return [
         _key(schema_name, "sockets", user_id),
@@ -183,7 +193,7 @@ async def sweep(*, schema_name: str, now: float | None = None) -> list[PresenceC
     stale = await client.zrangebyscore(_key(schema_name, "online"), "-inf", now)
     changes = []
     for raw in stale:
-        user = raw.decode() if isinstance(raw, bytes) else raw
+        user = _member(raw)
         result = await client.eval(_UPDATE, 3, *_keys(schema_name, user), *_args(now, "", "", user))
         changes.append(_change(user, result))
     return [c for c in changes if c.changed]
@@ -277,7 +287,7 @@ def sweep_sync(*, schema_name: str, now: float | None = None) -> list[PresenceCh
     client = _client()
     changes = []
     for raw in client.zrangebyscore(_key(schema_name, "online"), "-inf", now):
-        user = raw.decode()
+        user = _member(raw)
         result = client.eval(_UPDATE, 3, *_keys(schema_name, user), *_args(now, "", "", user))
         changes.append(_change(user, result))
     return [c for c in changes if c.changed]

@@ -8,6 +8,7 @@ django-environ; the defaults here are the development ones, and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -152,7 +153,7 @@ CACHES = {
         "TIMEOUT": 300,
     },
 }
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
@@ -269,7 +270,7 @@ CSRF_TRUSTED_ORIGINS = env.list(
 )
 
 # --- REST API ----------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.iam.authentication.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -320,7 +321,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT: Path | None = VAR_DIR / "static"  # None in tests (config/settings/test.py)
 # Serve straight from the apps' static dirs when collectstatic has not run
 # (dev, tests); production runs collectstatic and turns this off.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
@@ -335,7 +336,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="NovaTime <no-reply@novat
 
 # --- Logging -----------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.billing import gateway, selectors, services
-from apps.organizations.permissions import IsOrganizationMember
+from apps.organizations.permissions import IsOrganizationMember, request_organization
 
 from .serializers import (
     BillingOverviewSerializer,
@@ -61,7 +61,7 @@ class BillingView(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        organization = request._request.tenant
+        organization = request_organization(request)
         subscription = selectors.subscription_for(organization=organization)
         data = {
             "organization_status": organization.status,
@@ -95,7 +95,7 @@ class CheckoutView(APIView):
         serializer = CheckoutInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         url = services.checkout_session_create(
-            organization=request._request.tenant,
+            organization=request_organization(request),
             plan_code=serializer.validated_data["plan"],
             user=request.user,
         )
@@ -120,7 +120,7 @@ class PortalView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        url = services.portal_session_create(organization=request._request.tenant)
+        url = services.portal_session_create(organization=request_organization(request))
         return Response(SessionUrlSerializer({"url": url}).data)
 
 

@@ -115,7 +115,9 @@ class MessageSerializer(serializers.ModelSerializer):
     neither."""
 
     channel = serializers.UUIDField(source="channel_id")
-    parent = serializers.UUIDField(source="parent_id", allow_null=True)
+    # A declared field named like Field.parent: DRF's metaclass moves it into
+    # _declared_fields, so it never shadows that attribute (the stubs see one).
+    parent = serializers.UUIDField(source="parent_id", allow_null=True)  # type: ignore[assignment]
     author = serializers.UUIDField(source="author_id")
     body = serializers.SerializerMethodField()
     html = serializers.SerializerMethodField()
@@ -158,7 +160,8 @@ class MessageSerializer(serializers.ModelSerializer):
 
 class MessageCreateSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=MAX_MESSAGE_LENGTH, trim_whitespace=False)
-    parent = serializers.UUIDField(
+    # Not Field.parent: see MessageSerializer.parent.
+    parent = serializers.UUIDField(  # type: ignore[assignment]
         required=False, allow_null=True, default=None, source="parent_id"
     )
 

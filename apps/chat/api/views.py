@@ -28,7 +28,7 @@ from apps.chat.models import Channel, ChannelMember, Message
 from apps.common.errors import ApplicationError
 from apps.common.pagination import StandardPagination
 from apps.organizations.models import Membership
-from apps.organizations.permissions import IsOrganizationMember, RoleRequired, request_membership
+from apps.organizations.permissions import IsOrganizationMember, RoleRequired, required_membership
 
 from .serializers import (
     ChannelCreateSerializer,
@@ -70,24 +70,21 @@ class IsChatParticipant(IsOrganizationMember):
         if (
             request.method not in SAFE_METHODS
             and not getattr(view, "viewers_may_write", False)
-            and not may_write_chat(request_membership(request).role)  # type: ignore[union-attr]
+            and not may_write_chat(required_membership(request).role)
         ):
             raise RoleRequired()
         return True
 
 
-class _ChatView:
+class _ChatView(APIView):
     """``self.membership`` and channel lookup for the chat views."""
 
-    request: Request
     kwargs: dict[str, Any]
     permission_classes = [IsChatParticipant]
 
     @property
     def membership(self) -> Membership:
-        membership = request_membership(self.request)
-        assert membership is not None  # guaranteed by the permission class
-        return membership
+        return required_membership(self.request)  # the permission class requires one
 
     def channel(self) -> Channel:
         return selectors.channel_get_for_member(

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.iam.authentication import authenticated_user
 from apps.iam.two_factor import (
     two_factor_confirm,
     two_factor_disable,
@@ -58,7 +59,7 @@ class TwoFactorStatusView(APIView):
 
     @extend_schema(responses=TwoFactorStatusSerializer)
     def get(self, request: Request) -> Response:
-        return Response({"enabled": two_factor_enabled(user=request.user)})
+        return Response({"enabled": two_factor_enabled(user=authenticated_user(request))})
 
 
 class TwoFactorSetupView(APIView):
@@ -69,7 +70,7 @@ class TwoFactorSetupView(APIView):
 
     @extend_schema(request=None, responses=TwoFactorSetupSerializer)
     def post(self, request: Request) -> Response:
-        setup = two_factor_setup(user=request.user)
+        setup = two_factor_setup(user=authenticated_user(request))
         return Response({"secret": setup.secret, "otpauth_url": setup.otpauth_url})
 
 
@@ -82,7 +83,7 @@ class TwoFactorConfirmView(APIView):
 
     @extend_schema(request=TwoFactorCodeSerializer, responses=TwoFactorBackupCodesSerializer)
     def post(self, request: Request) -> Response:
-        codes = two_factor_confirm(user=request.user, code=_code(request))
+        codes = two_factor_confirm(user=authenticated_user(request), code=_code(request))
         return Response({"backup_codes": codes})
 
 
@@ -95,5 +96,5 @@ class TwoFactorDisableView(APIView):
 
     @extend_schema(request=TwoFactorCodeSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
-        two_factor_disable(user=request.user, code=_code(request))
+        two_factor_disable(user=authenticated_user(request), code=_code(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

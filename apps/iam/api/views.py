@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from apps.common.errors import ApplicationError
 from apps.iam import lockout
+from apps.iam.authentication import authenticated_user
 from apps.iam.models import AuthToken
 from apps.iam.tokens import token_create, tokens_revoke
 
@@ -34,7 +35,9 @@ class LoginView(rest_auth_views.LoginView):
     throttle_scope = "login"
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        wait = lockout.locked_for(email=str(request.data.get("email", "")), request=request)
+        data = request.data
+        email = data.get("email", "") if isinstance(data, dict) else ""
+        wait = lockout.locked_for(email=str(email), request=request)
         if wait:
             raise ApplicationError(
                 "Too many failed logins: try again later.",
@@ -64,7 +67,7 @@ class PasswordChangeView(rest_auth_views.PasswordChangeView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().post(request, *args, **kwargs)
         keep = request.auth if isinstance(request.auth, AuthToken) else None
-        tokens_revoke(user=request.user, keep=keep)
+        tokens_revoke(user=authenticated_user(request), keep=keep)
         return response
 
 

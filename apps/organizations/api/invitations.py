@@ -21,7 +21,11 @@ from apps.iam.tokens import token_create
 from apps.organizations import services
 from apps.organizations.constants import Role
 from apps.organizations.models import INVITATION_EXPIRED, Invitation, InvitationStatus
-from apps.organizations.permissions import IsOrganizationMember, request_membership
+from apps.organizations.permissions import (
+    IsOrganizationMember,
+    request_organization,
+    required_membership,
+)
 
 from .serializers import MemberUserSerializer, OrganizationSummarySerializer
 
@@ -106,7 +110,7 @@ class InvitationViewSet(
         if getattr(self, "swagger_fake_view", False):  # schema generation: no host
             return Invitation.objects.none()
         invitations = Invitation.objects.filter(
-            organization_id=self.request._request.tenant.pk
+            organization_id=request_organization(self.request).pk
         ).select_related("invited_by")
         # Detail actions see every state, so a used/revoked one answers 409, not 404.
         return invitations.pending() if self.action == "list" else invitations
@@ -116,7 +120,7 @@ class InvitationViewSet(
         body = InvitationCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         invitation, _ = services.invitation_create(
-            actor=request_membership(request),
+            actor=required_membership(request),
             email=body.validated_data["email"],
             role=body.validated_data["role"],
         )
@@ -124,14 +128,14 @@ class InvitationViewSet(
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.invitation_revoke(actor=request_membership(request), invitation=self.get_object())
+        services.invitation_revoke(actor=required_membership(request), invitation=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=InvitationSerializer)
     @action(detail=True, methods=["post"])
     def resend(self, request: Request, pk: str | None = None) -> Response:
         invitation, _ = services.invitation_resend(
-            actor=request_membership(request), invitation=self.get_object()
+            actor=required_membership(request), invitation=self.get_object()
         )
         return Response(InvitationSerializer(invitation).data)
 

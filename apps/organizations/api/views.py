@@ -11,13 +11,20 @@ from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from apps.common.serializers import bound_instance
 from apps.iam.tokens import token_create
 from apps.organizations import selectors, services
 from apps.organizations.constants import role_has
-from apps.organizations.models import Membership
-from apps.organizations.permissions import IsOrganizationMember, request_membership
+from apps.organizations.models import Membership, Organization
+from apps.organizations.permissions import (
+    IsOrganizationMember,
+    request_membership,
+    request_organization,
+    required_membership,
+)
 
 from .serializers import (
     MemberSerializer,
@@ -80,13 +87,13 @@ class OrganizationSettingsView(generics.RetrieveUpdateAPIView):
     serializer_class = OrganizationSettingsSerializer
     http_method_names = ["get", "patch", "head", "options"]
 
-    def get_object(self) -> Any:
-        return request_membership(self.request).organization
+    def get_object(self) -> Organization:
+        return required_membership(self.request).organization
 
-    def perform_update(self, serializer: OrganizationSettingsSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[Organization]) -> None:
         serializer.instance = services.organization_update(
-            actor=request_membership(self.request),
-            organization=serializer.instance,
+            actor=required_membership(self.request),
+            organization=bound_instance(serializer),
             data=serializer.validated_data,
         )
 
@@ -108,7 +115,7 @@ class MemberViewSet(
     http_method_names = ["get", "patch", "delete", "post", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Membership]:
-        return selectors.members_of(organization=self.request._request.tenant)
+        return selectors.members_of(organization=request_organization(self.request))
 
     def get_serializer_class(self) -> type[MemberSerializer]:
         """A member's rate and expected hours: only for roles with ``rates.view``,
@@ -129,7 +136,7 @@ class MemberViewSet(
         body = MemberUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
-        actor = request_membership(request)
+        actor = required_membership(request)
         updated = membership
         if "role" in data:
             updated = services.member_change_role(
@@ -140,13 +147,13 @@ class MemberViewSet(
         return Response(self.get_serializer(updated).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.member_remove(actor=request_membership(request), membership=self.get_object())
+        services.member_remove(actor=required_membership(request), membership=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=MemberSerializer)
     @action(detail=True, methods=["post"], url_path="transfer-ownership")
     def transfer_ownership(self, request: Request, pk: str | None = None) -> Response:
         target = services.ownership_transfer(
-            actor=request_membership(request), membership=self.get_object()
+            actor=required_membership(request), membership=self.get_object()
         )
         return Response(MemberSerializer(target).data)

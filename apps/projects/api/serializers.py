@@ -14,8 +14,9 @@ of responses. Views put ``can_view_rates`` in the serializer context.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
@@ -30,7 +31,7 @@ _MONEY_FIELDS = ("hourly_rate", "budget_amount")
 _ZERO = Decimal("0")
 
 
-def _can_view_rates(context: dict[str, Any]) -> bool:
+def _can_view_rates(context: Mapping[str, Any]) -> bool:
     return bool(context.get("can_view_rates"))
 
 
@@ -334,7 +335,12 @@ class ProjectDependencyCreateSerializer(serializers.Serializer):
         super().__init__(*args, **kwargs)
         projects = self.context.get("visible_projects")
         if projects is not None:
-            self.fields["depends_on"].queryset = projects
+            depends_on = cast(
+                "serializers.PrimaryKeyRelatedField[Project]", self.fields["depends_on"]
+            )
+            # The stubs give ``queryset`` a type with Manager in it, whose __get__
+            # makes mypy check this plain attribute as a descriptor.
+            depends_on.queryset = projects  # type: ignore[arg-type]
 
 
 class ProjectDependencySerializer(serializers.ModelSerializer):

@@ -5,17 +5,27 @@ out; every id in a path goes through the ``uuid`` converter, so a malformed
 id is a 404 and the OpenAPI document types every path parameter as a UUID.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import views
 
+if TYPE_CHECKING:
+    from rest_framework.decorators import ViewSetAction
+
+    # What ViewSetMixin.as_view() takes: method -> action name.
+    _Actions = dict[str, str | ViewSetAction[Any]]
+
 router = SimpleRouter(use_regex_path=False)
 router.register("clients", views.ClientViewSet, basename="client")
 router.register("projects", views.ProjectViewSet, basename="project")
 
-_collection = {"get": "list", "post": "create"}
-_item = {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
+_collection: _Actions = {"get": "list", "post": "create"}
+_item: _Actions = {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
 
 urlpatterns = [
     *router.urls,

@@ -11,20 +11,24 @@ project the caller may not see is a 404, like an unknown id).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
+from apps.common.serializers import bound_instance
 from apps.organizations.permissions import IsOrganizationMember, request_membership
 from apps.projects import selectors, services
 from apps.projects.models import Client, Milestone, Project, ProjectDependency, ProjectMember
 from apps.projects.permissions import may_view_rates
+from tenants.db import request_tenant
 
 from .filters import ClientFilter, ProjectFilter
 from .serializers import (
@@ -41,25 +45,25 @@ from .serializers import (
 )
 
 
-class ProjectsAPIMixin:
+class ProjectsAPIMixin(GenericAPIView):
     """Permissions and serializer context shared by every view here."""
 
     permission_classes = [IsOrganizationMember]
     read_permission = "projects.view"
     write_permission = "projects.manage"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    request: Request
 
     @property
     def membership(self) -> Any:
         return request_membership(self.request)
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()  # type: ignore[misc]
-        # No membership only while the OpenAPI generator inspects the view.
-        context["can_view_rates"] = may_view_rates(self.membership)
-        context["currency"] = getattr(getattr(self.request, "tenant", None), "currency", "")
-        return context
+        return {
+            **super().get_serializer_context(),
+            # No membership only while the OpenAPI generator inspects the view.
+            "can_view_rates": may_view_rates(self.membership),
+            "currency": getattr(request_tenant(self.request), "currency", ""),
+        }
 
 
 # --- clients ------------------------------------------------------------------------
@@ -85,12 +89,12 @@ class ClientViewSet(
     def get_queryset(self) -> QuerySet[Client]:
         return selectors.client_list(with_deleted=self.action == "list")
 
-    def perform_create(self, serializer: ClientSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Client]) -> None:
         serializer.instance = services.client_create(**serializer.validated_data)
 
-    def perform_update(self, serializer: ClientSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[Client]) -> None:
         serializer.instance = services.client_update(
-            client=serializer.instance, data=serializer.validated_data
+            client=bound_instance(serializer), data=serializer.validated_data
         )
 
     def perform_destroy(self, instance: Client) -> None:
@@ -128,14 +132,14 @@ class ProjectViewSet(
             membership=self.membership, with_deleted=self.action == "list"
         )
 
-    def perform_create(self, serializer: ProjectSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Project]) -> None:
         serializer.instance = services.project_create(
             created_by_id=self.request.user.pk, **serializer.validated_data
         )
 
-    def perform_update(self, serializer: ProjectSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[Project]) -> None:
         serializer.instance = services.project_update(
-            project=serializer.instance, data=serializer.validated_data
+            project=bound_instance(serializer), data=serializer.validated_data
         )
 
     def perform_destroy(self, instance: Project) -> None:
@@ -195,10 +199,17 @@ class ProjectMemberViewSet(ProjectChildViewSet):
         """Serialize with the users of these members fetched in one query."""
         users = selectors.users_by_id(user_ids=[m.user_id for m in members])
         context = {**self.get_serializer_context(), "users": users}
-        return ProjectMemberSerializer(members, many=True, context=context).data
+        # many=True makes a ListSerializer, whose data is a list (the stubs
+        # type every Serializer's data as one dict).
+        return cast(
+            "list[dict[str, Any]]",
+            ProjectMemberSerializer(members, many=True, context=context).data,
+        )
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
+        if page is None:  # only without a pagination_class
+            raise TypeError("ProjectMemberViewSet must paginate")
         return self.get_paginated_response(self._data(page))
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -21,7 +21,7 @@ from apps.common.errors import ApplicationError
 from apps.common.pagination import StandardPagination
 from apps.organizations.constants import MembershipStatus
 from apps.organizations.models import Membership
-from apps.organizations.permissions import IsOrganizationMember
+from apps.organizations.permissions import IsOrganizationMember, request_organization
 
 from .. import presence
 from ..auth import credential_ids
@@ -46,7 +46,7 @@ class RealtimeTicketView(APIView):
         summary="Get a single-use WebSocket ticket (60 s)",
     )
     def post(self, request: Request) -> Response:
-        tenant = request._request.tenant
+        tenant = request_organization(request)
         credentials = credential_ids(request._request)
         ticket = issue_ticket(
             user_id=request.user.pk,
@@ -78,11 +78,13 @@ class PresenceListView(generics.GenericAPIView):
         summary="Presence of the organization's members",
     )
     def get(self, request: Request) -> Response:
-        tenant = request._request.tenant
+        tenant = request_organization(request)
         members = Membership.objects.filter(
             organization_id=tenant.pk, status=MembershipStatus.ACTIVE
         ).order_by("joined_at", "id")
         page = self.paginate_queryset(members.values_list("user_id", flat=True))
+        if page is None:  # only without a pagination_class
+            raise TypeError("PresenceListView must paginate")
         try:
             states = presence.states_of(schema_name=tenant.schema_name, user_ids=list(page))
         except Exception as error:

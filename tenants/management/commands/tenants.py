@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.utils.module_loading import import_string
 from django_tenants.utils import get_public_schema_name, get_tenant_model
 
+from tenants.db import tenant_connection
 from tenants.lifecycle import export_tenant, import_tenant
 from tenants.migration_state import schemas_with_pending_migrations, unapplied_migrations
 from tenants.provisioning import (
@@ -51,7 +53,9 @@ def _schema_has_migrations_table(self: MigrationRecorder) -> bool:
     runs several times per migrated schema, making a release's migration run
     quadratic in the number of tenants (deploy/SCALING.md). ``to_regclass`` on
     the schema-qualified name is one index lookup."""
-    if self._has_table:
+    # ``_has_table`` is Django's own per-recorder cache (set in __init__ since
+    # 5.1), which the stubs do not declare.
+    if self._has_table:  # type: ignore[attr-defined]
         return True
     schema = getattr(self.connection, "schema_name", None) or "public"
     with self.connection.cursor() as cursor:
@@ -59,8 +63,9 @@ def _schema_has_migrations_table(self: MigrationRecorder) -> bool:
             "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL",
             [schema, self.Migration._meta.db_table],
         )
-        self._has_table = bool(cursor.fetchone()[0])
-    return self._has_table
+        found = bool(cursor.fetchone()[0])
+    self._has_table = found  # type: ignore[attr-defined]
+    return found
 
 
 def _migrate_schema(schema: str) -> tuple[str, float, str | None]:
@@ -77,7 +82,7 @@ def _migrate_schema(schema: str) -> tuple[str, float, str | None]:
         error = f"{exc.__class__.__name__}: {exc}"
     finally:
         MigrationRecorder.has_table = original_has_table  # type: ignore[method-assign]
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
     return schema, (time.perf_counter() - started) * 1000, error
 
 
@@ -137,7 +142,7 @@ class Command(BaseCommand):
         sub.add_parser("snapshot", help="Re-take the template schema snapshot.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
         action = options["action"].replace("-", "_")
         try:
             getattr(self, f"do_{action}")(**options)
@@ -312,6 +317,7 @@ class Command(BaseCommand):
         total = len(pending)
         if not total:
             return 0
+        results: Iterator[tuple[str, float, str | None]]
         if parallel == 1:
             results = map(_migrate_schema, pending)
             pool = None
