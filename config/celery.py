@@ -23,3 +23,11 @@ app.autodiscover_tasks()
 from config.observability import connect_celery_signals  # noqa: E402
 
 connect_celery_signals()
+
+# Realtime events a task emitted leave before the task counts as done
+# (apps/websocket_server/publisher.py).
+from celery.signals import task_postrun  # noqa: E402
+
+from apps.websocket_server.publisher import flush_after_task  # noqa: E402
+
+task_postrun.connect(flush_after_task, weak=False)

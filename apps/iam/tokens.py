@@ -32,13 +32,20 @@ def token_for_key(key: str) -> AuthToken | None:
     token = AuthToken.objects.select_related("user").filter(key_hash=hash_key(key)).first()
     if token is None:
         return None
+    token_touch(token)
+    return token
+
+
+def token_touch(token: AuthToken) -> None:
+    """Stamp ``last_used_at`` when the last stamp is older than
+    ``LAST_USED_RESOLUTION_SECONDS``: at most one write per token a minute."""
     now = timezone.now()
     if (
         token.last_used_at is None
         or (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS
     ):
         AuthToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token
+        token.last_used_at = now
 
 
 def tokens_revoke(*, user: User, keep: AuthToken | None = None) -> int:

@@ -49,6 +49,12 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
 
 
+#: Attribute of the Django request holding the caller's active membership in
+#: the host's organization once looked up (``permissions.request_membership``;
+#: token authentication sets it together with the token).
+REQUEST_MEMBERSHIP_ATTR = "_novatime_membership"
+
+
 class MembershipStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     DEACTIVATED = "deactivated", "Deactivated"

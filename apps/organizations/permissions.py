@@ -16,21 +16,20 @@ from rest_framework.request import Request
 
 from tenants.db import request_tenant
 
-from .constants import role_has
+from .constants import REQUEST_MEMBERSHIP_ATTR, role_has
 from .models import Membership, Organization
 from .selectors import membership_for, membership_needs_two_factor
 
 
 def request_membership(request: Request) -> Membership | None:
-    """The caller's membership in the host's organization (one query per request)."""
-    # The cache is an attribute of our own on Django's request, which the
-    # stubs cannot know: hence ``Any``.
-    django_request: Any = request._request
-    if not hasattr(django_request, "_novatime_membership"):
-        django_request._novatime_membership = membership_for(
-            user=request.user, organization=request_tenant(request)
-        )
-    return django_request._novatime_membership
+    """The caller's membership in the host's organization (at most one query
+    per request; none when token authentication brought it along)."""
+    django_request = request._request
+    if not hasattr(django_request, REQUEST_MEMBERSHIP_ATTR):
+        membership = membership_for(user=request.user, organization=request_tenant(request))
+        setattr(django_request, REQUEST_MEMBERSHIP_ATTR, membership)
+    membership_or_none: Membership | None = getattr(django_request, REQUEST_MEMBERSHIP_ATTR)
+    return membership_or_none
 
 
 def request_organization(request: Request) -> Organization:

@@ -37,7 +37,8 @@ from typing import Any
 import psycopg
 from django.core.cache import cache
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -216,6 +217,29 @@ def _lock_entry(entry_id: Any) -> TimeEntry:
     return entry
 
 
+def _running_and_later_locked(
+    user_id: Any, at: datetime.datetime
+) -> tuple[TimeEntry | None, list[TimeEntry]]:
+    """The user's running entry and the finished entries that end after
+    ``at`` (a timer started at ``at`` would overlap them), row-locked, in one
+    query — the timer start needs both, and they are the same rows' question.
+
+    Finished entries are looked for among those that started within
+    ``MAX_ENTRY`` before ``at`` (no valid entry is longer), so the query stays
+    on the (user, started_at) index however long the user's history; the
+    exclusion constraint remains the backstop for anything else.
+    """
+    rows = list(
+        TimeEntry.objects.select_for_update(of=("self",))
+        .filter(user_id=user_id)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at, started_at__gt=at - MAX_ENTRY))
+        .exclude(ended_at=F("started_at"))  # an empty range overlaps nothing
+        .order_by("started_at")
+    )
+    running = next((row for row in rows if row.ended_at is None), None)
+    return running, [row for row in rows if row.ended_at is not None]
+
+
 def _running_locked(user_id: Any) -> TimeEntry | None:
     return (
         TimeEntry.objects.select_for_update(of=("self",))
@@ -228,32 +252,47 @@ def _running_locked(user_id: Any) -> TimeEntry | None:
 # --- rates --------------------------------------------------------------------------
 
 
+def rate_expression(*, user_id: Any, organization_id: Any) -> Coalesce:
+    """The hourly-rate hierarchy of ``user_id`` as one SQL expression on a
+    ``Project`` row: the project-member rate, else the project's rate, else
+    the member's default rate, else the organization's default (NULL when
+    none is set).
+
+    One expression instead of up to three look-ups, so the timer's project
+    query brings the rate along; :func:`resolve_rate` uses it too, so there is
+    one definition of the hierarchy.
+    """
+    member_rate = ProjectMember.objects.filter(project_id=OuterRef("pk"), user_id=user_id).values(
+        "hourly_rate"
+    )[:1]
+    default_rate = Membership.objects.filter(
+        organization_id=organization_id, user_id=user_id
+    ).values("hourly_rate")[:1]
+    organization_rate = Organization.objects.filter(pk=organization_id).values(
+        "default_hourly_rate"
+    )[:1]
+    return Coalesce(
+        Subquery(member_rate),
+        F("hourly_rate"),
+        Subquery(default_rate),
+        Subquery(organization_rate),
+        output_field=Project._meta.get_field("hourly_rate"),
+    )
+
+
 def resolve_rate(*, user_id: Any, project: Project) -> Decimal | None:
-    """The hourly rate of ``user_id`` on ``project``: the project-member rate,
-    else the project's rate, else the member's default rate, else the
-    organization's default; ``None`` when none is set.
+    """The hourly rate of ``user_id`` on ``project`` (:func:`rate_expression`);
+    ``None`` when none is set.
 
     Read fresh from the database (not the request's cached tenant), so the
     recompute task and the request that changed a rate agree.
     """
-    member_rate = (
-        ProjectMember.objects.filter(project_id=project.pk, user_id=user_id)
-        .values_list("hourly_rate", flat=True)
+    return (
+        Project.all_objects.filter(pk=project.pk)
+        .annotate(rate=rate_expression(user_id=user_id, organization_id=_organization().pk))
+        .values_list("rate", flat=True)
         .first()
     )
-    if member_rate is not None:
-        return member_rate
-    if project.hourly_rate is not None:
-        return project.hourly_rate
-    org_id = _organization().pk
-    row = (
-        Membership.objects.filter(organization_id=org_id, user_id=user_id)
-        .values_list("hourly_rate", "organization__default_hourly_rate")
-        .first()
-    )
-    if row is not None:
-        return row[0] if row[0] is not None else row[1]
-    return Organization.objects.filter(pk=org_id).values_list("default_hourly_rate", flat=True)[0]
 
 
 def compute_amount(
@@ -396,14 +435,24 @@ def _reprice_user_project(
 # --- validation ---------------------------------------------------------------------
 
 
-def _resolve_project(membership: Any, value: Any) -> Project:
-    """A live project the actor may see that takes time; else 400."""
+def _resolve_project(membership: Any, value: Any, *, rate_for: Any = None) -> Project:
+    """A live project the actor may see that takes time; else 400.
+
+    ``rate_for`` (a user id) also loads that user's hourly rate on it
+    (:func:`rate_expression`) as ``project.user_hourly_rate``, in the same
+    query: the timer's hot path prices its entry without another look-up.
+    """
     project_id = getattr(value, "pk", value)
-    project = (
-        Project.all_objects.filter(visible_project_filter(membership), pk=project_id).first()
-        if project_id is not None
-        else None
-    )
+    project = None
+    if project_id is not None:
+        query = Project.all_objects.filter(visible_project_filter(membership), pk=project_id)
+        if rate_for is not None:
+            query = query.annotate(
+                user_hourly_rate=rate_expression(
+                    user_id=rate_for, organization_id=_organization().pk
+                )
+            )
+        project = next(iter(query[:1]), None)
     if project is None or project.deleted_at is not None:
         raise field_error("project", "No such project.", code="does_not_exist")
     if not project_accepts_time(project):
@@ -562,11 +611,11 @@ def timer_start(
         raise field_error("at", "Give a time zone offset.", code="naive_datetime")
     if at > now + CLOCK_SKEW:
         raise field_error("at", "A timer cannot start in the future.", code="entry_in_future")
-    project = _resolve_project(membership, project_id)
+    project = _resolve_project(membership, project_id, rate_for=user_id)
     task = _resolve_task(project, task_id)
     tags = _normalize_tags(tags)
 
-    running = _running_locked(user_id)
+    running, later = _running_and_later_locked(user_id, at)
     if running is not None:
         # One check covers both: the stopped span ends where the new one starts.
         _assert_entry_writable(running, now=at)
@@ -583,9 +632,14 @@ def timer_start(
         tags=tags,
         source=EntrySource.TIMER,
         overlap_allowed=_organization().allow_overlapping_entries,
+        hourly_rate=project.user_hourly_rate,  # type: ignore[attr-defined]
     )
-    _price(entry)
-    _check_overlap(entry)
+    _price(entry, keep_rate=True)
+    # What _check_overlap would ask, answered by the rows locked above (the
+    # stopped timer now ends at ``at``: it is not among them).
+    in_the_way = [row for row in later if not row.overlap_allowed]
+    if in_the_way and not entry.overlap_allowed:
+        raise _overlap_error(in_the_way[0])
     _save(entry)
     _emit(EVENT_TIMER, "started", entry)
     return entry

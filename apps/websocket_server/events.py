@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from tenants.db import current_schema
 
 from .groups import org_group, user_group
+from .publisher import publisher
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def _audience_groups(event: DomainEvent) -> list[str]:
 
 
 def _fan_out(event: DomainEvent) -> None:
-    """Send ``event`` to its sockets; never raises.
+    """Queue ``event`` for its sockets; never raises.
 
     This runs after the business write has committed: a broken or unreachable
     channel layer must cost the live update only, never the caller's request,
@@ -153,7 +154,14 @@ def _fan_out(event: DomainEvent) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        async_to_sync(_send_to_groups)(layer, groups, event)
+        if isinstance(layer, InMemoryChannelLayer):
+            # Bound to the server's event loop (the run command's last-resort
+            # mode without Redis): send there, as the caller waits.
+            async_to_sync(_send_to_groups)(layer, groups, event)
+            return
+        # Off the caller's thread: the response does not wait for Redis
+        # (apps/websocket_server/publisher.py says why).
+        publisher.submit(lambda: _send_to_groups(layer, groups, event))
     except Exception:
         logger.exception(
             "event %s.%s in %s not sent to the channel layer",

@@ -147,7 +147,7 @@ REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 NOVATIME_ENV_PREFIX = env("NOVATIME_ENV_PREFIX", default="novatime")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "config.resilience.ReusedClientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": NOVATIME_ENV_PREFIX,
         "TIMEOUT": 300,
@@ -272,7 +272,7 @@ CSRF_TRUSTED_ORIGINS = env.list(
 # --- REST API ----------------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "apps.iam.authentication.HashedTokenAuthentication",
+        "apps.organizations.authentication.OrganizationTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -16,7 +16,7 @@ NOVATIME_TENANT_POOL_SIZE = 0
 NOVATIME_ENV_PREFIX = f"{NOVATIME_ENV_PREFIX}-test"
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "config.resilience.ReusedClientRedisCache",
         "LOCATION": env("REDIS_URL", default=REDIS_URL),
         "KEY_PREFIX": NOVATIME_ENV_PREFIX,
     },

@@ -9,6 +9,7 @@ from django_tenants.utils import tenant_context
 
 from apps.websocket_server.events import recording_events, send_event_on_commit
 from apps.websocket_server.groups import org_group, user_group
+from apps.websocket_server.publisher import publisher
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +71,8 @@ class _FakeLayer:
 def _emit(tenant, commit, **kwargs) -> None:
     with commit(), tenant_context(tenant):
         send_event_on_commit(type="task", op="created", data={"id": "t1"}, **kwargs)
+    # The send happens on the publisher's thread (publisher.py): wait for it.
+    assert publisher.flush(5)
 
 
 def test_event_goes_to_the_organization_group(tenant, commit, monkeypatch):

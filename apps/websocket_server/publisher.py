@@ -1,0 +1,123 @@
+"""Hands committed domain events to the channel layer off the caller's thread.
+
+A service write ends with ``transaction.on_commit`` → ``events._dispatch``,
+which used to send through the channel layer with ``async_to_sync`` on the
+request thread. Under ASGI that call is scheduled on the server's event loop
+and the request waits for it: the busier the loop (many open connections),
+the longer a timer start or a chat post took, although the response does not
+depend on the send at all. Under WSGI, Celery or the CLI it even started a
+fresh event loop for every event.
+
+``EventPublisher`` is one daemon thread per process with its own event loop
+and a FIFO queue: ``submit`` costs a queue put, the thread sends the events
+in the order they were committed in this process (per-user order of
+``timer.started`` / ``timer.stopped`` is kept), each event's groups
+concurrently (``events._send_to_groups``). channels-redis keeps one
+connection pool per event loop, so the thread's loop gets its own Redis
+connections.
+
+Failure semantics are those of the old synchronous send: the business write
+has committed, so a failed send is logged and costs the live update only.
+What is queued when the process ends is flushed for up to
+``EXIT_FLUSH_SECONDS`` (``atexit``); Celery tasks flush when they finish
+(``flush_after_task``), so an event a task emitted is on its way before the
+worker reports the task done. The thread is started lazily and again after a
+``fork`` (prefork Celery workers, gunicorn): a forked child has the parent's
+queue object but not its thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import queue
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: How long a process that exits waits for its queued events.
+EXIT_FLUSH_SECONDS = 2.0
+#: How long a Celery task's end waits for the events it emitted.
+TASK_FLUSH_SECONDS = 5.0
+
+Send = Callable[[], Awaitable[None]]
+
+
+class EventPublisher:
+    """A FIFO of sends run one after the other on a private event loop."""
+
+    def __init__(self, name: str = "novatime-events") -> None:
+        self._name = name
+        self._guard = threading.Lock()
+        self._pid: int | None = None
+        self._queue: queue.Queue[Send | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, send: Send) -> None:
+        """Queue ``send`` (a coroutine function); never blocks, never raises
+        for a failing send (the thread logs it)."""
+        self._ensure_thread()
+        self._queue.put(send)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything queued so far is sent (or failed); False when
+        ``timeout`` seconds passed first."""
+        if self._pid != os.getpid() or self._thread is None:
+            return True  # nothing was queued in this process
+        done = threading.Event()
+
+        async def mark() -> None:
+            done.set()
+
+        self._queue.put(mark)
+        return done.wait(timeout)
+
+    def _ensure_thread(self) -> None:
+        pid = os.getpid()
+        if self._pid == pid and self._thread is not None and self._thread.is_alive():
+            return
+        with self._guard:
+            if self._pid == pid and self._thread is not None and self._thread.is_alive():
+                return
+            if self._pid != pid:
+                # A forked child: the parent's queue may hold items (and a lock
+                # state) of a thread that does not exist here.
+                self._queue = queue.Queue()
+                if self._pid is None:
+                    atexit.register(self._flush_at_exit)
+            self._pid = pid
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            while True:
+                send = self._queue.get()
+                if send is None:
+                    return
+                try:
+                    loop.run_until_complete(send())
+                except Exception:
+                    logger.exception("realtime event not sent to the channel layer")
+        finally:
+            loop.close()
+
+    def _flush_at_exit(self) -> None:
+        if not self.flush(EXIT_FLUSH_SECONDS):
+            logger.warning("realtime events still queued at exit were dropped")
+
+
+publisher = EventPublisher()
+
+
+def flush_after_task(**_: Any) -> None:
+    """Celery ``task_postrun`` receiver: the events a task emitted leave
+    before the worker takes the next task (and before it could be killed)."""
+    if not publisher.flush(TASK_FLUSH_SECONDS):
+        logger.warning("realtime events of a task still queued after %ss", TASK_FLUSH_SECONDS)
