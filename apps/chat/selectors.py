@@ -165,15 +165,40 @@ def channel_audience(*, channel: Channel, organization_id: Any) -> list[str] | N
 def users_who_may_see(
     *, channel: Channel, organization_id: Any, user_ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
-    """Those of ``user_ids`` who are active members and may see ``channel``."""
-    memberships = Membership.objects.filter(
-        organization_id=organization_id, user_id__in=user_ids, status=MembershipStatus.ACTIVE
+    """Those of ``user_ids`` who are active members and may see ``channel``.
+
+    One query whatever the number of users (a message may mention many): the
+    rules of ``channel_visibility_filter`` written as ``EXISTS`` sub-queries
+    on the candidate ``Membership`` rows, each keyed on the outer row's
+    ``user_id`` (and ``role`` for managers, who see every project). Every
+    sub-query starts from the live channel, so a soft-deleted channel is seen
+    by no one, as ``channel_get_for_member`` would answer.
+    """
+    live = Channel.objects.filter(pk=channel.pk)
+    live_project = live.filter(kind=ChannelKind.PROJECT, project__deleted_at__isnull=True)
+    manager_roles = [r for r in Role.values if role_has(r, "projects.manage")]
+    sees = (
+        Q(Exists(live.filter(kind=ChannelKind.PUBLIC)))
+        | Q(
+            Exists(
+                live.filter(
+                    kind__in=[ChannelKind.PRIVATE, ChannelKind.DIRECT],
+                    members__user_id=OuterRef("user_id"),
+                )
+            )
+        )
+        | (Q(role__in=manager_roles) & Q(Exists(live_project)))
+        | Q(Exists(live_project.filter(project__is_private=False)))
+        | Q(Exists(live_project.filter(project__members__user_id=OuterRef("user_id"))))
     )
-    return {
-        m.user_id
-        for m in memberships
-        if Channel.objects.filter(channel_visibility_filter(m), pk=channel.pk).exists()
-    }
+    return set(
+        Membership.objects.filter(
+            sees,
+            organization_id=organization_id,
+            user_id__in=user_ids,
+            status=MembershipStatus.ACTIVE,
+        ).values_list("user_id", flat=True)
+    )
 
 
 # --- messages -----------------------------------------------------------------------

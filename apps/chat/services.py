@@ -18,6 +18,7 @@ audience (``selectors.channel_audience``):
 
 from __future__ import annotations
 
+import datetime
 import logging
 import re
 import uuid
@@ -390,6 +391,32 @@ def _advance_marker(channel: Channel, user_id: Any, message: Message) -> Channel
     return member if moved else None
 
 
+def _next_message_time(channel: Channel) -> datetime.datetime:
+    """``created_at`` for a new message of ``channel``, under its row lock.
+
+    Clients page history by ``(created_at, id)`` and catch up with
+    ``since=<instant>``: a message committed after another must never carry
+    an earlier ``created_at``, or a client that already saw the later one
+    would never see it. Posts to a channel are serialised by the channel's
+    row lock (taken by the caller), so they commit in the order they pass
+    here; the clock is read only now, and pushed one microsecond past the
+    channel's newest message (deleted ones included) should it be behind
+    (another web node's clock, a clock step back). A separate statement from
+    the lock on purpose: under READ COMMITTED it sees the message the lock
+    waited for, which a sub-query of the locking statement would not.
+    """
+    now = timezone.now()
+    newest = (
+        Message.all_objects.filter(channel=channel)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if newest is not None and now <= newest:
+        now = newest + datetime.timedelta(microseconds=1)
+    return now
+
+
 def message_create(
     *, actor: Membership, channel: Channel, body: str, parent_id: Any | None = None
 ) -> Message:
@@ -397,11 +424,19 @@ def message_create(
 
     Threads are one level deep: ``parent`` must be a live top-level message of
     the same channel. The author's read marker moves to their own message.
+    ``created_at`` grows strictly with the commit order of the channel's
+    messages (see ``_next_message_time``).
     """
     _require_writer(actor)
     body = _clean_body(body)
-    now = timezone.now()
     with transaction.atomic():
+        # Before the parent's row lock, in every post (one order: no deadlock
+        # between posters). NO KEY UPDATE serialises posters (and the
+        # channel's own updates) but not inserts that merely reference the
+        # channel (read markers, members).
+        locking = Channel.all_objects.select_for_update(no_key=True).filter(pk=channel.pk)
+        list(locking.order_by().values_list("pk", flat=True))
+        now = _next_message_time(channel)
         parent = None
         if parent_id is not None:
             parent = (

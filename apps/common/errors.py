@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -84,8 +85,28 @@ def json_error(status_code: int, code: str, message: str, **extra: Any) -> JsonR
     return JsonResponse(error_body(code, message, **extra), status=status_code)
 
 
+def payload_too_large_body() -> dict[str, Any]:
+    """413 ``payload_too_large``: the body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE``.
+
+    Django raises ``RequestDataTooBig`` (a ``SuspiciousOperation``) when the
+    body is read, which it would answer as a generic 400 ``bad_request``; the
+    client deserves to know the body is refused for its size and what the
+    limit is (files in multipart uploads are not counted: they stream to
+    upload handlers)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error_body(
+        "payload_too_large",
+        f"The request body is larger than the {limit} bytes allowed.",
+        max_bytes=limit,
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler producing the NovaTime error shape."""
+    if isinstance(exc, RequestDataTooBig):  # raised when the view reads request.data
+        set_rollback()
+        logger.info("request body over DATA_UPLOAD_MAX_MEMORY_SIZE refused (413)")
+        return Response(payload_too_large_body(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status_code)
@@ -137,4 +158,9 @@ def handler403(request: Any, exception: Exception | None = None) -> JsonResponse
 
 
 def handler400(request: Any, exception: Exception | None = None) -> JsonResponse:
+    """Django's answer to a ``SuspiciousOperation`` outside DRF (a plain view,
+    or a middleware that read the body): an oversized body is a 413 there
+    too, like in the API."""
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(payload_too_large_body(), status=413)
     return json_error(400, "bad_request", "Bad request.")

@@ -34,6 +34,8 @@ _COMMON_ERRORS = (
     ("429", "Throttled."),
 )
 _METHODS = frozenset({"get", "post", "put", "patch", "delete"})
+#: Where an operation takes a body: bodies over DATA_UPLOAD_MAX_MEMORY_SIZE.
+_TOO_LARGE = ("413", "Request body over the size limit (payload_too_large, with max_bytes).")
 
 
 def add_error_responses(
@@ -49,6 +51,8 @@ def add_error_responses(
             responses = operation.setdefault("responses", {})
             for status, text in _COMMON_ERRORS:
                 responses.setdefault(status, {"description": text})
+            if "requestBody" in operation:
+                responses.setdefault(_TOO_LARGE[0], {"description": _TOO_LARGE[1]})
             # Every 4xx body is the shared error shape, also where a view
             # declared the status with a description only.
             for status, response in responses.items():

@@ -117,32 +117,46 @@ def _approver_memberships(org: Any) -> list[tuple[Any, str]]:
     )
 
 
+def _project_leads(user_ids: Iterable[Any]) -> dict[str, set[Any]]:
+    """The leads of each user's live projects, keyed by ``str(user_id)``, in
+    one query for any number of users (a user in no project has no key).
+
+    The join is the one ``check_may_decide`` asks: a lead of a project the
+    sheet's user is a member of."""
+    leads: dict[str, set[Any]] = {}
+    rows = ProjectMember.objects.filter(
+        role=ProjectRole.LEAD,
+        project__deleted_at__isnull=True,
+        project__members__user_id__in=list(user_ids),
+    ).values_list("project__members__user_id", "user_id")
+    for member_id, lead_id in rows:
+        leads.setdefault(str(member_id), set()).add(lead_id)
+    return leads
+
+
 def timesheet_approver_ids(
     *,
     user_id: Any,
     organization: Any | None = None,
     memberships: list[tuple[Any, str]] | None = None,
+    project_leads: dict[str, set[Any]] | None = None,
 ) -> list[str]:
     """Who may decide ``user_id``'s sheets: active manager+ members, minus the
     owner of the sheet (unless owners may self-approve and they are an owner),
     and — when the organization limits approvers — managers only for members
     of projects they lead (admins and owners are never limited).
 
-    ``memberships`` (from ``_approver_memberships``) lets a caller asking for
-    many users load the approvers once."""
+    ``memberships`` (from ``_approver_memberships``) and ``project_leads``
+    (from ``_project_leads``, covering ``user_id``) let a caller asking for
+    many users load the approvers and the project leads once."""
     org = organization or _organization()
     if memberships is None:
         memberships = _approver_memberships(org)
     leads: set[Any] | None = None
     if org.approvers_limited_to_managed_projects:
-        projects = ProjectMember.objects.filter(
-            user_id=user_id, project__deleted_at__isnull=True
-        ).values("project_id")
-        leads = set(
-            ProjectMember.objects.filter(
-                project_id__in=projects, role=ProjectRole.LEAD
-            ).values_list("user_id", flat=True)
-        )
+        if project_leads is None:
+            project_leads = _project_leads([user_id])
+        leads = project_leads.get(str(user_id), set())
     result = []
     for member_id, role in memberships:
         if str(member_id) == str(user_id) and not (org.allow_self_approval and role == Role.OWNER):
@@ -696,9 +710,17 @@ def _remind_approvers(*, org: Any, now: datetime.datetime, users: dict[str, Any]
             return 0
         per_approver: dict[str, list[Timesheet]] = {}
         approvers = _approver_memberships(org)  # once: no query per sheet
+        leads = (  # likewise: one query for all pending sheets' users
+            _project_leads({s.user_id for s in pending})
+            if org.approvers_limited_to_managed_projects
+            else None
+        )
         for sheet in pending:
             for approver in timesheet_approver_ids(
-                user_id=sheet.user_id, organization=org, memberships=approvers
+                user_id=sheet.user_id,
+                organization=org,
+                memberships=approvers,
+                project_leads=leads,
             ):
                 per_approver.setdefault(approver, []).append(sheet)
         Timesheet.objects.filter(pk__in=[s.pk for s in pending]).update(reminded_at=now)

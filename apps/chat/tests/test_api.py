@@ -8,10 +8,12 @@ Every test runs inside ``acme``'s schema (``in_tenant``).
 from __future__ import annotations
 
 import datetime
+import itertools
 import uuid
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -447,6 +449,50 @@ def test_history_query_count_is_constant(in_tenant, tenant):
         body = client.get(url).json()
     assert len(body["results"]) == 30 and body["results"][0]["reactions"][0]["count"] == 1
     assert len(large) == len(small)
+
+
+def test_created_at_follows_the_order_of_posting_even_when_the_clock_goes_back(in_tenant, tenant):
+    """A message posted after another never gets an earlier ``created_at``
+    (clients page and catch up by it): the clock is read under the channel's
+    lock and pushed past the newest message when it is behind."""
+    channel = ChannelFactory()
+    author = member(tenant)
+    client = client_as(tenant, author)
+    noon = datetime.datetime(2026, 3, 2, 12, tzinfo=datetime.UTC)
+    with time_machine.travel(noon, tick=False):
+        first = _post_message(client, channel, "first")
+    with time_machine.travel(noon - datetime.timedelta(minutes=5), tick=False):
+        second = _post_message(client, channel, "second")
+        reply = _post_message(client, channel, "reply", parent=first["id"])
+    with (
+        time_machine.travel(noon - datetime.timedelta(hours=1), tick=False),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        third = _post_message(client, channel, "third")
+    sql = [q["sql"] for q in queries.captured_queries]  # now: the next request resets the log
+
+    assert datetime.datetime.fromisoformat(first["created_at"]) == noon  # a sane clock is kept
+    stored = Message.objects.filter(channel=channel).order_by("created_at", "id")
+    assert [m.body for m in stored] == ["first", "second", "reply", "third"]
+    times = [m.created_at for m in stored]
+    assert all(a < b for a, b in itertools.pairwise(times))  # strictly: no ties
+    assert times[-1] == noon + datetime.timedelta(microseconds=3)
+    # What clients see: history newest first, catch-up after the first message,
+    # the author's marker and the channel's last message on the newest one.
+    url = f"/api/v1/chat/channels/{channel.pk}/messages/"
+    history = expect(client.get(url), 200)["results"]
+    assert [m["body"] for m in history] == ["third", "second", "first"]
+    caught_up = expect(client.get(url, {"since": first["id"]}), 200)["results"]
+    assert {m["id"] for m in caught_up} == {second["id"], reply["id"], third["id"]}
+    marker = ChannelMember.objects.get(channel=channel, user_id=author.user_id)
+    assert marker.last_read_message_id == uuid.UUID(third["id"])
+    channel.refresh_from_db()
+    assert channel.last_message_at == times[-1]
+    # Posts to one channel queue on its row lock, taken before the channel's
+    # messages are read (the newest created_at) or written.
+    lock = next(i for i, q in enumerate(sql) if "FOR NO KEY UPDATE" in q)
+    assert 'FROM "chat_channel" WHERE "chat_channel"."id" = ' in sql[lock]
+    assert lock < next(i for i, q in enumerate(sql) if '"chat_message"' in q)
 
 
 def test_since_returns_new_changed_and_deleted_messages(in_tenant, tenant):

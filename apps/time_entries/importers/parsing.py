@@ -38,6 +38,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.common.errors import ApplicationError
+from apps.time_entries.services import MAX_TAGS
 
 #: Refuse bigger files before reading them (a year of a 50-person team's
 #: Toggl export is ~15 MB; split larger histories by date range).
@@ -264,6 +265,10 @@ def _parse_row(
     else:
         raise _RowProblem("invalid_billable", "Billable must be Yes or No.", "Billable")
     tags = [t.strip() for t in cell(layout.optional["tags"]).split(",") if t.strip()]
+    # The entries API refuses more than MAX_TAGS distinct tags (case-insensitive,
+    # like its normalisation): the row is refused too rather than silently cut.
+    if len({t.lower() for t in tags}) > MAX_TAGS:
+        raise _RowProblem("too_many_tags", f"At most {MAX_TAGS} tags.", "Tags")
     return ParsedRow(
         line=line,
         email=email,

@@ -6,9 +6,10 @@ real run exactly (bar concurrent changes, which the real run re-checks under
 locks). The real run is all-or-nothing: any row error → 400
 ``import_invalid`` with the report, nothing written.
 
-Per row, in order: the file's values (dates, times, billable, duration), the
-user (matched by email to an *active member*; members may import only their
-own rows, ``entries.manage_all`` anyone's), the project (matched by name and
+Per row, in order: the file's values (dates, times, billable, duration, at
+most ``MAX_TAGS`` distinct tags like the entries API), the user (matched by
+email to an *active member*; members may import only their own rows,
+``entries.manage_all`` anyone's), the project (matched by name and
 client, or by name alone when that is unambiguous; created with
 ``create_missing``; archived/deleted projects take no time), the task (by
 title in the project; created with ``create_missing``), the span (end after
@@ -531,7 +532,9 @@ def _write(plan: _Plan, organization: Any, membership: Any) -> dict[str, int]:
 
 
 def _dedupe(tags: list[str]) -> list[str]:
+    """Case-insensitive duplicates dropped (first spelling wins); no count cut:
+    a row over the API's tag limit never gets here (``too_many_tags``)."""
     seen: dict[str, str] = {}
     for tag in tags:
         seen.setdefault(tag.lower(), tag[:60])
-    return list(seen.values())[:20]
+    return list(seen.values())

@@ -193,3 +193,72 @@ def test_approver_digest_does_not_query_per_sheet(in_tenant, team):
     with CaptureQueriesContext(connection) as many:
         services._remind_approvers(org=in_tenant, now=timezone.now(), users={})
     assert len(few) == len(many)
+
+
+@time_machine.travel(TUESDAY_AFTER, tick=False)
+def test_limited_approver_digest_loads_project_leads_once_and_reaches_the_same_people(
+    in_tenant, emitted
+):
+    """With approvers limited to managed projects, the project leads of all
+    pending sheets' users come in one query (not one per sheet), and each
+    manager still hears about exactly the sheets of their projects' members."""
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.projects.constants import ProjectRole
+    from apps.projects.tests.factories import ProjectFactory, ProjectMemberFactory
+
+    in_tenant.approvers_limited_to_managed_projects = True
+    admin = _member(in_tenant, Role.ADMIN)
+    idle = _member(in_tenant, Role.MANAGER)  # leads nothing: hears nothing
+
+    def team_of(n, *, deleted=False):
+        """A project led by a new manager, with ``n`` members whose sheets wait."""
+        lead = _member(in_tenant, Role.MANAGER)
+        project = ProjectFactory()
+        ProjectMemberFactory(project=project, user_id=lead.user_id, role=ProjectRole.LEAD)
+        ProjectMemberFactory(project=project, user_id=idle.user_id)  # a plain member
+        sheets = []
+        for _ in range(n):
+            m = _member(in_tenant)
+            ProjectMemberFactory(project=project, user_id=m.user_id)
+            sheets.append(
+                TimesheetFactory(user_id=m.user_id, period_start=MONDAY, status=S.SUBMITTED)
+            )
+        if deleted:
+            project.soft_delete()
+        return lead, sheets
+
+    def run():
+        with emitted() as events, CaptureQueriesContext(connection) as queries:
+            services._remind_approvers(org=in_tenant, now=timezone.now(), users={})
+        digests = {
+            e.user_ids[0]: {str(i) for i in e.data["ids"]}
+            for e in events
+            if e.op == "approval_reminder"
+        }
+        return len(queries), digests
+
+    lead, sheets = team_of(1)
+    few, digests = run()
+    assert digests[str(lead.user_id)] == {str(s.pk) for s in sheets}
+    assert digests[str(admin.user_id)] == {str(s.pk) for s in sheets}
+    assert str(idle.user_id) not in digests
+
+    leads_and_sheets = [team_of(3), team_of(2), team_of(2, deleted=True)]
+    sheets = [s for _, team in leads_and_sheets for s in team]
+    # who each sheet reaches, asked one sheet at a time (the unbatched path)
+    expected = {
+        s.pk: services.timesheet_approver_ids(user_id=s.user_id, organization=in_tenant)
+        for s in sheets
+    }
+    many, digests = run()
+    assert few == many
+    for (lead, team), reached in zip(leads_and_sheets, (True, True, False), strict=True):
+        assert digests.get(str(lead.user_id), set()) == (
+            {str(s.pk) for s in team} if reached else set()
+        )
+    assert digests[str(admin.user_id)] == {str(s.pk) for s in sheets}
+    assert str(idle.user_id) not in digests
+    for sheet in sheets:
+        reached = {who for who, ids in digests.items() if str(sheet.pk) in ids}
+        assert reached == set(expected[sheet.pk])

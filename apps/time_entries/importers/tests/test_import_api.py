@@ -334,6 +334,55 @@ def test_a_real_run_with_errors_writes_nothing(acme):
         assert set(Project.all_objects.values_list("name", flat=True)) == projects_before
 
 
+def _tags_file(*tag_cells: str) -> bytes:
+    """A Toggl export with one Borealis row per tag cell, an hour apart."""
+    header = (
+        "User,Email,Client,Project,Task,Description,Billable,Start date,Start time,"
+        "End date,End time,Duration,Tags,Amount (USD)\n"
+    )
+    rows = [
+        f"Alice,alice@acme.test,,Borealis,,Row {i},Yes,2026-03-02,{9 + i:02d}:00:00,"
+        f'2026-03-02,{9 + i:02d}:30:00,00:30:00,"{cell}",40.00\n'
+        for i, cell in enumerate(tag_cells)
+    ]
+    return (header + "".join(rows)).encode()
+
+
+def test_more_tags_than_the_api_allows_is_a_row_error(acme):
+    """Over MAX_TAGS distinct tags (the entries API's limit) a row is refused
+    with the API's code and message, by line; it is never silently cut. Case
+    duplicates count once, as in the API."""
+    from apps.time_entries.services import MAX_TAGS
+
+    twenty = [f"t{i}" for i in range(MAX_TAGS)]
+    content = _tags_file(
+        "dev",
+        ", ".join([*twenty, "one too many"]),
+        ", ".join([*twenty, "T0", "t1"]),  # 20 distinct: accepted whole
+    )
+    too_many = {
+        "line": 3,
+        "code": "too_many_tags",
+        "message": f"At most {MAX_TAGS} tags.",
+        "field": "Tags",
+    }
+
+    report = expect(upload(acme.manager, content), 200)
+    assert report["errors"] == [too_many]
+    assert (report["error_count"], report["entries"]["create"]) == (1, 2)
+
+    body = expect(upload(acme.manager, content, dry_run="false"), 400, "import_invalid")
+    assert body["report"]["errors"] == [too_many]
+    with tenant_context(acme.tenant):
+        assert not TimeEntry.all_objects.exists()
+
+    fixed = _tags_file("dev", ", ".join([*twenty, "T0", "t1"]))
+    expect(upload(acme.manager, fixed, dry_run="false"), 201)
+    with tenant_context(acme.tenant):
+        stored = dict(TimeEntry.objects.values_list("description", "tags"))
+    assert stored == {"Row 0": ["dev"], "Row 1": twenty}
+
+
 def test_overlap_with_existing_entries_and_running_timers(acme):
     with tenant_context(acme.tenant):
         existing = make_entry(
