@@ -193,3 +193,39 @@ def test_task_runs_in_the_schema_it_was_sent_for(tenant, other_tenant, eager_cel
         theirs.refresh_from_db()
         assert theirs.hourly_rate == Decimal("10.00")
         assert TimeEntry.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("member_rate", "project_rate", "default_rate", "org_rate", "expected"),
+    [
+        ("70.00", "100.00", "50.00", "30.00", "70.00"),  # project-member rate first
+        (None, "100.00", "50.00", "30.00", "100.00"),  # then the project's
+        (None, None, "50.00", "30.00", "50.00"),  # then the member's default
+        (None, None, None, "30.00", "30.00"),  # then the organization's
+        (None, None, None, None, None),  # none set
+    ],
+)
+def test_rate_hierarchy_is_the_same_for_resolve_and_the_timer(
+    in_tenant, member_rate, project_rate, default_rate, org_rate, expected
+):
+    """``resolve_rate`` (entries, recompute, import) and the timer's project
+    query (rate loaded with the project) share ``rate_expression``."""
+    from apps.projects.tests.factories import ProjectMemberFactory
+
+    to_decimal = lambda v: Decimal(v) if v is not None else None  # noqa: E731
+    type(in_tenant).objects.filter(pk=in_tenant.pk).update(default_hourly_rate=to_decimal(org_rate))
+    in_tenant.refresh_from_db()
+    member = client_as(in_tenant, "member")
+    member.membership.hourly_rate = to_decimal(default_rate)
+    member.membership.save(update_fields=["hourly_rate"])
+    project = ProjectFactory(hourly_rate=to_decimal(project_rate))
+    ProjectMemberFactory(
+        project=project, user_id=member.user.pk, hourly_rate=to_decimal(member_rate)
+    )
+
+    assert services.resolve_rate(user_id=member.user.pk, project=project) == to_decimal(expected)
+    body = expect(
+        member.post("/api/v1/timer/start/", {"project": str(project.pk)}, format="json"), 201
+    )
+    entry = TimeEntry.objects.get(pk=body["id"])
+    assert entry.hourly_rate == to_decimal(expected)

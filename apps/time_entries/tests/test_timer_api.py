@@ -21,6 +21,8 @@ from .factories import TimeEntryFactory
 pytestmark = pytest.mark.django_db
 
 NOW = datetime.datetime(2026, 11, 26, 10, 0, tzinfo=datetime.UTC)
+HOUR = datetime.timedelta(hours=1)
+MINUTE = datetime.timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -181,11 +183,62 @@ def test_timer_hot_path_query_budget(member, django_assert_max_num_queries):
     project = ProjectFactory()
     body = {"project": str(project.pk)}
     expect(member.post("/api/v1/timer/start/", body, format="json"), 201)
-    # search_path, membership, savepoint pair, advisory lock, project, running
-    # entry, timesheet lock, stop UPDATE, rate, overlap, INSERT.
-    with django_assert_max_num_queries(12):
+    # search_path, membership, savepoint pair, advisory lock, project with the
+    # rate, running and later entries, timesheet lock, stop UPDATE, INSERT.
+    with django_assert_max_num_queries(10):
         expect(member.post("/api/v1/timer/start/", body, format="json"), 201)
     # search_path, membership, savepoint pair, advisory lock, running entry,
     # timesheet lock, UPDATE.
     with django_assert_max_num_queries(8):
         expect(member.post("/api/v1/timer/stop/", {}, format="json"), 200)
+
+
+# --- overlaps on start (the running and later entries come in one locked query) ---
+
+
+def _finished(member, start, minutes=60, **kw):
+    return TimeEntryFactory(
+        user_id=member.user.pk,
+        started_at=start,
+        ended_at=start + datetime.timedelta(minutes=minutes),
+        **kw,
+    )
+
+
+@time_machine.travel(NOW, tick=False)
+def test_start_into_a_later_entry_is_409_naming_it_and_writes_nothing(member):
+    project = ProjectFactory()
+    later = _finished(member, NOW + datetime.timedelta(minutes=30))  # planned, within a day
+    response = member.post("/api/v1/timer/start/", {"project": str(project.pk)}, format="json")
+    body = expect(response, 409, "entry_overlap")
+    assert body["conflicting_entry"] == str(later.pk)
+    assert list(TimeEntry.objects.all()) == [later]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_offline_start_in_the_past_overlapping_a_finished_entry_is_409(member):
+    project = ProjectFactory()
+    earlier = _finished(member, NOW - 2 * HOUR)  # 08:00-09:00
+    response = member.post(
+        "/api/v1/timer/start/",
+        {"project": str(project.pk), "started_at": (NOW - 90 * MINUTE).isoformat()},
+        format="json",
+    )
+    assert expect(response, 409, "entry_overlap")["conflicting_entry"] == str(earlier.pk)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_start_next_to_finished_and_empty_entries_is_fine(member):
+    project = ProjectFactory()
+    _finished(member, NOW - HOUR)  # ends exactly at NOW: touching is not overlapping
+    _finished(member, NOW + HOUR, minutes=0)  # an empty range overlaps nothing
+    expect(member.post("/api/v1/timer/start/", {"project": str(project.pk)}, format="json"), 201)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_start_over_a_later_entry_when_the_organization_allows_overlaps(in_tenant, member):
+    in_tenant.allow_overlapping_entries = True
+    in_tenant.save(update_fields=["allow_overlapping_entries"])
+    project = ProjectFactory()
+    _finished(member, NOW + datetime.timedelta(minutes=30), overlap_allowed=True)
+    expect(member.post("/api/v1/timer/start/", {"project": str(project.pk)}, format="json"), 201)
