@@ -209,9 +209,9 @@ def test_an_oversized_body_is_refused_with_a_json_error_and_nothing_written(tena
         "/api/v1/projects/", {"name": "Big", "description": "x" * 4096}, format="json"
     )
     # Django refuses the body (RequestDataTooBig) before the view parses it;
-    # the JSON 400 comes from apps.common.errors.handler400.
-    assert response.status_code == 400
-    assert response.json()["code"] == "bad_request"
+    # the JSON 413 comes from apps.common.errors.
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
     with tenant_context(tenant):
         assert not Project.objects.filter(name="Big").exists()
     small = client.post("/api/v1/projects/", {"name": "Small"}, format="json")

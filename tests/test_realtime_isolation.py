@@ -18,6 +18,7 @@ from apps.chat.models import Message
 from apps.chat.tests.factories import ChannelFactory, ChannelMemberFactory
 from apps.common.testing import expect
 from apps.organizations.tests.factories import MembershipFactory, client_as
+from apps.websocket_server.publisher import publisher
 from apps.websocket_server.testing import (
     acookie,
     close_all,
@@ -168,13 +169,16 @@ def test_http_writes_succeed_when_redis_is_down(tenant, monkeypatch, commit, cap
     with tenant_context(tenant):
         channel = ChannelFactory(name="general")
         client = client_as(tenant, "member")
-        with caplog.at_level(logging.ERROR, logger="apps.websocket_server.events"), commit():
-            body = expect(
-                client.post(
-                    f"/api/v1/chat/channels/{channel.pk}/messages/", {"body": "still here"}
-                ),
-                201,
-            )
+        with caplog.at_level(logging.ERROR, logger="apps.websocket_server.events"):
+            with commit():
+                body = expect(
+                    client.post(
+                        f"/api/v1/chat/channels/{channel.pk}/messages/", {"body": "still here"}
+                    ),
+                    201,
+                )
+            # The send runs on the publisher's thread: wait for its outcome.
+            assert publisher.flush(10)
         assert Message.objects.get(pk=body["id"]).body == "still here"
     assert any("not sent to group" in r.getMessage() for r in caplog.records)
 

@@ -606,6 +606,7 @@ def timer_start(
     user_id = membership.user_id
     user_time_lock(user_id)
     now = timezone.now()
+    explicit_at = at
     at = at or now
     if timezone.is_naive(at):
         raise field_error("at", "Give a time zone offset.", code="naive_datetime")
@@ -617,6 +618,10 @@ def timer_start(
 
     running, later = _running_and_later_locked(user_id, at)
     if running is not None:
+        if explicit_at is None and running.started_at > at:
+            # Newer than "now": a concurrent start won (only a writer that
+            # skipped the user lock gets here); not the caller's bad input.
+            raise _timer_running_error()
         # One check covers both: the stopped span ends where the new one starts.
         _assert_entry_writable(running, now=at)
         _stop(running, at)
