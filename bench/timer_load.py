@@ -179,6 +179,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--http-concurrency",
+        type=int,
+        default=4,
+        help="NOVATIME_HTTP_CONCURRENCY: requests inside Django per worker (0: no limit)",
+    )
+    parser.add_argument(
         "--think",
         type=float,
         default=0.5,
@@ -199,6 +205,10 @@ def main() -> None:
         # The throttle still runs (one Redis call); the bench must not hit its limit.
         "THROTTLE_HEARTBEAT": "1000000/min",
         "NOVATIME_TENANT_POOL_SIZE": "0",
+        # Pooled connections, as config.settings.production has them (dev
+        # settings open one per request: a PostgreSQL backend fork each time).
+        "DB_POOL": "1",
+        "NOVATIME_HTTP_CONCURRENCY": str(args.http_concurrency),
         "NOVATIME_URL_PORT": str(port),
     }
     server = subprocess.Popen(
@@ -245,6 +255,7 @@ def main() -> None:
         server.wait(timeout=30)
     result = {
         "workers": args.workers,
+        "http_concurrency_per_worker": args.http_concurrency,
         "rounds_per_client": args.rounds,
         "one_client": single,
         "concurrent": loaded,

@@ -14,8 +14,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from apps.websocket_server.routing import websocket_urlpatterns  # noqa: E402
+from config.admission import AdmissionLimit  # noqa: E402
 from config.observability import SocketContextMiddleware, wrap_websocket_app  # noqa: E402
 from tenants.asgi import TenantWebSocketMiddleware  # noqa: E402
 
@@ -26,7 +28,9 @@ gc.freeze()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # At most NOVATIME_HTTP_CONCURRENCY requests inside Django per process;
+        # the rest wait on the event loop (config/admission.py says why).
+        "http": AdmissionLimit(django_asgi_app, settings.NOVATIME_HTTP_CONCURRENCY),
         # Sentry outermost (errors in consumers, with tenant/user tags); the
         # log/metrics context innermost, where the scope has tenant and user.
         "websocket": wrap_websocket_app(

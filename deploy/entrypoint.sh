@@ -37,6 +37,15 @@ migrate() {
   python manage.py tenants migrate --parallel "${MIGRATE_PARALLEL:-2}"
 }
 
+use_persistent_connections() {
+  # Celery's processes run tasks on long-lived threads: persistent connections
+  # work there (the web process, ASGI, pools instead: config/settings/production.py).
+  if [ "${NOVATIME_DB_POOL_MODE:-django}" = "django" ]; then
+    export NOVATIME_DB_POOL_MODE=direct
+  fi
+  export DB_CONN_MAX_AGE="${WORKER_DB_CONN_MAX_AGE:-60}"
+}
+
 process="${1:-web}"
 shift || true
 wait_for_database
@@ -58,10 +67,12 @@ case "$process" in
     exec gunicorn config.asgi:application -c deploy/gunicorn.conf.py "$@"
     ;;
   worker)
+    use_persistent_connections
     exec celery -A config worker --loglevel "${LOG_LEVEL:-INFO}" \
       --concurrency "${CELERY_CONCURRENCY:-2}" --without-mingle "$@"
     ;;
   beat)
+    use_persistent_connections
     exec celery -A config beat --loglevel "${LOG_LEVEL:-INFO}" \
       --schedule /tmp/celerybeat-schedule "$@"
     ;;

@@ -121,7 +121,9 @@ def test_hosts_cookies_https_and_throttles():
     rates = s["REST_FRAMEWORK"]["DEFAULT_THROTTLE_RATES"]
     assert rates["anon"] and rates["user"] and rates["login"]
     db = s["DATABASES"]["default"]
-    assert db["CONN_HEALTH_CHECKS"] is True and db["CONN_MAX_AGE"] == 60
+    # The web process is ASGI: pooled, no per-thread persistent connections.
+    assert db["CONN_HEALTH_CHECKS"] is True and db["CONN_MAX_AGE"] == 0
+    assert db["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 10, "timeout": 10}
     assert s["MIDDLEWARE"][:2] == [
         "config.observability.RequestIdMiddleware",
         "apps.common.metrics.MetricsMiddleware",

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import uuid
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,16 +38,21 @@ from typing import Any
 import psycopg
 from django.core.cache import cache
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
 from apps.common.errors import ApplicationError, ConflictError, field_error
+from apps.common.prepared import PreparedQuery
 from apps.organizations.constants import MembershipStatus, role_has
 from apps.organizations.models import Membership, Organization
 from apps.projects.models import Project, ProjectMember
-from apps.projects.selectors import project_accepts_time, visible_project_filter
+from apps.projects.selectors import (
+    project_accepts_time,
+    sees_all_projects,
+    visible_project_filter,
+)
 from apps.tasks.models import Task
 from apps.timesheets.selectors import locking_timesheet
 from apps.websocket_server.events import send_event_on_commit
@@ -217,6 +223,24 @@ def _lock_entry(entry_id: Any) -> TimeEntry:
     return entry
 
 
+def _running_and_later(
+    shape: None, *, user_id: Any, at: datetime.datetime, since: datetime.datetime
+) -> QuerySet[TimeEntry]:
+    return (
+        TimeEntry.objects.select_for_update(of=("self",))
+        .filter(user_id=user_id)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at, started_at__gt=since))
+        .exclude(ended_at=F("started_at"))  # an empty range overlaps nothing
+        .order_by("started_at")
+    )
+
+
+#: Compiled once per process (apps/common/prepared.py).
+_RUNNING_AND_LATER = PreparedQuery(
+    _running_and_later, user_id=uuid.UUID, at=datetime.datetime, since=datetime.datetime
+)
+
+
 def _running_and_later_locked(
     user_id: Any, at: datetime.datetime
 ) -> tuple[TimeEntry | None, list[TimeEntry]]:
@@ -229,13 +253,7 @@ def _running_and_later_locked(
     on the (user, started_at) index however long the user's history; the
     exclusion constraint remains the backstop for anything else.
     """
-    rows = list(
-        TimeEntry.objects.select_for_update(of=("self",))
-        .filter(user_id=user_id)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at, started_at__gt=at - MAX_ENTRY))
-        .exclude(ended_at=F("started_at"))  # an empty range overlaps nothing
-        .order_by("started_at")
-    )
+    rows = _RUNNING_AND_LATER.run(user_id=user_id, at=at, since=at - MAX_ENTRY)
     running = next((row for row in rows if row.ended_at is None), None)
     return running, [row for row in rows if row.ended_at is not None]
 
@@ -435,6 +453,46 @@ def _reprice_user_project(
 # --- validation ---------------------------------------------------------------------
 
 
+def _project_with_rate(
+    sees_all: bool, *, viewer_id: Any, project_id: Any, user_id: Any, organization_id: Any
+) -> QuerySet[Project]:
+    """The project ``viewer_id`` may see, with ``user_id``'s hourly rate on it."""
+    visible = Q() if sees_all else visible_project_filter(_Viewer(viewer_id))
+    return Project.all_objects.filter(visible, pk=project_id).annotate(
+        user_hourly_rate=rate_expression(user_id=user_id, organization_id=organization_id)
+    )[:1]
+
+
+class _Viewer:
+    """What ``visible_project_filter`` reads of a membership that does not see
+    every project (its role is only asked through ``sees_all_projects``)."""
+
+    role = "member"
+
+    def __init__(self, user_id: Any) -> None:
+        self.user_id = user_id
+
+
+#: Compiled once per process and visibility (the timer's hot path: see
+#: apps/common/prepared.py for what compiling it every time cost).
+_PROJECT_WITH_RATE = PreparedQuery(
+    _project_with_rate,
+    viewer_id=uuid.UUID,
+    project_id=uuid.UUID,
+    user_id=uuid.UUID,
+    organization_id=uuid.UUID,
+)
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    """A project id as sent (a UUID or its text); malformed → the same 400 as
+    an unknown project."""
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise field_error("project", "No such project.", code="does_not_exist") from None
+
+
 def _resolve_project(membership: Any, value: Any, *, rate_for: Any = None) -> Project:
     """A live project the actor may see that takes time; else 400.
 
@@ -444,14 +502,17 @@ def _resolve_project(membership: Any, value: Any, *, rate_for: Any = None) -> Pr
     """
     project_id = getattr(value, "pk", value)
     project = None
-    if project_id is not None:
+    if project_id is not None and rate_for is not None:
+        rows = _PROJECT_WITH_RATE.run(
+            sees_all_projects(membership),
+            viewer_id=membership.user_id,
+            project_id=_as_uuid(project_id),
+            user_id=rate_for,
+            organization_id=_organization().pk,
+        )
+        project = rows[0] if rows else None
+    elif project_id is not None:
         query = Project.all_objects.filter(visible_project_filter(membership), pk=project_id)
-        if rate_for is not None:
-            query = query.annotate(
-                user_hourly_rate=rate_expression(
-                    user_id=rate_for, organization_id=_organization().pk
-                )
-            )
         project = next(iter(query[:1]), None)
     if project is None or project.deleted_at is not None:
         raise field_error("project", "No such project.", code="does_not_exist")

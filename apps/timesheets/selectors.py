@@ -13,6 +13,7 @@ period its start falls in, in the organization's timezone.
 from __future__ import annotations
 
 import datetime
+import uuid
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
+from apps.common.prepared import PreparedQuery
 from apps.organizations.constants import MembershipStatus, role_has
 from tenants.db import current_tenant
 
@@ -63,16 +65,26 @@ def locking_timesheet(
     organization = current_tenant()
     first = local_date(organization, started_at)
     last = local_date(organization, ended_at or started_at)
-    return (
-        Timesheet.objects.filter(
-            user_id=user_id,
-            status__in=LOCKED_STATUSES,
-            period_start__lte=last,
-            period_end__gte=first,
-        )
-        .order_by("period_start")
-        .first()
-    )
+    user = user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(str(user_id))
+    rows = _LOCKING_SHEETS.run(user_id=user, first=first, last=last)
+    return rows[0] if rows else None
+
+
+def _locking_sheets(
+    shape: None, *, user_id: Any, first: datetime.date, last: datetime.date
+) -> QuerySet[Timesheet]:
+    return Timesheet.objects.filter(
+        user_id=user_id,
+        status__in=LOCKED_STATUSES,
+        period_start__lte=last,
+        period_end__gte=first,
+    ).order_by("period_start")[:1]
+
+
+#: Every write of time asks this: compiled once per process (apps/common/prepared.py).
+_LOCKING_SHEETS = PreparedQuery(
+    _locking_sheets, user_id=uuid.UUID, first=datetime.date, last=datetime.date
+)
 
 
 # --- SQL building blocks ------------------------------------------------------------

@@ -16,7 +16,14 @@ SECRET_KEY = env("SECRET_KEY")
 DATABASES = {"default": env.db_url("DATABASE_URL")}  # no default: must be set
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 DATABASES["default"].setdefault("OPTIONS", {})
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# No persistent connections in the web process: under ASGI, Django runs each
+# request's sync code on a thread of its own (asgiref ThreadSensitiveContext),
+# so a connection kept for CONN_MAX_AGE outlives its thread and is never reused:
+# under 50 concurrent requests PostgreSQL ran out of connection slots
+# (bench/timer_load.py; Django ticket #33497). The web process pools instead
+# (``django`` mode below); Celery workers, whose threads live long, get
+# DB_CONN_MAX_AGE=60 from deploy/entrypoint.sh.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 # A connection killed by a restart or failover is noticed before it is used:
 # the request gets a fresh one instead of an error (tests/test_faults.py).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -26,14 +33,14 @@ DATABASES["default"]["OPTIONS"].setdefault(
 
 # --- Connection pooling ---------------------------------------------------------
 # The tenant is chosen with a session-level ``SET search_path``. Supported:
-#   direct  - no pooler (each process keeps its connections; CONN_MAX_AGE)
-#   django  - Django's psycopg pool inside each process (DB_POOL=1)
+#   django  - Django's psycopg pool inside each process (the default)
+#   direct  - no pooler: a connection per request (CONN_MAX_AGE, Celery)
 #   session - PgBouncer in *session* mode
 # Refused: ``transaction`` / ``statement`` pooling, which would run one tenant's
 # query with another session's search_path. ``config.pooling`` also probes the
 # live connection at start-up (deploy/entrypoint.sh) and refuses to start when
 # session state does not survive across transactions.
-NOVATIME_DB_POOL_MODE = env("NOVATIME_DB_POOL_MODE", default="direct").lower()
+NOVATIME_DB_POOL_MODE = env("NOVATIME_DB_POOL_MODE", default="django").lower()
 if NOVATIME_DB_POOL_MODE not in {"direct", "django", "session"}:
     raise ImproperlyConfigured(
         f"NOVATIME_DB_POOL_MODE={NOVATIME_DB_POOL_MODE!r} is not supported: tenants are "

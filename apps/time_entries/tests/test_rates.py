@@ -229,3 +229,33 @@ def test_rate_hierarchy_is_the_same_for_resolve_and_the_timer(
     )
     entry = TimeEntry.objects.get(pk=body["id"])
     assert entry.hourly_rate == to_decimal(expected)
+
+
+@pytest.mark.parametrize("role", ["viewer", "member", "manager", "admin", "owner"])
+def test_prepared_project_lookup_agrees_with_the_visibility_rule(in_tenant, role):
+    """The timer's compiled project query (services._PROJECT_WITH_RATE) keeps
+    exactly the projects ``visible_project_filter`` keeps, with the rate
+    ``resolve_rate`` gives, for every role."""
+    from apps.common.errors import ApplicationError
+    from apps.projects.models import Project
+    from apps.projects.selectors import visible_project_filter
+    from apps.projects.tests.factories import ProjectMemberFactory
+
+    membership = client_as(in_tenant, role).membership
+    public = ProjectFactory()
+    private_in = ProjectFactory(is_private=True, hourly_rate=None)
+    ProjectMemberFactory(
+        project=private_in, user_id=membership.user_id, hourly_rate=Decimal("42.00")
+    )
+    private_out = ProjectFactory(is_private=True)
+    for project in (public, private_in, private_out):
+        visible = Project.objects.filter(visible_project_filter(membership), pk=project.pk)
+        try:
+            found = services._resolve_project(membership, project.pk, rate_for=membership.user_id)
+        except ApplicationError:
+            found = None
+        assert (found is not None) == visible.exists(), (role, project)
+        if found is not None:
+            assert found.user_hourly_rate == services.resolve_rate(
+                user_id=membership.user_id, project=project
+            )

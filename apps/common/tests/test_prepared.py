@@ -1,0 +1,64 @@
+"""PreparedQuery: compiled once per shape, same rows as the ORM for any
+values, and loud when values cannot be located in the compiled SQL."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.common.prepared import PreparedQuery, PreparedQueryError
+from apps.projects.models import Project
+from apps.projects.tests.factories import ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _by_pk(shape, *, pk, created_after):
+    query = Project.objects.filter(pk=pk, created_at__gt=created_after)
+    return query.filter(is_private=False) if shape == "public" else query
+
+
+def test_rows_follow_the_values_of_each_call(in_tenant):
+    a, b = ProjectFactory(), ProjectFactory(is_private=True)
+    prepared = PreparedQuery(_by_pk, pk=uuid.UUID, created_after=datetime.datetime)
+    long_ago = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+    assert [p.pk for p in prepared.run(None, pk=a.pk, created_after=long_ago)] == [a.pk]
+    assert [p.pk for p in prepared.run(None, pk=b.pk, created_after=long_ago)] == [b.pk]
+    assert prepared.run(None, pk=a.pk, created_after=a.created_at) == []
+    assert prepared.run("public", pk=b.pk, created_after=long_ago) == []  # another shape
+    assert [p.pk for p in prepared.run("public", pk=a.pk, created_after=long_ago)] == [a.pk]
+
+
+def test_a_prepared_call_sends_only_its_query(in_tenant):
+    project = ProjectFactory()
+    prepared = PreparedQuery(_by_pk, pk=uuid.UUID, created_after=datetime.datetime)
+    long_ago = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+    prepared.run(None, pk=project.pk, created_after=long_ago)
+    with CaptureQueriesContext(connection) as queries:
+        rows = prepared.run(None, pk=project.pk, created_after=long_ago)
+    assert len(queries) == 1 and rows[0].name == project.name
+
+
+def test_a_value_baked_into_the_sql_is_refused(in_tenant):
+    def baked(shape, *, pk):
+        return Project.objects.extra(where=[f"id <> '{pk}'"])  # the value in the text
+
+    with pytest.raises(PreparedQueryError, match="shape"):
+        PreparedQuery(baked, pk=uuid.UUID).run(None, pk=uuid.uuid4())
+
+
+def test_a_transformed_value_is_refused(in_tenant):
+    def transformed(shape, *, pk):
+        return Project.objects.filter(name=str(pk)[:8])  # not the value itself
+
+    with pytest.raises(PreparedQueryError, match="transformed"):
+        PreparedQuery(transformed, pk=uuid.UUID).run(None, pk=uuid.uuid4())
+
+
+def test_unknown_parameter_types_are_refused():
+    with pytest.raises(PreparedQueryError):
+        PreparedQuery(_by_pk, pk=int)
