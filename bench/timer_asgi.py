@@ -44,6 +44,7 @@ def _install_dispatch_timer() -> None:
         response["X-Bench-App-Ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
         response["X-Bench-Cpu-Ms"] = f"{(time.thread_time() - cpu_started) * 1000:.3f}"
         response["X-Bench-Queries"] = str(queries)
+        response["X-Bench-Dispatch-Span"] = f"{started:.6f},{time.perf_counter():.6f}"
         return response
 
     APIView.dispatch = timed_dispatch  # type: ignore[method-assign]
@@ -69,6 +70,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                     parts.append(f"{name};dur={found[header]}")
             if b"x-bench-queries" in found:
                 parts.append(f"queries;dur={found[b'x-bench-queries']}")
+            if b"x-bench-dispatch-span" in found:
+                # Before DRF's dispatch (queue, thread hand-off, middleware)
+                # and after it (middleware, hand-off back, response start).
+                begin, end = (float(x) for x in found[b"x-bench-dispatch-span"].split(","))
+                parts.append(f"pre;dur={(begin - started) * 1000:.3f}")
+                parts.append(f"post;dur={(time.perf_counter() - end) * 1000:.3f}")
             headers.append((b"server-timing", ", ".join(parts).encode()))
             message = {**message, "headers": headers}
         await send(message)

@@ -135,7 +135,7 @@ async def _client(
             assert status == expected, (name, status, content)
             timing = _timing(server_timing)
             samples[name]["client"].append(client_ms)
-            for kind in ("app", "cpu", "asgi", "queries"):
+            for kind in ("app", "cpu", "asgi", "queries", "pre", "post"):
                 samples[name][kind].append(timing[kind])
             if think:  # a person at a desktop client, not a closed loop
                 await asyncio.sleep(random.uniform(0, 2 * think))
@@ -166,7 +166,7 @@ async def _run(
         **{
             endpoint: {
                 kind: summary(samples[endpoint][kind])
-                for kind in ("app", "cpu", "asgi", "client", "queries")
+                for kind in ("app", "cpu", "asgi", "pre", "post", "client", "queries")
             }
             for endpoint in ENDPOINTS
         },
@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument(
         "--http-concurrency",
         type=int,
-        default=4,
+        default=2,
         help="NOVATIME_HTTP_CONCURRENCY: requests inside Django per worker (0: no limit)",
     )
     parser.add_argument(

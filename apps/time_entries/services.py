@@ -258,13 +258,39 @@ def _running_and_later_locked(
     return running, [row for row in rows if row.ended_at is not None]
 
 
-def _running_locked(user_id: Any) -> TimeEntry | None:
+def _running_with_names(shape: None, *, user_id: Any) -> QuerySet[TimeEntry]:
     return (
         TimeEntry.objects.select_for_update(of=("self",))
-        .select_related("project", "task")
         .filter(user_id=user_id, ended_at__isnull=True)
-        .first()
+        .annotate(
+            shown_project_name=F("project__name"),
+            shown_project_color=F("project__color"),
+            shown_task_title=F("task__title"),
+        )[:1]
     )
+
+
+#: Compiled once per process (apps/common/prepared.py).
+_RUNNING_WITH_NAMES = PreparedQuery(_running_with_names, user_id=uuid.UUID)
+
+
+def _running_locked(user_id: Any) -> TimeEntry | None:
+    """The running entry, row-locked, with what the API shows of its project
+    and task (name, colour, title) loaded in the same query: the other fields
+    of those two are deferred, so code that reads them still gets the
+    database's values, one query later."""
+    rows = _RUNNING_WITH_NAMES.run(user_id=_as_uuid(user_id, field="user"))
+    if not rows:
+        return None
+    entry = rows[0]
+    entry.project = Project.from_db(
+        None,
+        ["id", "name", "color"],
+        [entry.project_id, entry.shown_project_name, entry.shown_project_color],  # type: ignore[attr-defined]
+    )
+    if entry.task_id is not None:
+        entry.task = Task.from_db(None, ["id", "title"], [entry.task_id, entry.shown_task_title])  # type: ignore[attr-defined]
+    return entry
 
 
 # --- rates --------------------------------------------------------------------------
@@ -484,13 +510,13 @@ _PROJECT_WITH_RATE = PreparedQuery(
 )
 
 
-def _as_uuid(value: Any) -> uuid.UUID:
-    """A project id as sent (a UUID or its text); malformed → the same 400 as
-    an unknown project."""
+def _as_uuid(value: Any, *, field: str = "project") -> uuid.UUID:
+    """An id as sent (a UUID or its text); malformed → the same 400 as an
+    unknown one."""
     try:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except ValueError:
-        raise field_error("project", "No such project.", code="does_not_exist") from None
+        raise field_error(field, f"No such {field}.", code="does_not_exist") from None
 
 
 def _resolve_project(membership: Any, value: Any, *, rate_for: Any = None) -> Project:

@@ -125,7 +125,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 #: HTTP requests each ASGI process runs inside Django at once; more wait on the
 #: event loop (config/admission.py). 0 turns the limit off.
-NOVATIME_HTTP_CONCURRENCY = env.int("NOVATIME_HTTP_CONCURRENCY", default=4)
+NOVATIME_HTTP_CONCURRENCY = env.int("NOVATIME_HTTP_CONCURRENCY", default=2)
 
 # --- Database ----------------------------------------------------------------
 DATABASES = {
