@@ -10,7 +10,7 @@ import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
 # Django's handler, with the middleware chain in one thread hop (config/handlers.py).
-from config.handlers import get_asgi_application  # noqa: E402
+from config.handlers import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
