@@ -30,7 +30,8 @@ import datetime
 import logging
 import uuid
 import zoneinfo
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -126,9 +127,17 @@ def _save(entry: TimeEntry, **save_kwargs: Any) -> None:
     raised on, so the caller's whole transaction rolls back anyway; a caller
     that caught it and went on writing would get Django's "transaction is
     broken" error, never a silent half-write."""
+    with _constraint_errors_mapped():
+        entry.save(**save_kwargs)
+
+
+@contextmanager
+def _constraint_errors_mapped() -> Iterator[None]:
+    """Run a write; database constraint violations become their 409/400 (see
+    :func:`_save`)."""
     try:
         with transaction.atomic(savepoint=False):
-            entry.save(**save_kwargs)
+            yield
     except IntegrityError as exc:
         name = _constraint_name(exc)
         for constraint, error in _CONSTRAINT_ERRORS.items():
@@ -665,12 +674,30 @@ def _stop(entry: TimeEntry, at: datetime.datetime) -> TimeEntry:
         raise field_error("at", "The timer cannot stop before it started.", code="end_before_start")
     entry.ended_at = at
     _price(entry, keep_rate=True)
-    _save(
-        entry,
-        update_fields=["ended_at", "duration_seconds", "hourly_rate", "amount", "updated_at"],
-    )
+    entry.updated_at = timezone.now()
+    # One UPDATE in plain SQL: what save(update_fields=...) sends, without
+    # compiling it on every stop (the timer's hot path; TimeEntry has no save
+    # signals or save() override to bypass).
+    with _constraint_errors_mapped(), connection.cursor() as cursor:
+        cursor.execute(
+            _STOP_SQL,
+            [
+                entry.ended_at,
+                entry.duration_seconds,
+                entry.hourly_rate,
+                entry.amount,
+                entry.updated_at,
+                entry.pk,
+            ],
+        )
     _emit(EVENT_TIMER, "stopped", entry)
     return entry
+
+
+_STOP_SQL = (
+    f"UPDATE {TimeEntry._meta.db_table} SET ended_at = %s, duration_seconds = %s, "
+    "hourly_rate = %s, amount = %s, updated_at = %s WHERE id = %s"
+)
 
 
 @transaction.atomic
