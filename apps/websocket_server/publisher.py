@@ -8,12 +8,14 @@ the longer a timer start or a chat post took, although the response does not
 depend on the send at all. Under WSGI, Celery or the CLI it even started a
 fresh event loop for every event.
 
-``EventPublisher`` is one daemon thread per process with its own event loop
-and a FIFO queue: ``submit`` costs a queue put, the thread sends the events
-in the order they were committed in this process (per-user order of
-``timer.started`` / ``timer.stopped`` is kept), each event's groups
-concurrently (``events._send_to_groups``). channels-redis keeps one
-connection pool per event loop, so the thread's loop gets its own Redis
+``EventPublisher.submit`` costs a queue put and returns. In an ASGI server
+the events go, in commit order, to one consumer task on the server's own
+event loop (where the old ``async_to_sync`` ran them, minus the waiting);
+in any other process (WSGI, Celery, the CLI) to one daemon thread with its
+own event loop. Either way one FIFO per loop keeps the per-process order
+(``timer.stopped`` before ``timer.started``), and each event's groups are
+sent concurrently (``events._send_to_groups``). channels-redis keeps one
+connection pool per event loop, so the thread's loop has its own Redis
 connections.
 
 Failure semantics are those of the old synchronous send: the business write
@@ -34,8 +36,11 @@ import logging
 import os
 import queue
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from asgiref.sync import SyncToAsync
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +61,46 @@ class EventPublisher:
         self._pid: int | None = None
         self._queue: queue.Queue[Send | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._loop_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Queue] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._consumers: set[asyncio.Task[None]] = set()
 
     def submit(self, send: Send) -> None:
         """Queue ``send`` (a coroutine function); never blocks, never raises
-        for a failing send (the thread logs it)."""
+        for a failing send (it is logged).
+
+        On a request thread of an ASGI server the send goes to the server's
+        own event loop (one FIFO consumer task per loop): no second loop, no
+        second set of Redis connections, no extra thread holding the GIL
+        while the loop writes frames to sockets. Elsewhere (WSGI, Celery, the
+        CLI, tests) the private thread sends it.
+        """
+        loop = _server_loop()
+        if loop is not None:
+            self._submit_to_loop(loop, send)
+            return
         self._ensure_thread()
         self._queue.put(send)
+
+    def _submit_to_loop(self, loop: asyncio.AbstractEventLoop, send: Send) -> None:
+        with self._guard:
+            loop_queue = self._loop_queues.get(loop)
+            if loop_queue is None:
+                loop_queue = self._loop_queues[loop] = asyncio.Queue()
+                loop.call_soon_threadsafe(self._start_consumer, loop, loop_queue)
+        loop.call_soon_threadsafe(loop_queue.put_nowait, send)
+
+    def _start_consumer(self, loop: asyncio.AbstractEventLoop, loop_queue: asyncio.Queue) -> None:
+        self._consumers.add(loop.create_task(self._consume(loop_queue)))
+
+    async def _consume(self, loop_queue: asyncio.Queue) -> None:
+        while True:
+            send = await loop_queue.get()
+            try:
+                await send()
+            except Exception:
+                logger.exception("realtime event not sent to the channel layer")
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued so far is sent (or failed); False when
@@ -111,6 +150,18 @@ class EventPublisher:
     def _flush_at_exit(self) -> None:
         if not self.flush(EXIT_FLUSH_SECONDS):
             logger.warning("realtime events still queued at exit were dropped")
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The ASGI server's running event loop when called from one of its
+    request threads (asgiref records it for ``sync_to_async`` threads)."""
+    local = SyncToAsync.threadlocal
+    loop: asyncio.AbstractEventLoop | None = getattr(local, "main_event_loop", None)
+    if loop is None or getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    if loop.is_closed() or not loop.is_running():
+        return None
+    return loop
 
 
 publisher = EventPublisher()

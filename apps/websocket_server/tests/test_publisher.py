@@ -110,3 +110,37 @@ def test_a_forked_child_publishes_through_its_own_thread():
         return await asyncio.wait_for(layer.receive(channel), 5)
 
     assert async_to_sync(receive)() == {"type": "hello", "from": "child"}
+
+
+def test_on_a_server_request_thread_sends_go_to_the_servers_loop_in_order():
+    """Under ASGI a request thread's events are sent by the server's own loop
+    (no private thread, no second set of Redis connections), in order."""
+    from asgiref.sync import sync_to_async
+
+    publisher = EventPublisher(name="test-loop")
+    seen: list[tuple[int, int]] = []
+
+    async def scenario() -> int:
+        all_sent = asyncio.Event()
+
+        def send(i: int):
+            async def run() -> None:
+                await asyncio.sleep(0.001 * (i % 3))
+                seen.append((i, threading.get_ident()))
+                if i == 19:
+                    all_sent.set()
+
+            return run
+
+        def request_thread() -> None:  # what a view's on-commit hook does
+            for i in range(20):
+                publisher.submit(send(i))
+
+        await sync_to_async(request_thread)()
+        await asyncio.wait_for(all_sent.wait(), 5)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(scenario())
+    assert [i for i, _ in seen] == list(range(20))
+    assert {ident for _, ident in seen} == {loop_thread}
+    assert publisher._thread is None  # the private thread was never needed
