@@ -20,8 +20,10 @@ connections.
 
 Failure semantics are those of the old synchronous send: the business write
 has committed, so a failed send is logged and costs the live update only.
-What is queued when the process ends is flushed for up to
-``EXIT_FLUSH_SECONDS`` (``atexit``); Celery tasks flush when they finish
+What the thread has queued when the process ends is flushed for up to
+``EXIT_FLUSH_SECONDS`` (``atexit``); on a server's loop, events still queued
+when the server stops are dropped with the loop, like the sockets they were
+for (``flush`` covers the thread only). Celery tasks flush when they finish
 (``flush_after_task``), so an event a task emitted is on its way before the
 worker reports the task done. The thread is started lazily and again after a
 ``fork`` (prefork Celery workers, gunicorn): a forked child has the parent's
