@@ -58,7 +58,8 @@ class PreparedQuery(Generic[M]):
 
     ``params`` names the values and their types (``uuid.UUID``,
     ``datetime.datetime`` or ``datetime.date``); ``run(shape, **values)``
-    returns the rows. ``build`` receives ``shape`` as its first argument.
+    returns the rows (a UUID may be given as its text). ``build`` receives
+    ``shape`` as its first argument.
     """
 
     def __init__(self, build: Callable[..., models.QuerySet[M]], **params: type) -> None:
@@ -77,8 +78,15 @@ class PreparedQuery(Generic[M]):
                 compiled = self._compiled.get(shape) or self._compile(shape)
                 self._compiled[shape] = compiled
         queryset, sql, slots = compiled
-        params = [values[s.name] if isinstance(s, _Slot) else s for s in slots]
+        params = [self._value(s.name, values[s.name]) if isinstance(s, _Slot) else s for s in slots]
         return list(queryset.model._default_manager.raw(sql, params))
+
+    def _value(self, name: str, value: Any) -> Any:
+        """A UUID parameter may come as its text (ids from URLs, Celery
+        arguments); malformed text raises ``ValueError``."""
+        if self._params[name] is uuid.UUID and not isinstance(value, uuid.UUID):
+            return uuid.UUID(str(value))
+        return value
 
     def _compile(self, shape: Hashable) -> tuple[models.QuerySet[M], str, list[Any]]:
         first = {name: _SENTINEL_FACTORIES[kind]() for name, kind in self._params.items()}

@@ -35,9 +35,15 @@ def visible_project_filter(membership: Any, prefix: str = "") -> Q:
     multiplies rows in list queries."""
     if sees_all_projects(membership):
         return Q()
+    return member_visible_project_filter(membership.user_id, prefix)
+
+
+def member_visible_project_filter(user_id: Any, prefix: str = "") -> Q:
+    """:func:`visible_project_filter` for a role that does not see every
+    project: public projects and the private ones ``user_id`` belongs to."""
     is_member = Exists(
         ProjectMember.objects.filter(
-            project_id=OuterRef(f"{prefix}id" if prefix else "id"), user_id=membership.user_id
+            project_id=OuterRef(f"{prefix}id" if prefix else "id"), user_id=user_id
         )
     )
     return Q(**{f"{prefix}is_private": False}) | Q(is_member)

@@ -50,6 +50,7 @@ from apps.organizations.constants import MembershipStatus, role_has
 from apps.organizations.models import Membership, Organization
 from apps.projects.models import Project, ProjectMember
 from apps.projects.selectors import (
+    member_visible_project_filter,
     project_accepts_time,
     sees_all_projects,
     visible_project_filter,
@@ -288,7 +289,7 @@ def _running_locked(user_id: Any) -> TimeEntry | None:
     and task (name, colour, title) loaded in the same query: the other fields
     of those two are deferred, so code that reads them still gets the
     database's values, one query later."""
-    rows = _RUNNING_WITH_NAMES.run(user_id=_as_uuid(user_id, field="user"))
+    rows = _RUNNING_WITH_NAMES.run(user_id=user_id)
     if not rows:
         return None
     entry = rows[0]
@@ -340,12 +341,25 @@ def resolve_rate(*, user_id: Any, project: Project) -> Decimal | None:
     Read fresh from the database (not the request's cached tenant), so the
     recompute task and the request that changed a rate agree.
     """
-    return (
-        Project.all_objects.filter(pk=project.pk)
-        .annotate(rate=rate_expression(user_id=user_id, organization_id=_organization().pk))
-        .values_list("rate", flat=True)
-        .first()
+    rows = _PROJECT_RATE.run(
+        project_id=project.pk, user_id=user_id, organization_id=_organization().pk
     )
+    return rows[0].rate if rows else None  # type: ignore[attr-defined]
+
+
+def _project_rate(
+    shape: None, *, project_id: Any, user_id: Any, organization_id: Any
+) -> QuerySet[Project]:
+    return Project.all_objects.filter(pk=project_id).annotate(
+        rate=rate_expression(user_id=user_id, organization_id=organization_id)
+    )
+
+
+#: Entries, imports and the recompute task price through it: compiling the rate
+#: expression costs ten times running it (apps/common/prepared.py).
+_PROJECT_RATE = PreparedQuery(
+    _project_rate, project_id=uuid.UUID, user_id=uuid.UUID, organization_id=uuid.UUID
+)
 
 
 def compute_amount(
@@ -492,20 +506,10 @@ def _project_with_rate(
     sees_all: bool, *, viewer_id: Any, project_id: Any, user_id: Any, organization_id: Any
 ) -> QuerySet[Project]:
     """The project ``viewer_id`` may see, with ``user_id``'s hourly rate on it."""
-    visible = Q() if sees_all else visible_project_filter(_Viewer(viewer_id))
+    visible = Q() if sees_all else member_visible_project_filter(viewer_id)
     return Project.all_objects.filter(visible, pk=project_id).annotate(
         user_hourly_rate=rate_expression(user_id=user_id, organization_id=organization_id)
     )[:1]
-
-
-class _Viewer:
-    """What ``visible_project_filter`` reads of a membership that does not see
-    every project (its role is only asked through ``sees_all_projects``)."""
-
-    role = "member"
-
-    def __init__(self, user_id: Any) -> None:
-        self.user_id = user_id
 
 
 #: Compiled once per process and visibility (the timer's hot path: see
@@ -519,15 +523,6 @@ _PROJECT_WITH_RATE = PreparedQuery(
 )
 
 
-def _as_uuid(value: Any, *, field: str = "project") -> uuid.UUID:
-    """An id as sent (a UUID or its text); malformed → the same 400 as an
-    unknown one."""
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        raise field_error(field, f"No such {field}.", code="does_not_exist") from None
-
-
 def _resolve_project(membership: Any, value: Any, *, rate_for: Any = None) -> Project:
     """A live project the actor may see that takes time; else 400.
 
@@ -538,13 +533,16 @@ def _resolve_project(membership: Any, value: Any, *, rate_for: Any = None) -> Pr
     project_id = getattr(value, "pk", value)
     project = None
     if project_id is not None and rate_for is not None:
-        rows = _PROJECT_WITH_RATE.run(
-            sees_all_projects(membership),
-            viewer_id=membership.user_id,
-            project_id=_as_uuid(project_id),
-            user_id=rate_for,
-            organization_id=_organization().pk,
-        )
+        try:
+            rows = _PROJECT_WITH_RATE.run(
+                sees_all_projects(membership),
+                viewer_id=membership.user_id,
+                project_id=project_id,
+                user_id=rate_for,
+                organization_id=_organization().pk,
+            )
+        except ValueError:  # not a UUID: as unknown as any other
+            rows = []
         project = rows[0] if rows else None
     elif project_id is not None:
         query = Project.all_objects.filter(visible_project_filter(membership), pk=project_id)

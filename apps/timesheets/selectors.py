@@ -65,8 +65,7 @@ def locking_timesheet(
     organization = current_tenant()
     first = local_date(organization, started_at)
     last = local_date(organization, ended_at or started_at)
-    user = user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(str(user_id))
-    rows = _LOCKING_SHEETS.run(user_id=user, first=first, last=last)
+    rows = _LOCKING_SHEETS.run(user_id=user_id, first=first, last=last)
     return rows[0] if rows else None
 
 

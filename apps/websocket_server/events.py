@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
@@ -154,13 +154,9 @@ def _fan_out(event: DomainEvent) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        if isinstance(layer, InMemoryChannelLayer):
-            # Bound to the server's event loop (the run command's last-resort
-            # mode without Redis): send there, as the caller waits.
-            async_to_sync(_send_to_groups)(layer, groups, event)
-            return
-        # Off the caller's thread: the response does not wait for Redis
-        # (apps/websocket_server/publisher.py says why).
+        # Off the caller's thread: the response does not wait for Redis; in
+        # a server, its own loop sends (publisher.py says why). That is also
+        # the loop the run command's in-memory layer (no Redis) is bound to.
         publisher.submit(lambda: _send_to_groups(layer, groups, event))
     except Exception:
         logger.exception(

@@ -62,3 +62,14 @@ def test_a_transformed_value_is_refused(in_tenant):
 def test_unknown_parameter_types_are_refused():
     with pytest.raises(PreparedQueryError):
         PreparedQuery(_by_pk, pk=int)
+
+
+def test_a_uuid_may_come_as_text_and_bad_text_raises(in_tenant):
+    project = ProjectFactory()
+    prepared = PreparedQuery(_by_pk, pk=uuid.UUID, created_after=datetime.datetime)
+    long_ago = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+    assert [p.pk for p in prepared.run(None, pk=str(project.pk), created_after=long_ago)] == [
+        project.pk
+    ]
+    with pytest.raises(ValueError):
+        prepared.run(None, pk="not-a-uuid", created_after=long_ago)

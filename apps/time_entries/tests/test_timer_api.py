@@ -242,3 +242,15 @@ def test_start_over_a_later_entry_when_the_organization_allows_overlaps(in_tenan
     project = ProjectFactory()
     _finished(member, NOW + datetime.timedelta(minutes=30), overlap_allowed=True)
     expect(member.post("/api/v1/timer/start/", {"project": str(project.pk)}, format="json"), 201)
+
+
+def test_service_start_with_a_malformed_project_id_is_400_and_writes_nothing(member):
+    """The serializer refuses it first; the service answers the same for
+    callers that pass text (an unknown project, not a 500)."""
+    from apps.common.errors import ApplicationError
+    from apps.time_entries import services
+
+    with pytest.raises(ApplicationError) as refused:
+        services.timer_start(membership=member.membership, project_id="not-a-uuid")
+    assert refused.value.code == "does_not_exist"
+    assert not TimeEntry.objects.exists()
