@@ -73,3 +73,21 @@ def test_a_uuid_may_come_as_text_and_bad_text_raises(in_tenant):
     ]
     with pytest.raises(ValueError):
         prepared.run(None, pk="not-a-uuid", created_after=long_ago)
+
+
+def test_compiled_once_then_run_in_another_tenant_reads_that_tenant(tenant, other_tenant):
+    """The SQL is compiled once per process, not per organization: its table
+    names are unqualified, so each run reads the schema the connection is on."""
+    from django_tenants.utils import tenant_context
+
+    prepared = PreparedQuery(_by_pk, pk=uuid.UUID, created_after=datetime.datetime)
+    long_ago = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+    with tenant_context(tenant):
+        mine = ProjectFactory()
+        assert [p.pk for p in prepared.run(None, pk=mine.pk, created_after=long_ago)] == [mine.pk]
+    with tenant_context(other_tenant):
+        theirs = ProjectFactory()
+        assert prepared.run(None, pk=mine.pk, created_after=long_ago) == []
+        assert [p.pk for p in prepared.run(None, pk=theirs.pk, created_after=long_ago)] == [
+            theirs.pk
+        ]
