@@ -13,8 +13,12 @@ with two different sets of sentinel values; the parameter positions that
 differ between the two compilations must be exactly the positions holding
 the sentinels, or compilation fails loudly (a value the ORM transformed, or
 one baked into the SQL text, would otherwise silently keep the first call's
-value). Rows come back through ``RawQuerySet``: model instances with the
-annotations as attributes; no ``select_related`` (it raises).
+value). Rows come back as model instances with the annotations as
+attributes, read as ``RawQuerySet`` reads them (the same column matching
+and database converters) but with that reading planned once per shape too:
+``RawQuerySet`` re-derived it on every call, which cost as much CPU as the
+query's round trip. No ``select_related`` (its columns would be taken for
+annotations).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from django.db import models
+from django.db import connections, models
 
 M = TypeVar("M", bound=models.Model)
 
@@ -53,6 +57,53 @@ class _Slot:
         self.name = name
 
 
+class _Reader(Generic[M]):
+    """Turns a result row into a model instance, as ``RawQuerySet`` does:
+    columns named like a field's column fill that field (through the
+    field's and the backend's converters), the others become attributes."""
+
+    __slots__ = ("annotations", "converters", "db", "init_names", "init_positions", "model")
+
+    def __init__(self, queryset: models.QuerySet[M], columns: list[str]) -> None:
+        model = queryset.model
+        self.model = model
+        self.db = queryset.db
+        connection = connections[self.db]
+        convert = connection.introspection.identifier_converter
+
+        def column(field: Any) -> str:  # a concrete field always has one
+            return str(convert(field.column))
+
+        by_column = {column(f): f for f in model._meta.concrete_fields}
+        init_fields = [f for f in model._meta.fields if column(f) in columns]
+        if model._meta.pk not in init_fields:
+            raise PreparedQueryError("the query must select the primary key")
+        self.init_names = [f.attname for f in init_fields]
+        self.init_positions = [columns.index(column(f)) for f in init_fields]
+        self.annotations = [(c, i) for i, c in enumerate(columns) if c not in by_column]
+        compiler = queryset.query.get_compiler(using=self.db)
+        fields = [by_column.get(c) for c in columns]
+        self.converters = compiler.get_converters(
+            [f.get_col(f.model._meta.db_table) if f else None for f in fields]
+        )
+
+    def instances(self, rows: list[tuple[Any, ...]]) -> list[M]:
+        connection = connections[self.db]
+        out = []
+        for row in rows:
+            values = list(row)
+            for pos, (converters, expression) in self.converters.items():
+                for converter in converters:
+                    values[pos] = converter(values[pos], expression, connection)
+            instance = self.model.from_db(
+                self.db, self.init_names, [values[pos] for pos in self.init_positions]
+            )
+            for column, pos in self.annotations:
+                setattr(instance, column, values[pos])
+            out.append(instance)
+        return out
+
+
 class PreparedQuery(Generic[M]):
     """``build(**values)`` → queryset, compiled once per shape.
 
@@ -69,6 +120,7 @@ class PreparedQuery(Generic[M]):
         self._build = build
         self._params = params
         self._compiled: dict[Hashable, tuple[models.QuerySet[M], str, list[Any]]] = {}
+        self._readers: dict[Hashable, _Reader[M]] = {}
         self._lock = threading.Lock()
 
     def run(self, shape: Hashable = None, **values: Any) -> list[M]:
@@ -79,7 +131,16 @@ class PreparedQuery(Generic[M]):
                 self._compiled[shape] = compiled
         queryset, sql, slots = compiled
         params = [self._value(s.name, values[s.name]) if isinstance(s, _Slot) else s for s in slots]
-        return list(queryset.model._default_manager.raw(sql, params))
+        with connections[queryset.db].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            reader = self._readers.get(shape)
+            if reader is None:
+                # Planned from the first result's column names (the same for
+                # every run of this SQL text); a race only plans it twice.
+                reader = _Reader(queryset, [column.name for column in cursor.description])
+                self._readers[shape] = reader
+        return reader.instances(rows)
 
     def _value(self, name: str, value: Any) -> Any:
         """A UUID parameter may come as its text (ids from URLs, Celery

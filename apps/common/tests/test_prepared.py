@@ -91,3 +91,39 @@ def test_compiled_once_then_run_in_another_tenant_reads_that_tenant(tenant, othe
         assert [p.pk for p in prepared.run(None, pk=theirs.pk, created_after=long_ago)] == [
             theirs.pk
         ]
+
+
+def test_rows_are_read_as_the_orm_reads_them(in_tenant):
+    """Field converters run (a JSON column comes back as data, not text),
+    fields not selected are deferred, annotations become attributes."""
+    from django.db.models import F
+
+    from apps.tasks.models import TaskActivity
+    from apps.tasks.tests.factories import TaskFactory
+
+    task = TaskFactory()
+    activity = TaskActivity.objects.create(
+        task=task, verb="updated", changes={"title": ["a", "b"], "n": [1, 2.5]}
+    )
+
+    def with_title(shape, *, pk):
+        return (
+            TaskActivity.objects.filter(pk=pk)
+            .only("id", "changes")
+            .annotate(task_title=F("task__title"))
+        )
+
+    [row] = PreparedQuery(with_title, pk=uuid.UUID).run(None, pk=activity.pk)
+    assert row.changes == {"title": ["a", "b"], "n": [1, 2.5]}
+    assert row.task_title == task.title
+    assert row.get_deferred_fields() >= {"verb", "created_at"}
+    assert row.verb == "updated"  # loaded on access, as a deferred field is
+
+
+def test_a_query_without_the_primary_key_is_refused(in_tenant):
+    def names(shape, *, pk):
+        return Project.objects.filter(pk=pk).values("name")
+
+    project = ProjectFactory()
+    with pytest.raises(PreparedQueryError, match="primary key"):
+        PreparedQuery(names, pk=uuid.UUID).run(None, pk=project.pk)

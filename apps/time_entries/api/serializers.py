@@ -18,6 +18,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.common.serializers import SharedReadFieldsMixin
 from apps.time_entries.constants import IdleResolution
 from apps.time_entries.models import IdlePeriod, TimeEntry
 from apps.time_entries.selectors import may_view_money
@@ -55,7 +56,7 @@ def tags_field() -> serializers.ListField:
     )
 
 
-class TimeEntrySerializer(serializers.ModelSerializer):
+class TimeEntrySerializer(SharedReadFieldsMixin, serializers.ModelSerializer):
     """An entry as the API shows it."""
 
     user = serializers.UUIDField(source="user_id", read_only=True)
@@ -198,7 +199,7 @@ class HeartbeatSerializer(serializers.Serializer):
     last_input_at = OrgDateTimeField()
 
 
-class IdlePeriodSerializer(serializers.ModelSerializer):
+class IdlePeriodSerializer(SharedReadFieldsMixin, serializers.ModelSerializer):
     entry = serializers.UUIDField(source="entry_id", read_only=True)
     idle_seconds = serializers.SerializerMethodField()
     resolution = serializers.ChoiceField(choices=IdleResolution.choices, read_only=True)
