@@ -6,6 +6,18 @@ from django.db import connection
 
 from .db import current_schema
 
+#: The SQL expression that takes a tenant lock until the transaction ends;
+#: its one parameter is :func:`tenant_lock_key`. For a query that must take
+#: the lock in the same statement as it reads something the lock does not
+#: protect (see ``apps.time_entries.services._timer_project``).
+XACT_LOCK_SQL = "pg_advisory_xact_lock(hashtext(%s))"
+
+
+def tenant_lock_key(name: str) -> str:
+    """The key of lock ``name`` in the current schema (the schema is part of
+    it: other organizations never wait on it)."""
+    return f"{current_schema()}:{name}"
+
 
 def tenant_xact_lock(name: str) -> None:
     """Hold the PostgreSQL advisory lock ``name`` of the current schema until
@@ -19,4 +31,4 @@ def tenant_xact_lock(name: str) -> None:
     if not connection.in_atomic_block:
         raise RuntimeError("tenant_xact_lock() outside a transaction would be released at once")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{current_schema()}:{name}"])
+        cursor.execute(f"SELECT {XACT_LOCK_SQL}", [tenant_lock_key(name)])

@@ -43,6 +43,7 @@ _SENTINEL_FACTORIES: dict[type, Callable[[], Any]] = {
     datetime.date: lambda: (
         datetime.date(1901, 1, 1) + datetime.timedelta(days=random.randrange(1, 30_000))
     ),
+    str: lambda: f"prepared-query-sentinel-{uuid.uuid4().hex}",
 }
 
 
@@ -108,7 +109,7 @@ class PreparedQuery(Generic[M]):
     """``build(**values)`` → queryset, compiled once per shape.
 
     ``params`` names the values and their types (``uuid.UUID``,
-    ``datetime.datetime`` or ``datetime.date``); ``run(shape, **values)``
+    ``datetime.datetime``, ``datetime.date`` or ``str``); ``run(shape, **values)``
     returns the rows (a UUID may be given as its text). ``build`` receives
     ``shape`` as its first argument.
     """

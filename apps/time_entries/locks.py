@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenants.locks import tenant_xact_lock
+from tenants.locks import tenant_lock_key, tenant_xact_lock
 
 
 def user_time_lock(user_id: Any) -> None:
@@ -17,3 +17,9 @@ def user_time_lock(user_id: Any) -> None:
     refused with ``entry_locked``.
     """
     tenant_xact_lock(f"time:{user_id}")
+
+
+def user_time_lock_key(user_id: Any) -> str:
+    """The key :func:`user_time_lock` takes (``tenants.locks.XACT_LOCK_SQL``),
+    for a query that takes it itself."""
+    return tenant_lock_key(f"time:{user_id}")

@@ -39,7 +39,8 @@ from typing import Any
 import psycopg
 from django.core.cache import cache
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -59,9 +60,10 @@ from apps.tasks.models import Task
 from apps.timesheets.selectors import locking_timesheet
 from apps.websocket_server.events import send_event_on_commit
 from tenants.db import current_schema, current_tenant
+from tenants.locks import XACT_LOCK_SQL
 
 from .constants import EntrySource, IdleResolution
-from .locks import user_time_lock
+from .locks import user_time_lock, user_time_lock_key
 from .models import IdlePeriod, TimeEntry
 
 logger = logging.getLogger(__name__)
@@ -502,51 +504,75 @@ def _reprice_user_project(
 # --- validation ---------------------------------------------------------------------
 
 
-def _project_with_rate(
-    sees_all: bool, *, viewer_id: Any, project_id: Any, user_id: Any, organization_id: Any
+def _timer_project(
+    sees_all: bool,
+    *,
+    viewer_id: Any,
+    project_id: Any,
+    user_id: Any,
+    organization_id: Any,
+    lock_key: str,
 ) -> QuerySet[Project]:
-    """The project ``viewer_id`` may see, with ``user_id``'s hourly rate on it."""
+    """The project ``viewer_id`` may see, with ``user_id``'s hourly rate on it;
+    the row also takes ``user_id``'s time lock (``lock_key``)."""
     visible = Q() if sees_all else member_visible_project_filter(viewer_id)
     return Project.all_objects.filter(visible, pk=project_id).annotate(
-        user_hourly_rate=rate_expression(user_id=user_id, organization_id=organization_id)
+        user_hourly_rate=rate_expression(user_id=user_id, organization_id=organization_id),
+        user_time_locked=RawSQL(XACT_LOCK_SQL, [lock_key], output_field=TextField()),
     )[:1]
 
 
 #: Compiled once per process and visibility (the timer's hot path: see
 #: apps/common/prepared.py for what compiling it every time cost).
-_PROJECT_WITH_RATE = PreparedQuery(
-    _project_with_rate,
+_TIMER_PROJECT = PreparedQuery(
+    _timer_project,
     viewer_id=uuid.UUID,
     project_id=uuid.UUID,
     user_id=uuid.UUID,
     organization_id=uuid.UUID,
+    lock_key=str,
 )
 
 
-def _resolve_project(membership: Any, value: Any, *, rate_for: Any = None) -> Project:
-    """A live project the actor may see that takes time; else 400.
+def _timer_project_locked(membership: Any, project_id: Any) -> Project:
+    """The timer's project (as :func:`_resolve_project` checks it) with the
+    member's hourly rate on it as ``project.user_hourly_rate``, and the
+    member's :func:`~apps.time_entries.locks.user_time_lock` taken — all in
+    one statement, one round trip fewer on the timer's hot path.
 
-    ``rate_for`` (a user id) also loads that user's hourly rate on it
-    (:func:`rate_expression`) as ``project.user_hourly_rate``, in the same
-    query: the timer's hot path prices its entry without another look-up.
+    Taking the lock in the statement that reads the project is sound because
+    the lock protects none of what it reads (projects and rates are not
+    written under it): what needs the lock — the running timer, the entries
+    in the way, the timesheets — is read by the statements that follow, each
+    with a snapshot taken after the lock was granted. No row (unknown,
+    invisible or malformed id) takes no lock, and the request ends in a 400.
     """
+    user_id = membership.user_id
+    try:
+        rows = _TIMER_PROJECT.run(
+            sees_all_projects(membership),
+            viewer_id=user_id,
+            project_id=project_id,
+            user_id=user_id,
+            organization_id=_organization().pk,
+            lock_key=user_time_lock_key(user_id),
+        )
+    except ValueError:  # not a UUID: as unknown as any other
+        rows = []
+    return _checked_project(rows[0] if rows else None)
+
+
+def _resolve_project(membership: Any, value: Any) -> Project:
+    """A live project the actor may see that takes time; else 400."""
     project_id = getattr(value, "pk", value)
     project = None
-    if project_id is not None and rate_for is not None:
-        try:
-            rows = _PROJECT_WITH_RATE.run(
-                sees_all_projects(membership),
-                viewer_id=membership.user_id,
-                project_id=project_id,
-                user_id=rate_for,
-                organization_id=_organization().pk,
-            )
-        except ValueError:  # not a UUID: as unknown as any other
-            rows = []
-        project = rows[0] if rows else None
-    elif project_id is not None:
+    if project_id is not None:
         query = Project.all_objects.filter(visible_project_filter(membership), pk=project_id)
         project = next(iter(query[:1]), None)
+    return _checked_project(project)
+
+
+def _checked_project(project: Project | None) -> Project:
     if project is None or project.deleted_at is not None:
         raise field_error("project", "No such project.", code="does_not_exist")
     if not project_accepts_time(project):
@@ -716,7 +742,9 @@ def timer_start(
     """
     _require(membership, "time.track")
     user_id = membership.user_id
-    user_time_lock(user_id)
+    project = _timer_project_locked(membership, project_id)  # takes user_time_lock
+    # "Now" is read under the lock: a start that waited for another one
+    # starts after it (and stops it), not before.
     now = timezone.now()
     explicit_at = at
     at = at or now
@@ -724,7 +752,6 @@ def timer_start(
         raise field_error("at", "Give a time zone offset.", code="naive_datetime")
     if at > now + CLOCK_SKEW:
         raise field_error("at", "A timer cannot start in the future.", code="entry_in_future")
-    project = _resolve_project(membership, project_id, rate_for=user_id)
     task = _resolve_task(project, task_id)
     tags = _normalize_tags(tags)
 

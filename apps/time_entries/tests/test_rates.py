@@ -4,6 +4,7 @@ Celery task after commit, idempotently."""
 from __future__ import annotations
 
 import datetime
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -233,7 +234,7 @@ def test_rate_hierarchy_is_the_same_for_resolve_and_the_timer(
 
 @pytest.mark.parametrize("role", ["viewer", "member", "manager", "admin", "owner"])
 def test_prepared_project_lookup_agrees_with_the_visibility_rule(in_tenant, role):
-    """The timer's compiled project query (services._PROJECT_WITH_RATE) keeps
+    """The timer's compiled project query (services._TIMER_PROJECT) keeps
     exactly the projects ``visible_project_filter`` keeps, with the rate
     ``resolve_rate`` gives, for every role."""
     from apps.common.errors import ApplicationError
@@ -251,7 +252,7 @@ def test_prepared_project_lookup_agrees_with_the_visibility_rule(in_tenant, role
     for project in (public, private_in, private_out):
         visible = Project.objects.filter(visible_project_filter(membership), pk=project.pk)
         try:
-            found = services._resolve_project(membership, project.pk, rate_for=membership.user_id)
+            found = services._timer_project_locked(membership, project.pk)
         except ApplicationError:
             found = None
         assert (found is not None) == visible.exists(), (role, project)
@@ -259,3 +260,42 @@ def test_prepared_project_lookup_agrees_with_the_visibility_rule(in_tenant, role
             assert found.user_hourly_rate == services.resolve_rate(
                 user_id=membership.user_id, project=project
             )
+
+
+def test_the_timer_project_query_takes_the_users_time_lock(in_tenant):
+    """The lock taken by the project look-up of a timer start is
+    ``user_time_lock``'s own: another session cannot take it until the
+    transaction ends; an unknown project takes none."""
+    import psycopg
+    from django.db import connection, transaction
+
+    from apps.common.errors import ApplicationError
+    from apps.time_entries.locks import user_time_lock_key
+
+    membership = client_as(in_tenant, "member").membership
+    project = ProjectFactory()
+    key = user_time_lock_key(membership.user_id)
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        user=settings["USER"],
+        dbname=settings["NAME"],
+        autocommit=True,
+    )
+
+    def free_elsewhere() -> bool:
+        taken = other.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key]).fetchone()[0]
+        if taken:
+            other.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+        return taken
+
+    try:
+        with transaction.atomic():
+            with pytest.raises(ApplicationError):
+                services._timer_project_locked(membership, uuid.uuid4())
+            assert free_elsewhere()
+            services._timer_project_locked(membership, project.pk)
+            assert not free_elsewhere()
+    finally:
+        other.close()
