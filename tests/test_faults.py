@@ -230,6 +230,76 @@ def test_without_health_checks_the_killed_connection_fails_a_request():
     assert run["second"][1]["checks"]["database"].startswith("database unavailable")
 
 
+_POOL_KILL_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import django
+    django.setup()
+    import psycopg
+    from django.db import connection
+    from config.db_backend.base import _RETURNED_AT
+
+    assert connection.settings_dict["OPTIONS"].get("pool"), "pool not enabled"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    raw = connection.connection
+    connection.close()  # back to the pool, stamped
+    stamped = getattr(raw, _RETURNED_AT, None) is not None
+
+    pool = connection.pool
+    lent = [pool.getconn() for _ in range(pool.get_stats()["pool_size"])]
+    pids = [c.info.backend_pid for c in lent]
+    for c in lent:
+        setattr(c, _RETURNED_AT, time.monotonic())  # as connection.close() does
+        pool.putconn(c)
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    time.sleep(0.2)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            outcome = "ok" if cursor.fetchone()[0] not in pids else "old connection"
+    except Exception as exc:
+        outcome = type(exc).__name__
+    print(json.dumps({"stamped": stamped, "outcome": outcome}))
+    """
+)
+
+
+def _pool_kill_run(idle_seconds: str) -> dict:
+    import json
+
+    env = manage_env(DB_POOL="1", NOVATIME_DB_POOL_CHECK_IDLE_SECONDS=idle_seconds)
+    result = subprocess.run(
+        [sys.executable, "-c", _POOL_KILL_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_pooled_connection_idle_past_the_check_delay_is_checked_and_replaced():
+    """config/db_backend: connections killed while idle in the pool for
+    longer than NOVATIME_DB_POOL_CHECK_IDLE_SECONDS never reach a request."""
+    run = _pool_kill_run("0")
+    assert run == {"stamped": True, "outcome": "ok"}
+
+
+@pytest.mark.slow
+def test_a_pooled_connection_back_within_the_check_delay_is_lent_unchecked():
+    """The control, and the price of the saved round trip (PgBouncer's
+    server_check_delay): a connection that died within the delay fails the
+    one request that gets it."""
+    run = _pool_kill_run("3600")
+    assert run["stamped"] is True
+    assert run["outcome"] == "OperationalError"
+
+
 # --- worker killed mid-task ----------------------------------------------------------
 
 

@@ -132,6 +132,11 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/novatime"),
 }
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# What django-tenants wraps: Django's backend with a cheaper pool health check.
+ORIGINAL_BACKEND = "config.db_backend"
+#: A pooled connection is health-checked when lent out only after sitting idle
+#: this long (config/db_backend/base.py; PgBouncer's server_check_delay).
+NOVATIME_DB_POOL_CHECK_IDLE_SECONDS = env.float("NOVATIME_DB_POOL_CHECK_IDLE_SECONDS", default=5.0)
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
