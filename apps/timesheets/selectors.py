@@ -62,11 +62,29 @@ def locking_timesheet(
     transitions hold too: an edit either lands before the submission/approval
     (and is in its snapshot) or sees the lock.
     """
+    rows = _LOCKING_SHEETS.run(**_span_days(user_id, started_at, ended_at))
+    return rows[0] if rows else None
+
+
+def locking_timesheet_sql(
+    *, user_id: Any, started_at: datetime.datetime, ended_at: datetime.datetime | None = None
+) -> tuple[str, list[Any]]:
+    """The query of :func:`locking_timesheet` as SQL and parameters, for a
+    write that checks it in its own statement (the timer start's INSERT,
+    ``apps.common.prepared.insert_new``); same rule, same lock discipline."""
+    return _LOCKING_SHEETS.sql(**_span_days(user_id, started_at, ended_at))
+
+
+def _span_days(
+    user_id: Any, started_at: datetime.datetime, ended_at: datetime.datetime | None
+) -> dict[str, Any]:
     organization = current_tenant()
     first = local_date(organization, started_at)
-    last = local_date(organization, ended_at or started_at)
-    rows = _LOCKING_SHEETS.run(user_id=user_id, first=first, last=last)
-    return rows[0] if rows else None
+    return {
+        "user_id": user_id,
+        "first": first,
+        "last": local_date(organization, ended_at) if ended_at else first,
+    }
 
 
 def _locking_sheets(

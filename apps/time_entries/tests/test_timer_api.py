@@ -184,14 +184,18 @@ def test_timer_hot_path_query_budget(member, django_assert_max_num_queries):
     body = {"project": str(project.pk)}
     expect(member.post("/api/v1/timer/start/", body, format="json"), 201)
     # search_path, membership, savepoint pair, project with the rate (taking
-    # the advisory lock), running and later entries, timesheet lock, stop
-    # UPDATE, INSERT.
+    # the advisory lock), running and later entries, timesheet lock of the
+    # stopped span, stop UPDATE, INSERT (checking the new span's lock itself).
     with django_assert_max_num_queries(9):
         expect(member.post("/api/v1/timer/start/", body, format="json"), 201)
     # search_path, membership, savepoint pair, advisory lock, running entry,
     # timesheet lock, UPDATE.
     with django_assert_max_num_queries(8):
         expect(member.post("/api/v1/timer/stop/", {}, format="json"), 200)
+    # No timer running: search_path, membership, savepoint pair, project with
+    # the rate and the lock, running and later entries, INSERT with its check.
+    with django_assert_max_num_queries(7):
+        expect(member.post("/api/v1/timer/start/", body, format="json"), 201)
 
 
 # --- overlaps on start (the running and later entries come in one locked query) ---
@@ -255,3 +259,56 @@ def test_service_start_with_a_malformed_project_id_is_400_and_writes_nothing(mem
         services.timer_start(membership=member.membership, project_id="not-a-uuid")
     assert refused.value.code == "does_not_exist"
     assert not TimeEntry.objects.exists()
+
+
+# --- timesheet locks on start (the check rides in the INSERT when no timer runs) ---
+
+
+def _locked_week(user_id, status="submitted"):
+    from apps.timesheets.models import Timesheet
+
+    monday = (NOW - datetime.timedelta(days=NOW.weekday())).date()
+    return Timesheet.objects.create(
+        user_id=user_id,
+        period_start=monday,
+        period_end=monday + datetime.timedelta(days=6),
+        status=status,
+    )
+
+
+@pytest.mark.parametrize("status", ["submitted", "approved"])
+@time_machine.travel(NOW, tick=False)
+def test_a_start_in_a_locked_week_is_409_and_writes_nothing(member, status):
+    project = ProjectFactory()
+    sheet = _locked_week(member.user.pk, status)
+    body = expect(
+        member.post("/api/v1/timer/start/", {"project": str(project.pk)}, format="json"),
+        409,
+        "entry_locked",
+    )
+    assert body["timesheet"] == str(sheet.pk)
+    assert not TimeEntry.all_objects.filter(user_id=member.user.pk).exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_start_that_would_stop_a_timer_in_a_locked_week_is_409(member):
+    project = ProjectFactory()
+    running = TimeEntryFactory(
+        user_id=member.user.pk, project=project, running=True, started_at=NOW - HOUR
+    )
+    _locked_week(member.user.pk)
+    expect(
+        member.post("/api/v1/timer/start/", {"project": str(project.pk)}, format="json"),
+        409,
+        "entry_locked",
+    )
+    running.refresh_from_db()
+    assert running.ended_at is None
+    assert TimeEntry.all_objects.filter(user_id=member.user.pk).count() == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_draft_or_rejected_week_takes_a_start(member):
+    project = ProjectFactory()
+    _locked_week(member.user.pk, status="rejected")
+    expect(member.post("/api/v1/timer/start/", {"project": str(project.pk)}, format="json"), 201)
