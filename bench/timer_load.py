@@ -203,8 +203,9 @@ def main() -> None:
     parser.add_argument(
         "--http-concurrency",
         type=int,
-        default=2,
-        help="NOVATIME_HTTP_CONCURRENCY: requests inside Django per worker (0: no limit)",
+        default=1,
+        help="NOVATIME_HTTP_CONCURRENCY: quick requests inside Django per worker "
+        "(the default setting: 1; 0: no limit)",
     )
     parser.add_argument(
         "--repeat",

@@ -19,6 +19,16 @@ response starts: a streamed export keeps producing its chunks without
 holding one. Health probes and ``/metrics`` bypass the queue, so an
 orchestrator sees a busy process as busy, not dead; WebSockets are not
 HTTP requests and never queue here.
+
+Two lanes. Requests that may take long or wait on something outside —
+AI calls to an LLM provider, reports and exports, imports, billing calls to
+Stripe, signup (a schema is provisioned), login (password hashing), the
+admin, the OpenAPI schema — queue for
+slots of their own (``slow_limit``, ``slow_prefixes``): they never hold up
+the quick majority (timer, heartbeat, CRUD), which runs one at a time per
+process by default, the setting with the lowest time inside the view
+(``bench/timer_load.py``: two at once in one process share a GIL and take
+twice as long each).
 """
 
 from __future__ import annotations
@@ -36,23 +46,48 @@ ASGIApp = Callable[..., Awaitable[None]]  # Django's handler types its scope as 
 #: Paths that never wait: liveness/readiness probes and the metrics scrape.
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
+#: Path prefixes of the slow lane (see the module docstring).
+SLOW_PREFIXES = (
+    "/api/v1/ai/",
+    "/api/v1/reports/",
+    "/api/v1/imports/",
+    "/api/v1/billing/",
+    "/api/v1/signup/",  # provisions a schema
+    "/api/v1/auth/",
+    "/admin/",
+    "/api/schema/",
+    "/api/docs/",
+)
+
 
 class AdmissionLimit:
     """ASGI middleware: at most ``limit`` HTTP requests of this process run
-    at once (``limit`` <= 0 turns it off)."""
+    at once, plus at most ``slow_limit`` whose path starts with one of
+    ``slow_prefixes`` (a limit <= 0 turns its lane's limit off)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        slow_limit: int = 0,
+        slow_prefixes: tuple[str, ...] = SLOW_PREFIXES,
+    ) -> None:
         self.app = app
         self.limit = limit
-        self._slots: asyncio.Semaphore | None = None
+        self.slow_limit = slow_limit
+        self.slow_prefixes = slow_prefixes
+        self._lanes: dict[bool, asyncio.Semaphore] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.limit <= 0 or scope["type"] != "http" or scope.get("path") in EXEMPT_PATHS:
+        path = scope.get("path") or ""
+        slow = bool(self.slow_limit) and path.startswith(self.slow_prefixes)
+        limit = self.slow_limit if slow else self.limit
+        if limit <= 0 or scope["type"] != "http" or path in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
-        if self._slots is None:  # bound to the server's loop: made on first use
-            self._slots = asyncio.Semaphore(self.limit)
-        slots = self._slots
+        slots = self._lanes.get(slow)
+        if slots is None:  # bound to the server's loop: made on first use
+            slots = self._lanes[slow] = asyncio.Semaphore(limit)
         await slots.acquire()
         held = True
 

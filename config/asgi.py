@@ -30,9 +30,15 @@ gc.freeze()
 
 application = ProtocolTypeRouter(
     {
-        # At most NOVATIME_HTTP_CONCURRENCY requests inside Django per process;
-        # the rest wait on the event loop (config/admission.py says why).
-        "http": AdmissionLimit(django_asgi_app, settings.NOVATIME_HTTP_CONCURRENCY),
+        # At most NOVATIME_HTTP_CONCURRENCY requests inside Django per process,
+        # plus NOVATIME_HTTP_SLOW_CONCURRENCY slow ones (AI, reports, exports,
+        # billing, login, admin); the rest wait on the event loop
+        # (config/admission.py says why).
+        "http": AdmissionLimit(
+            django_asgi_app,
+            settings.NOVATIME_HTTP_CONCURRENCY,
+            slow_limit=settings.NOVATIME_HTTP_SLOW_CONCURRENCY,
+        ),
         # Sentry outermost (errors in consumers, with tenant/user tags); the
         # log/metrics context innermost, where the scope has tenant and user.
         "websocket": wrap_websocket_app(

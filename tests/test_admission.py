@@ -136,3 +136,46 @@ def test_zero_turns_the_limit_off():
         return app
 
     assert asyncio.run(scenario()).peak == 5
+
+
+def test_slow_paths_have_a_lane_of_their_own():
+    """A report or an AI call never waits behind the quick lane, nor the
+    quick lane behind them; each lane keeps its own limit."""
+
+    async def scenario() -> None:
+        app = _App()
+        limited = AdmissionLimit(app, limit=1, slow_limit=2)
+        quick = [
+            asyncio.create_task(limited(_http(f"/api/v1/timer/{i}"), _receive, _send))
+            for i in range(2)
+        ]
+        slow = [
+            asyncio.create_task(limited(_http(path), _receive, _send))
+            for path in ("/api/v1/reports/export/", "/api/v1/ai/summary/", "/api/v1/auth/login/")
+        ]
+        await asyncio.sleep(0.05)
+        # One quick request, two slow ones: the third slow one waits for its
+        # lane, the second quick one for its own.
+        assert app.order == ["/api/v1/timer/0", "/api/v1/reports/export/", "/api/v1/ai/summary/"]
+        assert app.running == 3
+        app.gate.set()
+        await asyncio.gather(*quick, *slow)
+        assert app.peak == 3
+
+    asyncio.run(scenario())
+
+
+def test_without_a_slow_limit_every_path_shares_one_lane():
+    async def scenario() -> None:
+        app = _App()
+        limited = AdmissionLimit(app, limit=1)
+        calls = [
+            asyncio.create_task(limited(_http(path), _receive, _send))
+            for path in ("/api/v1/timer/", "/api/v1/reports/summary/")
+        ]
+        await asyncio.sleep(0.05)
+        assert app.order == ["/api/v1/timer/"]
+        app.gate.set()
+        await asyncio.gather(*calls)
+
+    asyncio.run(scenario())

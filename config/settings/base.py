@@ -124,8 +124,10 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 #: HTTP requests each ASGI process runs inside Django at once; more wait on the
-#: event loop (config/admission.py). 0 turns the limit off.
-NOVATIME_HTTP_CONCURRENCY = env.int("NOVATIME_HTTP_CONCURRENCY", default=2)
+#: event loop (config/admission.py). 0 turns the limit off. The slow lane (AI,
+#: reports, exports, imports, billing, login, admin) has slots of its own.
+NOVATIME_HTTP_CONCURRENCY = env.int("NOVATIME_HTTP_CONCURRENCY", default=1)
+NOVATIME_HTTP_SLOW_CONCURRENCY = env.int("NOVATIME_HTTP_SLOW_CONCURRENCY", default=2)
 
 # --- Database ----------------------------------------------------------------
 DATABASES = {
