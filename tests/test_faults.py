@@ -198,18 +198,24 @@ _DB_KILL_SCRIPT = textwrap.dedent(
 )
 
 
-def _kill_connection_run(health_checks: str) -> dict:
+def _script_result(script: str, *args: str, **env: str) -> dict:
+    """Run ``script`` in a fresh process on the test database; its last
+    line of output, as JSON."""
     import json
 
     result = subprocess.run(
-        [sys.executable, "-c", _DB_KILL_SCRIPT, health_checks],
-        env=manage_env(),
+        [sys.executable, "-c", script, *args],
+        env=manage_env(**env),
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _kill_connection_run(health_checks: str) -> dict:
+    return _script_result(_DB_KILL_SCRIPT, health_checks)
 
 
 @pytest.mark.slow
@@ -268,18 +274,9 @@ _POOL_KILL_SCRIPT = textwrap.dedent(
 
 
 def _pool_kill_run(idle_seconds: str) -> dict:
-    import json
-
-    env = manage_env(DB_POOL="1", NOVATIME_DB_POOL_CHECK_IDLE_SECONDS=idle_seconds)
-    result = subprocess.run(
-        [sys.executable, "-c", _POOL_KILL_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return _script_result(
+        _POOL_KILL_SCRIPT, DB_POOL="1", NOVATIME_DB_POOL_CHECK_IDLE_SECONDS=idle_seconds
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
