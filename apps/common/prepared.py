@@ -31,6 +31,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from django.db import connections, models, router
+from django.db.models.signals import post_save, pre_save
 
 M = TypeVar("M", bound=models.Model)
 
@@ -196,6 +197,9 @@ def insert_new(instance: models.Model, *, unless: tuple[str, list[Any]] | None =
     query expressions as values are refused (``save()`` takes those).
     """
     model = type(instance)
+    if pre_save.has_listeners(model) or post_save.has_listeners(model):
+        # Loud, not silent: a receiver added later would never hear of these rows.
+        raise PreparedQueryError(f"{model.__name__} has save signal receivers: use save()")
     opts = model._meta
     db = router.db_for_write(model, instance=instance)
     connection = connections[db]

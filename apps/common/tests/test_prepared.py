@@ -171,3 +171,26 @@ def test_insert_new_writes_what_save_writes(in_tenant):
     assert insert_new(refused, unless=(sql, list(params))) is False
     assert refused._state.adding
     assert not TimeEntry.all_objects.filter(pk=refused.pk).exists()
+
+
+def test_insert_new_refuses_a_model_with_save_receivers(in_tenant):
+    """A receiver added later must not silently miss the rows written here."""
+    from django.db.models.signals import post_save
+
+    from apps.common.prepared import insert_new
+    from apps.time_entries.models import TimeEntry
+
+    def receiver(**kwargs):
+        pass
+
+    post_save.connect(receiver, sender=TimeEntry, weak=False)
+    try:
+        entry = TimeEntry(
+            user_id=uuid.uuid4(),
+            project=ProjectFactory(),
+            started_at=datetime.datetime(2026, 11, 2, 9, tzinfo=datetime.UTC),
+        )
+        with pytest.raises(PreparedQueryError, match="save signal"):
+            insert_new(entry)
+    finally:
+        post_save.disconnect(receiver, sender=TimeEntry)
