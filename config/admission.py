@@ -20,15 +20,14 @@ holding one. Health probes and ``/metrics`` bypass the queue, so an
 orchestrator sees a busy process as busy, not dead; WebSockets are not
 HTTP requests and never queue here.
 
-Two lanes. Requests that may take long or wait on something outside —
-AI calls to an LLM provider, reports and exports, imports, billing calls to
+Two lanes. Requests that may take long or wait on something outside — AI
+calls to an LLM provider, reports and exports, imports, billing calls to
 Stripe, signup (a schema is provisioned), login (password hashing), the
-admin, the OpenAPI schema — queue for
-slots of their own (``slow_limit``, ``slow_prefixes``): they never hold up
-the quick majority (timer, heartbeat, CRUD), which runs one at a time per
-process by default, the setting with the lowest time inside the view
-(``bench/timer_load.py``: two at once in one process share a GIL and take
-twice as long each).
+admin, the OpenAPI schema — queue for slots of their own (``slow_limit``,
+``slow_prefixes``): they never hold up the quick majority (timer, heartbeat,
+CRUD), which runs one at a time per process by default, the setting with
+the lowest time inside the view (``bench/timer_load.py``: two at once in
+one process share a GIL and take twice as long each).
 """
 
 from __future__ import annotations
