@@ -7,8 +7,9 @@ concurrency and against timesheet approvals:
    changes (timesheet transitions take the same lock);
 2. re-read the entry with ``SELECT ... FOR UPDATE``;
 3. check that the old and the new span are writable
-   (:func:`assert_span_writable`, 409 ``entry_locked``; the timer start
-   checks the new span in its INSERT, the same query);
+   (:func:`assert_span_writable`, 409 ``entry_locked``; on the timer's hot
+   path the same query rides in the INSERT of a start and the UPDATE of a
+   stop);
 4. validate (400 with ``fields``), price (rate snapshot + amount), save.
 
 PostgreSQL holds the two invariants no Python check can hold across
@@ -694,18 +695,26 @@ def _emit(type_: str, op: str, entry: TimeEntry) -> None:
 
 
 def _stop(entry: TimeEntry, at: datetime.datetime) -> TimeEntry:
-    """Stop a locked running entry at ``at`` (lock checks done by the caller)."""
+    """Stop a running entry, row-locked under the user's lock, at ``at``;
+    409 ``entry_locked`` when the span it would get reaches into a
+    submitted/approved timesheet.
+
+    One UPDATE in plain SQL: what ``save(update_fields=...)`` sends, without
+    compiling it on every stop (the timer's hot path; TimeEntry has no save
+    signals or ``save()`` override to bypass), with the timesheet-lock check
+    of the span in its ``WHERE``: a round trip fewer than checking first.
+    """
     if at < entry.started_at:
         raise field_error("at", "The timer cannot stop before it started.", code="end_before_start")
     entry.ended_at = at
     _price(entry, keep_rate=True)
     entry.updated_at = timezone.now()
-    # One UPDATE in plain SQL: what save(update_fields=...) sends, without
-    # compiling it on every stop (the timer's hot path; TimeEntry has no save
-    # signals or save() override to bypass).
+    unless_sql, unless_params = locking_timesheet_sql(
+        user_id=entry.user_id, started_at=entry.started_at, ended_at=at
+    )
     with _constraint_errors_mapped(), connection.cursor() as cursor:
         cursor.execute(
-            _STOP_SQL,
+            f"{_STOP_SQL} AND NOT EXISTS ({unless_sql})",
             [
                 entry.ended_at,
                 entry.duration_seconds,
@@ -713,8 +722,13 @@ def _stop(entry: TimeEntry, at: datetime.datetime) -> TimeEntry:
                 entry.amount,
                 entry.updated_at,
                 entry.pk,
+                *unless_params,
             ],
         )
+        written = cursor.rowcount == 1
+    if not written:
+        assert_span_writable(user_id=entry.user_id, started_at=entry.started_at, ended_at=at)
+        raise ConflictError("This time is in a locked timesheet.", code="entry_locked")
     _emit(EVENT_TIMER, "stopped", entry)
     return entry
 
@@ -762,9 +776,7 @@ def timer_start(
             # Newer than "now": a concurrent start won (only a writer that
             # skipped the user lock gets here); not the caller's bad input.
             raise _timer_running_error()
-        # One check covers both: the stopped span ends where the new one starts.
-        _assert_entry_writable(running, now=at)
-        _stop(running, at)
+        _stop(running, at)  # checks the stopped span's timesheet lock
     entry = TimeEntry(
         user_id=user_id,
         project=project,
@@ -812,8 +824,7 @@ def timer_stop(*, user_id: Any, at: datetime.datetime | None = None) -> TimeEntr
     running = _running_locked(user_id)
     if running is None:
         raise ConflictError("No timer is running.", code="no_running_timer")
-    _assert_entry_writable(running, now=at)
-    return _stop(running, at)
+    return _stop(running, at)  # checks the span's timesheet lock
 
 
 # --- manual entries -----------------------------------------------------------------
@@ -1336,7 +1347,6 @@ def forgotten_timers_process(
             if organization.auto_stop_timers:
                 at = forgotten_stop_time(organization, entry, now)
                 try:
-                    _assert_entry_writable(entry, now=at)
                     _stop(entry, at)
                     stopped = True
                 except ConflictError:

@@ -184,13 +184,13 @@ def test_timer_hot_path_query_budget(member, django_assert_max_num_queries):
     body = {"project": str(project.pk)}
     expect(member.post("/api/v1/timer/start/", body, format="json"), 201)
     # search_path, membership, savepoint pair, project with the rate (taking
-    # the advisory lock), running and later entries, timesheet lock of the
-    # stopped span, stop UPDATE, INSERT (checking the new span's lock itself).
-    with django_assert_max_num_queries(9):
+    # the advisory lock), running and later entries, stop UPDATE and INSERT
+    # (each checking its span's timesheet lock itself).
+    with django_assert_max_num_queries(8):
         expect(member.post("/api/v1/timer/start/", body, format="json"), 201)
     # search_path, membership, savepoint pair, advisory lock, running entry,
-    # timesheet lock, UPDATE.
-    with django_assert_max_num_queries(8):
+    # UPDATE (with the timesheet-lock check).
+    with django_assert_max_num_queries(7):
         expect(member.post("/api/v1/timer/stop/", {}, format="json"), 200)
     # No timer running: search_path, membership, savepoint pair, project with
     # the rate and the lock, running and later entries, INSERT with its check.
@@ -312,3 +312,17 @@ def test_a_draft_or_rejected_week_takes_a_start(member):
     project = ProjectFactory()
     _locked_week(member.user.pk, status="rejected")
     expect(member.post("/api/v1/timer/start/", {"project": str(project.pk)}, format="json"), 201)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_stop_in_a_locked_week_is_409_and_the_timer_runs_on(member):
+    """The stop's timesheet-lock check rides in its UPDATE: nothing written."""
+    project = ProjectFactory()
+    running = TimeEntryFactory(
+        user_id=member.user.pk, project=project, running=True, started_at=NOW - HOUR
+    )
+    sheet = _locked_week(member.user.pk, status="approved")
+    body = expect(member.post("/api/v1/timer/stop/", {}, format="json"), 409, "entry_locked")
+    assert body["timesheet"] == str(sheet.pk)
+    running.refresh_from_db()
+    assert running.ended_at is None and running.amount is None
