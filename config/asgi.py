@@ -17,15 +17,27 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
+from django.utils import translation  # noqa: E402
 
 from apps.websocket_server.routing import websocket_urlpatterns  # noqa: E402
 from config.admission import AdmissionLimit  # noqa: E402
 from config.observability import SocketContextMiddleware, wrap_websocket_app  # noqa: E402
 from tenants.asgi import TenantWebSocketMiddleware  # noqa: E402
 
-# Everything imported so far lives as long as the process: move it out of the
+# Load now what the first requests would otherwise load and keep for the life
+# of the process — every view, serializer and URL pattern behind both URLconfs,
+# the translation catalogue — so that it is frozen below with the rest.
+for _urlconf in (settings.ROOT_URLCONF, settings.PUBLIC_SCHEMA_URLCONF):
+    get_resolver(_urlconf).reverse_dict  # noqa: B018  (populates the resolver)
+translation.gettext("Not found.")
+
+# Everything loaded so far lives as long as the process: move it out of the
 # garbage collector's reach, so that full collections (which walk every tracked
-# object) stop costing 50-100 ms pauses on requests. Measured in bench/task_list.
+# object) stop costing 50-100 ms pauses on requests. Measured in bench/task_list;
+# with the URLconfs loaded first, a full collection in bench/timer_load took at
+# most 24 ms instead of 93 ms.
+gc.collect()
 gc.freeze()
 
 application = ProtocolTypeRouter(
