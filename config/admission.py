@@ -61,8 +61,9 @@ SLOW_PREFIXES = (
 
 class AdmissionLimit:
     """ASGI middleware: at most ``limit`` HTTP requests of this process run
-    at once, plus at most ``slow_limit`` whose path starts with one of
-    ``slow_prefixes`` (a limit <= 0 turns its lane's limit off)."""
+    at once (<= 0: no limit), plus at most ``slow_limit`` whose path starts
+    with one of ``slow_prefixes`` (<= 0: no slow lane; those paths share the
+    quick one)."""
 
     def __init__(
         self,

@@ -15,7 +15,12 @@ XACT_LOCK_SQL = "pg_advisory_xact_lock(hashtext(%s))"
 
 def tenant_lock_key(name: str) -> str:
     """The key of lock ``name`` in the current schema (the schema is part of
-    it: other organizations never wait on it)."""
+    it: other organizations never wait on it), for :data:`XACT_LOCK_SQL`.
+
+    Refused outside a transaction, where the lock would be released as soon
+    as the statement taking it ends."""
+    if not connection.in_atomic_block:
+        raise RuntimeError(f"lock {name!r} outside a transaction would be released at once")
     return f"{current_schema()}:{name}"
 
 
@@ -28,7 +33,6 @@ def tenant_xact_lock(name: str) -> None:
     second sees what the first committed; other organizations never wait,
     because the key includes the schema name.
     """
-    if not connection.in_atomic_block:
-        raise RuntimeError("tenant_xact_lock() outside a transaction would be released at once")
+    key = tenant_lock_key(name)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {XACT_LOCK_SQL}", [tenant_lock_key(name)])
+        cursor.execute(f"SELECT {XACT_LOCK_SQL}", [key])

@@ -72,6 +72,16 @@ def database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def advisory_lock_free_elsewhere(key: str) -> bool:
+    """Whether another session could take the advisory lock ``key`` (as
+    ``tenants.locks.XACT_LOCK_SQL`` takes it) right now."""
+    import psycopg
+
+    with psycopg.connect(database_url(), autocommit=False) as other:
+        row = other.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [key]).fetchone()
+    return bool(row and row[0])
+
+
 def manage_env(**extra: str) -> dict[str, str]:
     """Environment for a ``manage.py`` subprocess on the test database."""
     import os

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from django.core.cache import cache
@@ -216,6 +216,16 @@ def assert_span_writable(
             code="entry_locked",
             extra={"timesheet": str(sheet.pk)},
         )
+
+
+def _refused_by_lock(
+    *, user_id: Any, started_at: datetime.datetime, ended_at: datetime.datetime | None
+) -> NoReturn:
+    """A write that checked :func:`locking_timesheet_sql` in its own statement
+    wrote nothing: 409 ``entry_locked`` naming the sheet (the user's lock is
+    held, so the sheet that refused the write is still there to name)."""
+    assert_span_writable(user_id=user_id, started_at=started_at, ended_at=ended_at)
+    raise ConflictError("This time is in a locked timesheet.", code="entry_locked")
 
 
 def _assert_entry_writable(entry: TimeEntry, *, now: datetime.datetime | None = None) -> None:
@@ -727,8 +737,7 @@ def _stop(entry: TimeEntry, at: datetime.datetime) -> TimeEntry:
         )
         written = cursor.rowcount == 1
     if not written:
-        assert_span_writable(user_id=entry.user_id, started_at=entry.started_at, ended_at=at)
-        raise ConflictError("This time is in a locked timesheet.", code="entry_locked")
+        _refused_by_lock(user_id=entry.user_id, started_at=entry.started_at, ended_at=at)
     _emit(EVENT_TIMER, "stopped", entry)
     return entry
 
@@ -803,8 +812,7 @@ def timer_start(
             entry, unless=locking_timesheet_sql(user_id=user_id, started_at=at, ended_at=None)
         )
     if not written:
-        assert_span_writable(user_id=user_id, started_at=at, ended_at=None)
-        raise ConflictError("This time is in a locked timesheet.", code="entry_locked")
+        _refused_by_lock(user_id=user_id, started_at=at, ended_at=None)
     _emit(EVENT_TIMER, "started", entry)
     return entry
 

@@ -36,7 +36,7 @@ def check_if_idle(conn: Any) -> None:
     from psycopg_pool import ConnectionPool
 
     returned = getattr(conn, _RETURNED_AT, None)
-    idle_limit = getattr(settings, "NOVATIME_DB_POOL_CHECK_IDLE_SECONDS", 5.0)
+    idle_limit = settings.NOVATIME_DB_POOL_CHECK_IDLE_SECONDS
     if returned is not None and time.monotonic() - returned < idle_limit:
         return
     ConnectionPool.check_connection(conn)

@@ -1,17 +1,10 @@
 """tenant_xact_lock: held until commit, per schema."""
 
-import psycopg
 import pytest
 from django_tenants.utils import tenant_context
 
-from tenants.locks import tenant_xact_lock
-from tenants.testing import database_url
-
-
-def _free_elsewhere(key: str) -> bool:
-    """Whether another session can take the advisory lock ``key`` right now."""
-    with psycopg.connect(database_url(), autocommit=False) as other:
-        return other.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [key]).fetchone()[0]
+from tenants.locks import tenant_lock_key, tenant_xact_lock
+from tenants.testing import advisory_lock_free_elsewhere as _free_elsewhere
 
 
 @pytest.mark.django_db
@@ -26,3 +19,6 @@ def test_lock_is_held_for_this_schema_only(tenant, other_tenant):
 def test_lock_outside_a_transaction_is_refused(django_db_blocker):
     with django_db_blocker.unblock(), pytest.raises(RuntimeError):
         tenant_xact_lock("anything")
+    # The key for a query that takes the lock itself is refused the same way.
+    with django_db_blocker.unblock(), pytest.raises(RuntimeError):
+        tenant_lock_key("anything")

@@ -134,3 +134,32 @@ def test_a_member_of_one_organization_is_not_a_member_of_the_other(tenant, other
     outsider = client_as(other_tenant, only_acme.membership)  # same user, globex host
     expect(outsider.get("/api/v1/time-entries/"), 403, "not_a_member")
     expect(outsider.post("/api/v1/timer/stop/"), 403, "not_a_member")
+
+
+def test_a_locked_week_in_one_organization_does_not_lock_the_other(tenant, other_tenant, both):
+    """The timer's lock checks ride in its INSERT and UPDATE, compiled once
+    per process with unqualified table names: each runs against the host's
+    own timesheets. The same user's submitted week in acme refuses acme's
+    start and leaves globex's timer free to stop and start."""
+    from apps.timesheets.models import Timesheet
+
+    today = datetime.datetime.now(datetime.UTC).date()
+    monday = today - datetime.timedelta(days=today.weekday())
+    with tenant_context(tenant):
+        Timesheet.objects.create(
+            user_id=both["user"].pk,
+            period_start=monday,
+            period_end=monday + datetime.timedelta(days=6),
+            status="submitted",
+        )
+        acme_project = ProjectFactory()
+    expect(
+        both["acme"].post("/api/v1/timer/start/", {"project": str(acme_project.pk)}, format="json"),
+        409,
+        "entry_locked",
+    )
+    body = {"project": str(both["globex_project"].pk)}
+    expect(both["globex"].post("/api/v1/timer/start/", body, format="json"), 201)  # stops one
+    expect(both["globex"].post("/api/v1/timer/stop/", {}, format="json"), 200)
+    with tenant_context(tenant):
+        assert not TimeEntry.all_objects.filter(project=acme_project).exists()

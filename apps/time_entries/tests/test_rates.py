@@ -266,36 +266,18 @@ def test_the_timer_project_query_takes_the_users_time_lock(in_tenant):
     """The lock taken by the project look-up of a timer start is
     ``user_time_lock``'s own: another session cannot take it until the
     transaction ends; an unknown project takes none."""
-    import psycopg
-    from django.db import connection, transaction
+    from django.db import transaction
 
     from apps.common.errors import ApplicationError
     from apps.time_entries.locks import user_time_lock_key
+    from tenants.testing import advisory_lock_free_elsewhere
 
     membership = client_as(in_tenant, "member").membership
     project = ProjectFactory()
-    key = user_time_lock_key(membership.user_id)
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        host=settings["HOST"] or None,
-        port=settings["PORT"] or None,
-        user=settings["USER"],
-        dbname=settings["NAME"],
-        autocommit=True,
-    )
-
-    def free_elsewhere() -> bool:
-        taken = other.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key]).fetchone()[0]
-        if taken:
-            other.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
-        return taken
-
-    try:
-        with transaction.atomic():
-            with pytest.raises(ApplicationError):
-                services._timer_project_locked(membership, uuid.uuid4())
-            assert free_elsewhere()
-            services._timer_project_locked(membership, project.pk)
-            assert not free_elsewhere()
-    finally:
-        other.close()
+    with transaction.atomic():
+        key = user_time_lock_key(membership.user_id)
+        with pytest.raises(ApplicationError):
+            services._timer_project_locked(membership, uuid.uuid4())
+        assert advisory_lock_free_elsewhere(key)
+        services._timer_project_locked(membership, project.pk)
+        assert not advisory_lock_free_elsewhere(key)
