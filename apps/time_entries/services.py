@@ -84,7 +84,10 @@ MAX_FUTURE = datetime.timedelta(days=1)
 CLOCK_SKEW = datetime.timedelta(minutes=2)
 CENT = Decimal("0.01")
 SECONDS_PER_HOUR = Decimal(3600)
+#: Distinct tags (case-insensitive) per entry, and characters per tag (the
+#: column's length): :func:`normalize_tags` enforces both on every write path.
 MAX_TAGS = 20
+MAX_TAG_LENGTH = 60
 
 #: Fields of an entry that ``entry_update`` may change.
 ENTRY_FIELDS = ("project", "task", "description", "started_at", "ended_at", "billable", "tags")
@@ -608,15 +611,30 @@ def _resolve_task(project: Project, value: Any) -> Task | None:
     return task
 
 
-def _normalize_tags(tags: Iterable[str]) -> list[str]:
-    """Trimmed, without blanks and duplicates (first spelling wins), in order."""
+def normalize_tags(tags: Iterable[str], *, field: str = "tags") -> list[str]:
+    """The tag rule of every write path (API serializers, timer, manual and
+    bulk edits, CSV import): the tags trimmed, without blanks and
+    case-insensitive duplicates (first spelling wins), in order.
+
+    Refused, never cut (400 naming ``field``): a tag longer than
+    ``MAX_TAG_LENGTH`` characters after trimming → ``tag_too_long``; more
+    than ``MAX_TAGS`` distinct tags (counted case-insensitively, so
+    ``["a", "A"]`` is one) → ``too_many_tags``. A list with both problems
+    gets ``tag_too_long``.
+    """
     seen: dict[str, str] = {}
     for tag in tags:
         clean = str(tag).strip()
+        if len(clean) > MAX_TAG_LENGTH:
+            raise field_error(
+                field,
+                f"Tags have at most {MAX_TAG_LENGTH} characters ({len(clean)} given).",
+                code="tag_too_long",
+            )
         if clean and clean.lower() not in seen:
-            seen[clean.lower()] = clean[:60]
+            seen[clean.lower()] = clean
     if len(seen) > MAX_TAGS:
-        raise field_error("tags", f"At most {MAX_TAGS} tags.", code="too_many_tags")
+        raise field_error(field, f"At most {MAX_TAGS} tags.", code="too_many_tags")
     return list(seen.values())
 
 
@@ -777,7 +795,7 @@ def timer_start(
     if at > now + CLOCK_SKEW:
         raise field_error("at", "A timer cannot start in the future.", code="entry_in_future")
     task = _resolve_task(project, task_id)
-    tags = _normalize_tags(tags)
+    tags = normalize_tags(tags)
 
     running, later = _running_and_later_locked(user_id, at)
     if running is not None:
@@ -875,7 +893,7 @@ def entry_create(*, membership: Any, data: Mapping[str, Any]) -> TimeEntry:
         started_at=started_at,
         ended_at=ended_at,
         billable=project.billable if billable is None else billable,
-        tags=_normalize_tags(data.get("tags") or ()),
+        tags=normalize_tags(data.get("tags") or ()),
         source=source,
         external_id=data.get("external_id") or "",
         overlap_allowed=_organization().allow_overlapping_entries,
@@ -905,7 +923,7 @@ def _apply_changes(membership: Any, entry: TimeEntry, data: Mapping[str, Any]) -
     if "billable" in data and data["billable"] is not None:
         entry.billable = data["billable"]
     if "tags" in data:
-        entry.tags = _normalize_tags(data["tags"] or ())
+        entry.tags = normalize_tags(data["tags"] or ())
     if "started_at" in data:
         entry.started_at = data["started_at"]
     if "ended_at" in data:

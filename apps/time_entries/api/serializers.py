@@ -2,8 +2,11 @@
 
 Input serializers only check shapes (types, lengths, required fields); the
 business rules (spans, projects, locks, overlaps) live in the services so
-that every caller gets them. Naive datetimes are read in the organization's
-time zone (the view puts it in the context as ``timezone``).
+that every caller gets them. Tags are checked here too, early, but by the
+services' own rule (:class:`TagsField` calls ``services.normalize_tags``), so
+the API, bulk edits and the import answer the same codes. Naive datetimes are
+read in the organization's time zone (the view puts it in the context as
+``timezone``).
 
 Money is confidential: ``hourly_rate`` and ``amount`` are ``null`` unless
 :func:`apps.time_entries.selectors.may_view_money` allows them (the view puts
@@ -22,7 +25,7 @@ from apps.common.serializers import SharedReadFieldsMixin
 from apps.time_entries.constants import IdleResolution
 from apps.time_entries.models import IdlePeriod, TimeEntry
 from apps.time_entries.selectors import may_view_money
-from apps.time_entries.services import IDLE_ACTIONS, MAX_TAGS
+from apps.time_entries.services import IDLE_ACTIONS, MAX_TAG_LENGTH, MAX_TAGS, normalize_tags
 
 # Some API field names (``source``, ``parent``, ``data``, ``create``, …) are
 # also attributes of DRF's ``Field``/``Serializer``. Declaring them is fine at
@@ -50,10 +53,34 @@ class OrgDateTimeField(serializers.DateTimeField):
         return zoneinfo.ZoneInfo(name) if name else super().default_timezone()
 
 
-def tags_field() -> serializers.ListField:
-    return serializers.ListField(
-        child=serializers.CharField(max_length=60), max_length=MAX_TAGS, required=False
-    )
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_LENGTH},
+        "description": (
+            f"Trimmed; case-insensitive duplicates and blanks dropped (first spelling kept). "
+            f"More than {MAX_TAGS} distinct tags → 400 `too_many_tags`; a tag over "
+            f"{MAX_TAG_LENGTH} characters → 400 `tag_too_long` (never cut)."
+        ),
+    }
+)
+class TagsField(serializers.ListField):
+    """A list of tags, checked by :func:`apps.time_entries.services.normalize_tags`,
+    the one tag rule of every write path (the import's too). Its refusals are
+    the service's errors as they are (400 ``too_many_tags`` / ``tag_too_long``,
+    ``fields`` naming this field), not DRF's generic ``invalid``; so the count
+    is the service's (distinct tags, case-insensitive), not the list's length.
+    """
+
+    child = serializers.CharField()
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        tags = super().to_internal_value(data)  # shape: a list of non-blank strings
+        return normalize_tags(tags, field=self.field_name or "tags")
+
+
+def tags_field() -> TagsField:
+    return TagsField(required=False)
 
 
 class TimeEntrySerializer(SharedReadFieldsMixin, serializers.ModelSerializer):

@@ -47,7 +47,8 @@ from .serializers import (
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     described = {
         400: "Invalid input (`fields` names it): end_before_start, entry_too_long, "
-        "entry_in_future, does_not_exist, project_archived, task_project_mismatch.",
+        "entry_in_future, does_not_exist, project_archived, task_project_mismatch, "
+        "too_many_tags, tag_too_long.",
         403: "not_a_member, role_required.",
         404: "Unknown entry (another user's or organization's looks the same).",
         409: "entry_locked, entry_overlap, timer_already_running, no_running_timer, "

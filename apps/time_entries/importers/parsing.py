@@ -38,7 +38,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.common.errors import ApplicationError
-from apps.time_entries.services import MAX_TAGS
+from apps.time_entries.services import normalize_tags
 
 #: Refuse bigger files before reading them (a year of a 50-person team's
 #: Toggl export is ~15 MB; split larger histories by date range).
@@ -264,11 +264,14 @@ def _parse_row(
         billable = False
     else:
         raise _RowProblem("invalid_billable", "Billable must be Yes or No.", "Billable")
-    tags = [t.strip() for t in cell(layout.optional["tags"]).split(",") if t.strip()]
-    # The entries API refuses more than MAX_TAGS distinct tags (case-insensitive,
-    # like its normalisation): the row is refused too rather than silently cut.
-    if len({t.lower() for t in tags}) > MAX_TAGS:
-        raise _RowProblem("too_many_tags", f"At most {MAX_TAGS} tags.", "Tags")
+    # The entries API's own rule (services.normalize_tags): a row with more
+    # than MAX_TAGS distinct tags or a tag over MAX_TAG_LENGTH characters is
+    # refused with the API's code and message (too_many_tags, tag_too_long),
+    # never silently cut; case duplicates are dropped (first spelling wins).
+    try:
+        tags = normalize_tags(cell(layout.optional["tags"]).split(","), field="Tags")
+    except ApplicationError as exc:
+        raise _RowProblem(exc.code, exc.message, "Tags") from exc
     return ParsedRow(
         line=line,
         email=email,

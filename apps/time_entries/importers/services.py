@@ -6,9 +6,12 @@ real run exactly (bar concurrent changes, which the real run re-checks under
 locks). The real run is all-or-nothing: any row error → 400
 ``import_invalid`` with the report, nothing written.
 
-Per row, in order: the file's values (dates, times, billable, duration, at
-most ``MAX_TAGS`` distinct tags like the entries API), the user (matched by
-email to an *active member*; members may import only their own rows,
+Per row, in order: the file's values (dates, times, billable, duration;
+tags by the entries API's own rule,
+:func:`apps.time_entries.services.normalize_tags`: more than ``MAX_TAGS``
+distinct tags → ``too_many_tags``, a tag over ``MAX_TAG_LENGTH`` characters
+→ ``tag_too_long``, never cut), the user (matched by email to an *active
+member*; members may import only their own rows,
 ``entries.manage_all`` anyone's), the project (matched by name and
 client, or by name alone when that is unambiguous; created with
 ``create_missing``; archived/deleted projects take no time), the task (by
@@ -508,7 +511,7 @@ def _write(plan: _Plan, organization: Any, membership: Any) -> dict[str, int]:
                 ended_at=row.ended_at,
                 duration_seconds=seconds,
                 billable=row.billable,
-                tags=_dedupe(row.tags),
+                tags=row.tags,  # normalized by the parser (services.normalize_tags)
                 source=EntrySource.IMPORT,
                 hourly_rate=rate,
                 amount=compute_amount(rate=rate, duration_seconds=seconds, billable=row.billable),
@@ -529,12 +532,3 @@ def _write(plan: _Plan, organization: Any, membership: Any) -> dict[str, int]:
         "projects": len(plan.projects_create),
         "tasks": len(plan.tasks_create),
     }
-
-
-def _dedupe(tags: list[str]) -> list[str]:
-    """Case-insensitive duplicates dropped (first spelling wins); no count cut:
-    a row over the API's tag limit never gets here (``too_many_tags``)."""
-    seen: dict[str, str] = {}
-    for tag in tags:
-        seen.setdefault(tag.lower(), tag[:60])
-    return list(seen.values())

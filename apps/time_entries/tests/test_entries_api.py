@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from apps.common.errors import ApplicationError
 from apps.common.testing import expect
 from apps.organizations.tests.factories import client_as
 from apps.projects.tests.factories import ProjectFactory, ProjectMemberFactory
 from apps.tasks.models import Task
 from apps.time_entries.models import TimeEntry
+from apps.time_entries.services import MAX_TAG_LENGTH, MAX_TAGS, normalize_tags
 from apps.timesheets.models import Timesheet
 
 from .factories import TimeEntryFactory
@@ -616,3 +618,133 @@ def test_create_emits_to_the_user_only(member, emitted):
         ("time_entry", "created", (str(member.user.pk),), body["id"])
     ]
     assert "amount" not in events[0].data and "hourly_rate" not in events[0].data
+
+
+# --- tags: one rule (services.normalize_tags), one code per refusal, every path -------
+
+TWENTY = [f"t{i}" for i in range(MAX_TAGS)]
+TOO_LONG = "x" * (MAX_TAG_LENGTH + 1)
+
+
+def _tag_error(code: str, field: str = "tags") -> dict[str, Any]:
+    """The whole 400 body: the service's code and message, ``fields`` naming the input."""
+    message = {
+        "too_many_tags": f"At most {MAX_TAGS} tags.",
+        "tag_too_long": f"Tags have at most {MAX_TAG_LENGTH} characters "
+        f"({MAX_TAG_LENGTH + 1} given).",
+    }[code]
+    return {"code": code, "message": message, "fields": {field: [message]}}
+
+
+BAD_TAGS = [
+    pytest.param([*TWENTY, "one too many"], "too_many_tags", id="21-distinct"),
+    pytest.param(["ok", TOO_LONG], "tag_too_long", id="61-chars"),
+    pytest.param([*TWENTY, TOO_LONG], "tag_too_long", id="both-long-wins"),
+]
+
+
+def test_the_tag_rule_itself():
+    assert normalize_tags([" a ", "A", "", "b", "  ", "a"]) == ["a", "b"]
+    padded = f"  {'y' * MAX_TAG_LENGTH}  "  # trimmed before counting: not too long
+    assert normalize_tags([padded]) == ["y" * MAX_TAG_LENGTH]
+    assert normalize_tags([*TWENTY, "T0", "t1 "]) == TWENTY  # 20 distinct
+    for tags, code in [([*TWENTY, "x"], "too_many_tags"), ([TOO_LONG], "tag_too_long")]:
+        with pytest.raises(ApplicationError) as caught:
+            normalize_tags(tags, field="add_tags")
+        assert (caught.value.code, list(caught.value.extra["fields"])) == (code, ["add_tags"])
+
+
+@pytest.mark.parametrize(("tags", "code"), BAD_TAGS)
+def test_create_refuses_bad_tags_with_the_service_code(member, tags, code):
+    body = expect(
+        member.post(
+            "/api/v1/time-entries/", _entry(ProjectFactory(), 9, 10, tags=tags), format="json"
+        ),
+        400,
+    )
+    assert body == _tag_error(code)
+    assert not TimeEntry.objects.exists()
+
+
+def test_create_counts_distinct_tags_like_the_service(member):
+    """21 tags that are 20 case-insensitively: accepted (first spelling kept);
+    a 60-character tag is kept whole."""
+    full = "z" * MAX_TAG_LENGTH
+    body = expect(
+        member.post(
+            "/api/v1/time-entries/",
+            _entry(ProjectFactory(), 9, 10, tags=[*TWENTY[:-1], full, "T0"]),
+            format="json",
+        ),
+        201,
+    )
+    assert body["tags"] == [*TWENTY[:-1], full]
+    assert TimeEntry.objects.get().tags == [*TWENTY[:-1], full]
+
+
+@pytest.mark.parametrize(("tags", "code"), BAD_TAGS)
+def test_update_refuses_bad_tags_with_the_service_code(member, tags, code):
+    entry = TimeEntryFactory(user_id=member.user.pk, started_at=DAY, tags=["keep"])
+    body = expect(
+        member.patch(f"/api/v1/time-entries/{entry.pk}/", {"tags": tags}, format="json"), 400
+    )
+    assert body == _tag_error(code)
+    entry.refresh_from_db()
+    assert entry.tags == ["keep"]
+
+
+def test_update_counts_distinct_tags_like_the_service(member):
+    entry = TimeEntryFactory(user_id=member.user.pk, started_at=DAY)
+    body = expect(
+        member.patch(f"/api/v1/time-entries/{entry.pk}/", {"tags": [*TWENTY, "T0"]}, format="json"),
+        200,
+    )
+    assert body["tags"] == TWENTY
+
+
+@pytest.mark.parametrize("key", ["tags", "add_tags", "remove_tags"])
+@pytest.mark.parametrize(("tags", "code"), BAD_TAGS)
+def test_bulk_edit_refuses_bad_tags_with_the_service_code(member, key, tags, code):
+    entries = [TimeEntryFactory(user_id=member.user.pk, tags=["keep"]) for _ in range(2)]
+    before = list(TimeEntry.objects.order_by("pk").values())
+    body = expect(
+        member.post(
+            "/api/v1/time-entries/bulk/",
+            {"ids": [str(e.pk) for e in entries], "set": {key: tags}},
+            format="json",
+        ),
+        400,
+    )
+    assert body == _tag_error(code, key)
+    assert list(TimeEntry.objects.order_by("pk").values()) == before
+
+
+def test_bulk_add_tags_over_the_limit_once_merged_is_too_many_tags(member):
+    """The merged list is checked by the same rule: existing + added over
+    MAX_TAGS distinct → ``too_many_tags``, all or nothing; case duplicates of
+    existing tags do not count."""
+    full = TimeEntryFactory(user_id=member.user.pk, tags=TWENTY[:-1])
+    light = TimeEntryFactory(user_id=member.user.pk, tags=["a"])
+    ids = [str(full.pk), str(light.pk)]
+    body = expect(
+        member.post(
+            "/api/v1/time-entries/bulk/",
+            {"ids": ids, "set": {"add_tags": ["new", "newer"]}},
+            format="json",
+        ),
+        400,
+    )
+    assert body == _tag_error("too_many_tags")
+    assert sorted(len(e.tags) for e in TimeEntry.objects.all()) == [1, MAX_TAGS - 1]
+
+    expect(
+        member.post(
+            "/api/v1/time-entries/bulk/",
+            {"ids": ids, "set": {"add_tags": ["new", "T0", "NEW"]}},
+            format="json",
+        ),
+        200,
+    )
+    full.refresh_from_db()
+    light.refresh_from_db()
+    assert (full.tags, light.tags) == ([*TWENTY[:-1], "new"], ["a", "new", "T0"])

@@ -15,6 +15,7 @@ from apps.projects.constants import ProjectStatus
 from apps.projects.tests.factories import ProjectFactory
 from apps.tasks.models import Task
 from apps.time_entries.models import TimeEntry
+from apps.time_entries.services import MAX_TAG_LENGTH, MAX_TAGS
 
 from .factories import TimeEntryFactory
 
@@ -326,3 +327,38 @@ def test_a_stop_in_a_locked_week_is_409_and_the_timer_runs_on(member):
     assert body["timesheet"] == str(sheet.pk)
     running.refresh_from_db()
     assert running.ended_at is None and running.amount is None
+
+
+@pytest.mark.parametrize(
+    ("tags", "code", "message"),
+    [
+        ([f"t{i}" for i in range(MAX_TAGS + 1)], "too_many_tags", f"At most {MAX_TAGS} tags."),
+        (
+            ["x" * (MAX_TAG_LENGTH + 1)],
+            "tag_too_long",
+            f"Tags have at most {MAX_TAG_LENGTH} characters ({MAX_TAG_LENGTH + 1} given).",
+        ),
+    ],
+)
+def test_start_refuses_bad_tags_with_the_service_code(member, tags, code, message):
+    """The timer takes tags by the same rule and codes as manual entries."""
+    body = expect(
+        member.post(
+            "/api/v1/timer/start/",
+            {"project": str(ProjectFactory().pk), "tags": tags},
+            format="json",
+        ),
+        400,
+    )
+    assert body == {"code": code, "message": message, "fields": {"tags": [message]}}
+    assert not TimeEntry.objects.exists()
+    twenty = [f"t{i}" for i in range(MAX_TAGS)]
+    body = expect(
+        member.post(
+            "/api/v1/timer/start/",
+            {"project": str(ProjectFactory().pk), "tags": [*twenty, "T1"]},
+            format="json",
+        ),
+        201,
+    )
+    assert body["tags"] == twenty

@@ -383,6 +383,71 @@ def test_more_tags_than_the_api_allows_is_a_row_error(acme):
     assert stored == {"Row 0": ["dev"], "Row 1": twenty}
 
 
+def test_a_tag_longer_than_the_api_allows_is_a_row_error(acme):
+    """A tag over MAX_TAG_LENGTH characters refuses its row with the API's
+    code and message (``tag_too_long``), in the dry run and the real run
+    (which then writes nothing); it is never cut. A tag of exactly
+    MAX_TAG_LENGTH characters (after trimming) is written whole."""
+    from apps.time_entries.services import MAX_TAG_LENGTH
+
+    full, too_long = "x" * MAX_TAG_LENGTH, "y" * (MAX_TAG_LENGTH + 1)
+    content = _tags_file("dev", f"ok, {too_long}", f" {full} , Dev")
+    error = {
+        "line": 3,
+        "code": "tag_too_long",
+        "message": f"Tags have at most {MAX_TAG_LENGTH} characters ({MAX_TAG_LENGTH + 1} given).",
+        "field": "Tags",
+    }
+
+    report = expect(upload(acme.manager, content), 200)
+    assert report["errors"] == [error]
+    assert (report["error_count"], report["entries"]["create"]) == (1, 2)
+
+    body = expect(upload(acme.manager, content, dry_run="false"), 400, "import_invalid")
+    assert body["report"]["errors"] == [error]
+    with tenant_context(acme.tenant):
+        assert not TimeEntry.all_objects.exists()
+
+    fixed = _tags_file("dev", f" {full} , Dev")
+    expect(upload(acme.manager, fixed, dry_run="false"), 201)
+    with tenant_context(acme.tenant):
+        stored = dict(TimeEntry.objects.values_list("description", "tags"))
+    assert stored == {"Row 0": ["dev"], "Row 1": [full, "Dev"]}
+
+
+def test_import_and_api_refuse_the_same_tags_with_the_same_code_and_message(acme):
+    """One rule: what the entries API answers for a tag list is what the
+    import reports for the same tags in a row."""
+    from apps.time_entries.services import MAX_TAG_LENGTH, MAX_TAGS
+
+    cases = [
+        [f"t{i}" for i in range(MAX_TAGS + 1)],
+        ["z" * (MAX_TAG_LENGTH + 1)],
+    ]
+    for tags in cases:
+        api = expect(
+            acme.manager.post(
+                "/api/v1/time-entries/",
+                {
+                    "project": str(acme.borealis.pk),
+                    "started_at": "2026-03-02T09:00:00Z",
+                    "ended_at": "2026-03-02T10:00:00Z",
+                    "tags": tags,
+                },
+                format="json",
+            ),
+            400,
+        )
+        for dry_run in ("true", "false"):
+            response = upload(acme.manager, _tags_file(", ".join(tags)), dry_run=dry_run)
+            report = response.json() if dry_run == "true" else response.json()["report"]
+            assert [(e["code"], e["message"]) for e in report["errors"]] == [
+                (api["code"], api["message"])
+            ]
+    with tenant_context(acme.tenant):
+        assert not TimeEntry.all_objects.exists()
+
+
 def test_overlap_with_existing_entries_and_running_timers(acme):
     with tenant_context(acme.tenant):
         existing = make_entry(
