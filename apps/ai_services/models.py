@@ -57,6 +57,12 @@ class AutomationRule(SoftDeleteModel):
     params = models.JSONField(default=dict, blank=True)
     created_by_id = models.UUIDField(null=True, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
+    cursor = models.UUIDField(
+        null=True,
+        blank=True,
+        help_text="Primary key of the last object the previous run reached; the next run "
+        "continues after it and wraps round (runners whose objects can be refused).",
+    )
 
     class Meta:
         ordering = ["kind", "created_at"]
