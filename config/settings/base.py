@@ -133,8 +133,10 @@ NOVATIME_HTTP_SLOW_CONCURRENCY = env.int("NOVATIME_HTTP_SLOW_CONCURRENCY", defau
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/novatime"),
 }
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
-# What django-tenants wraps: Django's backend with a cheaper pool health check.
+# django-tenants' backend, trusting the search_path a pooled connection comes
+# back with when it is certain (config/db_backend/tenants/base.py) ...
+DATABASES["default"]["ENGINE"] = "config.db_backend.tenants"
+# ... wrapping Django's backend with a cheaper pool health check.
 ORIGINAL_BACKEND = "config.db_backend"
 #: A pooled connection is health-checked when lent out only after sitting idle
 #: this long (config/db_backend/base.py; PgBouncer's server_check_delay).
