@@ -35,6 +35,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     Func,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -42,6 +43,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Greatest, TruncDate
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
@@ -49,7 +51,7 @@ from django.utils import timezone
 from apps.common.errors import ApplicationError
 from apps.time_entries.locks import user_time_lock
 from apps.time_entries.models import TimeEntry
-from apps.time_entries.services import timer_stop
+from apps.time_entries.services import MAX_TAGS, timer_stop
 from apps.timesheets.constants import LOCKED_STATUSES, TimesheetStatus
 from apps.timesheets.models import Timesheet
 from apps.timesheets.services import timesheet_submit
@@ -411,9 +413,10 @@ def run_auto_tag(
     entry write follows. The users' time locks are taken (sorted: no
     deadlock) so an approval racing the run sees either all or none of its tags.
 
-    Entries already tagged and locked ones are left out in SQL, and every
-    entry of a batch is tagged (and so leaves the set): the next run takes
-    the next ones, oldest first. No cursor is needed.
+    Entries that carry the tag already (in any case), that have ``MAX_TAGS``
+    tags already (the entries' own tag rule) and locked ones are left out in
+    SQL, and every entry of a batch is tagged (and so leaves the set): the
+    next run takes the next ones, oldest first. No cursor is needed.
     """
     tz = _org_tz(current_tenant())
     tag = params["tag"]
@@ -432,7 +435,18 @@ def run_auto_tag(
             started_at__gte=now - datetime.timedelta(days=params["lookback_days"]),
             description__icontains=params["keyword"],
         )
-        .exclude(tags__contains=[tag])
+        .alias(
+            # The entries' tag rule (time_entries.services.normalize_tags):
+            # no case-insensitive duplicate, at most MAX_TAGS tags.
+            has_tag=RawSQL(
+                f'EXISTS (SELECT 1 FROM unnest("{TimeEntry._meta.db_table}"."tags") AS t'
+                " WHERE lower(t) = %s)",
+                (tag.lower(),),
+                output_field=BooleanField(),
+            ),
+            tag_count=Func(F("tags"), function="cardinality", output_field=IntegerField()),
+        )
+        .filter(has_tag=False, tag_count__lt=MAX_TAGS)
         .filter(~Exists(locked))
     )
     ids = list(matching.order_by("started_at", "pk").values_list("pk", "user_id")[:RUN_BATCH])

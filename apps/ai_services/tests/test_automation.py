@@ -493,3 +493,39 @@ def test_tenant_task_runs_rules_and_trains_when_due(org):
     assert SuggestionModel.objects.count() == 1
     assert RuleRun.objects.count() == 1
     assert tasks.automation_tenant.apply().get() == {"runs": 1, "trained_version": None}
+
+
+@time_machine.travel(NOW, tick=False)
+def test_auto_tag_follows_the_entries_tag_rule(org):
+    """No case-insensitive duplicate and never more than MAX_TAGS tags: the
+    rule every other entry write follows (services.normalize_tags)."""
+    from apps.time_entries.services import MAX_TAGS
+
+    member = member_of(org)
+    project = ProjectFactory()
+    spelled = entry_at(
+        member.user_id, project, _local(23, 9), description="standup", tags=["Meeting"]
+    )
+    full = entry_at(
+        member.user_id,
+        project,
+        _local(24, 9),
+        description="standup",
+        tags=[f"t{i}" for i in range(MAX_TAGS)],
+    )
+    room = entry_at(
+        member.user_id,
+        project,
+        _local(25, 9),
+        description="standup",
+        tags=[f"t{i}" for i in range(MAX_TAGS - 1)],
+    )
+    rule = RuleFactory(kind="auto_tag_by_keyword", params={"keyword": "standup", "tag": "meeting"})
+
+    run = automation.rule_run(rule)
+
+    assert run.details["entries"] == [str(room.pk)]
+    tags = dict(TimeEntry.objects.values_list("pk", "tags"))
+    assert tags[spelled.pk] == ["Meeting"]
+    assert tags[full.pk] == [f"t{i}" for i in range(MAX_TAGS)]
+    assert tags[room.pk] == [f"t{i}" for i in range(MAX_TAGS - 1)] + ["meeting"]
