@@ -102,7 +102,7 @@ def server(committed_org_and_staff: Any, tmp_path: Path) -> Iterator[str]:
 def browser_page() -> Iterator[Any]:
     """A fresh page in headless Debian Chromium (skips when it is not installed)."""
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is not installed (scripts/ensure_chromium.sh installs it)")
+        pytest.skip(f"{CHROMIUM} is not installed (scripts/ensure_test_packages.sh installs it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
