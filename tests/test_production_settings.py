@@ -277,7 +277,8 @@ _has_pgbouncer = bool(shutil.which("pgbouncer")) or os.path.exists("/usr/sbin/pg
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    not _has_pgbouncer, reason="pgbouncer not installed (scripts/ensure_test_packages.sh installs it)"
+    not _has_pgbouncer,
+    reason="pgbouncer not installed (scripts/ensure_test_packages.sh installs it)",
 )
 @pytest.mark.parametrize(("mode", "ok"), [("session", True), ("transaction", False)])
 def test_pooling_probe_through_a_real_pgbouncer(tmp_path, mode, ok):
@@ -301,7 +302,8 @@ def test_pooling_probe_through_a_real_pgbouncer(tmp_path, mode, ok):
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    not _has_pgbouncer, reason="pgbouncer not installed (scripts/ensure_test_packages.sh installs it)"
+    not _has_pgbouncer,
+    reason="pgbouncer not installed (scripts/ensure_test_packages.sh installs it)",
 )
 def test_startup_check_refuses_a_transaction_pooler(tmp_path):
     from tenants.testing import manage_env
