@@ -1,6 +1,8 @@
 """The platform admin console and the API docs in a real browser: log in to the
-admin, find an organization, suspend it, see the confirmation (with the
-admin's CSS loaded); open Swagger UI and expand an operation.
+admin (password alone is refused; the password plus the code an authenticator
+app would show is accepted), find an organization, suspend it, see the
+confirmation (with the admin's CSS loaded); open Swagger UI and expand an
+operation.
 
 Headless Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright; never
 ``playwright install``) talks to a real ``uvicorn config.asgi:application``
@@ -28,6 +30,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django_tenants.utils import get_tenant_model
 
+from apps.common.testing import next_totp_code, totp_device
 from tenants.provisioning import delete_tenant, provision_tenant
 from tenants.testing import committed
 from tests.contract.live import live_server
@@ -47,6 +50,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOT = ROOT / "var" / "screenshots" / "admin-suspend.png"
+LOGIN_SCREENSHOT = ROOT / "var" / "screenshots" / "admin-login-code-required.png"
 SLUG = "browser-co"
 STAFF_EMAIL = "browser-staff@novatime.test"
 STAFF_PASSWORD = "Browser-staff-pass-1"
@@ -68,20 +72,27 @@ def _delete_org_and_staff() -> None:
     org = get_tenant_model().objects.filter(slug=SLUG).first()
     if org is not None:
         delete_tenant(org)
-    get_user_model().objects.filter(email=STAFF_EMAIL).delete()
+    get_user_model().objects.filter(email=STAFF_EMAIL).delete()  # and its OTP devices
 
 
 def _create_org_and_staff() -> Any:
     _delete_org_and_staff()
     org = provision_tenant(slug=SLUG, name="Browser Co", status="active").tenant
-    get_user_model().objects.create_superuser(STAFF_EMAIL, STAFF_PASSWORD)
+    staff = get_user_model().objects.create_superuser(STAFF_EMAIL, STAFF_PASSWORD)
+    totp_device(staff)  # enrolled in two-factor, as the admin console requires
     return org
+
+
+def _staff_code() -> str:
+    staff = get_user_model().objects.get(email=STAFF_EMAIL)
+    return next_totp_code(totp_device(staff))
 
 
 @pytest.fixture
 def committed_org_and_staff(django_db_blocker: Any) -> Iterator[Any]:
-    """A committed organization ``browser-co`` and a staff superuser; both are
-    deleted afterwards, whatever happens (the schema is dropped too)."""
+    """A committed organization ``browser-co`` and a staff superuser with a
+    TOTP device; both are deleted afterwards, whatever happens (the schema is
+    dropped too)."""
     org = committed(django_db_blocker, _create_org_and_staff)
     try:
         yield org
@@ -128,8 +139,20 @@ def test_staff_suspends_an_organization_from_the_admin(
 
     page.goto(f"{server}/admin/")
     assert page.url == f"{server}/admin/login/?next=/admin/"
+    # The password alone does not open the console ...
     page.fill("#id_username", STAFF_EMAIL)
     page.fill("#id_password", STAFF_PASSWORD)
+    with page.expect_navigation():
+        page.click("input[type=submit]")
+    assert page.url == f"{server}/admin/login/?next=/admin/"
+    assert "Enter the code from your authenticator app" in page.locator("p.errornote").inner_text()
+    LOGIN_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(LOGIN_SCREENSHOT), full_page=True)
+    # ... the password and the code an authenticator app shows now do.
+    code = committed(django_db_blocker, _staff_code)
+    page.fill("#id_username", STAFF_EMAIL)
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.fill("#id_otp_token", code)
     with page.expect_navigation():
         page.click("input[type=submit]")
     assert page.url == f"{server}/admin/"

@@ -47,3 +47,65 @@ def app_queries(captured: Any) -> list[dict[str, Any]]:
     session held before (config/db_backend/tenants), not on the code under
     test, so a query count that must compare two requests leaves it out."""
     return [q for q in captured.captured_queries if not q["sql"].startswith("SET search_path")]
+
+
+# --- two-factor (django-otp) ---------------------------------------------------------
+
+
+def next_totp_code(device: Any) -> str:
+    """The code an authenticator app shows for ``device`` (a ``TOTPDevice``),
+    at the earliest time step the device still accepts.
+
+    That is the current step, or the one after the last accepted step (within
+    the device's tolerance): django-otp refuses a step at or before the last
+    one it accepted, so consecutive calls never replay a code.
+    """
+    from django_otp.oath import TOTP, hotp
+
+    device.refresh_from_db()
+    now_t = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift).t()
+    t = max(now_t, device.last_t + 1)
+    assert t <= now_t + device.tolerance, "used more codes than the tolerance allows"
+    return f"{hotp(device.bin_key, t, digits=device.digits):0{device.digits}d}"
+
+
+def wrong_totp_code(device: Any) -> str:
+    """A well-formed code that no time step near now accepts for ``device``."""
+    from django_otp.oath import TOTP, hotp
+
+    device.refresh_from_db()
+    now_t = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift).t()
+    window = range(now_t - device.tolerance - 1, now_t + device.tolerance + 2)
+    valid = {f"{hotp(device.bin_key, t, digits=device.digits):0{device.digits}d}" for t in window}
+    return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in valid)
+
+
+def totp_device(user: Any) -> Any:
+    """``user``'s confirmed TOTP device, created (as ``two_factor_confirm``
+    would leave it) when the user has none."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="default", confirmed=True)
+    return device
+
+
+def otp_force_login(client: Any, user: Any, device: Any = None) -> Any:
+    """``client.force_login(user)`` with the session verified by a second factor.
+
+    What the admin console requires of staff (``NOVATIME_ADMIN_REQUIRE_OTP``,
+    apps/iam/admin_site.py): django-otp's middleware reads the verifying
+    device's ``persistent_id`` from the session and keeps it only when the
+    device is confirmed and belongs to the signed-in user. ``device`` defaults
+    to the user's TOTP device (``totp_device``); returns the device used.
+    Works with Django's ``Client``/``AsyncClient`` and DRF's test clients.
+    """
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    device = device if device is not None else totp_device(user)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device

@@ -1,9 +1,10 @@
 """Platform admin console: users.
 
 The admin only exists on the public host (``config/urls_public.py``) and only
-for platform staff (``is_staff``). NovaTime's user logs in with an email and
-has no ``username``, so Django's stock ``UserAdmin`` forms and fieldsets (which
-name ``username``) are replaced by ones bound to :class:`~apps.iam.models.User`.
+for platform staff (``is_staff``) whose session is verified with a second
+factor (``admin_site.py``). NovaTime's user logs in with an email and has no
+``username``, so Django's stock ``UserAdmin`` forms and fieldsets (which name
+``username``) are replaced by ones bound to :class:`~apps.iam.models.User`.
 """
 
 from __future__ import annotations

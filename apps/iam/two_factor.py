@@ -67,7 +67,7 @@ def _already_enabled() -> ApplicationError:
     )
 
 
-def _normalize(code: str) -> str:
+def normalize_code(code: str) -> str:
     """Codes as people type them: spaces and dashes dropped, backup codes
     compared lower-case (they are issued lower-case)."""
     return "".join(str(code or "").split()).replace("-", "").lower()
@@ -122,7 +122,7 @@ def two_factor_confirm(*, user: User, code: str) -> list[str]:
             raise _already_enabled()
         if not devices:
             raise _not_set_up()
-        verified = django_otp.verify_token(user, devices[0].persistent_id, _normalize(code))
+        verified = django_otp.verify_token(user, devices[0].persistent_id, normalize_code(code))
         backup_codes: list[str] = []
         if verified is not None:
             # ``verified`` is the instance verify_token saved (last_t, drift):
@@ -146,26 +146,35 @@ def _backup_codes_replace(*, user: User) -> list[str]:
     return codes
 
 
-def two_factor_verified_device(*, user: User, code: str) -> Device | None:
-    """The confirmed device that accepts ``code`` (TOTP or backup code), or ``None``.
+def two_factor_device_for_code(*, user: User, code: str) -> Device | None:
+    """The confirmed device of ``user`` that ``code`` is meant for (not checked).
 
     The code's shape picks the device: digits go to the authenticator, anything
     else to the backup codes. A mistyped TOTP code then does not also throttle
-    the backup codes (and vice versa), which trying every device would do. A
-    device that is throttled refuses even a right code until its delay passes.
-    A successful check consumes the code (TOTP time step or backup code).
+    the backup codes (and vice versa), which trying every device would do.
+    ``None``: an empty code, or no confirmed device of that kind. Used by the
+    API login (below) and the admin console's login form (``admin_site``).
     """
-    code = _normalize(code)
+    code = normalize_code(code)
     if not code:
         return None
     totp = TOTPDevice.objects.devices_for_user(user, confirmed=True).first()
     if code.isdigit() and totp is not None and len(code) <= totp.digits:
-        device: Device | None = totp
-    else:
-        device = StaticDevice.objects.devices_for_user(user, confirmed=True).first()
+        return totp
+    return StaticDevice.objects.devices_for_user(user, confirmed=True).first()
+
+
+def two_factor_verified_device(*, user: User, code: str) -> Device | None:
+    """The confirmed device that accepts ``code`` (TOTP or backup code), or ``None``.
+
+    The device is chosen by the code's shape (``two_factor_device_for_code``).
+    A device that is throttled refuses even a right code until its delay
+    passes. A successful check consumes the code (TOTP time step or backup code).
+    """
+    device = two_factor_device_for_code(user=user, code=code)
     if device is None:
         return None
-    return django_otp.verify_token(user, device.persistent_id, code)
+    return django_otp.verify_token(user, device.persistent_id, normalize_code(code))
 
 
 def two_factor_verify(*, user: User, code: str) -> bool:

@@ -14,6 +14,10 @@ What the admin may and may not do, and why:
   primary domain (a service, not a form field).
 - **Template and pooled rows** are infrastructure: hidden by default (filter
   "Kind"), view-only, and never touched by the actions.
+
+Who gets in: active staff whose session is verified with a second factor
+(``apps.iam.admin_site.NovaTimeAdminSite``, the default ``admin.site``, which
+also carries the console's name); then Django's model permissions.
 """
 
 from __future__ import annotations
@@ -34,13 +38,6 @@ from tenants.provisioning import set_tenant_status
 from .constants import INTERNAL_STATUSES, MembershipStatus, OrganizationStatus, Role
 from .models import Domain, Invitation, Membership, Organization
 from .signals import membership_changed
-
-# The console's own name; "View site" is hidden: the public host has no web
-# page at "/" (it serves the API).
-admin.site.site_header = "NovaTime platform admin"
-admin.site.site_title = "NovaTime admin"
-admin.site.index_title = "Platform administration"
-admin.site.site_url = None
 
 #: Statuses an organization can be suspended from (billing states that serve writes).
 SUSPENDABLE_STATUSES = frozenset(

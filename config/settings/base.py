@@ -41,7 +41,9 @@ SHARED_APPS = [
     "apps.iam",
     "apps.organizations",
     "apps.billing",
-    "django.contrib.admin",
+    # django.contrib.admin whose admin.site requires a second factor for staff
+    # (apps/iam/admin_site.py, NOVATIME_ADMIN_REQUIRE_OTP below).
+    "apps.iam.admin_config.NovaTimeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -407,6 +409,14 @@ NOVATIME_READ_ONLY_ALLOWED_PATHS = ("/api/v1/billing/", "/api/v1/auth/logout/")
 
 # Two-factor (django-otp): issuer shown in authenticator apps.
 OTP_TOTP_ISSUER = "NovaTime"
+#: The platform admin console (/admin/ on the public host) lets staff in only
+#: with a session verified by a second factor: its login form asks for the code
+#: (apps/iam/admin_site.py). Read per request. Off: password-only, as Django's
+#: stock admin; meant for nothing but throwaway local setups.
+NOVATIME_ADMIN_REQUIRE_OTP = env.bool("NOVATIME_ADMIN_REQUIRE_OTP", default=True)
+# django-otp's device admin shows no TOTP secret (nor its QR code) of an
+# existing device: staff could otherwise read anyone's second factor.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # tenants/ never imports apps/: the CLI reaches business code through these.
 NOVATIME_TENANT_HOOKS = {

@@ -131,6 +131,9 @@ REST_FRAMEWORK = {
 }
 
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# Staff reach the admin console only with a second factor (apps/iam/admin_site.py);
+# stated here too so that production never depends on base.py's default.
+NOVATIME_ADMIN_REQUIRE_OTP = env.bool("NOVATIME_ADMIN_REQUIRE_OTP", default=True)
 
 # collectstatic runs in the image build; whitenoise serves hashed, compressed files.
 STORAGES = {

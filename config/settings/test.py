@@ -24,3 +24,6 @@ CACHES = {
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_DEFAULT_QUEUE = f"{NOVATIME_ENV_PREFIX}-default"
 STATIC_ROOT = None  # whitenoise serves from the finders; no var/static needed
+# Production behaviour whatever .env says: staff need a second factor in the
+# admin (tests that need otherwise use override_settings; it is read per request).
+NOVATIME_ADMIN_REQUIRE_OTP = True

@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.billing import services, tasks
 from apps.billing.constants import SubscriptionStatus, WebhookEventStatus
 from apps.billing.models import Subscription, WebhookEvent
-from apps.common.testing import expect
+from apps.common.testing import expect, otp_force_login
 from apps.organizations.models import Organization
 from apps.organizations.signals import membership_changed
 from apps.organizations.tests.factories import MembershipFactory, client_as
@@ -393,7 +393,7 @@ def test_staff_see_events_with_payload_and_can_replay(
             }
         },
     )
-    client.force_login(admin_user)
+    otp_force_login(client, admin_user)  # the console wants a second factor
 
     page = client.get(f"/admin/billing/webhookevent/{event.pk}/change/", HTTP_HOST="localhost")
     assert page.status_code == 200

@@ -3,7 +3,8 @@ codes, disabling, and organizations that require it.
 
 Codes are computed from the device's secret as an authenticator app would.
 django-otp refuses a TOTP code at or before the last accepted time step, so
-every use takes the *next* acceptable step (``next_code``) instead of sleeping.
+every use takes the *next* acceptable step (``next_code``, from
+apps.common.testing) instead of sleeping.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.oath import TOTP, hotp, totp
+from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.common.testing import app_queries, expect
+from apps.common.testing import next_totp_code as next_code
+from apps.common.testing import wrong_totp_code as wrong_code
 from apps.iam.models import AuthToken, User
 from apps.iam.tests.factories import DEFAULT_PASSWORD, UserFactory
 from apps.iam.two_factor import two_factor_enabled, two_factor_verify
@@ -48,36 +51,6 @@ def login(client: TenantAPIClient, otp: str | None = None, password: str = DEFAU
     if otp is not None:
         data["otp"] = otp
     return client.post("/api/v1/auth/login/", data, format="json")
-
-
-def _format(device: TOTPDevice, token: int) -> str:
-    return f"{token:0{device.digits}d}"
-
-
-def _current_t(device: TOTPDevice) -> int:
-    return TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift).t()
-
-
-def next_code(device: TOTPDevice) -> str:
-    """The code of the earliest time step the device will still accept.
-
-    That is the current step, or the one after the last accepted step (within
-    the device's tolerance), so consecutive calls never replay a code.
-    """
-    device.refresh_from_db()
-    now_t = _current_t(device)
-    t = max(now_t, device.last_t + 1)
-    assert t <= now_t + device.tolerance, "used more codes than the tolerance allows"
-    return _format(device, hotp(device.bin_key, t, digits=device.digits))
-
-
-def wrong_code(device: TOTPDevice) -> str:
-    """A well-formed code that no step near now accepts."""
-    device.refresh_from_db()
-    now_t = _current_t(device)
-    window = range(now_t - device.tolerance - 1, now_t + device.tolerance + 2)
-    valid = {_format(device, hotp(device.bin_key, t, digits=device.digits)) for t in window}
-    return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in valid)
 
 
 def enable_two_factor(user: User) -> tuple[TOTPDevice, list[str]]:

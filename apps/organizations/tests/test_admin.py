@@ -3,7 +3,9 @@ organization list, suspend/resume, forbidden operations, the user admin.
 
 Requests go through the real middleware stack with Django's test client on the
 public host ``localhost``; the session tenants ``acme`` and ``globex`` exist,
-and each test's writes roll back.
+and each test's writes roll back. Staff sessions are verified with a second
+factor (``otp_force_login``), as the console requires; the login itself is
+tested in apps/iam/tests/test_admin_two_factor.py.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from apps.common.testing import otp_force_login
 from apps.iam.tests.factories import UserFactory
 from apps.organizations.constants import MembershipStatus, OrganizationStatus, Role
 from apps.organizations.models import Domain, Membership, Organization
@@ -52,7 +55,7 @@ def staff() -> Any:
 @pytest.fixture
 def staff_client(staff: Any) -> Client:
     client = public_browser()
-    client.force_login(staff)
+    otp_force_login(client, staff)
     return client
 
 
@@ -142,7 +145,7 @@ def test_signed_in_non_staff_user_is_sent_to_the_login_page_and_changes_nothing(
 
 def test_staff_without_model_permissions_gets_403_and_changes_nothing(tenant):
     client = public_browser()
-    client.force_login(UserFactory(is_staff=True))
+    otp_force_login(client, UserFactory(is_staff=True))
 
     listing = client.get(ORG_CHANGELIST)
     action = run_action(client, "suspend_organizations", tenant)
@@ -155,7 +158,7 @@ def test_staff_without_model_permissions_gets_403_and_changes_nothing(tenant):
 
 def test_the_admin_does_not_exist_on_an_organization_host(staff, tenant):
     client = Client(HTTP_HOST="acme.localhost")
-    client.force_login(staff)
+    otp_force_login(client, staff)
 
     response = client.get("/admin/")
 
@@ -257,8 +260,9 @@ def test_changelist_with_eight_organizations_stays_within_its_query_budget(
         make_org(f"bulk-{i}", members=2)
     staff_client.get(ORG_CHANGELIST)  # warm-up: session, content types
 
-    # search_path, session, user, COUNT(*), one SELECT with both subqueries
-    with django_assert_max_num_queries(5):
+    # search_path, session, user, the session's OTP device, COUNT(*), one
+    # SELECT with both subqueries
+    with django_assert_max_num_queries(6):
         response = staff_client.get(ORG_CHANGELIST)
 
     assert response.status_code == 200
