@@ -28,7 +28,7 @@ _SCRIPT = textwrap.dedent(
     import json, sys
     import django
     django.setup()
-    from django.db import connection, transaction
+    from django.db import DatabaseError, connection, transaction
     from django_tenants.utils import get_tenant_model, schema_context, tenant_context
     from tenants.db import tenant_connection
 
@@ -122,6 +122,42 @@ _SCRIPT = textwrap.dedent(
                 tenant_connection().search_path_set_schemas = None
             connection.close()
             out.append(checkout(acme))
+        elif case == "commit_of_aborted_transaction":
+            out.append(checkout(acme))
+            with tenant_context(globex):
+                with transaction.atomic():
+                    schema()  # SET globex inside the transaction ...
+                    try:
+                        with connection.cursor() as cursor:
+                            cursor.execute("SELECT 1/0")  # ... which fails ...
+                    except DatabaseError:
+                        pass  # ... caught without a savepoint
+                # COMMIT became a ROLLBACK, SET undone: the session is on acme.
+                sets.clear()
+                found, pid = schema()  # same checkout, globex selected
+                out.append([found, len(sets), pid])
+                with transaction.atomic():
+                    schema()
+                    try:
+                        with connection.cursor() as cursor:
+                            cursor.execute("SELECT 1/0")
+                    except DatabaseError:
+                        pass
+                connection.close()  # handed back idle while globex is selected
+            out.append(checkout(globex))
+        elif case == "set_rollback_false":
+            out.append(checkout(acme))
+            with tenant_context(globex):
+                with transaction.atomic():
+                    schema()
+                    try:
+                        with transaction.atomic(savepoint=False):
+                            with connection.cursor() as cursor:
+                                cursor.execute("SELECT 1/0")
+                    except DatabaseError:
+                        transaction.set_rollback(False)  # Django's documented API
+                connection.close()
+            out.append(checkout(globex))
         elif case == "public_schema":
             out.append(checkout(acme))
             sets.clear()
@@ -203,3 +239,17 @@ def test_the_public_schema_is_held_like_any_other():
     run = _run("public_schema")
     acme = run["acme"]
     assert _schemas_and_sets(run) == [(acme, 1), ("public", 1), (acme, 1)]
+
+
+def test_a_failed_transaction_committed_is_not_trusted():
+    """PostgreSQL answers COMMIT in a failed transaction with a silent
+    ROLLBACK: a SET made in it is undone, in the same checkout and the next."""
+    run = _run("commit_of_aborted_transaction")
+    acme, globex = run["acme"], run["globex"]
+    assert _schemas_and_sets(run) == [(acme, 1), (globex, 1), (globex, 1)]
+
+
+def test_a_rollback_waived_with_set_rollback_false_is_not_trusted():
+    run = _run("set_rollback_false")
+    acme, globex = run["acme"], run["globex"]
+    assert _schemas_and_sets(run) == [(acme, 1), (globex, 1)]

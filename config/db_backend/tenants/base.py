@@ -20,6 +20,10 @@ to the path django-tenants last sent for the *selected* tenant. It is
   the rolled-back part), a failed SET, closing, and code that ran foreign SQL
   on the session and says so in django-tenants' own way
   (``search_path_set_schemas = None``, as ``tenants.provisioning`` does);
+- forgotten, with django-tenants' own record, when a failed transaction is
+  committed: PostgreSQL turns that COMMIT into a silent ROLLBACK (django-tenants
+  alone would go on trusting a SET the rollback undid, for the rest of the
+  connection's life); and forgotten while a SET is on its way;
 - handed over with a pooled connection: left on it when it goes back to the
   pool, but only if the session is idle, because psycopg's pool rolls back a
   connection returned mid-transaction, undoing a SET made in it; taken back
@@ -96,7 +100,22 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
             if tuple(wanted) == self._session_path:
                 self.search_path_set_schemas = wanted
                 return
+        if not self._setting_search_path and not self.search_path_set_schemas:
+            # A SET is about to be sent: until it is known to have gone
+            # through, the session's path is not known.
+            self._session_path = None
         super()._handle_search_path(cursor)
+
+    def _commit(self) -> None:
+        conn = self.connection
+        if conn is not None and conn.info.transaction_status == TransactionStatus.INERROR:
+            # PostgreSQL answers COMMIT in a failed transaction (an error
+            # caught without a savepoint, or ``set_rollback(False)``) with a
+            # ROLLBACK and no error, undoing any SET made in it: forget both
+            # records, as for any rollback.
+            self.search_path_set_schemas = None
+        parent: Any = super()  # _commit is not in the stubs
+        parent._commit()
 
     def close(self) -> None:
         self.validate_thread_sharing()
