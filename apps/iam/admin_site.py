@@ -21,9 +21,11 @@ through ``authenticate()``, which refuses a locked account or address and
 counts a wrong password; a wrong code after the right password counts too, as
 on the API login. django-otp's own throttling delays the device on top.
 
-Staff enrol like anyone else (``POST /api/v1/auth/2fa/setup/`` then
-``confirm``); the first account can be bootstrapped with
-``manage.py addstatictoken <email>`` (apps/iam/README.md, deploy/README.md).
+Staff cannot enrol from a password alone: an operator issues a single-use
+code with ``manage.py staff_two_factor_bootstrap <email>`` (which also revokes
+the account's tokens and sessions); with it the staff member logs in (here or
+through the API with ``otp``) and turns two-factor on through the API
+(apps/iam/README.md, deploy/README.md).
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from django_otp.models import Device
 from apps.iam import lockout
 from apps.iam.two_factor import normalize_code, two_factor_device_for_code
 
-#: The fields django-otp's form adds to the admin's email + password.
-OTP_FIELDS = ("otp_device", "otp_token", "otp_challenge")
+#: The fields django-otp's form adds to the admin's email + password
+#: (``otp_device`` is dropped, see ``StaffLoginForm``).
+OTP_FIELDS = ("otp_token", "otp_challenge")
 
 
 def admin_requires_otp() -> bool:
@@ -56,9 +59,13 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
 
     django-otp's form needs the device chosen in a second round trip (it no
     longer tries every device); here the code's shape picks it, like the API
-    login (``apps.iam.two_factor.two_factor_device_for_code``). A device posted
-    in ``otp_device`` is still honoured when it is the user's own.
+    login (``apps.iam.two_factor.two_factor_device_for_code``). django-otp's
+    ``otp_device`` field is dropped (the page never renders it): a posted
+    device id is ignored, so a malformed or foreign one cannot pick a device
+    or break the form.
     """
+
+    otp_device = None  # removes django-otp's declared field
 
     otp_token = forms.CharField(
         required=False,
@@ -76,8 +83,8 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
         "invalid_token": "The two-factor code is not valid.",
         "not_set_up": (
             "The admin console requires two-factor authentication, and this account has "
-            "none yet. Turn it on first (POST /api/v1/auth/2fa/setup/, then /confirm/), "
-            "or ask an operator for a one-time code (manage.py addstatictoken)."
+            "none yet. Ask an operator for a one-time code "
+            "(manage.py staff_two_factor_bootstrap)."
         ),
     }
 
@@ -107,16 +114,13 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
         super().clean_otp(user)
 
     def _chosen_device(self, user: Any) -> Device | None:
-        device = super()._chosen_device(user)  # a posted device, if it is the user's
-        if device is not None and not device.confirmed:
-            device = None  # a setup in progress is no second factor yet
-        if device is None:
-            code = self.cleaned_data.get("otp_token") or ""
-            device = two_factor_device_for_code(user=user, code=code)
-            if device is not None:
-                # Locked like django-otp's own lookup (clean_otp runs in a
-                # transaction), so two logins cannot both spend one code.
-                device = Device.from_persistent_id(device.persistent_id, for_verify=True)
+        """The user's confirmed device for the code's shape (never a posted id)."""
+        code = self.cleaned_data.get("otp_token") or ""
+        device = two_factor_device_for_code(user=user, code=code)
+        if device is not None:
+            # Locked like django-otp's own lookup (clean_otp runs in a
+            # transaction), so two logins cannot both spend one code.
+            device = Device.from_persistent_id(device.persistent_id, for_verify=True)
         return device
 
     def _verify_token(self, user: Any, token: str, device: Device | None = None) -> Device:

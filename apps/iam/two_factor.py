@@ -79,11 +79,46 @@ def normalize_code(code: str) -> str:
 def two_factor_enabled(*, user: User) -> bool:
     """Whether ``user`` has a *confirmed* TOTP device (one query).
 
-    Backup codes alone do not count: they only ever exist next to a confirmed
-    TOTP device, and ``two_factor_disable`` removes both together. Checking the
-    one table keeps the organization permission check at a single query.
+    Static codes alone do not count: backup codes exist next to a confirmed
+    TOTP device, and an operator's code (``staff_two_factor_bootstrap``) is a
+    way in to enrol, not a second factor the user holds. Checking the one
+    table keeps the organization permission check at a single query. Whether
+    a *login* needs a code is ``two_factor_login_required`` (any device).
     """
     return TOTPDevice.objects.devices_for_user(user, confirmed=True).exists()
+
+
+def two_factor_login_required(*, user: User) -> bool:
+    """Whether a login of ``user`` must give a code: any *confirmed* device of
+    any django-otp device class (TOTP, backup/operator codes, ...).
+
+    Wider than ``two_factor_enabled`` on purpose: an operator-issued static
+    code (``staff_two_factor_bootstrap``, ``addstatictoken``) exists without a
+    TOTP device, and a password-only login must not get past it (the token it
+    yields could otherwise enrol an attacker's authenticator).
+    """
+    return any(
+        model.objects.devices_for_user(user, confirmed=True).exists()
+        for model in django_otp.device_classes()
+    )
+
+
+def _staff_enrolment_check(*, user: User) -> None:
+    """Staff may enrol only after proving an existing second factor.
+
+    A staff account's first device makes the admin console reachable, so it
+    must not be set up from a password alone: staff need a confirmed device
+    first, i.e. an operator-issued code (``manage.py
+    staff_two_factor_bootstrap``), which the API login then demands
+    (``two_factor_login_required``).
+    """
+    if user.is_staff and not two_factor_login_required(user=user):
+        raise ApplicationError(
+            "Staff accounts turn two-factor on only after logging in with a one-time "
+            "code from an operator (manage.py staff_two_factor_bootstrap).",
+            code="staff_enrolment_needs_operator_code",
+            status_code=status.HTTP_403_FORBIDDEN,
+        )
 
 
 # --- services ------------------------------------------------------------------
@@ -95,8 +130,11 @@ def two_factor_setup(*, user: User) -> TwoFactorSetup:
     A pending device from an earlier, abandoned setup is replaced, so only the
     secret shown last can be confirmed. Refused with 409 once two-factor is on:
     rotating the secret of an active device would silently invalidate the
-    user's authenticator (disable first, then set up again).
+    user's authenticator (disable first, then set up again). Staff without
+    any confirmed device are refused with 403
+    ``staff_enrolment_needs_operator_code`` (``_staff_enrolment_check``).
     """
+    _staff_enrolment_check(user=user)
     with transaction.atomic():
         devices = TOTPDevice.objects.select_for_update().filter(user=user)
         if any(device.confirmed for device in devices):
@@ -114,7 +152,9 @@ def two_factor_confirm(*, user: User, code: str) -> list[str]:
     Returns the new backup codes: this is the only time they are shown (only
     django-otp's copy is stored, and each is deleted when used). A wrong code
     leaves the device unconfirmed and counts for django-otp's throttling.
+    Staff without any confirmed device are refused like in ``two_factor_setup``.
     """
+    _staff_enrolment_check(user=user)
     with transaction.atomic():
         # Locks the user's TOTP rows so two confirmations cannot both succeed.
         devices = list(TOTPDevice.objects.select_for_update().filter(user=user))
@@ -138,12 +178,53 @@ def two_factor_confirm(*, user: User, code: str) -> list[str]:
 
 
 def _backup_codes_replace(*, user: User) -> list[str]:
-    """A fresh set of backup codes (any earlier set is deleted)."""
+    """A fresh set of backup codes (any earlier set, operator codes included,
+    is deleted)."""
     StaticDevice.objects.filter(user=user).delete()
     device = StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True)
     codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
     StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
     return codes
+
+
+def staff_two_factor_bootstrap(*, user: User, reset: bool = False) -> str:
+    """One operator-issued, single-use code for staff ``user``; returns it.
+
+    Every API token and session of the user is revoked first: one obtained
+    earlier with the password alone must not be able to enrol once a device
+    exists (``_staff_enrolment_check`` accepts any confirmed device). The
+    code goes on the user's static device (created confirmed if missing), so
+    it is the device the code's shape picks (``two_factor_device_for_code``).
+    ``reset`` first deletes every OTP device of the user (a lost phone): the
+    code then logs in and the user enrols again.
+    """
+    from django.contrib.sessions.models import Session
+
+    from .tokens import tokens_revoke
+
+    if not user.is_staff:
+        raise ApplicationError("Only staff accounts are bootstrapped.", code="not_staff")
+    with transaction.atomic():
+        tokens_revoke(user=user)
+        user_id = str(user.pk)
+        stale = [
+            session.pk
+            for session in Session.objects.iterator()
+            if str(session.get_decoded().get("_auth_user_id")) == user_id
+        ]
+        Session.objects.filter(pk__in=stale).delete()
+        if reset:
+            for model in django_otp.device_classes():
+                model.objects.filter(user=user).delete()
+        device = StaticDevice.objects.filter(user=user).order_by("id").first()
+        if device is None:
+            device = StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True)
+        elif not device.confirmed:
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+        code = StaticToken.random_token()
+        StaticToken.objects.create(device=device, token=code)
+    return code
 
 
 def two_factor_device_for_code(*, user: User, code: str) -> Device | None:

@@ -11,13 +11,14 @@ from rest_framework import serializers
 from apps.common.errors import ApplicationError
 from apps.iam import lockout
 from apps.iam.models import User
-from apps.iam.two_factor import two_factor_enabled, two_factor_verified_device
+from apps.iam.two_factor import two_factor_login_required, two_factor_verified_device
 
 
 class LoginSerializer(BaseLoginSerializer):
     """``{email, password, otp?}``: dj-rest-auth's serializer without the username.
 
-    With two-factor on, ``otp`` (an authenticator or backup code) is required:
+    With any confirmed device (authenticator, backup or operator code),
+    ``otp`` is required:
     missing → 400 ``otp_required``, wrong → 400 ``otp_invalid``.
     """
 
@@ -43,7 +44,9 @@ class LoginSerializer(BaseLoginSerializer):
         """
         attrs = super().validate(attrs)
         user = attrs["user"]
-        if not two_factor_enabled(user=user):
+        # Any confirmed device, not only TOTP: an operator's bootstrap code
+        # (static device) must not be skippable by leaving ``otp`` out.
+        if not two_factor_login_required(user=user):
             return attrs
         code = attrs.get("otp", "")
         if not code:

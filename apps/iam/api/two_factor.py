@@ -64,7 +64,8 @@ class TwoFactorStatusView(APIView):
 
 class TwoFactorSetupView(APIView):
     """``POST /api/v1/auth/2fa/setup/`` → ``{secret, otpauth_url}`` of a new,
-    not yet active device (409 ``two_factor_already_enabled`` when on)."""
+    not yet active device (409 ``two_factor_already_enabled`` when on; 403
+    ``staff_enrolment_needs_operator_code`` for staff without any device)."""
 
     permission_classes = [IsAuthenticated]
 

@@ -197,7 +197,9 @@ def test_codes_are_accepted_as_people_type_them():
 
 def test_a_backup_code_logs_in_once(public_client):
     staff = staff_user()
-    # Turned on through the API, as any user does; confirm returns backup codes.
+    # Turned on through the API after an operator's code (staff cannot enrol
+    # from a password alone); confirm returns backup codes.
+    bootstrap(staff.email)
     public_client.force_authenticate(staff)
     code = totp_device_from_setup(public_client, staff)
     backup = expect(
@@ -221,7 +223,7 @@ def totp_device_from_setup(client: TenantAPIClient, user: User) -> str:
     return next_totp_code(TOTPDevice.objects.get(user=user))
 
 
-def test_staff_without_any_device_are_told_to_enrol():
+def test_staff_without_any_device_are_sent_to_an_operator():
     staff = staff_user()
     client = browser()
 
@@ -229,7 +231,9 @@ def test_staff_without_any_device_are_told_to_enrol():
 
     [error] = errors_of(response)
     assert "requires two-factor authentication" in error
-    assert "/api/v1/auth/2fa/setup/" in error
+    assert "manage.py staff_two_factor_bootstrap" in error
+    # Self-enrolment from a password alone is refused for staff: not advertised.
+    assert "/api/v1/auth/2fa/setup/" not in error and "addstatictoken" not in error
     assert not admitted(client)
 
 
@@ -379,49 +383,76 @@ def add_static_token(email: str) -> str:
     return out.getvalue().strip()
 
 
-def test_addstatictoken_bootstraps_a_first_staff_account():
+def bootstrap(email: str, *args: str) -> str:
+    """``manage.py staff_two_factor_bootstrap <email>`` (apps/iam/management)."""
+    out = io.StringIO()
+    call_command("staff_two_factor_bootstrap", email, *args, stdout=out)
+    return out.getvalue().strip()
+
+
+def test_staff_two_factor_bootstrap_issues_a_first_staff_accounts_code():
     staff = staff_user("first@novatime.test")
 
-    token = add_static_token("First@NovaTime.test")  # any case, like the login
+    token = bootstrap("First@NovaTime.test")  # any case, like the login
 
-    assert StaticToken.objects.filter(device__user=staff, token=token).exists()
+    [device] = StaticDevice.objects.filter(user=staff)
+    assert device.confirmed
+    assert [t.token for t in device.token_set.all()] == [token]  # one code only
     client = browser()
     assert submit_login(client, staff.email, token).status_code == 302
     assert admitted(client)
     assert not StaticToken.objects.filter(token=token).exists()  # single use
+    assert errors_of(submit_login(browser(), staff.email, token)) == [
+        "The two-factor code is not valid."
+    ]
+
+
+def test_addstatictoken_still_logs_a_staff_account_in():
+    """django-otp's command still works (it does not revoke tokens: docs)."""
+    staff = staff_user("first@novatime.test")
+
+    token = add_static_token("First@NovaTime.test")
+
+    client = browser()
+    assert submit_login(client, staff.email, token).status_code == 302
+    assert admitted(client)
 
 
 def test_enrolling_through_the_api_replaces_the_bootstrap_code(public_client):
     staff = staff_user()
-    bootstrap = add_static_token(staff.email)
+    code = bootstrap(staff.email)
     public_client.force_authenticate(staff)
 
-    code = totp_device_from_setup(public_client, staff)
-    expect(public_client.post("/api/v1/auth/2fa/confirm/", {"code": code}, format="json"), 200)
+    totp_code = totp_device_from_setup(public_client, staff)
+    expect(public_client.post("/api/v1/auth/2fa/confirm/", {"code": totp_code}, format="json"), 200)
 
     assert [d.name for d in StaticDevice.objects.filter(user=staff)] == ["backup"]
-    assert not StaticToken.objects.filter(token=bootstrap).exists()
+    assert not StaticToken.objects.filter(token=code).exists()
 
 
-def test_a_staff_member_who_lost_every_code_recovers_with_two_operator_codes():
-    """deploy/README.md: one code to log in, one to turn two-factor off."""
+def test_a_staff_member_who_lost_every_code_recovers_with_a_reset_code():
+    """deploy/README.md: ``staff_two_factor_bootstrap --reset``, log in, enrol again."""
     staff = staff_user()
-    totp_device(staff)
-    login_code, disable_code = add_static_token(staff.email), add_static_token(staff.email)
+    lost = totp_device(staff)
+    code = bootstrap(staff.email, "--reset")
+    assert not TOTPDevice.objects.filter(pk=lost.pk).exists()
     api = TenantAPIClient(None)
 
     expect(
         api.post(
             "/api/v1/auth/login/",
-            {"email": staff.email, "password": DEFAULT_PASSWORD, "otp": login_code},
+            {"email": staff.email, "password": DEFAULT_PASSWORD, "otp": code},
             format="json",
         ),
         200,
     )
-    expect(api.post("/api/v1/auth/2fa/disable/", {"code": disable_code}, format="json"), 204)
+    totp_code = totp_device_from_setup(api, staff)
+    expect(api.post("/api/v1/auth/2fa/confirm/", {"code": totp_code}, format="json"), 200)
 
-    assert not TOTPDevice.objects.filter(user=staff).exists()
-    assert not StaticDevice.objects.filter(user=staff).exists()
+    client = browser()
+    device = TOTPDevice.objects.get(user=staff, confirmed=True)
+    assert submit_login(client, staff.email, next_totp_code(device)).status_code == 302
+    assert admitted(client)
 
 
 def test_the_device_admin_never_shows_a_secret():
