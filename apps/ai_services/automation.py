@@ -52,8 +52,9 @@ from apps.common.errors import ApplicationError
 from apps.time_entries.locks import user_time_lock
 from apps.time_entries.models import TimeEntry
 from apps.time_entries.services import MAX_TAGS, timer_stop
-from apps.timesheets.constants import LOCKED_STATUSES, TimesheetStatus
+from apps.timesheets.constants import TimesheetStatus
 from apps.timesheets.models import Timesheet
+from apps.timesheets.selectors import locking_timesheets
 from apps.timesheets.services import timesheet_submit
 from apps.websocket_server.events import send_event_on_commit
 from tenants.db import current_tenant
@@ -267,11 +268,8 @@ def run_auto_stop(
             first_day=TruncDate("started_at", tzinfo=tz), last_day=TruncDate("cutoff", tzinfo=tz)
         )
     )
-    locked = Timesheet.objects.filter(
-        user_id=OuterRef("user_id"),
-        status__in=LOCKED_STATUSES,
-        period_start__lte=OuterRef("last_day"),
-        period_end__gte=OuterRef("first_day"),
+    locked = locking_timesheets(
+        user_id=OuterRef("user_id"), first=OuterRef("first_day"), last=OuterRef("last_day")
     )
     rows, next_cursor = _batch(due.filter(~Exists(locked)), cursor, "user_id", "cutoff")
     stopped: list[str] = []
@@ -420,11 +418,8 @@ def run_auto_tag(
     """
     tz = _org_tz(current_tenant())
     tag = params["tag"]
-    locked = Timesheet.objects.filter(
-        user_id=OuterRef("user_id"),
-        status__in=LOCKED_STATUSES,
-        period_start__lte=OuterRef("last_day"),
-        period_end__gte=OuterRef("first_day"),
+    locked = locking_timesheets(
+        user_id=OuterRef("user_id"), first=OuterRef("first_day"), last=OuterRef("last_day")
     )
     matching = (
         TimeEntry.objects.annotate(

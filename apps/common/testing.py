@@ -85,9 +85,11 @@ def totp_device(user: Any) -> Any:
     would leave it) when the user has none."""
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from apps.iam.two_factor import TOTP_DEVICE_NAME
+
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="default", confirmed=True)
+        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=True)
     return device
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import django_otp
 from django.db import transaction
+from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -97,10 +98,7 @@ def two_factor_login_required(*, user: User) -> bool:
     TOTP device, and a password-only login must not get past it (the token it
     yields could otherwise enrol an attacker's authenticator).
     """
-    return any(
-        model.objects.devices_for_user(user, confirmed=True).exists()
-        for model in django_otp.device_classes()
-    )
+    return django_otp.user_has_device(user, confirmed=True)
 
 
 def _staff_enrolment_check(*, user: User) -> None:
@@ -203,19 +201,21 @@ def staff_two_factor_bootstrap(*, user: User, reset: bool = False) -> str:
     from .tokens import tokens_revoke
 
     if not user.is_staff:
-        raise ApplicationError("Only staff accounts are bootstrapped.", code="not_staff")
+        raise ApplicationError(
+            "The account is not staff: members enrol through the API themselves.", code="not_staff"
+        )
     with transaction.atomic():
         tokens_revoke(user=user)
+        # The database backend keeps no index by user: decode the live ones.
         user_id = str(user.pk)
         stale = [
             session.pk
-            for session in Session.objects.iterator()
+            for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
             if str(session.get_decoded().get("_auth_user_id")) == user_id
         ]
         Session.objects.filter(pk__in=stale).delete()
         if reset:
-            for model in django_otp.device_classes():
-                model.objects.filter(user=user).delete()
+            _devices_delete(user=user)
         device = StaticDevice.objects.filter(user=user).order_by("id").first()
         if device is None:
             device = StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True)
@@ -273,6 +273,11 @@ def two_factor_disable(*, user: User, code: str) -> None:
         raise _not_set_up()
     if not two_factor_verify(user=user, code=code):
         raise _otp_invalid()
+    _devices_delete(user=user)
+
+
+def _devices_delete(*, user: User) -> None:
+    """Every OTP device of ``user``, of every django-otp device class."""
     with transaction.atomic():
         for model in django_otp.device_classes():
             model.objects.filter(user=user).delete()

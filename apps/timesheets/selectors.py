@@ -87,15 +87,23 @@ def _span_days(
     }
 
 
-def _locking_sheets(
-    shape: None, *, user_id: Any, first: datetime.date, last: datetime.date
-) -> QuerySet[Timesheet]:
+def locking_timesheets(*, user_id: Any, first: Any, last: Any) -> QuerySet[Timesheet]:
+    """The submitted/approved sheets of ``user_id`` covering any local day from
+    ``first`` to ``last``: the one lock rule, as a queryset. The arguments may
+    be expressions (``OuterRef``), for queries that check many spans at once
+    (``apps.ai_services.automation``)."""
     return Timesheet.objects.filter(
         user_id=user_id,
         status__in=LOCKED_STATUSES,
         period_start__lte=last,
         period_end__gte=first,
-    ).order_by("period_start")[:1]
+    )
+
+
+def _locking_sheets(
+    shape: None, *, user_id: Any, first: datetime.date, last: datetime.date
+) -> QuerySet[Timesheet]:
+    return locking_timesheets(user_id=user_id, first=first, last=last).order_by("period_start")[:1]
 
 
 #: Every write of time asks this: compiled once per process (apps/common/prepared.py).

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.common.errors import ApplicationError
 from apps.iam.models import User
 from apps.iam.two_factor import staff_two_factor_bootstrap
 
@@ -35,9 +36,8 @@ class Command(BaseCommand):
         user = User.objects.filter(email__iexact=options["email"].strip()).first()
         if user is None:
             raise CommandError(f'User "{options["email"]}" does not exist.')
-        if not user.is_staff:
-            raise CommandError(
-                f'User "{user.email}" is not staff; members enrol through the API themselves.'
-            )
-        code = staff_two_factor_bootstrap(user=user, reset=bool(options["reset"]))
+        try:
+            code = staff_two_factor_bootstrap(user=user, reset=bool(options["reset"]))
+        except ApplicationError as exc:  # not staff: members enrol through the API
+            raise CommandError(f'User "{user.email}": {exc.message}') from exc
         self.stdout.write(code)
