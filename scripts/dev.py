@@ -2,7 +2,9 @@
 
 ``run``: find or start PostgreSQL and Redis, migrate, seed the demo
 organization, then serve the ASGI app (HTTP + WebSocket) with uvicorn next to a
-Celery worker and beat. Ctrl-C stops everything this command started.
+Celery worker and beat, watched by ``scripts.supervisor`` (a child that dies is
+reported with its last lines and restarted; the web server stays up). Ctrl-C
+stops everything this command started.
 
 ``test``: find or start PostgreSQL and Redis, run ruff, then pytest with
 coverage (the threshold lives in pyproject.toml).
@@ -16,15 +18,29 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 from scripts.services import Services, ServiceStartError, ensure_services
+from scripts.supervisor import ChildSpec, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 BIN = Path(sys.executable).parent
 log = logging.getLogger("novatime.dev")
+
+#: Directories the run command's processes write to, whatever the services'
+#: origin (embedded servers create var/pg and var/redis themselves; with
+#: DATABASE_URL/REDIS_URL nothing else would create var/ for beat's schedule).
+RUN_DIRS = ("", "mail", "exports", "ai-models")
+
+
+def prepare_var_dirs(var: Path = VAR) -> list[Path]:
+    """Create ``var/`` and the subdirectories the run command writes to."""
+    made = [var / sub if sub else var for sub in RUN_DIRS]
+    for path in made:
+        path.mkdir(parents=True, exist_ok=True)
+    return made
 
 
 def _environment(services: Services | None, settings_module: str) -> dict[str, str]:
@@ -58,6 +74,7 @@ def _manage(env: dict[str, str], *args: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    prepare_var_dirs()
     services, in_memory = _services("run")
     for note in services.notes:
         log.info("%s", note)
@@ -93,59 +110,54 @@ def run(args: argparse.Namespace) -> int:
     ]
     print("\n".join(banner), flush=True)
 
-    commands = [
-        [
-            str(BIN / "uvicorn"),
-            "config.asgi:application",
-            "--host",
-            args.host,
-            "--port",
-            port,
-            "--lifespan",
-            "off",
-        ],
+    beat_schedule = VAR / "celerybeat-schedule"
+    specs = [
+        ChildSpec(
+            "web",
+            [
+                str(BIN / "uvicorn"),
+                "config.asgi:application",
+                "--host",
+                args.host,
+                "--port",
+                port,
+                "--lifespan",
+                "off",
+                "--timeout-graceful-shutdown",
+                "10",
+            ],
+            essential=True,
+        ),
     ]
     if not in_memory:
-        commands += [
-            [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
-            [
-                str(BIN / "celery"),
-                "-A",
-                "config",
+        specs += [
+            ChildSpec(
+                "worker",
+                [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
+            ),
+            ChildSpec(
                 "beat",
-                "-l",
-                "info",
-                "--schedule",
-                str(VAR / "celerybeat-schedule"),
-            ],
+                [
+                    *(str(BIN / "celery"), "-A", "config", "beat", "-l", "info"),
+                    *("--schedule", str(beat_schedule)),
+                ],
+            ),
         ]
-    children = [subprocess.Popen(cmd, cwd=ROOT, env=env) for cmd in commands]
+    supervisor = Supervisor(specs, cwd=ROOT, env=env, out=sys.stdout)
+    stop = threading.Event()
 
-    stopping = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        while not stopping and all(child.poll() is None for child in children):
-            time.sleep(0.5)
+        status = supervisor.run(stop)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
         services.stop()
         log.info("stopped")
-    failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
-    return 1 if failed and not stopping else 0
+    return status
 
 
 def test(args: argparse.Namespace, pytest_args: list[str]) -> int:

@@ -1,0 +1,162 @@
+"""The run command's supervisor (scripts/supervisor.py) with real processes.
+
+A child that dies is named with its exit status and last lines and restarted
+with a bounded backoff; an optional child that keeps dying is given up on while
+the web server keeps running; an essential one that keeps dying ends the run.
+The end-to-end version (the README's command from a fresh clone) is
+tests/test_run_command.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+from scripts import dev
+from scripts.supervisor import ChildSpec, Supervisor, describe_status
+
+WEB = [sys.executable, "-c", "import time; print('web: serving', flush=True); time.sleep(120)"]
+BEAT_CRASHES = [
+    sys.executable,
+    "-c",
+    "import sys; print('beat: starting', flush=True);"
+    "print('PermissionError: var/celerybeat-schedule', file=sys.stderr, flush=True);"
+    "sys.exit(3)",
+]
+
+
+def _drive(supervisor: Supervisor, until: float, stop_when=lambda: False) -> None:
+    deadline = time.monotonic() + until
+    while time.monotonic() < deadline and not stop_when():
+        supervisor.check()
+        time.sleep(0.05)
+
+
+def test_a_dying_child_is_reported_restarted_then_given_up_while_web_stays(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="novatime.supervisor")
+    supervisor = Supervisor(
+        [ChildSpec("web", WEB, essential=True), ChildSpec("beat", BEAT_CRASHES)],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        max_restarts=2,
+        backoff_initial=0.1,
+        stop_timeout=5,
+    )
+    supervisor.start()
+    try:
+        web_pid = supervisor.child("web").proc.pid
+        beat = supervisor.child("beat")
+        _drive(supervisor, 20, stop_when=lambda: beat.gave_up)
+        assert beat.gave_up, "beat should be given up after 2 restarts"
+        assert beat.starts == 3 and beat.exits == [3, 3, 3]
+        # The web server never went away, and the supervisor keeps going.
+        web = supervisor.child("web")
+        assert web.proc is not None and web.proc.pid == web_pid and web.proc.poll() is None
+        assert web.starts == 1
+        assert supervisor.check() is True and supervisor.failed is None
+        reports = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(reports) == 3
+        for report in reports:
+            assert "beat exited with status 3" in report
+            # its last lines, stderr included
+            assert "beat: starting" in report
+            assert "PermissionError: var/celerybeat-schedule" in report
+        assert "restarting beat in 0s (attempt 1 of 2)" in reports[0]
+        assert "giving up on it; still running: web" in reports[2]
+    finally:
+        supervisor.stop()
+    assert supervisor.child("web").proc.returncode == -15  # stopped by us, not before
+    assert not psutil.pid_exists(web_pid)
+
+
+def test_a_child_that_ran_long_enough_starts_counting_afresh(tmp_path, caplog):
+    supervisor = Supervisor(
+        [ChildSpec("beat", BEAT_CRASHES)],
+        cwd=tmp_path,
+        env={},
+        max_restarts=1,
+        backoff_initial=0.05,
+        stable_after=0.0,  # every run counts as stable: never given up
+    )
+    supervisor.start()
+    try:
+        beat = supervisor.child("beat")
+        _drive(supervisor, 20, stop_when=lambda: beat.starts >= 4)
+        assert beat.starts >= 4 and not beat.gave_up
+    finally:
+        supervisor.stop()
+
+
+def test_an_essential_child_that_keeps_dying_ends_the_run(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="novatime.supervisor")
+    web_crashes = [sys.executable, "-c", "import sys; print('address in use'); sys.exit(1)"]
+    worker = [sys.executable, "-c", "import time; time.sleep(120)"]
+    supervisor = Supervisor(
+        [ChildSpec("web", web_crashes, essential=True), ChildSpec("worker", worker)],
+        cwd=tmp_path,
+        env={},
+        max_restarts=1,
+        backoff_initial=0.05,
+        stop_timeout=5,
+    )
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(supervisor.run(threading.Event(), 0.05)))
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive() and result == [1]
+    assert supervisor.failed == "web"
+    assert supervisor.child("worker").proc.poll() is not None  # stopped with the run
+    assert any(
+        "giving up and stopping everything" in r.getMessage() and "address in use" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_stop_ends_children_and_kills_one_that_ignores_sigterm(tmp_path):
+    stubborn = [
+        sys.executable,
+        "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        "print('ready', flush=True); time.sleep(120)",
+    ]
+    supervisor = Supervisor(
+        [ChildSpec("web", WEB, essential=True), ChildSpec("stubborn", stubborn)],
+        cwd=tmp_path,
+        env={},
+        stop_timeout=1,
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=supervisor.run, args=(stop, 0.05))
+    runner.start()
+    _wait_for(lambda: "ready" in supervisor.child("stubborn").lines, 20)
+    stop.set()
+    runner.join(timeout=20)
+    assert not runner.is_alive()
+    assert supervisor.child("web").proc.returncode == -15
+    assert supervisor.child("stubborn").proc.returncode == -9
+
+
+def test_describe_status():
+    assert describe_status(3) == "status 3"
+    assert describe_status(-9) == "killed by SIGKILL"
+
+
+def test_the_run_command_creates_its_directories_whatever_the_services(tmp_path):
+    var = tmp_path / "var"
+    made = dev.prepare_var_dirs(var)
+    assert var.is_dir() and (var / "mail").is_dir() and (var / "exports").is_dir()
+    assert all(p.is_dir() for p in made)
+    dev.prepare_var_dirs(var)  # idempotent
+
+
+def _wait_for(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out")
+        time.sleep(0.05)
