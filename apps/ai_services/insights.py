@@ -27,6 +27,7 @@ from apps.projects.constants import ProjectStatus
 from apps.projects.models import Project
 from apps.projects.selectors import users_by_id
 from apps.time_entries.models import TimeEntry
+from apps.time_entries.money import may_view_money, project_currency
 from apps.timesheets.constants import TimesheetStatus
 from apps.timesheets.models import Timesheet
 from apps.timesheets.periods import period_bounds
@@ -247,10 +248,23 @@ def missing_days(
 
 def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
     """Projects whose recent burn rate exhausts the budget (hours or amount)
-    before their end date, with the projected date; and those already over."""
+    before their end date, with the projected date; and those already over.
+
+    Amount budgets are money that is not one person's own time: they are
+    checked only for callers :func:`~apps.time_entries.money.may_view_money`
+    allows with ``owner_ids=None``, and named in the project's currency (the
+    client's, else the organization's), the currency its entries' amounts are in.
+    """
+    with_money = may_view_money(
+        membership=ctx.membership, owner_ids=None, organization=ctx.organization
+    )
+    budgeted = Q(budget_hours__isnull=False)
+    if with_money:
+        budgeted |= Q(budget_amount__isnull=False)
     projects = list(
-        Project.objects.filter(Q(budget_hours__isnull=False) | Q(budget_amount__isnull=False))
+        Project.objects.filter(budgeted)
         .exclude(status__in=[ProjectStatus.ARCHIVED, ProjectStatus.COMPLETED])
+        .select_related("client")
         .order_by("name")[:500]
     )
     if not projects:
@@ -280,7 +294,7 @@ def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
                     project.budget_hours,
                 )
             )
-        if project.budget_amount is not None:
+        if with_money and project.budget_amount is not None:
             checks.append(
                 (
                     "amount",
@@ -292,7 +306,11 @@ def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
         for measure, used, recent, budget in checks:
             link = [f"/api/v1/projects/{project.pk}/"]
             objects = [{"type": "project", "id": str(project.pk)}]
-            unit = "h" if measure == "hours" else ctx.organization.currency
+            unit = (
+                "h"
+                if measure == "hours"
+                else project_currency(project, default=str(ctx.organization.currency))
+            )
             if used >= budget:
                 out.append(
                     _insight(
@@ -303,6 +321,7 @@ def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
                         objects=objects,
                         links=link,
                         measure=measure,
+                        currency=unit if measure == "amount" else None,
                         used=f"{used:.2f}",
                         budget=f"{budget:.2f}",
                         projected_date=None,
@@ -326,6 +345,7 @@ def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
                     objects=objects,
                     links=link,
                     measure=measure,
+                    currency=unit if measure == "amount" else None,
                     used=f"{used:.2f}",
                     budget=f"{budget:.2f}",
                     daily_burn=f"{daily:.2f}",

@@ -7,6 +7,12 @@ LLM is configured *and* the organization switched
 ``ai_external_llm_enabled`` on, the aggregated facts (never raw entries, never
 e-mail addresses) go to the provider, and any provider failure falls back to
 the local text (``provider`` says which one wrote it).
+
+Money follows the one rule (:func:`apps.time_entries.money.may_view_money`):
+when the caller may not see it, the facts carry no amount (``null``) and the
+text names none, so neither the reader nor the provider ever gets it. Amounts
+are per currency (an entry's amount is in its project's currency) and never
+added across currencies.
 """
 
 from __future__ import annotations
@@ -23,6 +29,12 @@ from django.db.models.functions import TruncDate
 
 from apps.projects.selectors import users_by_id
 from apps.time_entries.models import TimeEntry
+from apps.time_entries.money import (
+    currency_totals,
+    entry_currency_expression,
+    single_amount,
+    single_currency,
+)
 from tenants.db import current_tenant
 
 from . import llm
@@ -37,10 +49,16 @@ def _hours(seconds: float) -> str:
 
 
 def summary_facts(
-    *, user_ids: list[Any], first: datetime.date, last: datetime.date
+    *, user_ids: list[Any], first: datetime.date, last: datetime.date, show_money: bool
 ) -> dict[str, Any]:
     """Aggregates of the users' entries from ``first`` to ``last`` (inclusive,
-    organization calendar)."""
+    organization calendar). Without ``show_money`` no amount is read at all:
+    ``billable_amount``, ``billable_amounts`` and ``currency`` are ``None``.
+
+    ``billable_amounts`` lists ``{currency, amount}`` per currency of billable
+    entries; ``billable_amount``/``currency`` are that amount and currency
+    when there is one currency (``"0.00"`` and the organization's currency
+    when there is none), ``None`` when several are mixed."""
     organization = current_tenant()
     tz = zoneinfo.ZoneInfo(organization.timezone)
     low = datetime.datetime.combine(first, datetime.time.min, tzinfo=tz)
@@ -53,9 +71,25 @@ def summary_facts(
     totals = entries.aggregate(
         total_seconds=Sum("duration_seconds"),
         billable_seconds=Sum("duration_seconds", filter=Q(billable=True)),
-        billable_amount=Sum("amount", filter=Q(billable=True)),
         entry_count=Count("id"),
     )
+    money: dict[str, Any] = {"billable_amount": None, "billable_amounts": None, "currency": None}
+    if show_money:
+        per_currency = (
+            entries.filter(billable=True)
+            .annotate(entry_currency=entry_currency_expression(organization))
+            .values("entry_currency")
+            .annotate(amount=Sum("amount"))
+            .order_by()
+        )
+        amounts = currency_totals(
+            {r["entry_currency"]: r["amount"] or Decimal(0) for r in per_currency}
+        )
+        money = {
+            "billable_amount": single_amount(amounts),
+            "billable_amounts": amounts,
+            "currency": single_currency(amounts, str(organization.currency)),
+        }
     by_project = list(
         entries.values("project_id", name=F("project__name"))
         .annotate(seconds=Sum("duration_seconds"))
@@ -107,8 +141,7 @@ def summary_facts(
         "people": len(user_ids),
         "total_seconds": int(totals["total_seconds"] or 0),
         "billable_seconds": int(totals["billable_seconds"] or 0),
-        "billable_amount": f"{(totals['billable_amount'] or Decimal(0)):.2f}",
-        "currency": organization.currency,
+        **money,
         "entries": totals["entry_count"],
         "days_worked": len(by_day),
         "busiest_day": {"day": busiest["day"].isoformat(), "seconds": int(busiest["seconds"])}
@@ -142,13 +175,14 @@ def local_summary(facts: dict[str, Any], *, subject: str) -> str:
     ]
     billable = facts["billable_seconds"]
     share = round(100 * billable / total)
+    worth = [
+        f"{m['amount']} {m['currency']}"
+        for m in facts["billable_amounts"] or ()
+        if Decimal(m["amount"])
+    ]
     parts.append(
         f"{_hours(billable)} ({share}%) was billable"
-        + (
-            f", worth {facts['billable_amount']} {facts['currency']}."
-            if Decimal(facts["billable_amount"])
-            else "."
-        )
+        + (f", worth {' and '.join(worth)}." if worth else ".")
     )
     if facts["projects"]:
         listed = ", ".join(
@@ -185,11 +219,19 @@ SYSTEM_PROMPT = (
 
 
 def summarize(
-    *, user_ids: list[Any], first: datetime.date, last: datetime.date, subject: str
+    *,
+    user_ids: list[Any],
+    first: datetime.date,
+    last: datetime.date,
+    subject: str,
+    show_money: bool,
 ) -> dict[str, Any]:
     """``{text, provider, facts}``: the LLM writes when allowed and configured,
-    the local summarizer otherwise or when the provider fails."""
-    facts = summary_facts(user_ids=user_ids, first=first, last=last)
+    the local summarizer otherwise or when the provider fails. ``show_money``
+    is the caller's :func:`~apps.time_entries.money.may_view_money` over
+    ``user_ids``: without it no amount reaches the facts, the text or the
+    provider."""
+    facts = summary_facts(user_ids=user_ids, first=first, last=last, show_money=show_money)
     local = local_summary(facts, subject=subject)
     organization = current_tenant()
     if (

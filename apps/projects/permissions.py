@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.organizations.constants import role_has
+from apps.time_entries.money import may_view_money
 
 
 def may_view_rates(membership: Any | None) -> bool:
-    """Whether ``membership`` may see hourly rates and money figures
-    (``rates.view``: managers and above). ``None`` (no membership) may not."""
-    return membership is not None and role_has(membership.role, "rates.view")
+    """Whether ``membership`` may see a project's rates and money figures
+    (rates, budget amount, budget spent): money that is not the caller's own
+    time, so managers and above only (the one money rule,
+    :func:`apps.time_entries.money.may_view_money`). ``None`` may not."""
+    return may_view_money(membership=membership, owner_ids=None)

@@ -2,7 +2,7 @@
 
 Members (and viewers) see their own entries; ``entries.view_all`` (managers
 and above) see everyone's. Rates and amounts are a separate, field-level
-rule (:func:`may_view_money`). Another organization's rows are never
+rule (:func:`apps.time_entries.money.may_view_money`). Another organization's rows are never
 reachable: every query runs in the connection's schema.
 """
 
@@ -55,19 +55,6 @@ def running_entry(*, user_id: Any) -> TimeEntry | None:
         TimeEntry.objects.select_related("project", "task")
         .filter(user_id=user_id, ended_at__isnull=True)
         .first()
-    )
-
-
-def may_view_money(*, membership: Any, entry_user_id: Any, organization: Any) -> bool:
-    """Whether ``membership`` sees ``hourly_rate`` and ``amount`` of an entry
-    of ``entry_user_id``: ``rates.view`` (managers and above) always; others
-    on their own entries only when the organization sets ``members_see_rates``."""
-    if membership is None:
-        return False
-    if role_has(membership.role, "rates.view"):
-        return True
-    return bool(getattr(organization, "members_see_rates", False)) and str(entry_user_id) == str(
-        membership.user_id
     )
 
 

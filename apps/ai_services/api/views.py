@@ -28,6 +28,7 @@ from apps.common.pagination import StandardPagination
 from apps.organizations.constants import role_has
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, RoleRequired, request_membership
+from apps.time_entries.money import may_view_money
 
 from .serializers import (
     InsightListSerializer,
@@ -186,7 +187,11 @@ class SummaryView(_AIView, APIView):
             user_ids = [me.user_id]
             subject = "You"
         result = summaries.summarize(
-            user_ids=user_ids, first=data["from"], last=data["to"], subject=subject
+            user_ids=user_ids,
+            first=data["from"],
+            last=data["to"],
+            subject=subject,
+            show_money=may_view_money(membership=me, owner_ids=user_ids, organization=organization),
         )
         return Response(SummaryResponseSerializer(result).data)
 

@@ -30,6 +30,9 @@ def org(in_tenant):
     in_tenant.timezone = "Europe/Berlin"
     in_tenant.currency = "EUR"
     in_tenant.ai_external_llm_enabled = False
+    # Members see the amounts of their own time (the money rule is tested in
+    # test_money_visibility.py; the texts below include Ada's amount).
+    in_tenant.members_see_rates = True
     in_tenant.save()
     return in_tenant
 
@@ -268,3 +271,52 @@ def test_provider_failures_fall_back_to_local(week, org, llm_settings, responses
     assert body["text"] == EXPECTED_ADA
     assert body["fallback_reason"]
     assert route.call_count == calls
+
+
+# --- money: visibility and currencies ------------------------------------------------
+
+
+def test_a_member_is_told_no_amount_when_rates_are_hidden(week, org, llm_settings):
+    """Issue #18: the summary said "worth 300.00 EUR" to a member of an
+    organization that hides rates from members; neither the text, the facts
+    nor the provider's prompt may carry it."""
+    org.members_see_rates = False
+    org.save()
+    body = expect(client_as(org, week["ada"]).post(URL, PERIOD), 200)
+    assert body["text"] == EXPECTED_ADA.replace(", worth 300.00 EUR.", ".")
+    facts = body["facts"]
+    assert (facts["billable_amount"], facts["billable_amounts"], facts["currency"]) == (
+        None,
+        None,
+        None,
+    )
+    org.ai_external_llm_enabled = True
+    org.save()
+    with ChatServer([(200, _completion("Ada worked."))]) as server:
+        llm_settings.LLM_BASE_URL = server.url
+        expect(client_as(org, week["ada"]).post(URL, PERIOD), 200)
+    sent = json.dumps(server.requests[0]["body"])
+    assert "300" not in sent and "EUR" not in sent
+
+
+def test_amounts_in_two_currencies_are_not_added(week, org):
+    """A USD client's project next to EUR ones: one amount per currency."""
+    from apps.projects.models import Client
+
+    usd = ProjectFactory(name="Import", client=Client.objects.create(name="Acme US", currency="USD"))
+    entry_at(
+        week["ada"].user_id,
+        usd,
+        datetime.datetime(2026, 11, 18, 9, tzinfo=BERLIN),
+        3600,
+        amount=Decimal("120.00"),
+    )
+    body = expect(client_as(org, week["ada"]).post(URL, PERIOD), 200)
+    facts = body["facts"]
+    assert facts["billable_amounts"] == [
+        {"currency": "EUR", "amount": "300.00"},
+        {"currency": "USD", "amount": "120.00"},
+    ]
+    assert facts["billable_amount"] is None and facts["currency"] is None
+    assert "worth 300.00 EUR and 120.00 USD." in body["text"]
+    assert "420" not in body["text"]

@@ -28,6 +28,7 @@ from apps.projects.models import Client, Milestone, Project, ProjectDependency, 
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _MONEY_FIELDS = ("hourly_rate", "budget_amount")
+from apps.time_entries.money import project_currency
 _ZERO = Decimal("0")
 
 
@@ -186,10 +187,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         return project.status == ProjectStatus.ARCHIVED
 
     def get_currency(self, project: Project) -> str:
-        client = project.client
-        if client is not None and client.currency:
-            return client.currency
-        return self.context.get("currency", "")
+        return project_currency(project, default=self.context.get("currency", ""))
 
     def validate_name(self, value: str) -> str:
         value = value.strip()

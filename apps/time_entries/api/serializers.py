@@ -9,7 +9,7 @@ read in the organization's time zone (the view puts it in the context as
 ``timezone``).
 
 Money is confidential: ``hourly_rate`` and ``amount`` are ``null`` unless
-:func:`apps.time_entries.selectors.may_view_money` allows them (the view puts
+:func:`apps.time_entries.money.may_view_money` allows them (the view puts
 ``membership`` and ``organization`` in the context).
 """
 
@@ -24,7 +24,7 @@ from rest_framework import serializers
 from apps.common.serializers import SharedReadFieldsMixin
 from apps.time_entries.constants import IdleResolution
 from apps.time_entries.models import IdlePeriod, TimeEntry
-from apps.time_entries.selectors import may_view_money
+from apps.time_entries.money import may_view_money
 from apps.time_entries.services import IDLE_ACTIONS, MAX_TAG_LENGTH, MAX_TAGS, normalize_tags
 
 # Some API field names (``source``, ``parent``, ``data``, ``create``, …) are
@@ -130,7 +130,7 @@ class TimeEntrySerializer(SharedReadFieldsMixin, serializers.ModelSerializer):
         data = super().to_representation(instance)
         if not may_view_money(
             membership=self.context.get("membership"),
-            entry_user_id=instance.user_id,
+            owner_ids=[instance.user_id],
             organization=self.context.get("organization"),
         ):
             data["hourly_rate"] = None

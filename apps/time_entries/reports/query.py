@@ -11,9 +11,9 @@ Rules (documented in apps/time_entries/README.md):
   entries are excluded.
 * A caller without ``entries.view_all`` (members, viewers) only ever sees
   their own time, whatever ``users`` filter they send.
-* Amounts are shown to callers with ``rates.view`` (managers and above), and
-  to others on their own time when the organization sets
-  ``members_see_rates``.
+* Amounts follow the one money rule, :func:`apps.time_entries.money.may_view_money`:
+  callers with ``rates.view`` (managers and above) see them, others on their
+  own time when the organization sets ``members_see_rates``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from uuid import UUID
 from django.db.models import Q
 
 from apps.organizations.constants import role_has
+from apps.time_entries.money import may_view_money
 from apps.timesheets.periods import period_range_utc
 
 from .rounding import Rounding
@@ -129,8 +130,12 @@ def build_report_query(
         # Members see their own time only: any other user filter narrows to nothing.
         own = membership.user_id
         users = (own,) if users is None or own in users else ()
-    show_amounts = role_has(membership.role, "rates.view") or (
-        not sees_all and bool(organization.members_see_rates)
+    # Below entries.view_all the report is the caller's own time (``users``
+    # is narrowed above); above it, the report may hold anybody's.
+    show_amounts = may_view_money(
+        membership=membership,
+        owner_ids=None if sees_all else users,
+        organization=organization,
     )
     return ReportQuery(
         organization=organization,

@@ -30,6 +30,7 @@ from apps.common.errors import field_error
 from apps.organizations.constants import role_has
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, request_membership
+from apps.time_entries.money import may_view_money
 from apps.timesheets import periods, selectors, services
 from apps.timesheets.models import Timesheet
 from tenants.db import current_tenant
@@ -134,14 +135,16 @@ class TimesheetViewSet(
         )
 
     def _can_view_rates(self) -> bool:
-        """Managers+ see money; others only ever see their own sheets, whose
-        money they see when the organization lets members see their rates."""
+        """The one money rule (:func:`apps.time_entries.money.may_view_money`):
+        below ``entries.view_all`` a caller only ever sees their own sheets, so
+        the money shown is made of their own time."""
         membership = request_membership(self.request)
         if membership is None:
             return False
-        if role_has(membership.role, "rates.view"):
-            return True
-        return bool(membership.organization.members_see_rates)
+        sees_all = role_has(membership.role, "entries.view_all")
+        return may_view_money(
+            membership=membership, owner_ids=None if sees_all else [membership.user_id]
+        )
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "can_view_rates": self._can_view_rates()}

@@ -1,0 +1,116 @@
+"""Money in NovaTime: who may see it, and which currency it is in.
+
+Every output that carries money (time entries, reports and their exports,
+timesheets and their approval snapshots, project rates and budgets, the AI
+summary and insights) asks :func:`may_view_money`; nothing re-implements it.
+Realtime events carry no money at all (their audience is not filtered by role).
+
+**Visibility.** Money is shown to roles with ``rates.view`` (managers and
+above) always. Other roles (members, viewers) see it only on money made of
+*their own* time, and only when the organization sets ``members_see_rates``.
+Money that is not one person's own time (a project's rates or budget spent, a
+team total, another member's rate, the organization's default rate) is for
+``rates.view`` alone.
+
+**Currency.** An entry's amount is in its project's currency: the client's
+``currency`` when the project has a client that sets one, else the
+organization's ``currency`` (the rule ``ProjectSerializer.currency`` shows).
+Amounts in different currencies are never added together: totals are lists of
+``{"currency", "amount"}`` (:func:`currency_totals`), and the single-amount
+fields clients already read keep their value only when one currency is
+present (:func:`single_amount`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, NullIf
+
+from apps.organizations.constants import role_has
+
+CENT = Decimal("0.01")
+
+
+def may_view_money(
+    *, membership: Any | None, owner_ids: Iterable[Any] | None = None, organization: Any = None
+) -> bool:
+    """Whether ``membership`` may see money made of the time of ``owner_ids``.
+
+    ``owner_ids`` lists whose time the money comes from; ``None`` means money
+    that is not one person's own (rates, budgets, team totals). ``organization``
+    defaults to the membership's (pass it when it is at hand, to spare a query).
+    ``None`` as membership (the OpenAPI generator, anonymous) sees nothing.
+    """
+    if membership is None:
+        return False
+    if role_has(membership.role, "rates.view"):
+        return True
+    if owner_ids is None:
+        return False
+    if organization is None:
+        organization = membership.organization
+    if not getattr(organization, "members_see_rates", False):
+        return False
+    own = str(membership.user_id)
+    return all(str(owner) == own for owner in owner_ids)
+
+
+# --- currency ----------------------------------------------------------------------
+
+
+def project_currency(project: Any, *, default: str) -> str:
+    """The currency of ``project``'s amounts (its entries', its budget's):
+    the client's when set, else ``default`` (the organization's currency)."""
+    client = project.client
+    if client is not None and client.currency:
+        return str(client.currency)
+    return default
+
+
+def entry_currency_expression(organization: Any, *, project_prefix: str = "project__") -> Any:
+    """The currency of an entry's amount as an ORM expression (``project_prefix``
+    leads from the queried model to the entry's project)."""
+    return Coalesce(
+        NullIf(F(f"{project_prefix}client__currency"), Value("")),
+        Value(str(organization.currency)),
+    )
+
+
+def entry_currency_sql(*, client_alias: str) -> str:
+    """The same rule in SQL over a ``LEFT JOIN projects_client`` aliased
+    ``client_alias``; one ``%s`` parameter: the organization's currency."""
+    return f"COALESCE(NULLIF({client_alias}.currency, ''), %s)"
+
+
+def currency_totals(amounts: Mapping[str, Any]) -> list[dict[str, str]]:
+    """``{currency: amount}`` as the API's list, sorted by currency, amounts as
+    exact two-decimal strings."""
+    return [
+        {"currency": currency, "amount": str(Decimal(amounts[currency]).quantize(CENT))}
+        for currency in sorted(amounts)
+    ]
+
+
+def single_amount(totals: list[dict[str, str]]) -> str | None:
+    """The backwards-compatible single-amount field of ``totals``: the amount
+    when one currency is present, ``"0.00"`` when none is, ``None`` when
+    several are (their sum would mean nothing)."""
+    if not totals:
+        return "0.00"
+    if len(totals) == 1:
+        return totals[0]["amount"]
+    return None
+
+
+def single_currency(totals: list[dict[str, str]], default: str) -> str | None:
+    """The currency :func:`single_amount` is in (``default``, the organization's,
+    when no money is present; ``None`` when several currencies are)."""
+    if not totals:
+        return default
+    if len(totals) == 1:
+        return totals[0]["currency"]
+    return None
