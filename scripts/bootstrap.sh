@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Creates .venv with Python 3.11 and installs the locked dependencies.
-# Re-installs only when requirements.lock changed (stamp in .venv).
+# Creates .venv with Python 3.11 and installs the locked dependencies:
+# requirements/dev.lock (which includes requirements/runtime.lock: the image
+# installs only that one). Re-installs only when a lock changed (stamp in .venv
+# over every lock file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +25,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.lock | cut -d' ' -f1)
+# Every lock pip reads: dev.lock, the runtime.lock it includes, and the
+# top-level requirements.lock kept for `pip install -r requirements.lock`.
+want=$(cat requirements/runtime.lock requirements/dev.lock requirements.lock | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "==> installing dependencies (requirements.lock)"
+  echo "==> installing dependencies (requirements/dev.lock)"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r requirements.lock
+  .venv/bin/python -m pip install --quiet -r requirements/dev.lock
   echo "$want" > "$stamp"
 fi
