@@ -11,12 +11,22 @@ import datetime
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
 from django.http import Http404
 
 from apps.organizations.constants import role_has
@@ -79,6 +89,71 @@ def project_list(*, membership: Any, with_deleted: bool = False) -> QuerySet[Pro
         .select_related("client")
         .order_by("name", "id")
     )
+
+
+@dataclass(frozen=True)
+class BudgetSpent:
+    """What a project's budget has used: ``seconds`` of time and ``amount``
+    (in the project's currency: every entry of a project is in its currency)."""
+
+    seconds: int = 0
+    amount: Decimal = Decimal("0.00")
+
+    @property
+    def hours(self) -> Decimal:
+        """Hours with two decimals, rounded half up (exact: no float)."""
+        return (Decimal(self.seconds) / 3600).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def project_budget_spent(*, project_ids: Iterable[Any]) -> dict[Any, BudgetSpent]:
+    """Budget consumption of the given projects in ONE grouped query.
+
+    Counted: live (not soft-deleted) *finished* entries, billable or not for
+    the hours; the amount is the sum of the billable entries' snapshotted
+    amounts (as in reports; entries without a rate add nothing).
+    Running timers are left out, like in reports and budget insights: their
+    length and amount are not known until they stop (a stop then shows up on
+    the next read). Durations are raw, not rounded by the organization's
+    report rounding. Projects without entries are absent from the result.
+    """
+    from apps.time_entries.models import TimeEntry  # time entries depend on projects
+
+    ids = list(dict.fromkeys(project_ids))
+    if not ids:
+        return {}
+    rows = (
+        TimeEntry.objects.filter(project_id__in=ids, ended_at__isnull=False)
+        .order_by()
+        .values("project_id")
+        .annotate(seconds=Sum("duration_seconds"), amount=Sum("amount", filter=Q(billable=True)))
+    )
+    return {
+        row["project_id"]: BudgetSpent(
+            seconds=int(row["seconds"] or 0), amount=row["amount"] or Decimal("0.00")
+        )
+        for row in rows
+    }
+
+
+class BudgetSpentLookup:
+    """Budget consumption for one response: a page of projects is fetched with
+    one :func:`project_budget_spent` query (:meth:`prefetch`); a project not
+    prefetched (detail, create, update) is fetched alone when first asked for.
+    The list and the detail read the same function, so they show the same numbers."""
+
+    def __init__(self) -> None:
+        self._spent: dict[Any, BudgetSpent] = {}
+        self._known: set[Any] = set()
+
+    def prefetch(self, projects: Iterable[Project]) -> None:
+        missing = [p.pk for p in projects if p.pk not in self._known]
+        if missing:
+            self._spent.update(project_budget_spent(project_ids=missing))
+            self._known.update(missing)
+
+    def get(self, project: Project) -> BudgetSpent:
+        self.prefetch([project])
+        return self._spent.get(project.pk, BudgetSpent())
 
 
 def project_get_for_restore(*, membership: Any, project_id: Any) -> Project:

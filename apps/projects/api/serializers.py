@@ -25,11 +25,13 @@ from rest_framework import serializers
 
 from apps.projects.constants import ProjectRole, ProjectStatus
 from apps.projects.models import Client, Milestone, Project, ProjectDependency, ProjectMember
+from apps.projects.selectors import BudgetSpent
+from apps.time_entries.money import project_currency
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _MONEY_FIELDS = ("hourly_rate", "budget_amount")
-from apps.time_entries.money import project_currency
 _ZERO = Decimal("0")
+_CENT = Decimal("0.01")
 
 
 def _can_view_rates(context: Mapping[str, Any]) -> bool:
@@ -102,8 +104,11 @@ class ClientSerializer(serializers.ModelSerializer):
 
 
 class ProjectBudgetSerializer(serializers.Serializer):
-    """Budget and consumption. ``spent_*`` stay ``null`` until time tracking
-    exists; then they are the live totals of the project's time entries."""
+    """Budget and consumption: ``spent_hours`` / ``spent_amount`` are the live
+    totals of the project's finished, not deleted entries
+    (:func:`apps.projects.selectors.project_budget_spent`; running timers are
+    not counted). The view puts a ``budget_spent`` lookup in the context, so
+    a page of projects costs one aggregate query."""
 
     hours = serializers.DecimalField(
         source="budget_hours", max_digits=10, decimal_places=2, allow_null=True, read_only=True
@@ -114,13 +119,33 @@ class ProjectBudgetSerializer(serializers.Serializer):
     spent_hours = serializers.SerializerMethodField()
     spent_amount = serializers.SerializerMethodField()
 
-    @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True))
-    def get_spent_hours(self, project: Project) -> Decimal | None:
-        return None
+    def _spent(self, project: Project) -> BudgetSpent | None:
+        lookup = self.context.get("budget_spent")
+        return lookup.get(project) if lookup is not None else None
 
-    @extend_schema_field(serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True))
-    def get_spent_amount(self, project: Project) -> Decimal | None:
-        return None
+    @extend_schema_field(
+        serializers.DecimalField(
+            max_digits=12,
+            decimal_places=2,
+            allow_null=True,
+            help_text="Hours of the project's finished entries (null only outside the API).",
+        )
+    )
+    def get_spent_hours(self, project: Project) -> str | None:
+        spent = self._spent(project)
+        return None if spent is None else str(spent.hours)
+
+    @extend_schema_field(
+        serializers.DecimalField(
+            max_digits=16,
+            decimal_places=2,
+            allow_null=True,
+            help_text="Amount of those entries, in the project's `currency` (rates.view only).",
+        )
+    )
+    def get_spent_amount(self, project: Project) -> str | None:
+        spent = self._spent(project)
+        return None if spent is None else str(spent.amount.quantize(_CENT))
 
     def to_representation(self, instance: Project) -> dict[str, Any]:
         data = super().to_representation(instance)

@@ -132,6 +132,23 @@ class ProjectViewSet(
             membership=self.membership, with_deleted=self.action == "list"
         )
 
+    @property
+    def budget_spent(self) -> selectors.BudgetSpentLookup:
+        if not hasattr(self, "_budget_spent"):
+            self._budget_spent = selectors.BudgetSpentLookup()
+        return self._budget_spent
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "budget_spent": self.budget_spent}
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        """A page of projects gets its budget consumption in one query."""
+        if args and kwargs.get("many"):
+            projects = list(args[0])
+            self.budget_spent.prefetch(projects)
+            args = (projects, *args[1:])
+        return super().get_serializer(*args, **kwargs)
+
     def perform_create(self, serializer: BaseSerializer[Project]) -> None:
         serializer.instance = services.project_create(
             created_by_id=self.request.user.pk, **serializer.validated_data

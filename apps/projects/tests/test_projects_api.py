@@ -198,8 +198,8 @@ def test_representation_for_a_manager(in_tenant):
     assert data["budget"] == {
         "hours": "120.00",
         "amount": "15000.00",
-        "spent_hours": None,
-        "spent_amount": None,
+        "spent_hours": "0.00",
+        "spent_amount": "0.00",
     }
 
 
@@ -213,7 +213,7 @@ def test_rates_and_money_are_hidden_without_rates_view(in_tenant, role):
     for data in (listed, detail):
         assert "hourly_rate" not in data
         assert "budget_amount" not in data
-        assert data["budget"] == {"hours": "10.00", "spent_hours": None}
+        assert data["budget"] == {"hours": "10.00", "spent_hours": "0.00"}
 
 
 def test_currency_falls_back_to_the_organization(in_tenant):
