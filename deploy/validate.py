@@ -11,7 +11,7 @@
   object is validated against the Kubernetes OpenAPI schemas with
   ``kubernetes-validate --strict`` (pip) when installed; then NovaTime's own
   rules (probes on /healthz and /readyz, secrets only by reference, HPA,
-  migration Job, wildcard Ingress, non-root pods).
+  a migration Job named after its release, wildcard Ingress, non-root pods).
 
 ``tests/test_production_deploy.py`` runs the same checks.
 """
@@ -201,12 +201,42 @@ def check_manifests(path: Path, docs: list[dict[str, Any]]) -> list[str]:
     if not {"novatime-web", "novatime-worker"} <= hpas:
         problems.append(f"{path.name}: HPA missing for web/worker ({sorted(hpas)})")
     jobs = by_kind.get("Job", {})
-    if not any(_containers(j)[0].get("args") == ["migrate"] for j in jobs.values()):
+    migrate_jobs = [j for j in jobs.values() if _containers(j)[0].get("args") == ["migrate"]]
+    if not migrate_jobs:
         problems.append(f"{path.name}: no migration Job")
+    for job in migrate_jobs:
+        problems += _check_release_named(path, job)
     ingresses = list(by_kind.get("Ingress", {}).values())
     hosts = {r.get("host", "") for i in ingresses for r in i["spec"].get("rules", [])}
     if not any(h.startswith("*.") for h in hosts):
         problems.append(f"{path.name}: no wildcard Ingress host")
+    return problems
+
+
+#: A Job name is a DNS-1123 label (its pods carry it in the job-name label).
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
+
+
+def _check_release_named(path: Path, job: dict[str, Any]) -> list[str]:
+    """The migration Job is named ``novatime-migrate-<image tag>``.
+
+    A Job's pod template is immutable: with one fixed name, ``kubectl apply``
+    of the next release fails while the previous release's Job still exists.
+    The kustomizations' ``replacements`` derive the name from the image tag.
+    """
+    name = job["metadata"]["name"]
+    image = _containers(job)[0].get("image", "")
+    tag = image.rsplit(":", 1)[1] if ":" in image.split("/")[-1] else ""
+    problems = []
+    if not tag or "@" in image:
+        problems.append(f"{path.name}: migration Job image {image!r} has no tag to name it after")
+    elif name != f"novatime-migrate-{tag}":
+        problems.append(
+            f"{path.name}: migration Job {name!r} is not named after its release "
+            f"(novatime-migrate-{tag}): a second release could not be applied"
+        )
+    if not _DNS_LABEL.match(name):
+        problems.append(f"{path.name}: migration Job name {name!r} is not a DNS label (<= 63)")
     return problems
 
 

@@ -92,3 +92,44 @@ def test_schema_validation_rejects_an_unknown_field():
     hpa["spec"]["minReplica"] = 2  # typo: strict validation must reject it
     problems = validate._schema_validate(DEPLOY / "k8s" / "base", [hpa])
     assert len(problems) == 1 and "minReplica" in problems[0]
+
+
+def _migrate_job(docs):
+    return next(d for d in docs if d["kind"] == "Job")
+
+
+@pytest.mark.skipif(not _has_kustomize, reason="kubectl/kustomize not installed")
+def test_the_migration_job_is_named_after_each_release(tmp_path):
+    """Two releases give two Jobs: `kubectl apply` of the second does not hit the
+    first one's immutable pod template."""
+    k8s = tmp_path / "k8s"
+    shutil.copytree(DEPLOY / "k8s", k8s)
+    overlay = k8s / "overlays" / "production"
+    first = validate.build_kustomization(overlay)
+    assert _migrate_job(first)["metadata"]["name"] == "novatime-migrate-1.0.0"
+    kustomization = overlay / "kustomization.yaml"
+    kustomization.write_text(
+        kustomization.read_text().replace('newTag: "1.0.0"', 'newTag: "1.1.0"')
+    )
+    second = validate.build_kustomization(overlay)
+    assert _migrate_job(second)["metadata"]["name"] == "novatime-migrate-1.1.0"
+    assert validate.check_manifests(overlay, second) == []
+    base = validate.build_kustomization(k8s / "base")
+    assert _migrate_job(base)["metadata"]["name"] == "novatime-migrate-latest"
+
+
+@pytest.mark.skipif(not _has_kustomize, reason="kubectl/kustomize not installed")
+def test_a_fixed_migration_job_name_is_refused(tmp_path):
+    k8s = tmp_path / "k8s"
+    shutil.copytree(DEPLOY / "k8s", k8s)
+    overlay = k8s / "overlays" / "production"
+    kustomization = overlay / "kustomization.yaml"
+    text = kustomization.read_text()
+    kustomization.write_text(text[: text.index("replacements:")])  # an overlay without the block
+    docs = validate.build_kustomization(overlay)
+    problems = "\n".join(validate.check_manifests(overlay, docs))
+    assert "migration Job 'novatime-migrate-latest' is not named after its release" in problems
+    job = _migrate_job(docs)
+    job["spec"]["template"]["spec"]["containers"][0]["image"] = "novatime@sha256:" + "a" * 64
+    problems = "\n".join(validate.check_manifests(overlay, [job]))
+    assert "has no tag to name it after" in problems
