@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from apps.time_entries.models import TimeEntry
+from apps.time_entries.money import entry_currency_expression
 
 from .query import ReportQuery
 from .summary import user_identities
@@ -32,13 +33,27 @@ def _rounded_expressions(query: ReportQuery) -> dict[str, RawSQL]:
 
 
 def report_detailed(query: ReportQuery) -> QuerySet[TimeEntry]:
-    """Entries of the report, newest first, with ``rounded_seconds`` and
-    ``billable_amount`` annotated (same SQL as the summary)."""
+    """Entries of the report, newest first, with ``rounded_seconds``,
+    ``billable_amount`` (same SQL as the summary) and the amount's
+    ``currency`` annotated."""
     return (
         TimeEntry.all_objects.filter(query.entry_filter())
         .select_related("project__client", "task")
-        .annotate(**_rounded_expressions(query))
+        .annotate(
+            **_rounded_expressions(query), currency=entry_currency_expression(query.organization)
+        )
         .order_by("-started_at", "-id")
+    )
+
+
+def report_currencies(query: ReportQuery) -> list[str]:
+    """The currencies of the report's entries' amounts, sorted (one query)."""
+    return list(
+        TimeEntry.all_objects.filter(query.entry_filter())
+        .annotate(currency=entry_currency_expression(query.organization))
+        .order_by("currency")
+        .values_list("currency", flat=True)
+        .distinct()
     )
 
 
@@ -57,6 +72,7 @@ EXPORT_FIELDS = (
     "task__title",
     "hourly_rate",
     "billable_amount",
+    "currency",
 )
 
 
@@ -82,7 +98,11 @@ def iter_detailed_rows(query: ReportQuery, *, chunk_size: int = 2000) -> Iterato
     local = _local_times(query)
     rows = (
         TimeEntry.all_objects.filter(query.entry_filter())
-        .annotate(**_rounded_expressions(query), **local)
+        .annotate(
+            **_rounded_expressions(query),
+            **local,
+            currency=entry_currency_expression(query.organization),
+        )
         .order_by("started_at", "id")
         .values(*EXPORT_FIELDS, *local)
         .iterator(chunk_size=chunk_size)

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -35,7 +36,7 @@ from django_tenants.utils import tenant_context
 
 from tenants.db import current_tenant
 
-from .detailed import iter_detailed_rows
+from .detailed import iter_detailed_rows, report_currencies
 from .query import ReportQuery
 from .summary import report_summary
 
@@ -67,6 +68,10 @@ def hours(seconds: int | None) -> Decimal:
 
 
 def detailed_header(query: ReportQuery) -> list[str]:
+    """Toggl's columns. Money columns only when the caller may see amounts:
+    named after the currency when the report's entries are in one currency
+    (``Amount (EUR)``, as before), else ``Amount`` / ``Hourly rate`` plus a
+    ``Currency`` column (amounts in different currencies are never added)."""
     header = [
         "User",
         "Email",
@@ -82,17 +87,22 @@ def detailed_header(query: ReportQuery) -> list[str]:
         "Duration",
         "Tags",
     ]
+    currencies = query.currencies or ()
+    mixed = len(currencies) > 1
+    single = currencies[0] if currencies else query.currency
     if query.show_amounts:
-        header.append(f"Amount ({query.currency})")
+        header += ["Amount", "Currency"] if mixed else [f"Amount ({single})"]
     header += ["Rounded duration", "Duration (decimal)"]
     if query.show_amounts:
-        header.append(f"Hourly rate ({query.currency})")
+        header.append("Hourly rate" if mixed else f"Hourly rate ({single})")
     return header
 
 
 def detailed_rows(query: ReportQuery) -> Iterator[list[Any]]:
-    """Export rows of the detailed report (typed values; times in the org's timezone)."""
+    """Export rows of the detailed report (typed values; times in the org's
+    timezone); ``query.currencies`` as for :func:`detailed_header`."""
     cent = Decimal("0.01")
+    mixed = len(query.currencies or ()) > 1
     for row in iter_detailed_rows(query):
         line: list[Any] = [
             safe_cell(row["user_name"]),
@@ -111,24 +121,36 @@ def detailed_rows(query: ReportQuery) -> Iterator[list[Any]]:
         ]
         if query.show_amounts:
             line.append(Decimal(row["billable_amount"] or 0).quantize(cent))
+            if mixed:
+                line.append(row["currency"])
         line += [hms(row["rounded_seconds"]), hours(row["rounded_seconds"])]
         if query.show_amounts:
             line.append(row["hourly_rate"])
         yield line
 
 
-def summary_header(query: ReportQuery) -> list[str]:
+def detailed_table(query: ReportQuery) -> tuple[list[str], Iterator[list[Any]]]:
+    """Header and rows of the detailed export (one query for the currencies
+    first when amounts are shown, so the header can name them)."""
+    if query.show_amounts:
+        query = dataclasses.replace(query, currencies=tuple(report_currencies(query)))
+    return detailed_header(query), detailed_rows(query)
+
+
+def summary_table(query: ReportQuery) -> tuple[list[str], Iterator[list[Any]]]:
+    """Header and rows of the summary export: one row per group (first level,
+    then its subgroups), then the total. The money is one ``Billable amount
+    (CUR)`` column per currency of the report (one column, named after the
+    organization's currency, when it has none); a group without money in a
+    currency shows ``0.00`` there. Amounts in different currencies are never
+    added."""
+    report = report_summary(query)
+    width = max(len(query.group_by), 1)
+    currencies = [t["currency"] for t in report["billable_amounts"] or ()] or [query.currency]
     header = [d.capitalize() for d in query.group_by] or ["Total"]
     header += ["Duration", "Hours", "Billable duration", "Billable hours"]
     if query.show_amounts:
-        header.append(f"Billable amount ({query.currency})")
-    return header
-
-
-def summary_rows(query: ReportQuery) -> Iterator[list[Any]]:
-    """One row per group (first level, then its subgroups), then the total."""
-    report = report_summary(query)
-    width = max(len(query.group_by), 1)
+        header += [f"Billable amount ({currency})" for currency in currencies]
 
     def line(labels: list[str], node: dict[str, Any]) -> list[Any]:
         cells: list[Any] = [*labels, *[""] * (width - len(labels))]
@@ -139,14 +161,18 @@ def summary_rows(query: ReportQuery) -> Iterator[list[Any]]:
             hours(node["billable_seconds"]),
         ]
         if query.show_amounts:
-            cells.append(Decimal(node["billable_amount"]))
+            amounts = {t["currency"]: t["amount"] for t in node["billable_amounts"]}
+            cells += [Decimal(amounts.get(currency, "0.00")) for currency in currencies]
         return [safe_cell(v) for v in cells]
 
-    for group in report["groups"]:
-        yield line([group["label"]], group)
-        for sub in group.get("groups", ()):
-            yield line([group["label"], sub["label"]], sub)
-    yield line(["Total"], report)
+    def rows() -> Iterator[list[Any]]:
+        for group in report["groups"]:
+            yield line([group["label"]], group)
+            for sub in group.get("groups", ()):
+                yield line([group["label"], sub["label"]], sub)
+        yield line(["Total"], report)
+
+    return header, rows()
 
 
 # --- encoders -----------------------------------------------------------------------
@@ -243,9 +269,9 @@ def export_response(
     detailed|summary). Nothing is read from the database until the first chunk
     is pulled."""
     if report_type == "summary":
-        header, rows = summary_header(query), summary_rows(query)
+        header, rows = summary_table(query)
     else:
-        header, rows = detailed_header(query), detailed_rows(query)
+        header, rows = detailed_table(query)
     stem = f"novatime-{report_type}-{query.start_date.isoformat()}-{query.end_date.isoformat()}"
     if file_format == "xlsx":
         return streaming_file(

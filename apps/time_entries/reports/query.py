@@ -50,6 +50,9 @@ class ReportQuery:
     clients: tuple[UUID, ...] | None = None
     tags: tuple[str, ...] | None = None
     billable: bool | None = None
+    #: Currencies of the entries' amounts, once looked up (the detailed export
+    #: names them in its header); ``None`` until then.
+    currencies: tuple[str, ...] | None = None
 
     @property
     def timezone(self) -> str:
@@ -61,6 +64,8 @@ class ReportQuery:
 
     @property
     def currency(self) -> str:
+        """The organization's currency: the currency of amounts of projects
+        without a client currency (see apps/time_entries/money.py)."""
         return str(self.organization.currency)
 
     def instant_range(self) -> tuple[datetime.datetime, datetime.datetime]:

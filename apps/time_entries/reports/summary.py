@@ -11,6 +11,12 @@ that contain ``tag`` are computed over the unnested rows, the others over the
 plain rows (``UNION ALL`` of two grouped selects), so a total never counts a
 tagged entry twice. Labels (project, client and task names, user names from
 the public schema) are joined onto the few result rows in the same statement.
+
+Amounts are never added across currencies: when the caller may see money, the
+entry's currency (:mod:`apps.time_entries.money`: the client's, else the
+organization's) is one more grouping key at every level, and each node lists
+``billable_amounts`` per currency; ``billable_amount`` keeps its old meaning
+only when one currency is present (see :func:`report_summary`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
+
+from apps.time_entries.money import (
+    currency_totals,
+    entry_currency_sql,
+    single_amount,
+    single_currency,
+)
 
 from .query import ReportQuery
 
@@ -62,7 +75,9 @@ def _dimension_sql(dimension: str, week_start: int) -> str:
 
 
 def base_rows_sql(query: ReportQuery, *, need_client: bool) -> tuple[str, list[Any]]:
-    """The filtered entries with their local day, rounded seconds and amount."""
+    """The filtered entries with their local day, rounded seconds, amount and
+    the amount's currency (``NULL`` when the caller may not see money: no
+    join is made for it then)."""
     rounding = query.rounding
     seconds = rounding.seconds_sql("te.duration_seconds")
     amount = rounding.amount_sql(
@@ -71,23 +86,30 @@ def base_rows_sql(query: ReportQuery, *, need_client: bool) -> tuple[str, list[A
         amount_column="te.amount",
     )
     where, params = query.where_sql()
-    join_project = need_client or query.clients is not None
+    money = query.show_amounts
+    join_project = need_client or query.clients is not None or money
     client = "p.client_id" if join_project else "NULL::uuid"
+    currency = entry_currency_sql(client_alias="c") if money else "NULL::text"
     sql = (
         "SELECT te.user_id, te.project_id, te.task_id, "
         f"{client} AS client_id, te.billable, te.tags, "
         "(te.started_at AT TIME ZONE %s)::date AS day, "
         f"{seconds} AS secs, "
-        f"CASE WHEN te.billable THEN {amount} ELSE 0 END AS amt "
+        f"CASE WHEN te.billable THEN {amount} ELSE 0 END AS amt, "
+        f"{currency} AS cur "
         "FROM time_entries_timeentry te "
         + ("JOIN projects_project p ON p.id = te.project_id " if join_project else "")
+        + ("LEFT JOIN projects_client c ON c.id = p.client_id " if money else "")
         + f"WHERE {where}"
     )
-    return sql, [query.timezone, *params]
+    head = [query.timezone, query.currency] if money else [query.timezone]
+    return sql, [*head, *params]
 
 
 def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
-    """The one aggregate statement: rows of ``(level, k1, k2, total, billable, amount)``."""
+    """The one aggregate statement: rows of ``(level, k1, k2, currency, total,
+    billable, amount, billable entries, labels...)``, one per node and currency
+    (the currency is ``NULL`` when amounts are hidden)."""
     dims = list(query.group_by)
     base, params = base_rows_sql(query, need_client="client" in dims)
     sets = [tuple(dims[:n]) for n in range(len(dims) + 1)]  # (), (d1,), (d1, d2)
@@ -115,13 +137,16 @@ def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
         # level (PostgreSQL runs it with parallel workers). Step 2: GROUPING SETS
         # over those few thousand rows for the coarser levels and the total
         # (grouping sets themselves never run in parallel).
-        finest = [f"k{i + 1}" for i, d in enumerate(dims) if d in used]
+        # The currency is one more key at every level: amounts in different
+        # currencies are never summed together.
+        finest = [*(f"k{i + 1}" for i, d in enumerate(dims) if d in used), "cur"]
         leaves = (
-            f"SELECT {', '.join([*inner_cols, ''])}"
+            f"SELECT {', '.join([*inner_cols, ''])}e.cur AS cur, "
             "SUM(e.secs) AS secs, "
             "SUM(CASE WHEN e.billable THEN e.secs ELSE 0 END) AS bsecs, "
-            "SUM(e.amt) AS amt "
-            f"FROM {source}" + (f" GROUP BY {', '.join(finest)}" if finest else "")
+            "SUM(e.amt) AS amt, "
+            "COUNT(*) FILTER (WHERE e.billable) AS bn "
+            f"FROM {source} GROUP BY {', '.join(finest)}"
         )
         outer_keys = []
         level_terms = []
@@ -137,12 +162,13 @@ def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
                 outer_keys.append(f"NULL::text AS {name}")
         level = " + ".join(level_terms) if level_terms else "0"
         grouping = ", ".join(
-            "(" + ", ".join(f"k{dims.index(d) + 1}" for d in s) + ")" for s in part_sets
+            "(" + ", ".join([*(f"k{dims.index(d) + 1}" for d in s), "cur"]) + ")" for s in part_sets
         )
         selects.append(
-            f"SELECT {level} AS level, {', '.join([*outer_keys, ''])}"
+            f"SELECT {level} AS level, {', '.join([*outer_keys, ''])}x.cur AS cur, "
             "SUM(x.secs)::bigint AS total, SUM(x.bsecs)::bigint AS billable, "
-            "ROUND(COALESCE(SUM(x.amt), 0), 2)::text AS amount "
+            "ROUND(COALESCE(SUM(x.amt), 0), 2)::text AS amount, "
+            "SUM(x.bn)::bigint AS bn "
             f"FROM ({leaves}) x GROUP BY GROUPING SETS ({grouping})"
         )
     body = " UNION ALL ".join(selects)
@@ -159,7 +185,7 @@ def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
             label_cols.append("NULL::text")
     keys = ", ".join(f"r.k{i + 1}" for i in range(len(dims)))
     select = ", ".join(
-        c for c in ["r.level", keys, "r.total, r.billable, r.amount", *label_cols] if c
+        c for c in ["r.level", keys, "r.cur, r.total, r.billable, r.amount, r.bn", *label_cols] if c
     )
     cte = "WITH e AS MATERIALIZED" if parts[True] else "WITH e AS"
     sql = f"{cte} ({base}) SELECT {select} FROM ({body}) r {' '.join(joins)}"
@@ -167,38 +193,68 @@ def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
 
 
 def report_summary(query: ReportQuery) -> dict[str, Any]:
-    """The summary report (shape in API.md; see the module doc for the method)."""
+    """The summary report (shape in API.md and the app README).
+
+    Every node (the total, each group, each subgroup) has ``total_seconds``,
+    ``billable_seconds`` and, when the caller may see money:
+
+    * ``billable_amounts``: ``[{currency, amount}]``, one per currency of the
+      node's billable entries, sorted by currency (``[]`` without any);
+    * ``billable_amount``: the amount when the node has one currency
+      (``"0.00"`` with none), ``null`` when it mixes several (API.md's field,
+      kept for clients that read it: it was the sum over currencies before);
+    * ``currency``: the currency of ``billable_amount`` (the organization's
+      when the node has no money, ``null`` when mixed).
+
+    Without money all three are ``null``.
+    """
     sql, params = summary_sql(query)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     dims = list(query.group_by)
     money = query.show_amounts
+    n = len(dims)
+    # Rows come per node *and currency*: merge them (seconds add up across
+    # currencies, amounts stay apart).
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for level, *rest in rows:
+        keys = tuple(rest[:n])
+        currency, total, billable, amount, billable_count = rest[n : n + 5]
+        names = rest[n + 5 :]
+        node = merged.setdefault(
+            (level, *keys[:level]),
+            {"level": level, "keys": keys, "names": names, "total": 0, "billable": 0, "money": {}},
+        )
+        node["total"] += int(total or 0)
+        node["billable"] += int(billable or 0)
+        if money and billable_count:
+            node["money"][currency] = amount
 
-    def node(total: int, billable: int, amount: str | None) -> dict[str, Any]:
+    def totals(node: dict[str, Any] | None) -> dict[str, Any]:
+        node = node or {"total": 0, "billable": 0, "money": {}}
+        amounts = currency_totals(node["money"]) if money else None
         return {
-            "total_seconds": int(total or 0),
-            "billable_seconds": int(billable or 0),
-            "billable_amount": (amount or "0.00") if money else None,
+            "total_seconds": node["total"],
+            "billable_seconds": node["billable"],
+            "billable_amount": single_amount(amounts) if amounts is not None else None,
+            "billable_amounts": amounts,
+            "currency": single_currency(amounts, query.currency) if amounts is not None else None,
         }
 
-    result: dict[str, Any] = node(0, 0, "0.00")
+    result: dict[str, Any] = totals(merged.get((0,)))
     first: dict[Any, dict[str, Any]] = {}
-    second: list[tuple[Any, Any, dict[str, Any]]] = []
-    n = len(dims)
-    for level, *rest in rows:
-        keys, (total, billable, amount), names = rest[:n], rest[n : n + 3], rest[n + 3 :]
-        if level == 0:
-            result.update(node(total, billable, amount))
-        elif level == 1:
-            first[keys[0]] = {**_key(dims[0], keys[0], names[0]), **node(total, billable, amount)}
-        else:
-            group = {**_key(dims[1], keys[1], names[1]), **node(total, billable, amount)}
-            second.append((keys[0], keys[1], group))
+    second: list[tuple[Any, dict[str, Any]]] = []
+    for node in merged.values():
+        level, keys, names = node["level"], node["keys"], node["names"]
+        if level == 1:
+            first[keys[0]] = {**_key(dims[0], keys[0], names[0]), **totals(node)}
+        elif level == 2:
+            second.append((keys[0], {**_key(dims[1], keys[1], names[1]), **totals(node)}))
     if len(dims) == 2:
         for group in first.values():
             group["groups"] = []
-        for parent, _, group in second:
+        for parent, group in second:
             first[parent]["groups"].append(group)
         for group in first.values():
             group["groups"].sort(key=_sort_key(dims[1]))

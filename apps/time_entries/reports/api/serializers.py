@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import QueryDict
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..query import DIMENSIONS, MAX_RANGE_DAYS
@@ -107,6 +108,13 @@ class ExportParamsSerializer(SummaryParamsSerializer):
 # --- output -------------------------------------------------------------------------
 
 
+class CurrencyAmountSerializer(serializers.Serializer):
+    """An amount in one currency (amounts in different currencies are never added)."""
+
+    currency = serializers.CharField(help_text="ISO 4217 code.")
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+
+
 class _TotalsSerializer(serializers.Serializer):
     total_seconds = serializers.IntegerField()
     billable_seconds = serializers.IntegerField()
@@ -114,7 +122,26 @@ class _TotalsSerializer(serializers.Serializer):
         max_digits=16,
         decimal_places=2,
         allow_null=True,
-        help_text="Null when the caller may not see amounts.",
+        help_text=(
+            "The billable amount when the node's billable entries are in one currency "
+            '(`currency`; "0.00" when there are none); null when they mix currencies '
+            "(see `billable_amounts`) or when the caller may not see amounts."
+        ),
+    )
+    billable_amounts = CurrencyAmountSerializer(
+        many=True,
+        allow_null=True,
+        help_text=(
+            "One amount per currency of the node's billable entries, sorted by currency; "
+            "null when the caller may not see amounts."
+        ),
+    )
+    currency = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "Currency of `billable_amount` (the organization's when there is no billable "
+            "entry); null when mixed or hidden."
+        ),
     )
 
 
@@ -154,6 +181,7 @@ class DetailedEntrySerializer(serializers.Serializer):
     source = serializers.CharField()  # type: ignore[assignment]  # API field name, see note
     hourly_rate = serializers.SerializerMethodField()
     billable_amount = serializers.SerializerMethodField()
+    currency = serializers.SerializerMethodField()
 
     def get_user(self, entry: Any) -> dict[str, Any]:
         return {"id": entry.user_id, "name": self.context["user_names"].get(entry.user_id, "")}
@@ -177,3 +205,13 @@ class DetailedEntrySerializer(serializers.Serializer):
         if not self.context["show_amounts"]:
             return None
         return f"{entry.billable_amount:.2f}"
+
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True,
+            help_text="Currency of `hourly_rate` and `billable_amount` (the project's); "
+            "null when amounts are hidden.",
+        )
+    )
+    def get_currency(self, entry: Any) -> str | None:
+        return str(entry.currency) if self.context["show_amounts"] else None
