@@ -7,9 +7,14 @@
   tenant resolution goes to the database on every request (still correct),
   throttles and login-lockout counters count nothing (fail open: availability
   over rate limiting for the length of the outage), socket tickets cannot be
-  issued or redeemed (``delete`` reports "not deleted": fail closed), debounced
-  jobs are not scheduled (``add`` reports "not added"). ``/readyz`` still says
-  503, so the orchestrator and the on-call person know.
+  issued (``add`` reports "not added": the ticket endpoint answers 503
+  ``realtime_unavailable``) or redeemed (``delete`` reports "not deleted":
+  fail closed), debounced jobs are not scheduled (``add`` reports "not
+  added"). It is every settings module's backend (config/settings/base.py),
+  so dev and production degrade alike. ``/readyz`` answers 200 with status
+  ``degraded`` and the Redis problem: the pod still serves the API, so it
+  stays in the load balancer (a 503 would take every pod out at once for an
+  outage they all share); the counter and the warning tell the on-call person.
 * ``PublishSafeTask`` — the Celery task base: sending a task retries the broker
   connection (kombu's publish retry policy, ``CELERY_TASK_PUBLISH_RETRY_POLICY``)
   and, when the broker stays unreachable, logs an error (Sentry gets it through
@@ -97,6 +102,11 @@ class ResilientRedisCache(ReusedClientRedisCache):
         params["OPTIONS"] = options
         super().__init__(server, params)
 
+    def ping(self) -> None:
+        """Reach Redis, raising if it cannot be reached (``/readyz`` asks
+        this: the cache methods below hide an outage by design)."""
+        self._cache.get_client(write=True).ping()
+
     def _outage(self, operation: str, exc: Exception) -> None:
         from apps.common.metrics import CACHE_ERRORS
 
@@ -167,6 +177,15 @@ class ResilientRedisCache(ReusedClientRedisCache):
             super().delete_many(keys, version)
         except _OUTAGE as exc:
             self._outage("delete_many", exc)
+
+    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        """During an outage the key is missing, as for a read: ``ValueError``,
+        Django's answer for incrementing a key that does not exist."""
+        try:
+            return super().incr(key, delta, version)
+        except _OUTAGE as exc:
+            self._outage("incr", exc)
+            raise ValueError(f"Key '{key}' not found (cache unavailable)") from exc
 
     def touch(self, key: Any, timeout: Any = None, version: int | None = None) -> bool:
         from django.core.cache.backends.base import DEFAULT_TIMEOUT

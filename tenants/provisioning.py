@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django_tenants.utils import (
     get_tenant_domain_model,
     get_tenant_model,
@@ -343,6 +344,11 @@ def provision_tenant(
                 tenant.schema_name, method="migrate" if method == "migrate" else "template"
             )
         tenant.slug, tenant.name, tenant.status = slug, name, status
+        if used == "pool":
+            # The organization begins now: a spare schema may have waited in
+            # the pool for days, and its row's created_at is the pool's, not
+            # the customer's (the CLI, the admin and the API all show it).
+            tenant.created_at = timezone.now()
         for key, value in fields.items():
             setattr(tenant, key, value)
         try:
@@ -371,10 +377,16 @@ def _schedule_pool_refill() -> None:
         logger.warning("could not queue pool refill: %s", exc)
 
 
-def set_tenant_status(tenant: Any, status: str) -> Any:
-    """Change a tenant's status; the host cache is invalidated by the save."""
+def set_tenant_status(tenant: Any, status: str, **fields: Any) -> Any:
+    """Change a tenant's status (and ``fields`` saved with it, in the same
+    UPDATE); the host cache is invalidated by the save.
+
+    Which transitions are allowed is a business rule and not decided here
+    (``apps.organizations.services.organization_suspend`` / ``_resume``)."""
     tenant.status = status
-    tenant.save(update_fields=["status", "updated_at"])
+    for key, value in fields.items():
+        setattr(tenant, key, value)
+    tenant.save(update_fields=["status", *fields, "updated_at"])
     return tenant
 
 

@@ -1,12 +1,14 @@
-"""Fault behaviour with real services: Redis down (HTTP keeps working with the
-production cache backend, /readyz says 503, Celery sends are retried then
-logged, never a 500), a PostgreSQL connection killed under a persistent
-connection (the next request recovers through CONN_HEALTH_CHECKS), and a worker
-killed mid-task (acks_late redelivers; the idempotent task applies its effect
-once)."""
+"""Fault behaviour with real services: Redis down (under every settings
+module — dev, test, production — HTTP reads, writes and login keep working,
+/readyz says degraded, the WebSocket upgrade is refused cleanly with 1013,
+Celery sends are retried then logged, never a 500), a PostgreSQL connection
+killed under a persistent connection (the next request recovers through
+CONN_HEALTH_CHECKS), and a worker killed mid-task (acks_late redelivers; the
+idempotent task applies its effect once)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -54,6 +56,95 @@ def _dead_cache(backend: str) -> dict:
 
 # --- Redis down: cache ---------------------------------------------------------------
 
+SETTINGS_MODULES = ["config.settings.dev", "config.settings.test", "config.settings.production"]
+
+
+def _outage_env(settings_module: str) -> dict[str, str]:
+    """Environment of a process under ``settings_module`` whose Redis (cache,
+    channel layer, broker) is unreachable, on this run's test database and
+    host names. Production's secrets are made up; its HTTPS redirect is off
+    because the probe speaks plain HTTP to the application."""
+    env = {
+        "REDIS_URL": DEAD_REDIS,
+        "CELERY_BROKER_URL": DEAD_REDIS,
+        "NOVATIME_BASE_DOMAIN": settings.NOVATIME_BASE_DOMAIN,
+        "NOVATIME_IN_MEMORY": "0",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "DJANGO_SETTINGS_MODULE": settings_module,
+    }
+    if settings_module.endswith("production"):
+        env |= {
+            "SECRET_KEY": "fault-probe-" + uuid.uuid4().hex * 2,
+            "SECURE_SSL_REDIRECT": "0",
+            "SENTRY_DSN": "",
+            "ALLOWED_HOSTS": f"{settings.NOVATIME_BASE_DOMAIN},.{settings.NOVATIME_BASE_DOMAIN}",
+        }
+    return manage_env(**env)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("settings_module", SETTINGS_MODULES)
+def test_redis_down_the_whole_application_degrades_alike_under_every_settings_module(
+    settings_module,
+):
+    """Redis really unreachable (REDIS_URL on a port nothing listens on) in a
+    process under each settings module — the dev settings of scripts/run
+    included — running the real ASGI application: reads, writes, login and
+    its throttle/lockout answer as usual, /readyz says degraded (200), the
+    socket ticket is refused with 503 and the socket with 1013 (try again
+    later), nothing answers 500 or crashes."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.redis_outage_probe"],
+        env=_outage_env(settings_module),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=settings.BASE_DIR,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    run = json.loads(result.stdout.strip().splitlines()[-1])
+    assert run["cache_backend"] == "config.resilience.ResilientRedisCache"
+    assert run["read"]["status"] == 200, run["read"]
+    assert run["write"]["status"] == 201, run["write"]
+    assert run["project_saved"] is True
+    assert run["login_wrong"]["status"] == 400, run["login_wrong"]
+    assert run["login"]["status"] == 200, run["login"]
+    assert run["readyz"]["status"] == 200, run["readyz"]
+    assert run["readyz"]["body"]["status"] == "degraded"
+    assert run["readyz"]["body"]["checks"]["database"] == "ok"
+    assert run["readyz"]["body"]["checks"]["redis"].startswith("redis unavailable")
+    assert run["ticket"]["status"] == 503, run["ticket"]
+    assert run["ticket"]["body"]["code"] == "realtime_unavailable"
+    assert run["websocket"] == {
+        "accepted": True,
+        "type": "websocket.close",
+        "code": 1013,
+        "reason": "realtime_unavailable",
+        "seconds": run["websocket"].get("seconds"),
+    }, run["websocket"]
+    for step in ("read", "write", "login_wrong", "login", "readyz", "ticket"):
+        # Connection refused is immediate; the broker retry (~2 s) is the
+        # longest wait, for the write's after-commit task.
+        assert run[step]["seconds"] < 5, (step, run[step])
+
+
+def test_every_settings_module_uses_the_one_cache_configuration():
+    """base.py defines the cache; dev, test and production only point it at
+    their Redis (and test at its own key prefix)."""
+    script = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        "c = settings.CACHES['default']; print(json.dumps([c['BACKEND'], c.get('OPTIONS', {})]))"
+    )
+    seen = set()
+    for module in SETTINGS_MODULES:
+        env = _outage_env(module)
+        result = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        seen.add(result.stdout.strip().splitlines()[-1])
+    assert seen == {json.dumps(["config.resilience.ResilientRedisCache", {}])}
+
 
 def test_redis_down_http_api_keeps_working_and_readyz_reports_it(tenant):
     client = client_as(tenant, "member")
@@ -69,18 +160,18 @@ def test_redis_down_http_api_keeps_working_and_readyz_reports_it(tenant):
         assert [p["name"] for p in response.json()["results"]] == ["Still here"]
         assert elapsed < 2  # connection refused is immediate; timeouts bound a hung Redis
         ready = client.get("/readyz")
-        assert ready.status_code == 503
+        assert ready.status_code == 200  # still serving: stays in the load balancer
         body = ready.json()
-        assert body["status"] == "unavailable"
+        assert body["status"] == "degraded"
         assert body["checks"]["database"] == "ok"
-        assert body["checks"]["redis"] != "ok"
+        assert body["checks"]["redis"] == "redis unavailable: ConnectionError"
         assert client.get("/healthz").status_code == 200  # liveness: no restart for this
     assert _sample("novatime_cache_errors_total", operation="get") > errors_before
     assert client.get("/readyz").status_code == 200  # back to the real Redis
 
 
 def test_without_the_resilient_backend_a_redis_outage_fails_requests(tenant):
-    """Why production uses ResilientRedisCache: Django's own backend raises."""
+    """Why every settings module uses ResilientRedisCache: Django's own backend raises."""
     client = client_as(tenant, "member")
     client.raise_request_exception = False
     with override_settings(CACHES=_dead_cache("django.core.cache.backends.redis.RedisCache")):
@@ -201,8 +292,6 @@ _DB_KILL_SCRIPT = textwrap.dedent(
 def _script_result(script: str, *args: str, **env: str) -> dict:
     """Run ``script`` in a fresh process on the test database; its last
     line of output, as JSON."""
-    import json
-
     result = subprocess.run(
         [sys.executable, "-c", script, *args],
         env=manage_env(**env),

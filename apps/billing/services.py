@@ -567,6 +567,21 @@ def _organization_sync(subscription: Subscription, *, now: datetime.datetime) ->
             )
 
 
+def organization_status_resync(
+    *, subscription: Subscription, now: datetime.datetime | None = None
+) -> None:
+    """Give the organization the status its subscription calls for, once an
+    operator has lifted a suspension (``apps.organizations.services.
+    organization_resume``, which holds the subscription's row lock).
+
+    While an operator's suspension lasts, billing leaves the organization
+    alone (``_organization_sync``); whatever happened meanwhile applies now:
+    a trial that ended comes back ``active``, a past-due grace period that
+    ran out comes back ``suspended`` by billing (lifted when paid)."""
+    _organization_sync(subscription, now=now or timezone.now())
+    subscription.save(update_fields=["suspended_by_billing", "updated_at"])
+
+
 def _notify_admins(subscription: Subscription, *, subject: str, body: str) -> None:
     """Email the organization's owners and admins after commit (robust: a mail
     failure never undoes a billing state change)."""

@@ -32,6 +32,9 @@ def _check_database() -> str | None:
 
 def _check_redis() -> str | None:
     try:
+        ping = getattr(cache, "ping", None)  # ResilientRedisCache hides outages otherwise
+        if ping is not None:
+            ping()
         cache.set("readyz", "1", timeout=5)
         if cache.get("readyz") != "1":
             return "redis did not return the value it stored"
@@ -52,8 +55,18 @@ def _check_migrations() -> str | None:
     return None
 
 
-def readiness() -> tuple[bool, dict[str, str]]:
-    """Run every readiness check; returns (ready, {check: "ok" | problem})."""
+#: Checks whose failure leaves the API serving: the pod is ``degraded``, not
+#: unready. A Redis outage is shared by every pod, and the API keeps serving
+#: reads and writes through it (config/resilience.py); answering 503 would
+#: take every pod out of the load balancer and turn the degradation into an
+#: outage.
+DEGRADING_CHECKS = frozenset({"redis"})
+
+
+def readiness() -> tuple[str, dict[str, str]]:
+    """Run every readiness check; returns (status, {check: "ok" | problem})
+    where status is ``ok``, ``degraded`` (only a check of DEGRADING_CHECKS
+    failed: still ready) or ``unavailable``."""
     results: dict[str, str] = {}
     db_problem = _check_database()
     results["database"] = db_problem or "ok"
@@ -61,7 +74,10 @@ def readiness() -> tuple[bool, dict[str, str]]:
     results["migrations"] = (
         "skipped: database unavailable" if db_problem else (_check_migrations() or "ok")
     )
-    return all(v == "ok" for v in results.values()), results
+    failed = {name for name, outcome in results.items() if outcome != "ok"}
+    if not failed:
+        return "ok", results
+    return ("degraded" if failed <= DEGRADING_CHECKS else "unavailable"), results
 
 
 class HealthCheckMiddleware:
@@ -75,10 +91,10 @@ class HealthCheckMiddleware:
         if path == "/healthz":
             return JsonResponse({"status": "ok"})
         if path == "/readyz":
-            ready, checks = readiness()
+            status, checks = readiness()
             tenant_connection().set_schema_to_public()
             return JsonResponse(
-                {"status": "ok" if ready else "unavailable", "checks": checks},
-                status=200 if ready else 503,
+                {"status": status, "checks": checks},
+                status=503 if status == "unavailable" else 200,
             )
         return self.get_response(request)

@@ -19,3 +19,19 @@ def validate_timezone(value: str) -> None:
     """An IANA time zone name (``Europe/Berlin``)."""
     if value not in _known_timezones():
         raise ValidationError(f"Unknown time zone: {value!r}.", code="invalid_timezone")
+
+
+def validate_currency(value: str) -> None:
+    """An ISO 4217 code of a circulating currency, upper case (``EUR``).
+
+    The one check for every place a currency is accepted: the organization
+    model (so the CLI, signup, the settings API and the admin form), and the
+    client API. The code list and what it leaves out: ``apps.common.currencies``.
+    """
+    from .currencies import ISO_4217_CODES
+
+    if value not in ISO_4217_CODES:
+        raise ValidationError(
+            f"Unknown currency {value!r}: use an ISO 4217 code such as EUR or USD.",
+            code="invalid_currency",
+        )

@@ -7,8 +7,11 @@ What the admin may and may not do, and why:
   (``manage.py tenants delete``, CLI only, on purpose). The admin would only
   write the row and leave the two out of step.
 - **Status changes go through actions** ("Suspend", "Resume") that call
-  ``tenants.provisioning.set_tenant_status``, the same code the CLI uses, so
-  the host cache is invalidated and writes on a suspended host get 402 at once.
+  ``services.organization_suspend`` / ``organization_resume``, the services
+  ``manage.py tenants suspend|resume`` call: one rule for what may be
+  suspended or resumed, resume restores the status the suspension
+  interrupted, and the save invalidates the host cache so writes on a
+  suspended host get 402 at once.
 - **The slug and schema name are read-only**: the schema name is opaque and
   fixed; the slug is the subdomain, and renaming it also means moving the
   primary domain (a service, not a form field).
@@ -22,6 +25,7 @@ also carries the console's name); then Django's model permissions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -33,16 +37,12 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from tenants.provisioning import set_tenant_status
+from tenants.provisioning import TenantError
 
-from .constants import INTERNAL_STATUSES, MembershipStatus, OrganizationStatus, Role
+from .constants import INTERNAL_STATUSES, MembershipStatus, Role
 from .models import Domain, Invitation, Membership, Organization
+from .services import organization_resume, organization_suspend
 from .signals import membership_changed
-
-#: Statuses an organization can be suspended from (billing states that serve writes).
-SUSPENDABLE_STATUSES = frozenset(
-    {OrganizationStatus.TRIALING, OrganizationStatus.ACTIVE, OrganizationStatus.PAST_DUE}
-)
 
 
 def _is_internal(org: Organization | None) -> bool:
@@ -141,7 +141,15 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "domains__domain", "schema_name")
     ordering = ("name", "created_at")
     actions = ("suspend_organizations", "resume_organizations")
-    readonly_fields = ("id", "slug", "status", "schema_name", "created_at", "updated_at")
+    readonly_fields = (
+        "id",
+        "slug",
+        "status",
+        "status_before_suspension",
+        "schema_name",
+        "created_at",
+        "updated_at",
+    )
     inlines = (DomainInline, MembershipOfOrganizationInline)
     show_full_result_count = False  # one COUNT(*) per page is enough
 
@@ -175,7 +183,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         Derived from the model rather than listed, so organization settings
         added later show up here without touching the admin.
         """
-        head = ["id", "name", "slug", "status", "schema_name"]
+        head = ["id", "name", "slug", "status", "status_before_suspension", "schema_name"]
         tail = ["created_at", "updated_at"]
         middle = [
             f
@@ -217,68 +225,55 @@ class OrganizationAdmin(admin.ModelAdmin):
         request: HttpRequest,
         queryset: QuerySet[Organization],
         *,
-        allowed_from: frozenset[str],
-        to: str,
+        change: Callable[..., Organization],
         verb: str,
     ) -> None:
-        """Apply one status change to the selected rows it makes sense for.
+        """Apply ``change`` (``organization_suspend`` or ``organization_resume``,
+        the services ``manage.py tenants suspend|resume`` call too) to each
+        selected row, in a stable order, each in its own transaction.
 
-        One transaction for the batch; every change goes through
-        ``set_tenant_status`` (host cache invalidation) and into the admin log.
+        The service decides what is allowed and locks the row (and its
+        subscription, in billing's order); a refusal names the row and the
+        service's reason and changes nothing on that row.
         """
         changed: list[Organization] = []
-        skipped: list[Organization] = []
-        pks = list(queryset.values_list("pk", flat=True))
-        with transaction.atomic():
-            # Fresh rows, locked in a stable order: a concurrent action or
-            # billing webhook on the same rows waits instead of interleaving.
-            locked = Organization.objects.select_for_update().filter(pk__in=pks).order_by("pk")
-            for org in locked:
-                if org.status not in allowed_from:
-                    skipped.append(org)
-                    continue
-                set_tenant_status(org, to)
-                self.log_change(request, org, f"{verb.capitalize()} via admin action.")
-                changed.append(org)
+        refused: list[tuple[Organization, TenantError]] = []
+        for org in queryset.order_by("pk"):
+            try:
+                updated = change(organization_id=org.pk)
+            except TenantError as exc:
+                refused.append((org, exc))
+                continue
+            self.log_change(request, updated, f"{verb.capitalize()} via admin action.")
+            changed.append(updated)
         changed.sort(key=_label)
-        skipped.sort(key=_label)
+        refused.sort(key=lambda item: _label(item[0]))
         if changed:
             self.message_user(
                 request,
-                f"{verb.capitalize()} {_count(changed)}: {_slugs(changed)}.",
+                f"{verb.capitalize()} {_count(changed)}: "
+                + ", ".join(f"{_label(o)} ({o.status})" for o in changed)
+                + ".",
                 messages.SUCCESS,
             )
-        if not changed and not skipped:
+        if not changed and not refused:
             # Selected rows the current filter hides never reach the action.
             self.message_user(request, "No organization was changed.", messages.WARNING)
-        if skipped:
+        if refused:
             self.message_user(
                 request,
-                f"Not {verb} (status does not allow it): "
-                + ", ".join(f"{_label(o)} ({o.status})" for o in skipped)
-                + ".",
+                f"Not {verb}: "
+                + "; ".join(f"{_label(o)}: {exc.code} ({exc.message})" for o, exc in refused),
                 messages.WARNING,
             )
 
     @admin.action(description="Suspend selected organizations (read-only, writes get 402)")
     def suspend_organizations(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:
-        self._change_status(
-            request,
-            queryset,
-            allowed_from=SUSPENDABLE_STATUSES,
-            to=OrganizationStatus.SUSPENDED,
-            verb="suspended",
-        )
+        self._change_status(request, queryset, change=organization_suspend, verb="suspended")
 
-    @admin.action(description="Resume selected suspended organizations (active again)")
+    @admin.action(description="Resume selected suspended organizations (their status before)")
     def resume_organizations(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:
-        self._change_status(
-            request,
-            queryset,
-            allowed_from=frozenset({OrganizationStatus.SUSPENDED}),
-            to=OrganizationStatus.ACTIVE,
-            verb="resumed",
-        )
+        self._change_status(request, queryset, change=organization_resume, verb="resumed")
 
 
 def _count(orgs: list[Organization]) -> str:

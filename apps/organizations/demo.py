@@ -1,6 +1,8 @@
 """The demo organization the run command seeds (``tenants seed-demo``).
 
 Idempotent: running it again keeps what exists and fills in what is missing.
+Members are added through ``services.member_ensure`` (never by writing
+``Membership`` rows), so the seats billing counts are the members shown.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from django_tenants.utils import tenant_context
 from apps.projects.models import Client, Project
 
 from .constants import Role
-from .models import Membership, Organization
-from .services import organization_create
+from .models import Organization
+from .services import member_ensure, organization_create
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +62,10 @@ def seed_demo() -> dict[str, Any]:
                 user = User.objects.create_user(email=email, password=DEMO_PASSWORD)
             user.first_name, user.last_name = first, last
             user.save(update_fields=["first_name", "last_name"])
-            Membership.objects.update_or_create(
-                user=user, organization=org, defaults={"role": role}
-            )
+            # Through the membership service, like any other new member: the
+            # plan's member limit, and membership_changed after commit, so
+            # billing's seat count is the number of members (it stayed at 1).
+            member_ensure(organization=org, user=user, role=role)
         with tenant_context(org):
             today = datetime.date.today()
             for client_name, projects in DEMO_CLIENTS.items():

@@ -19,7 +19,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
-from apps.common.validators import validate_timezone
+from apps.common.validators import validate_currency, validate_timezone
 
 from .constants import (
     INTERNAL_STATUSES,
@@ -52,13 +52,23 @@ class Organization(TenantMixin):
         default=OrganizationStatus.PROVISIONING,
         db_index=True,
     )
+    status_before_suspension = models.CharField(
+        max_length=20,
+        choices=OrganizationStatus.choices,
+        blank=True,
+        editable=False,
+        help_text="What an operator's suspension interrupted; resuming restores it "
+        "(services.organization_resume). Blank when not suspended by an operator.",
+    )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     week_start = models.PositiveSmallIntegerField(
         default=0,
         validators=[MinValueValidator(0), MaxValueValidator(6)],
         help_text="0 = Monday … 6 = Sunday",
     )
-    currency = models.CharField(max_length=3, default="USD")
+    currency = models.CharField(
+        max_length=3, default="USD", validators=[validate_currency], help_text="ISO 4217 code."
+    )
     default_hourly_rate = models.DecimalField(
         max_digits=10,
         decimal_places=2,

@@ -19,11 +19,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.billing.limits import check_limit
+from apps.billing.models import Subscription
+from apps.billing.services import organization_status_resync
 from apps.common.errors import ApplicationError, ConflictError
 from apps.iam.services import new_user_password_check
-from tenants.provisioning import Provisioned, TenantError, provision_tenant
+from apps.iam.two_factor import two_factor_enabled
+from tenants.provisioning import Provisioned, TenantError, provision_tenant, set_tenant_status
 
-from .constants import ROLE_RANK, MembershipStatus, Role, role_has
+from .constants import ROLE_RANK, MembershipStatus, OrganizationStatus, Role, role_has
 from .emails import invitation_email_send
 from .models import (
     Invitation,
@@ -79,16 +82,128 @@ def organization_create(
         validate_email(email)
     except ValidationError as exc:
         raise TenantError("The owner email address is not valid.", code="invalid_email") from exc
+    if isinstance(fields.get("currency"), str):
+        # Stored upper case, as the settings API stores it; the model's
+        # validator (ISO 4217) then checks it in provision_tenant.
+        fields["currency"] = fields["currency"].strip().upper()
     with transaction.atomic():
         provisioned = provision_tenant(slug=slug, name=name, method=method, **fields)
         owner = User.objects.filter(email__iexact=email).first()
         if owner is None:
             owner = User.objects.create_user(email=email, password=owner_password)
-        membership = Membership.objects.create(
-            user=owner, organization=provisioned.tenant, role=Role.OWNER
-        )
-        _notify(membership, "added")
+        member_ensure(organization=provisioned.tenant, user=owner, role=Role.OWNER)
     return provisioned
+
+
+def member_ensure(*, organization: Organization, user: Any, role: str) -> Membership:
+    """Make ``user`` an active member of ``organization`` with ``role``, whatever
+    they were before (no membership, deactivated, another role); idempotent.
+
+    For operators' tools (``tenants create``, ``tenants seed-demo``), which
+    must not bypass what every membership change does: the plan's member
+    limit (``check_limit``, 402 ``plan_limit_reached``) for a new seat, and
+    ``membership_changed`` after commit, so billing counts the seat. An
+    unchanged membership sends nothing.
+    """
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update()
+            .filter(user=user, organization_id=organization.pk)
+            .first()
+        )
+        if membership is None:
+            check_limit(organization_id=organization.pk, limit="members")
+            membership = Membership.objects.create(user=user, organization=organization, role=role)
+            _notify(membership, "added")
+            return membership
+        if membership.status == MembershipStatus.ACTIVE and membership.role == role:
+            return membership
+        if membership.status != MembershipStatus.ACTIVE:
+            check_limit(organization_id=organization.pk, limit="members")
+        membership.status, membership.role = MembershipStatus.ACTIVE, role
+        membership.save(update_fields=["status", "role", "updated_at"])
+        _notify(membership, "role_changed")
+    return membership
+
+
+# --- suspension ---------------------------------------------------------------
+
+#: Statuses an operator can suspend an organization from: the serving,
+#: writable ones. Not template/pooled/provisioning rows (infrastructure), not
+#: a cancelled organization (already read-only), not a suspended one.
+SUSPENDABLE_STATUSES = frozenset(
+    {OrganizationStatus.TRIALING, OrganizationStatus.ACTIVE, OrganizationStatus.PAST_DUE}
+)
+
+
+def _locked_for_status_change(organization_id: Any) -> tuple[Organization, Subscription | None]:
+    """The organization and its subscription, locked in billing's order
+    (subscription first, as webhook processing takes them) so that an
+    operator's action and a webhook never deadlock."""
+    subscription = (
+        Subscription.objects.select_for_update().filter(organization_id=organization_id).first()
+    )
+    organization = Organization.objects.select_for_update().filter(pk=organization_id).first()
+    if organization is None:
+        raise TenantError("No such organization.", code="not_found")
+    return organization, subscription
+
+
+def organization_suspend(*, organization_id: Any) -> Organization:
+    """An operator's suspension (``tenants suspend``, the admin action): the
+    organization becomes read-only (writes get 402 ``organization_inactive``)
+    and remembers the status it had, which :func:`organization_resume` restores.
+
+    Refused (``TenantError``): ``already_suspended``; ``not_suspendable`` for
+    any status outside :data:`SUSPENDABLE_STATUSES`.
+    """
+    with transaction.atomic():
+        org, _ = _locked_for_status_change(organization_id)
+        if org.status == OrganizationStatus.SUSPENDED:
+            raise TenantError("The organization is already suspended.", code="already_suspended")
+        if org.status not in SUSPENDABLE_STATUSES:
+            raise TenantError(
+                f"The organization is {org.status}: only trialing, active or past_due "
+                "organizations can be suspended.",
+                code="not_suspendable",
+            )
+        set_tenant_status(org, OrganizationStatus.SUSPENDED, status_before_suspension=org.status)
+    logger.info(
+        "organization %s suspended by an operator (was %s)", org.pk, org.status_before_suspension
+    )
+    return org
+
+
+def organization_resume(*, organization_id: Any) -> Organization:
+    """Lift an operator's suspension: the organization gets back the status
+    it had when suspended, then whatever its subscription calls for now
+    (billing left it alone meanwhile: a trial that ended resumes ``active``, a
+    payment grace period that ran out keeps it ``suspended``, by billing).
+
+    A row suspended before the prior status was recorded resumes ``active``,
+    then billing's status applies the same way. Refused (``TenantError``):
+    ``not_suspended``; ``suspended_by_billing`` (billing lifts its own
+    suspension when the customer pays, an operator does not).
+    """
+    with transaction.atomic():
+        org, subscription = _locked_for_status_change(organization_id)
+        if org.status != OrganizationStatus.SUSPENDED:
+            raise TenantError(
+                f"The organization is not suspended (it is {org.status}).", code="not_suspended"
+            )
+        if subscription is not None and subscription.suspended_by_billing:
+            raise TenantError(
+                "Billing suspended this organization (its subscription is "
+                f"{subscription.status}): it resumes when billing is settled.",
+                code="suspended_by_billing",
+            )
+        previous = org.status_before_suspension or OrganizationStatus.ACTIVE
+        set_tenant_status(org, previous, status_before_suspension="")
+        if subscription is not None:
+            organization_status_resync(subscription=subscription)
+            org.refresh_from_db(fields=["status", "updated_at"])
+    logger.info("organization %s resumed by an operator: %s", org.pk, org.status)
+    return org
 
 
 @dataclass(frozen=True)
@@ -159,6 +274,21 @@ def organization_update(
             f"Only owners can change: {', '.join(sorted(owner_only))}.",
             code="owner_required",
             status_code=403,
+        )
+    if data.get("require_two_factor") and not two_factor_enabled(user=actor.user):
+        # Switching it on would lock the actor out with everyone else who has
+        # no second factor, with nobody left who could switch it off.
+        raise ConflictError(
+            "Turn on two-factor authentication for your own account before "
+            "requiring it from every member.",
+            code="two_factor_required_for_actor",
+            extra={
+                "fields": {
+                    "require_two_factor": [
+                        "You have no confirmed two-factor device: set one up first."
+                    ]
+                }
+            },
         )
     org = Organization.objects.get(pk=organization.pk)  # never save a cached copy
     old_default_rate = org.default_hourly_rate

@@ -9,6 +9,10 @@ its first use, and only on the organization host it was issued for.
 Tickets live in the Django cache (Redis in every real environment). Consuming
 is ``get`` then ``delete``: ``delete`` reports whether *this* call removed the
 key, so of two concurrent sockets presenting the same ticket only one wins.
+Issuing is ``add``, which reports whether the ticket was stored: while Redis
+is unreachable the cache drops writes (config/resilience.py), and a ticket
+that was never stored is refused (``TicketUnavailable`` → 503
+``realtime_unavailable``) rather than handed out to fail at the socket.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ class Ticket:
     credential: str = ""
 
 
+class TicketUnavailable(Exception):
+    """The ticket could not be stored (the cache, i.e. Redis, is unreachable)."""
+
+
 def _key(ticket: str) -> str:
     return f"{_KEY_PREFIX}{ticket}"
 
@@ -44,11 +52,13 @@ def issue_ticket(*, user_id: object, schema_name: str, credential: str = "") -> 
     ``auth.credential_ids``), so that logging out closes the socket it opens.
     """
     ticket = secrets.token_urlsafe(32)
-    cache.set(
+    stored = cache.add(
         _key(ticket),
         {"user_id": str(user_id), "schema_name": schema_name, "credential": credential},
         timeout=TICKET_TTL_SECONDS,
     )
+    if not stored:  # 256 random bits never collide: the cache is down
+        raise TicketUnavailable("the socket ticket could not be stored")
     return ticket
 
 

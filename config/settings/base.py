@@ -422,6 +422,9 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 NOVATIME_TENANT_HOOKS = {
     "create": "apps.organizations.services.organization_create",
     "seed_demo": "apps.organizations.demo.seed_demo",
+    # An operator's suspension and its lifting (CLI; the admin calls the same).
+    "suspend": "apps.organizations.services.organization_suspend",
+    "resume": "apps.organizations.services.organization_resume",
     # (code, message) of the 402 on a write to a read-only tenant, or None (billing).
     "read_only_reason": "apps.billing.selectors.read_only_reason",
 }

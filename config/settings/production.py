@@ -56,23 +56,13 @@ if NOVATIME_DB_POOL_MODE == "django":
         "timeout": env.int("DB_POOL_TIMEOUT", default=10),
     }
 
-REDIS_URL = env("REDIS_URL")
-# A Redis outage degrades (cache misses, dropped writes) instead of failing
-# every request: config/resilience.py lists what that means.
-CACHES["default"]["BACKEND"] = "config.resilience.ResilientRedisCache"  # noqa: F405
+REDIS_URL = env("REDIS_URL")  # no default: must be set
+# Only where Redis is changes: the cache backend (ResilientRedisCache), the
+# channel layer's timeouts and Celery's publish retries are base.py's, so a
+# Redis outage degrades exactly as under the dev settings (tests/test_faults.py).
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": REDIS_URL, "socket_timeout": 15}]  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = REDIS_URL  # noqa: F405
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
-# Sending a task retries the broker for about 2 s before giving up (then
-# PublishSafeTask logs and counts it).
-CELERY_TASK_PUBLISH_RETRY = True
-CELERY_TASK_PUBLISH_RETRY_POLICY = {
-    "max_retries": 4,
-    "interval_start": 0.1,
-    "interval_step": 0.3,
-    "interval_max": 1.0,
-}
-CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
 
 # --- Hosts and HTTPS -------------------------------------------------------------
 ALLOWED_HOSTS = env.list(

@@ -6,7 +6,7 @@ dominate the suite's runtime.
 """
 
 from .base import *  # noqa: F403
-from .base import NOVATIME_ENV_PREFIX, REDIS_URL, env
+from .base import CACHES, NOVATIME_ENV_PREFIX
 
 DEBUG = False
 SECRET_KEY = "test-secret-key"
@@ -14,13 +14,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Pool schemas are only built by the tests that exercise the pool.
 NOVATIME_TENANT_POOL_SIZE = 0
 NOVATIME_ENV_PREFIX = f"{NOVATIME_ENV_PREFIX}-test"
-CACHES = {
-    "default": {
-        "BACKEND": "config.resilience.ReusedClientRedisCache",
-        "LOCATION": env("REDIS_URL", default=REDIS_URL),
-        "KEY_PREFIX": NOVATIME_ENV_PREFIX,
-    },
-}
+# base.py's cache (backend, timeouts) under this run's own key prefix.
+CACHES["default"]["KEY_PREFIX"] = NOVATIME_ENV_PREFIX
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_DEFAULT_QUEUE = f"{NOVATIME_ENV_PREFIX}-default"
 STATIC_ROOT = None  # whitenoise serves from the finders; no var/static needed

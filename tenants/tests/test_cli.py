@@ -276,13 +276,13 @@ def test_list_without_customers_says_so():
 def test_suspend_then_resume_changes_the_status():
     out = run("suspend", "acme")
 
-    assert out == "acme suspended (read-only)\n"
+    assert out == "acme suspended (read-only; was active)\n"
     assert get_tenant_model().objects.get(slug="acme").status == "suspended"
     assert get_tenant_model().objects.get(slug="globex").status == "active"
 
     out = run("resume", "ACME")
 
-    assert out == "acme active\n"
+    assert out == "acme resumed: active\n"
     assert get_tenant_model().objects.get(slug="acme").status == "active"
 
 

@@ -104,14 +104,16 @@ class _ForgetfulCache:
         return None
 
 
-def test_readyz_fails_when_redis_is_down(monkeypatch):
+def test_readyz_says_degraded_when_redis_is_down(monkeypatch):
+    """Still ready (200): the API serves through a Redis outage
+    (config/resilience.py), and the outage is every pod's."""
     monkeypatch.setattr(health, "cache", _BrokenCache())
 
     response = get("/readyz")
 
-    assert response.status_code == 503
+    assert response.status_code == 200
     assert response.json() == {
-        "status": "unavailable",
+        "status": "degraded",
         "checks": {
             "database": "ok",
             "redis": "redis unavailable: ConnectionError",
@@ -120,13 +122,24 @@ def test_readyz_fails_when_redis_is_down(monkeypatch):
     }
 
 
-def test_readyz_fails_when_redis_loses_the_value(monkeypatch):
+def test_readyz_says_degraded_when_redis_loses_the_value(monkeypatch):
     monkeypatch.setattr(health, "cache", _ForgetfulCache())
 
     response = get("/readyz")
 
-    assert response.status_code == 503
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
     assert response.json()["checks"]["redis"] == "redis did not return the value it stored"
+
+
+def test_readyz_is_unavailable_when_the_database_and_redis_are_down(monkeypatch):
+    monkeypatch.setattr(health, "cache", _BrokenCache())
+    monkeypatch.setattr(health, "_check_database", lambda: "database unavailable: OperationalError")
+
+    response = get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
 
 
 def test_readyz_skips_migrations_when_the_database_is_down(monkeypatch):
@@ -146,7 +159,7 @@ def test_readyz_skips_migrations_when_the_database_is_down(monkeypatch):
 
 
 def test_readiness_returns_the_checks():
-    assert health.readiness() == (True, READY["checks"])
+    assert health.readiness() == ("ok", READY["checks"])
 
 
 def test_database_check_reports_the_exception_class(monkeypatch):

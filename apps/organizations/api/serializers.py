@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from apps.common.validators import validate_currency
 from apps.organizations.constants import Role
 from apps.organizations.models import Membership, Organization
 from apps.organizations.selectors import organization_url
@@ -105,7 +107,12 @@ class OrganizationSettingsSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "slug", "url", "status", "created_at"]
-        extra_kwargs = {"name": {"required": False, "allow_blank": False}}
+        extra_kwargs = {
+            "name": {"required": False, "allow_blank": False},
+            # The model's ISO 4217 validator runs in validate_currency, after
+            # upper-casing ("eur" is accepted as EUR).
+            "currency": {"validators": []},
+        }
 
     def get_url(self, obj: Organization) -> str:
         return organization_url(obj)
@@ -114,9 +121,11 @@ class OrganizationSettingsSerializer(serializers.ModelSerializer):
         return {"mode": obj.rounding_mode, "minutes": obj.rounding_minutes}
 
     def validate_currency(self, value: str) -> str:
-        value = value.upper()
-        if len(value) != 3 or not value.isalpha():
-            raise serializers.ValidationError("Use a three-letter ISO 4217 code.")
+        value = value.strip().upper()
+        try:
+            validate_currency(value)  # the model's own validator, after upper-casing
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages, code=exc.code) from exc
         return value
 
 

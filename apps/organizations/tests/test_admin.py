@@ -281,7 +281,7 @@ def test_suspend_action_makes_the_host_read_only_at_once(staff_client, tenant):
 
     assert response.status_code == 302
     assert messages_shown(staff_client, response) == [
-        ("success", "Suspended 1 organization: acme.")
+        ("success", "Suspended 1 organization: acme (suspended).")
     ]
     tenant.refresh_from_db()
     assert tenant.status == OrganizationStatus.SUSPENDED
@@ -297,14 +297,18 @@ def test_suspend_action_makes_the_host_read_only_at_once(staff_client, tenant):
 
 
 def test_resume_action_reopens_writes(staff_client, tenant):
-    set_tenant_status(tenant, OrganizationStatus.SUSPENDED)
+    set_tenant_status(
+        tenant, OrganizationStatus.SUSPENDED, status_before_suspension=OrganizationStatus.ACTIVE
+    )
     api = TenantAPIClient(tenant)
     assert api.post("/api/v1/meta/").status_code == 402  # cached as suspended
 
     response = run_action(staff_client, "resume_organizations", tenant)
 
     assert response.status_code == 302
-    assert messages_shown(staff_client, response) == [("success", "Resumed 1 organization: acme.")]
+    assert messages_shown(staff_client, response) == [
+        ("success", "Resumed 1 organization: acme (active).")
+    ]
     tenant.refresh_from_db()
     assert tenant.status == OrganizationStatus.ACTIVE
     assert api.post("/api/v1/meta/").status_code == 405
@@ -328,18 +332,21 @@ def test_actions_skip_rows_whose_status_does_not_allow_the_change(
     )
 
     assert suspend == [
-        ("success", "Suspended 1 organization: acme."),
+        ("success", "Suspended 1 organization: acme (suspended)."),
         (
             "warning",
-            f"Not suspended (status does not allow it): globex (cancelled), "
-            f"{template_schema_name()} (template).",
+            "Not suspended: globex: not_suspendable (The organization is cancelled: only "
+            "trialing, active or past_due organizations can be suspended.); "
+            f"{template_schema_name()}: not_suspendable (The organization is template: only "
+            "trialing, active or past_due organizations can be suspended.)",
         ),
     ]
     assert resume == [
         (
             "warning",
-            f"Not resumed (status does not allow it): globex (cancelled), "
-            f"{template_schema_name()} (template).",
+            "Not resumed: globex: not_suspended (The organization is not suspended (it is "
+            f"cancelled).); {template_schema_name()}: not_suspended (The organization is not "
+            "suspended (it is template).)",
         ),
     ]
     statuses = dict(Organization.objects.values_list("schema_name", "status"))
@@ -365,7 +372,7 @@ def test_suspending_several_organizations_reports_them_all(staff_client, tenant,
     response = run_action(staff_client, "suspend_organizations", other_tenant, tenant)
 
     assert messages_shown(staff_client, response) == [
-        ("success", "Suspended 2 organizations: acme, globex.")
+        ("success", "Suspended 2 organizations: acme (suspended), globex (suspended).")
     ]
     assert set(Organization.objects.customers().values_list("status", flat=True)) == {"suspended"}
 
@@ -440,7 +447,14 @@ def test_change_form_lists_identity_first_and_timestamps_last(staff_client, tena
 
     fields = [f for fs in response.context["adminform"] for line in fs for f in line]
     names = [f.field["name"] if isinstance(f.field, dict) else f.field.name for f in fields]
-    assert names[:5] == ["id", "name", "slug", "status", "schema_name"]
+    assert names[:6] == [
+        "id",
+        "name",
+        "slug",
+        "status",
+        "status_before_suspension",
+        "schema_name",
+    ]
     assert names[-2:] == ["created_at", "updated_at"]
     assert {"timezone", "week_start", "currency"} <= set(names)
 

@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, cast
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.common.validators import validate_currency
 from apps.projects.constants import ProjectRole, ProjectStatus
 from apps.projects.models import Client, Milestone, Project, ProjectDependency, ProjectMember
 from apps.projects.selectors import BudgetSpent
@@ -95,8 +97,11 @@ class ClientSerializer(serializers.ModelSerializer):
 
     def validate_currency(self, value: str) -> str:
         value = value.strip().upper()
-        if value and (len(value) != 3 or not value.isalpha()):
-            raise serializers.ValidationError("Use a three-letter ISO 4217 code, or leave blank.")
+        if value:
+            try:
+                validate_currency(value)  # the organization's check (ISO 4217)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages, code=exc.code) from exc
         return value
 
 

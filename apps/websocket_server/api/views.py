@@ -25,7 +25,7 @@ from apps.organizations.permissions import IsOrganizationMember, request_organiz
 
 from .. import presence
 from ..auth import credential_ids
-from ..tickets import TICKET_TTL_SECONDS, issue_ticket
+from ..tickets import TICKET_TTL_SECONDS, TicketUnavailable, issue_ticket
 from .serializers import PresenceSerializer, RealtimeTicketSerializer
 
 
@@ -42,17 +42,25 @@ class RealtimeTicketView(APIView):
             401: OpenApiResponse(description="`not_authenticated`"),
             403: OpenApiResponse(description="`not_a_member`, `two_factor_required`"),
             429: OpenApiResponse(description="`throttled` (scope `realtime_ticket`)"),
+            503: OpenApiResponse(description="`realtime_unavailable` (Redis unreachable)"),
         },
         summary="Get a single-use WebSocket ticket (60 s)",
     )
     def post(self, request: Request) -> Response:
         tenant = request_organization(request)
         credentials = credential_ids(request._request)
-        ticket = issue_ticket(
-            user_id=request.user.pk,
-            schema_name=tenant.schema_name,
-            credential=credentials[-1] if credentials else "",
-        )
+        try:
+            ticket = issue_ticket(
+                user_id=request.user.pk,
+                schema_name=tenant.schema_name,
+                credential=credentials[-1] if credentials else "",
+            )
+        except TicketUnavailable as error:
+            raise ApplicationError(
+                "Realtime is unavailable right now; try again shortly.",
+                code="realtime_unavailable",
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            ) from error
         data = {"ticket": ticket, "expires_in": TICKET_TTL_SECONDS}
         return Response(RealtimeTicketSerializer(data).data, status=status.HTTP_201_CREATED)
 

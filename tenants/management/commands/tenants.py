@@ -37,7 +37,6 @@ from tenants.provisioning import (
     ensure_template,
     fill_pool,
     refresh_template_snapshot,
-    set_tenant_status,
 )
 
 #: pg advisory lock key held by ``tenants migrate`` ("novatime" in ASCII).
@@ -211,12 +210,18 @@ class Command(BaseCommand):
             )
 
     def do_suspend(self, **o: Any) -> None:
-        tenant = set_tenant_status(self._tenant(o["slug"]), "suspended")
-        self.stdout.write(self.style.SUCCESS(f"{tenant.slug} suspended (read-only)"))
+        # The business rule (what may be suspended, what resuming restores)
+        # is the organizations app's, shared with the admin's actions.
+        tenant = self._hook("suspend")(organization_id=self._tenant(o["slug"]).pk)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{tenant.slug} suspended (read-only; was {tenant.status_before_suspension})"
+            )
+        )
 
     def do_resume(self, **o: Any) -> None:
-        tenant = set_tenant_status(self._tenant(o["slug"]), "active")
-        self.stdout.write(self.style.SUCCESS(f"{tenant.slug} active"))
+        tenant = self._hook("resume")(organization_id=self._tenant(o["slug"]).pk)
+        self.stdout.write(self.style.SUCCESS(f"{tenant.slug} resumed: {tenant.status}"))
 
     def do_delete(self, **o: Any) -> None:
         tenant = self._tenant(o["slug"])
