@@ -3,22 +3,29 @@ heartbeats, crash expiry, the list endpoint, organization isolation."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
 from apps.common.testing import expect
 from apps.organizations.tests.factories import MembershipFactory, client_as
 from apps.websocket_server import presence
+from apps.websocket_server.groups import user_group
 from apps.websocket_server.testing import (
     acookie,
     close_all,
+    close_code,
     connect,
+    presence_until,
     receive_all,
     receives_nothing,
+    socket_channels,
 )
 
 pytestmark = pytest.mark.django_db
@@ -186,3 +193,117 @@ def test_presence_never_crosses_organizations(tenant, other_tenant):
 def test_presence_list_needs_membership(tenant):
     expect(client_as(tenant, None).get("/api/v1/realtime/presence/"), 401)
     expect(client_as(tenant, "outsider").get("/api/v1/realtime/presence/"), 403, "not_a_member")
+
+
+# --- a socket that dies ---------------------------------------------------------------
+#
+# A socket that closes normally has always left presence at once. One that
+# died of an exception or was cancelled by the server used to stay "online"
+# until its entry expired (75 s): nothing ran the leave.
+
+#: A layer message the consumer cannot handle (``event.message`` without its
+#: ``event``): a server-side handler that raises.
+BROKEN_EVENT = {"type": "event.message"}
+PROMPT_SECONDS = 2.0
+
+
+def test_a_socket_that_dies_of_a_server_error_closes_1011_and_drops_presence(tenant):
+    alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
+    a = str(alice.user_id)
+
+    @async_to_sync
+    async def scenario() -> tuple[int, list[tuple[str, str]], float]:
+        _, watcher = await connect(ACME, await acookie(bob.user))
+        _, socket = await connect(ACME, await acookie(alice.user))
+        await receive_all(watcher, timeout=0.5)
+        try:
+            await get_channel_layer().group_send(
+                user_group(tenant.schema_name, alice.user_id), BROKEN_EVENT
+            )
+            code = await close_code(socket)
+            states, elapsed = await presence_until(watcher, a, "offline", since=time.monotonic())
+            return code, states, elapsed
+        finally:
+            await watcher.disconnect()
+
+    code, states, elapsed = scenario()
+    assert code == 1011
+    assert states == [(a, "offline")]
+    assert elapsed < PROMPT_SECONDS
+
+
+def test_a_user_with_another_socket_stays_online_when_one_dies(tenant):
+    alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
+    a = str(alice.user_id)
+    viewer = client_as(tenant, "viewer")
+
+    @async_to_sync
+    async def scenario() -> tuple[int, bool, list[dict]]:
+        _, watcher = await connect(ACME, await acookie(bob.user))
+        _, first = await connect(ACME, await acookie(alice.user))
+        [first_channel] = await socket_channels(tenant.schema_name, alice.user_id)
+        _, second = await connect(ACME, await acookie(alice.user))
+        await receive_all(watcher, timeout=0.5)
+        try:
+            await get_channel_layer().send(first_channel, BROKEN_EVENT)
+            code = await close_code(first)
+            quiet = await receives_nothing(watcher, skip=(), timeout=1.0)
+            body = await database_sync_to_async(viewer.get)("/api/v1/realtime/presence/")
+            await second.send_json_to({"type": "ping"})
+            assert (await second.receive_json_from(timeout=3)) == {"type": "pong"}
+            return code, quiet, expect(body, 200)["results"]
+        finally:
+            await close_all({"w": watcher, "s": second})
+
+    code, quiet, rows = scenario()
+    assert code == 1011
+    assert quiet  # no presence change: alice is still online
+    assert {r["user"]: (r["state"], r["sockets"]) for r in rows}[a] == ("online", 1)
+
+
+def test_presence_drops_promptly_on_an_abnormal_disconnect(tenant):
+    """The client vanishes (1006, no close frame): the server's
+    ``websocket.disconnect`` leaves presence at once."""
+    alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
+    a = str(alice.user_id)
+
+    @async_to_sync
+    async def scenario() -> tuple[list[tuple[str, str]], float]:
+        _, watcher = await connect(ACME, await acookie(bob.user))
+        _, socket = await connect(ACME, await acookie(alice.user))
+        await receive_all(watcher, timeout=0.5)
+        try:
+            since = time.monotonic()
+            await socket.disconnect(code=1006)
+            return await presence_until(watcher, a, "offline", since=since)
+        finally:
+            await watcher.disconnect()
+
+    states, elapsed = scenario()
+    assert states == [(a, "offline")]
+    assert elapsed < PROMPT_SECONDS
+
+
+def test_presence_drops_when_the_server_cancels_the_socket(tenant):
+    """The ASGI server cancels the application (shutdown, a timeout): the
+    consumer leaves presence on its way out."""
+    alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
+    a = str(alice.user_id)
+
+    @async_to_sync
+    async def scenario() -> tuple[list[tuple[str, str]], float]:
+        _, watcher = await connect(ACME, await acookie(bob.user))
+        _, socket = await connect(ACME, await acookie(alice.user))
+        await receive_all(watcher, timeout=0.5)
+        try:
+            since = time.monotonic()
+            socket.future.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await socket.future
+            return await presence_until(watcher, a, "offline", since=since)
+        finally:
+            await watcher.disconnect()
+
+    states, elapsed = scenario()
+    assert states == [(a, "offline")]
+    assert elapsed < PROMPT_SECONDS

@@ -27,10 +27,10 @@ permissions — organization suspended), 4401 on logout.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
-import uuid
 import weakref
 from typing import Any, Final
 
@@ -44,7 +44,7 @@ from django_tenants.utils import tenant_context
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import presence
+from . import frames, presence
 from .auth import (
     CLOSE_FORBIDDEN,
     CLOSE_NOT_AUTHENTICATED,
@@ -59,16 +59,21 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CLOSE_FORBIDDEN",
+    "CLOSE_INTERNAL_ERROR",
+    "CLOSE_INVALID_MESSAGES",
     "CLOSE_NOT_AUTHENTICATED",
     "CLOSE_RATE_LIMITED",
-    "CLOSE_REALTIME_UNAVAILABLE",
     "TenantSocketConsumer",
 ]
 
 CLOSE_RATE_LIMITED: Final = 4429
-#: RFC 6455 "try again later": Redis (the channel layer) is unreachable at
-#: connect, reason ``realtime_unavailable``; the client reconnects with back-off.
-CLOSE_REALTIME_UNAVAILABLE: Final = 1013
+#: Too many refused frames (``invalid_message`` / ``unknown_message``) in a
+#: window: the client is broken or probing, and each refusal costs an answer.
+CLOSE_INVALID_MESSAGES: Final = 4400
+#: RFC 6455 "internal error": the server failed in a way that leaves the
+#: socket in an unknown state (a server-side handler raised). The client
+#: reconnects and catches up.
+CLOSE_INTERNAL_ERROR: Final = 1011
 
 #: Token bucket per socket: bursts of ``RATE_BURST`` messages, ``RATE_PER_SECOND``
 #: sustained. A client that sends ``RATE_CLOSE_AFTER`` messages in a row into an
@@ -76,6 +81,10 @@ CLOSE_REALTIME_UNAVAILABLE: Final = 1013
 RATE_BURST: Final = 30
 RATE_PER_SECOND: Final = 10.0
 RATE_CLOSE_AFTER: Final = 30
+#: A socket that sends ``INVALID_CLOSE_AFTER`` refused frames within
+#: ``INVALID_WINDOW_SECONDS`` is closed (4400, reason ``invalid_messages``).
+INVALID_CLOSE_AFTER: Final = 20
+INVALID_WINDOW_SECONDS: Final = 60.0
 #: At most one ``chat.typing`` per channel per socket in this many seconds.
 TYPING_INTERVAL_SECONDS: Final = 3.0
 
@@ -122,12 +131,35 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         else:
             self.channel_name = await self.channel_layer.new_channel()
             sources = [receive, self._layer_receive]
-        with contextlib.suppress(StopConsumer):
-            await await_many_dispatch(sources, self.dispatch)
+        try:
+            with contextlib.suppress(StopConsumer):
+                await await_many_dispatch(sources, self.dispatch)
+        finally:
+            await self._leave_at_exit()
+
+    async def _leave_at_exit(self) -> None:
+        """Leave groups and presence however the consumer ends.
+
+        The normal ways out (``websocket.disconnect``, eviction, the rate
+        limit) already left; this covers the others — an exception that got
+        past ``dispatch``, the server cancelling the application — which
+        otherwise left the user "online" until the presence entry expired
+        (75 s) and the channel in its groups. Shielded, so a cancellation does
+        not cut the cleanup short (it then finishes in the background).
+        """
+        if not getattr(self, "joined_groups", None):
+            return
+        leaving = asyncio.ensure_future(self._leave())
+        try:
+            await asyncio.shield(leaving)
+        except asyncio.CancelledError:
+            logger.info("websocket: cancelled while leaving; leaving in the background")
+            raise
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """``AsyncConsumer.dispatch`` without its per-message
-        ``aclose_old_connections()``.
+        ``aclose_old_connections()``, and with no exception left to end the
+        consumer silently.
 
         That call hops to the single shared database thread for *every*
         message of every socket — an event fanned out to 200 sockets queued
@@ -135,11 +167,43 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         and dominated the fan-out latency. Handlers here touch the database
         only through ``database_sync_to_async``, which already closes stale
         connections around each call.
+
+        Client frames answer their own failures (``websocket_receive``). Any
+        other handler that raises (a server→client event, an eviction, the
+        connect) is logged with its traceback and the socket is closed with
+        1011 after leaving its groups and presence: its state is unknown, and
+        a reconnect (with catch-up) is the safe way on. Before, the exception
+        ended the consumer: no close code, and presence stayed for 75 s.
         """
         handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        try:
+            if handler is None:
+                raise ValueError(f"No handler for message type {message['type']!r}")
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            logger.exception(
+                "websocket: %r failed on %s (user %s); closing 1011",
+                message.get("type"),
+                getattr(self, "schema_name", "?"),
+                getattr(self, "user_id", None),
+            )
+            await self._close_broken()
+
+    async def _close_broken(self) -> None:
+        """Close a socket whose state is unknown (1011), leaving everything
+        first; if even the close cannot be sent, end the consumer."""
+        self.evicted = True  # no more client messages are handled
+        await self._leave()
+        try:
+            if getattr(self, "_accepted", False):
+                await self.close(code=CLOSE_INTERNAL_ERROR, reason="internal_error")
+            else:  # failed while connecting: accept so the client sees the code
+                await self._refuse(CLOSE_INTERNAL_ERROR)
+        except Exception:
+            logger.warning("websocket: could not send the 1011 close", exc_info=True)
+            raise StopConsumer() from None
 
     async def _layer_receive(self) -> dict[str, Any]:
         delay = 0.05
@@ -152,6 +216,10 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
                 logger.warning("websocket: channel layer unreachable, retrying in %.2fs", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol=subprotocol, headers=headers)
+        self._accepted = True
 
     async def connect(self) -> None:
         self.joined_groups = []
@@ -176,6 +244,7 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         self._tokens = float(RATE_BURST)
         self._tokens_at = time.monotonic()
         self._overflow = 0
+        self._refused_at: collections.deque[float] = collections.deque()
         self._typing_sent: dict[str, float] = {}
         self._last_sweep = 0.0
         self._state = "active"
@@ -185,27 +254,18 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         if credential:
             groups.append(credential_group(credential))
         if self.channel_layer is not None:
-            try:
-                for group in groups:
-                    async with _redis_slot():
-                        await self.channel_layer.group_add(group, self.channel_name)
-                    self.joined_groups.append(group)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                # Redis (the channel layer) is unreachable: a socket that can
-                # receive no event would only look alive. Refused cleanly, so
-                # the client retries later; the HTTP API keeps serving.
-                logger.warning("websocket refused on %s: channel layer down: %s", tenant, exc)
-                await self._leave()
-                await self._refuse(CLOSE_REALTIME_UNAVAILABLE, reason="realtime_unavailable")
-                return
+            for group in groups:
+                async with _redis_slot():
+                    await self.channel_layer.group_add(group, self.channel_name)
+                self.joined_groups.append(group)
         await self.accept()
         await self._presence_seen()
 
-    async def _refuse(self, code: int, reason: str | None = None) -> None:
+    async def _refuse(self, code: int) -> None:
         # Accept-then-close so that the client sees the application close code
         # (a refused handshake only yields a generic HTTP 403).
         await self.accept()
-        await self.close(code=code, reason=reason)
+        await self.close(code=code)
 
     async def _leave(self) -> None:
         """Leave every group and presence (idempotent: eviction, then the
@@ -244,10 +304,36 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         self._overflow += 1
         return False
 
-    async def _error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
+    async def _error(
+        self, code: str, message: str, *, op: str = "rejected", message_type: str | None = None
+    ) -> None:
+        """The ``error`` event: the documented envelope (``type``, ``op``,
+        ``data``) with ``code`` and ``message`` also at the top level, where
+        clients have always read them. ``op`` is ``rejected`` (the client's
+        frame was refused) or ``failed`` (the server failed handling it);
+        ``data.message_type`` names the client message when it was a known
+        one. The message never carries a traceback or the frame."""
+        await self.send_json(
+            {
+                "type": "error",
+                "op": op,
+                "data": {"code": code, "message": message, "message_type": message_type},
+                "code": code,
+                "message": message,
+            }
+        )
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        """Every client frame: rate limit, then ``frames.decode`` (size,
+        depth, JSON, schema), then the message's handler.
+
+        Replaces Channels' ``receive``/``decode_json``/``receive_json`` chain,
+        which raised on a binary frame, non-JSON text or deep nesting and so
+        ended the consumer. A refused frame answers ``error``
+        (``invalid_message``/``unknown_message``) and the socket stays; a
+        handler that raises answers ``error``/``internal_error`` (logged with
+        its traceback, which the client never sees) and the socket stays.
+        """
         if self.user_id is None or self.evicted:
             return
         if not self._take_token():
@@ -258,35 +344,62 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
             elif self._overflow == 1:
                 await self._error("rate_limited", "Too many messages: slow down.")
             return
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "ping":
+        try:
+            request = frames.decode(message)
+        except frames.FrameError as refused:
+            await self._refuse_frame(refused)
+            return
+        try:
+            await self._handle(request)
+        except Exception:
+            logger.exception(
+                "websocket: %s failed on %s (user %s)",
+                request.type,
+                self.schema_name,
+                self.user_id,
+            )
+            await self._error(
+                "internal_error",
+                "The server could not handle this message.",
+                op="failed",
+                message_type=request.type,
+            )
+
+    async def _refuse_frame(self, refused: frames.FrameError) -> None:
+        """Answer a refused frame; close 4400 once ``INVALID_CLOSE_AFTER``
+        were refused within ``INVALID_WINDOW_SECONDS``."""
+        now = time.monotonic()
+        window = self._refused_at
+        window.append(now)
+        while window and window[0] <= now - INVALID_WINDOW_SECONDS:
+            window.popleft()
+        if len(window) >= INVALID_CLOSE_AFTER:
+            logger.info("websocket %s closed: %d invalid messages", self.user_id, len(window))
+            await self._leave()
+            await self.close(code=CLOSE_INVALID_MESSAGES, reason="invalid_messages")
+            self.evicted = True  # nothing more is handled until the disconnect
+            return
+        await self._error(refused.code, refused.message, message_type=refused.message_type)
+
+    async def _handle(self, request: frames.ClientMessage) -> None:
+        if request.type == "ping":
             await self.send_json({"type": "pong"})
             await self._presence_seen()
-        elif kind == "presence.heartbeat":
-            state = content.get("state", "active")
-            if state not in presence.STATES:
-                await self._error("invalid_message", "state is 'active' or 'away'.")
-                return
-            self._state = state
+        elif request.type == "presence.heartbeat":
+            self._state = request.fields["state"]
             await self._presence_seen()
-        elif kind == "chat.typing":
-            await self._typing(content)
-        else:
-            await self._error("unknown_message", "Unsupported message type.")
+        elif request.type == "chat.typing":
+            await self._typing(request.fields["channel"])
+        else:  # frames.MESSAGES and this dispatch disagree: a server bug
+            raise ValueError(f"no handler for client message {request.type!r}")
 
-    async def _typing(self, content: dict[str, Any]) -> None:
-        raw = content.get("channel")
-        try:
-            channel_id = str(uuid.UUID(str(raw)))
-        except ValueError:
-            await self._error("invalid_message", "channel is a channel id.")
-            return
+    async def _typing(self, channel_id: str) -> None:
         now = time.monotonic()
         if now - self._typing_sent.get(channel_id, -1e9) < TYPING_INTERVAL_SECONDS:
             return  # throttled: the previous indicator is still showing
         audience = await self._typing_audience(channel_id)
         if audience is _HIDDEN:
-            await self._error("unknown_channel", "No such channel.")
+            await self._error("unknown_channel", "No such channel.", message_type="chat.typing")
             return
         self._typing_sent[channel_id] = now
         await send_event_from_socket(

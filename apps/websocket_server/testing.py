@@ -149,3 +149,41 @@ async def acookie(user: Any, host: str = "acme.localhost") -> str:
     from channels.db import database_sync_to_async
 
     return await database_sync_to_async(cookie_for)(user, host)
+
+
+async def presence_until(
+    watcher: WebsocketCommunicator, user: str, state: str, *, since: float, within: float = 5.0
+) -> tuple[list[tuple[str, str]], float]:
+    """The presence changes of ``user`` that ``watcher`` sees until one says
+    ``state`` (or ``within`` seconds after ``since``, a ``time.monotonic()``),
+    and how many seconds after ``since`` that change arrived (``inf`` if it
+    never did). Polls with ``receive_nothing``: a ``receive_output`` that
+    times out cancels the watcher's application."""
+    import json
+    import time
+
+    seen: list[tuple[str, str]] = []
+    while time.monotonic() < since + within:
+        if await watcher.receive_nothing(timeout=0.05, interval=0.01):
+            continue
+        output = await watcher.receive_output(timeout=RECEIVE_TIMEOUT)
+        if output["type"] != "websocket.send":
+            break  # the watcher was closed
+        message = json.loads(output["text"])
+        if message.get("type") != "presence":
+            continue
+        seen += [(u["user"], u["state"]) for u in message["data"]["users"] if u["user"] == user]
+        if seen and seen[-1][1] == state:
+            return seen, time.monotonic() - since
+    return seen, float("inf")
+
+
+async def socket_channels(schema_name: str, user_id: Any) -> list[str]:
+    """The channel names of ``user_id``'s live sockets in the organization,
+    read from presence (each socket's entry is keyed by its channel name), so
+    a test can address one socket of several through the channel layer."""
+    from . import presence
+
+    client = presence._async_client()
+    raw = await client.hkeys(presence._key(schema_name, "sockets", str(user_id)))
+    return sorted(k.decode() if isinstance(k, bytes) else k for k in raw)

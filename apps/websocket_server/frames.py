@@ -1,0 +1,234 @@
+"""Every client frame of the organization socket goes through ``decode``.
+
+A frame is untrusted input that arrives without the HTTP stack's parsers in
+front of it: Channels' own JSON consumer hands ``json.loads`` whatever came,
+so non-JSON text, a binary frame, 1,000 levels of ``[[[...]]]``
+(``RecursionError``) or a 5,000-digit number (``ValueError``) raised inside
+the consumer and dropped the socket without a close code. ``decode`` turns
+*any* frame into either a validated ``ClientMessage`` or a ``FrameError``
+with a stable code, so the consumer has one place that says what a client
+may send, and the work spent on a frame is bounded before anything is parsed:
+
+* size: at most ``MAX_FRAME_CHARS`` characters of text (checked first, O(1));
+  binary frames are refused unread;
+* depth: at most ``MAX_DEPTH`` levels of nesting, counted on the raw text
+  before ``json.loads`` runs (so the C decoder never recurses deeply);
+* JSON: strict (no ``NaN``/``Infinity``, no duplicate keys, integers of at
+  most ``MAX_INT_DIGITS`` digits), no NUL and no lone UTF-16 surrogate in any
+  key or string (they are never meaningful here, and PostgreSQL and log
+  encoders choke on them further down);
+* shape: an object whose ``type`` is a known message type, with only that
+  type's fields, each of its declared type (``MESSAGES``).
+
+The decoder is deliberately small and local: if a shared depth-limited JSON
+decoder lands in ``apps.common``, ``loads_bounded`` is the piece to swap.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+#: Client messages are a few dozen characters (the largest, ``chat.typing``,
+#: is ~70); 4 KiB leaves room for growth and bounds the parse.
+MAX_FRAME_CHARS: Final = 4096
+#: Valid messages are flat objects (depth 1); a little room, no more.
+MAX_DEPTH: Final = 8
+#: No field takes a number today; a 5,000-digit integer made ``int()`` raise.
+MAX_INT_DIGITS: Final = 20
+
+INVALID_MESSAGE: Final = "invalid_message"
+UNKNOWN_MESSAGE: Final = "unknown_message"
+
+PRESENCE_STATES: Final = ("active", "away")
+
+
+class FrameError(Exception):
+    """A refused frame: ``code`` (``invalid_message`` or ``unknown_message``)
+    and a message for the client that never echoes the frame. ``message_type``
+    is the frame's ``type`` when it was a known one (so the client can tell
+    which of its requests was refused)."""
+
+    def __init__(self, code: str, message: str, *, message_type: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.message_type = message_type
+
+
+def _invalid(message: str, *, message_type: str | None = None) -> FrameError:
+    return FrameError(INVALID_MESSAGE, message, message_type=message_type)
+
+
+# --- JSON with bounds ----------------------------------------------------------------
+
+# What the depth scan looks at: an escape pair (skipped whole, so an escaped
+# quote never toggles the string state), a quote, a bracket. One left-to-right
+# pass: a backtracking "string literal" regex took ~100 ms on 4 KiB of \\".
+_TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
+_BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
+
+
+def _depth_exceeds(text: str, max_depth: int) -> bool:
+    """Whether brackets outside string literals nest deeper than
+    ``max_depth`` (exact for valid JSON; for invalid JSON any answer is fine,
+    ``json.loads`` refuses it next)."""
+    depth = 0
+    in_string = False
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token == '"':
+            in_string = not in_string
+        elif in_string or len(token) == 2:
+            continue
+        elif token in "[{":
+            depth += 1
+            if depth > max_depth:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError("number too long")
+    return int(digits)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError("duplicate key")
+        out[key] = value
+    return out
+
+
+def _has_bad_char(value: Any) -> bool:
+    """Whether a NUL or a lone surrogate hides in any key or string (the depth
+    is already bounded, so the walk is too)."""
+    if isinstance(value, str):
+        return _BAD_CHAR.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_bad_char(k) or _has_bad_char(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_bad_char(v) for v in value)
+    return False
+
+
+def loads_bounded(text: str, *, max_chars: int, max_depth: int) -> Any:
+    """``json.loads`` that refuses (``ValueError``) what no client message
+    needs: more than ``max_chars`` characters or ``max_depth`` levels,
+    ``NaN``/``Infinity``, over-long integers, duplicate keys, NUL or lone
+    surrogates. The size and depth are checked before parsing."""
+    if len(text) > max_chars:
+        raise ValueError(f"longer than {max_chars} characters")
+    if _depth_exceeds(text, max_depth):
+        raise ValueError(f"nested deeper than {max_depth} levels")
+    value = json.loads(
+        text,
+        parse_constant=_no_constants,
+        parse_int=_bounded_int,
+        object_pairs_hook=_unique_keys,
+    )
+    if _has_bad_char(value):
+        raise ValueError("NUL or lone surrogate")
+    return value
+
+
+# --- message schemas -----------------------------------------------------------------
+
+
+def _presence_state(value: Any) -> str:
+    if not isinstance(value, str) or value not in PRESENCE_STATES:
+        raise _invalid("state is 'active' or 'away'.", message_type="presence.heartbeat")
+    return value
+
+
+def _channel_id(value: Any) -> str:
+    # Only the canonical and the bare-hex forms; uuid.UUID also takes
+    # "{...}" and "urn:uuid:..." which no client needs.
+    if not isinstance(value, str) or len(value) not in (32, 36):
+        raise _invalid("channel is a channel id.", message_type="chat.typing")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise _invalid("channel is a channel id.", message_type="chat.typing") from None
+
+
+@dataclass(frozen=True)
+class MessageSchema:
+    """The fields one client message type takes: ``required`` and
+    ``optional`` (with its default) map a field to the function that checks
+    and normalizes its value (raising ``FrameError``)."""
+
+    required: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    optional: Mapping[str, tuple[Callable[[Any], Any], Any]] = field(default_factory=dict)
+
+
+#: Everything a client may send. README "Client → server" documents the same.
+MESSAGES: Final[Mapping[str, MessageSchema]] = {
+    "ping": MessageSchema(),
+    "presence.heartbeat": MessageSchema(optional={"state": (_presence_state, "active")}),
+    "chat.typing": MessageSchema(required={"channel": _channel_id}),
+}
+
+
+@dataclass(frozen=True)
+class ClientMessage:
+    """A validated client message: its ``type`` and normalized fields."""
+
+    type: str
+    fields: Mapping[str, Any]
+
+
+def decode(message: Mapping[str, Any]) -> ClientMessage:
+    """The ``websocket.receive`` ASGI message → ``ClientMessage``, or
+    ``FrameError`` for anything else."""
+    text = message.get("text")
+    if text is None:
+        # A binary frame (ASGI carries either ``text`` or ``bytes``): refused
+        # unread, whatever its size.
+        raise _invalid("Messages are JSON text frames; binary frames are not accepted.")
+    if not isinstance(text, str):
+        raise _invalid("Messages are JSON text frames.")
+    if len(text) > MAX_FRAME_CHARS:
+        raise _invalid(f"Messages are at most {MAX_FRAME_CHARS} characters.")
+    try:
+        content = loads_bounded(text, max_chars=MAX_FRAME_CHARS, max_depth=MAX_DEPTH)
+    except (ValueError, RecursionError):
+        raise _invalid(
+            f"Messages are JSON objects (at most {MAX_DEPTH} levels deep, "
+            "no NUL or lone surrogates)."
+        ) from None
+    if not isinstance(content, dict):
+        raise _invalid("Messages are JSON objects with a 'type'.")
+    kind = content.get("type")
+    if not isinstance(kind, str):
+        raise _invalid("Messages are JSON objects with a string 'type'.")
+    schema = MESSAGES.get(kind)
+    if schema is None:
+        raise FrameError(UNKNOWN_MESSAGE, "Unsupported message type.")
+    allowed = {"type", *schema.required, *schema.optional}
+    if not set(content) <= allowed:
+        raise _invalid(
+            f"Unknown field for {kind}; it takes: {', '.join(sorted(allowed))}.",
+            message_type=kind,
+        )
+    fields: dict[str, Any] = {}
+    for name, check in schema.required.items():
+        if name not in content:
+            raise _invalid(f"{name} is required.", message_type=kind)
+        fields[name] = check(content[name])
+    for name, (check, default) in schema.optional.items():
+        fields[name] = check(content[name]) if name in content else default
+    return ClientMessage(type=kind, fields=fields)
