@@ -159,9 +159,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis, cache, channels, celery -----------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 NOVATIME_ENV_PREFIX = env("NOVATIME_ENV_PREFIX", default="novatime")
+# One cache configuration for every settings module (dev, test, production
+# only change where it points): a Redis outage degrades the same way
+# everywhere. ResilientRedisCache treats an unreachable Redis as an empty cache
+# (reads miss, writes are dropped, 0.5 s socket timeouts) instead of failing
+# every request; config/resilience.py lists what that means for tenant
+# resolution, throttles, login lockout and socket tickets. It keeps one Redis
+# client and pool per process (tests/test_cache_clients.py).
 CACHES = {
     "default": {
-        "BACKEND": "config.resilience.ReusedClientRedisCache",
+        "BACKEND": "config.resilience.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": NOVATIME_ENV_PREFIX,
         "TIMEOUT": 300,
@@ -173,7 +180,9 @@ CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "CONFIG": {
             # Read timeout above the layer's 5 s blocking receive: redis-py's
             # default equals it, and idle sockets then dropped on timeouts.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+            # A connect to an unreachable Redis gives up after 2 s (the
+            # socket is then refused with 1013, apps/websocket_server).
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}],
             "prefix": f"{NOVATIME_ENV_PREFIX}:asgi",
             "capacity": 1000,
             "expiry": 60,
@@ -188,6 +197,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = f"{NOVATIME_ENV_PREFIX}-default"
+# Sending a task retries the broker for about 2 s before giving up (then
+# config.resilience.PublishSafeTask logs and counts it): the same in every
+# environment, so a broker outage degrades alike under dev and production.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 4,
+    "interval_start": 0.1,
+    "interval_step": 0.3,
+    "interval_max": 1.0,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
 # Periodic jobs. Each ``*_all_tenants`` task runs in the public schema and
 # enqueues one task per serving organization (tenant-schemas-celery carries the
 # schema), so a slow tenant never delays the others and no task sees two schemas.
