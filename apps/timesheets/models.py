@@ -45,7 +45,17 @@ class Timesheet(TimestampedModel):
     approved_total_seconds = models.BigIntegerField(null=True, blank=True)
     approved_billable_seconds = models.BigIntegerField(null=True, blank=True)
     approved_billable_amount = models.DecimalField(
-        max_digits=14, decimal_places=2, null=True, blank=True
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The approved billable amount when it is in one currency; null when mixed.",
+    )
+    approved_billable_amounts = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Approved billable amounts per currency: [{"currency", "amount"}], '
+        "amounts as exact decimal strings (apps/time_entries/money.py).",
     )
     reminded_at = models.DateTimeField(null=True, blank=True)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from django.db.models import (
     BigIntegerField,
+    Count,
     DateField,
     DateTimeField,
     ExpressionWrapper,
@@ -40,6 +41,12 @@ from django.utils import timezone
 
 from apps.common.prepared import PreparedQuery
 from apps.organizations.constants import MembershipStatus, role_has
+from apps.time_entries.money import (
+    currency_totals,
+    entry_currency_expression,
+    project_currency,
+    single_amount,
+)
 from tenants.db import current_tenant
 
 from .constants import LOCKED_STATUSES, TimesheetStatus
@@ -209,7 +216,8 @@ class TimesheetDetail:
     events: list[TimesheetEvent]
     total_seconds: int = 0
     billable_seconds: int = 0
-    billable_amount: Decimal = Decimal("0.00")
+    #: ``{currency: amount}`` of the billable entries (never added across currencies).
+    billable_amounts: dict[str, Decimal] = field(default_factory=dict)
     daily_totals: list[dict[str, Any]] = field(default_factory=list)
     project_totals: list[dict[str, Any]] = field(default_factory=list)
     flags: dict[str, Any] = field(default_factory=dict)
@@ -260,9 +268,10 @@ def timesheet_detail(*, sheet: Timesheet, today: datetime.date | None = None) ->
     entries = list(
         _entries_model()
         .objects.filter(user_id=sheet.user_id, started_at__gte=low, started_at__lt=high)
-        .select_related("project", "task")
+        .select_related("project__client", "task")
         .order_by("started_at", "id")
     )
+    default_currency = str(org.currency)
     events = list(TimesheetEvent.objects.filter(timesheet=sheet).order_by("created_at", "id"))
     detail = TimesheetDetail(sheet=sheet, entries=entries, events=events)
 
@@ -273,6 +282,8 @@ def timesheet_detail(*, sheet: Timesheet, today: datetime.date | None = None) ->
         seconds = entry.duration_seconds or 0
         day = entry.started_at.astimezone(tz).date()
         per_day[day] += seconds
+        currency = project_currency(entry.project, default=default_currency)
+        entry.currency = currency  # shown next to the entry's amount
         row = projects.setdefault(
             entry.project_id,
             {
@@ -281,6 +292,7 @@ def timesheet_detail(*, sheet: Timesheet, today: datetime.date | None = None) ->
                 "total_seconds": 0,
                 "billable_seconds": 0,
                 "billable_amount": Decimal("0.00"),
+                "currency": currency,
             },
         )
         row["total_seconds"] += seconds
@@ -290,7 +302,9 @@ def timesheet_detail(*, sheet: Timesheet, today: datetime.date | None = None) ->
             row["billable_seconds"] += seconds
             row["billable_amount"] += entry.amount or 0
             detail.billable_seconds += seconds
-            detail.billable_amount += entry.amount or 0
+            detail.billable_amounts[currency] = detail.billable_amounts.get(
+                currency, Decimal("0.00")
+            ) + (entry.amount or 0)
 
     today = today or local_date(org, timezone.now())
     expected = _expected_seconds_per_day(sheet.user_id)
@@ -385,18 +399,27 @@ def overview_page(*, memberships: list[Any], period_start: datetime.date) -> lis
         s.user_id: s for s in Timesheet.objects.filter(user_id__in=user_ids, period_start=start)
     }
     billable = Q(billable=True)
-    totals = {
-        row["user_id"]: row
-        for row in _entries_model()
+    # One row per user and currency of their entries' amounts (amounts in
+    # different currencies are never added): seconds add up, amounts stay apart.
+    totals: dict[Any, dict[str, Any]] = {}
+    for row in (
+        _entries_model()
         .objects.filter(user_id__in=user_ids, started_at__gte=low, started_at__lt=high)
+        .annotate(entry_currency=entry_currency_expression(org))
         .order_by()
-        .values("user_id")
+        .values("user_id", "entry_currency")
         .annotate(
             total=Sum("duration_seconds"),
             billable_seconds=Sum("duration_seconds", filter=billable),
             billable_amount=Sum("amount", filter=billable),
+            billable_count=Count("id", filter=billable),
         )
-    }
+    ):
+        user = totals.setdefault(row["user_id"], {"total": 0, "billable_seconds": 0, "money": {}})
+        user["total"] += row["total"] or 0
+        user["billable_seconds"] += row["billable_seconds"] or 0
+        if row["billable_count"]:
+            user["money"][row["entry_currency"]] = row["billable_amount"] or Decimal("0.00")
     for membership in memberships:
         sheet = sheets.get(membership.user_id)
         row = totals.get(membership.user_id, {})
@@ -407,7 +430,8 @@ def overview_page(*, memberships: list[Any], period_start: datetime.date) -> lis
         membership.decided_at = sheet.decided_at if sheet else None
         membership.total_seconds = row.get("total") or 0
         membership.billable_seconds = row.get("billable_seconds") or 0
-        membership.billable_amount = row.get("billable_amount") or Decimal("0.00")
+        membership.billable_amounts = currency_totals(row.get("money") or {})
+        membership.billable_amount = single_amount(membership.billable_amounts)
     return memberships
 
 

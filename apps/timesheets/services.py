@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -48,6 +49,7 @@ from apps.organizations.models import Membership
 from apps.projects.constants import ProjectRole
 from apps.projects.models import ProjectMember
 from apps.time_entries.locks import user_time_lock
+from apps.time_entries.money import currency_totals, entry_currency_expression, single_amount
 from apps.websocket_server.events import send_event_on_commit
 from tenants.db import current_tenant
 
@@ -394,18 +396,36 @@ def timesheet_withdraw(*, timesheet: Timesheet, actor_id: Any, comment: str = ""
 
 def _snapshot(sheet: Timesheet) -> dict[str, Any]:
     """Approved totals, aggregated by PostgreSQL over the period's entries
-    (read under the user's time lock, so no entry write can interleave)."""
+    (read under the user's time lock, so no entry write can interleave).
+
+    Amounts are per currency (an entry's amount is in its project's currency,
+    apps/time_entries/money.py), never added across currencies:
+    ``approved_billable_amounts`` lists them; ``approved_billable_amount``
+    keeps the single amount when there is one currency (0 with none) and is
+    ``None`` when several are mixed."""
     TimeEntry = _entries_model()
     billable = Q(billable=True)
-    totals = TimeEntry.objects.filter(period_entries_filter(sheet)).aggregate(
+    entries = TimeEntry.objects.filter(period_entries_filter(sheet))
+    totals = entries.aggregate(
         total=Sum("duration_seconds"),
         billable_seconds=Sum("duration_seconds", filter=billable),
-        billable_amount=Sum("amount", filter=billable),
     )
+    per_currency = (
+        entries.filter(billable)
+        .annotate(entry_currency=entry_currency_expression(_organization()))
+        .order_by()
+        .values("entry_currency")
+        .annotate(amount=Sum("amount"))
+    )
+    amounts = currency_totals(
+        {row["entry_currency"]: row["amount"] or Decimal(0) for row in per_currency}
+    )
+    single = single_amount(amounts)
     return {
         "approved_total_seconds": totals["total"] or 0,
         "approved_billable_seconds": totals["billable_seconds"] or 0,
-        "approved_billable_amount": totals["billable_amount"] or 0,
+        "approved_billable_amount": Decimal(single) if single is not None else None,
+        "approved_billable_amounts": amounts,
     }
 
 
@@ -427,6 +447,7 @@ def timesheet_approve(
             "approved_total_seconds",
             "approved_billable_seconds",
             "approved_billable_amount",
+            "approved_billable_amounts",
             "decided_at",
             "decided_by_id",
         ]
@@ -494,6 +515,7 @@ def timesheet_reopen(
         sheet.approved_total_seconds = None
         sheet.approved_billable_seconds = None
         sheet.approved_billable_amount = None
+        sheet.approved_billable_amounts = None
         sheet.submitted_at = None
         sheet.decided_at = None
         sheet.decided_by_id = None
@@ -501,6 +523,7 @@ def timesheet_reopen(
             "approved_total_seconds",
             "approved_billable_seconds",
             "approved_billable_amount",
+            "approved_billable_amounts",
             "submitted_at",
             "decided_at",
             "decided_by_id",

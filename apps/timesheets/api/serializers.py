@@ -1,9 +1,14 @@
 """Serializers of the timesheet API: inputs (validated shapes only; rules
 live in ``apps.timesheets.services``) and outputs.
 
-Money (``hourly_rate``, ``amount``, ``billable_amount``) is shown only when
-the context's ``can_view_rates`` is true: managers and above, or everybody
-for their own sheet when the organization lets members see their rates.
+Money (``hourly_rate``, ``amount``, ``billable_amount``, the per-currency
+lists and their ``currency``) is shown only when the context's
+``can_view_rates`` is true: the one money rule
+(:func:`apps.time_entries.money.may_view_money`: managers and above, or
+everybody for their own sheet when the organization lets members see their
+rates). Amounts in different currencies are never added: totals are lists of
+``{currency, amount}``; a single-amount field keeps its value only when one
+currency is present (``null`` when mixed).
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, TypedDict
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.projects.api.serializers import EnumChoiceField
+from apps.time_entries.money import currency_totals, single_amount, single_currency
+from apps.time_entries.reports.api.serializers import CurrencyAmountSerializer
 from apps.timesheets.constants import TimesheetStatus
 from apps.timesheets.models import Timesheet, TimesheetEvent
 from apps.timesheets.selectors import MISSING
@@ -98,6 +106,7 @@ class TimesheetSerializer(serializers.ModelSerializer):
     status = EnumChoiceField(TimesheetStatus, read_only=True)
     total_seconds = serializers.IntegerField(read_only=True)
     decided_by = serializers.UUIDField(source="decided_by_id", read_only=True, allow_null=True)
+    approved_billable_amounts = serializers.SerializerMethodField()
 
     class Meta:
         model = Timesheet
@@ -114,15 +123,36 @@ class TimesheetSerializer(serializers.ModelSerializer):
             "approved_total_seconds",
             "approved_billable_seconds",
             "approved_billable_amount",
+            "approved_billable_amounts",
             "reminded_at",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
 
+    @extend_schema_field(
+        CurrencyAmountSerializer(
+            many=True,
+            allow_null=True,
+            help_text="The approval snapshot's billable amounts, one per currency; null "
+            "until approved. `approved_billable_amount` is null when there are several.",
+        )
+    )
+    def get_approved_billable_amounts(self, sheet: Timesheet) -> list[dict[str, str]] | None:
+        if sheet.approved_billable_amounts is not None:
+            return list(sheet.approved_billable_amounts)
+        if sheet.approved_billable_amount is None:
+            return None
+        # Approved before amounts were kept per currency: the one amount was
+        # labelled with the organization's currency then, and still is.
+        return currency_totals({self.context.get("currency", ""): sheet.approved_billable_amount})
+
     def to_representation(self, instance: Timesheet) -> dict[str, Any]:
         return _hide_money(
-            super().to_representation(instance), self.context, "approved_billable_amount"
+            super().to_representation(instance),
+            self.context,
+            "approved_billable_amount",
+            "approved_billable_amounts",
         )
 
 
@@ -151,13 +181,14 @@ class TimesheetEntrySerializer(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField())
     hourly_rate = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
     amount = serializers.DecimalField(**_MONEY, allow_null=True)
+    currency = serializers.CharField(help_text="Currency of `hourly_rate` and `amount`.")
 
     def get_task_title(self, entry: Any) -> str | None:
         return entry.task.title if entry.task_id else None
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         return _hide_money(
-            super().to_representation(instance), self.context, "hourly_rate", "amount"
+            super().to_representation(instance), self.context, "hourly_rate", "amount", "currency"
         )
 
 
@@ -173,9 +204,12 @@ class ProjectTotalSerializer(serializers.Serializer):
     total_seconds = serializers.IntegerField()
     billable_seconds = serializers.IntegerField()
     billable_amount = serializers.DecimalField(**_MONEY)
+    currency = serializers.CharField(help_text="The project's currency (of `billable_amount`).")
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        return _hide_money(super().to_representation(instance), self.context, "billable_amount")
+        return _hide_money(
+            super().to_representation(instance), self.context, "billable_amount", "currency"
+        )
 
 
 class MissingDaySerializer(serializers.Serializer):
@@ -201,10 +235,13 @@ class TimesheetDetailSerializer(serializers.Serializer):
     def to_representation(self, detail: Any) -> dict[str, Any]:
         context = self.context
         data = TimesheetSerializer(detail.sheet, context=context).data
+        amounts = currency_totals(detail.billable_amounts)
         data.update(
             {
                 "billable_seconds": detail.billable_seconds,
-                "billable_amount": str(detail.billable_amount.quantize(_CENT)),
+                "billable_amount": single_amount(amounts),
+                "billable_amounts": amounts,
+                "currency": single_currency(amounts, context.get("currency", "")),
                 "entries": TimesheetEntrySerializer(
                     detail.entries, many=True, context=context
                 ).data,
@@ -217,14 +254,23 @@ class TimesheetDetailSerializer(serializers.Serializer):
             }
         )
         data["total_seconds"] = detail.sheet.total_seconds
-        return _hide_money(data, context, "billable_amount")
+        return _hide_money(data, context, "billable_amount", "billable_amounts", "currency")
 
 
 class TimesheetDetailSchemaSerializer(TimesheetSerializer):
     """OpenAPI shape of :class:`TimesheetDetailSerializer` (documentation only)."""
 
     billable_seconds = serializers.IntegerField()
-    billable_amount = serializers.DecimalField(**_MONEY, required=False)
+    billable_amount = serializers.DecimalField(
+        **_MONEY,
+        required=False,
+        allow_null=True,
+        help_text="The live billable amount when the period's billable entries are in one "
+        "currency (`currency`); null when they mix currencies. Left out, with "
+        "`billable_amounts` and `currency`, when the caller may not see money.",
+    )
+    billable_amounts = CurrencyAmountSerializer(many=True, required=False)
+    currency = serializers.CharField(required=False, allow_null=True)
     entries = TimesheetEntrySerializer(many=True)
     daily_totals = DailyTotalSerializer(many=True)
     project_totals = ProjectTotalSerializer(many=True)
@@ -236,6 +282,8 @@ class TimesheetDetailSchemaSerializer(TimesheetSerializer):
             *TimesheetSerializer.Meta.fields,
             "billable_seconds",
             "billable_amount",
+            "billable_amounts",
+            "currency",
             "entries",
             "daily_totals",
             "project_totals",
@@ -259,7 +307,13 @@ class OverviewRowSerializer(serializers.Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
     total_seconds = serializers.IntegerField()
     billable_seconds = serializers.IntegerField()
-    billable_amount = serializers.DecimalField(**_MONEY)
+    billable_amount = serializers.DecimalField(
+        **_MONEY,
+        allow_null=True,
+        help_text="The member's billable amount for the period when in one currency; "
+        "null when mixed (see `billable_amounts`).",
+    )
+    billable_amounts = CurrencyAmountSerializer(many=True)
     weekly_expected_hours = serializers.DecimalField(
         max_digits=5, decimal_places=2, allow_null=True
     )
@@ -275,7 +329,7 @@ class OverviewRowSerializer(serializers.Serializer):
         most of its time in per-field DRF machinery otherwise (same output;
         the fields above stay the contract and the OpenAPI schema)."""
         hours = row.weekly_expected_hours
-        return {
+        data = {
             "user": str(row.user_id),
             "email": row.user.email,
             "name": self.get_name(row),
@@ -286,9 +340,11 @@ class OverviewRowSerializer(serializers.Serializer):
             "decided_at": _iso(row.decided_at),
             "total_seconds": int(row.total_seconds),
             "billable_seconds": int(row.billable_seconds),
-            "billable_amount": str(Decimal(row.billable_amount).quantize(_CENT)),
+            "billable_amount": row.billable_amount,
+            "billable_amounts": row.billable_amounts,
             "weekly_expected_hours": None if hours is None else str(hours.quantize(_CENT)),
         }
+        return _hide_money(data, self.context, "billable_amount", "billable_amounts")
 
 
 def _iso(value: Any) -> str | None:

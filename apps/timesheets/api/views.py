@@ -30,7 +30,7 @@ from apps.common.errors import field_error
 from apps.organizations.constants import role_has
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, request_membership
-from apps.time_entries.money import may_view_money
+from apps.time_entries.money import may_view_money, project_currency
 from apps.timesheets import periods, selectors, services
 from apps.timesheets.models import Timesheet
 from tenants.db import current_tenant
@@ -147,7 +147,11 @@ class TimesheetViewSet(
         )
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "can_view_rates": self._can_view_rates()}
+        return {
+            **super().get_serializer_context(),
+            "can_view_rates": self._can_view_rates(),
+            "currency": str(current_tenant().currency),
+        }
 
     def _sheet_response(self, sheet: Timesheet, code: int = status.HTTP_200_OK) -> Response:
         fresh = selectors.timesheet_get_for_member(
@@ -340,7 +344,8 @@ class TimesheetViewSet(
         memberships = self.paginate_queryset(rows)
         assert memberships is not None  # the default pagination class is always set
         page = selectors.overview_page(memberships=list(memberships), period_start=start)
-        return self.get_paginated_response(OverviewRowSerializer(page, many=True).data)
+        data = OverviewRowSerializer(page, many=True, context=self.get_serializer_context()).data
+        return self.get_paginated_response(data)
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         # ``?format=csv`` of the export is our parameter, not DRF's renderer
@@ -367,7 +372,10 @@ class TimesheetViewSet(
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         start, end = _aligned_period(query.validated_data["period_start"])
-        rows = _export_rows(selectors.timesheet_export_entries(period_start=start))
+        rows = _export_rows(
+            selectors.timesheet_export_entries(period_start=start),
+            show_money=self._can_view_rates(),
+        )
         name = f"timesheets-{start.isoformat()}-{end.isoformat()}"
         if query.validated_data["format"] == "xlsx":
             return _xlsx_response(rows, name)
@@ -395,7 +403,10 @@ EXPORT_HEADER = [
     "hours",
     "hourly_rate",
     "amount",
+    "currency",
 ]
+#: Columns left out when the caller may not see money (the one money rule).
+_MONEY_COLUMNS = ("hourly_rate", "amount", "currency")
 
 
 def _safe_cell(value: Any) -> Any:
@@ -405,8 +416,10 @@ def _safe_cell(value: Any) -> Any:
     return value
 
 
-def _export_rows(queryset: QuerySet[Any]) -> list[list[Any]]:
-    """Header plus one row per entry; users are looked up in one query."""
+def _export_rows(queryset: QuerySet[Any], *, show_money: bool) -> list[list[Any]]:
+    """Header plus one row per entry; users are looked up in one query. Each
+    amount is in the row's ``currency`` (its project's); without
+    ``show_money`` the money columns are left out."""
     entries = list(queryset)
     users = {
         m.user_id: m.user
@@ -436,8 +449,12 @@ def _export_rows(queryset: QuerySet[Any]) -> list[list[Any]]:
                 f"{seconds / 3600:.2f}",
                 "" if entry.hourly_rate is None else str(entry.hourly_rate),
                 "" if entry.amount is None else str(entry.amount),
+                project_currency(entry.project, default=str(org.currency)),
             ]
         )
+    if not show_money:
+        keep = [i for i, name in enumerate(EXPORT_HEADER) if name not in _MONEY_COLUMNS]
+        rows = [[row[i] for i in keep] for row in rows]
     return rows
 
 
