@@ -113,7 +113,7 @@ class Services:
     notes: list[str]
     pg_bin_dir: str | None = None
     """Directory with ``pg_dump``/``psql``/``pg_restore`` matching the embedded
-    server (PostgreSQL 16); ``None`` when the database is not embedded."""
+    server (PostgreSQL 18); ``None`` when the database is not embedded."""
     _handles: list[_Stoppable] = field(default_factory=list, repr=False)
 
     def stop(self) -> None:
@@ -782,16 +782,35 @@ class _EmbeddedPostgres:
                     else "not started by us",
                 )
                 return
-            log.info("stopping embedded PostgreSQL (pid %s)", info["pid"])  # type: ignore[index]
-            res = self._run(
-                "pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "30", "stop", timeout=60
-            )
-            if res.returncode != 0 and self._running_postmaster() is not None:
-                log.warning("pg_ctl stop failed (%s); sending SIGQUIT", res.stderr.strip())
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(abs(int(info["pid"])), signal.SIGQUIT)  # type: ignore[index]
+            pid = abs(int(info["pid"]))  # type: ignore[index]
+            log.info("stopping embedded PostgreSQL (pid %s)", pid)
+            try:
+                res = self._run(
+                    "pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "30", "stop",
+                    timeout=60,
+                )  # fmt: skip
+                why = "" if res.returncode == 0 else res.stderr.strip()
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                # e.g. as root, a parent directory lost its o+x since the start
+                # (pytest resets its temp root to 0700), so pg_ctl cannot run.
+                why = f"pg_ctl could not run: {exc}"
+            if why and self._running_postmaster() is not None:
+                self._signal_stop(pid, why)
             state.data.pop("server_pid", None)
             state.save()
+
+    def _signal_stop(self, pid: int, why: str) -> None:
+        """Stop the postmaster without pg_ctl: SIGINT (fast shutdown), then SIGQUIT."""
+        log.warning("pg_ctl stop failed (%s); sending SIGINT (fast shutdown)", why)
+        for sig, wait in ((signal.SIGINT, 30.0), (signal.SIGQUIT, 10.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if self._running_postmaster() is None:
+                    return
+                time.sleep(0.1)
+            log.warning("PostgreSQL pid %s still running after %s", pid, sig.name)
 
 
 # --------------------------------------------------------------------------- #
