@@ -12,6 +12,8 @@
   ``kubernetes-validate --strict`` (pip) when installed; then NovaTime's own
   rules (probes on /healthz and /readyz, secrets only by reference, HPA,
   a migration Job named after its release, wildcard Ingress, non-root pods).
+* PostgreSQL majors: every major the files name is a supported one
+  (``SUPPORTED_PG_MAJORS``) and the image's ``pg_dump`` matches compose's server.
 
 ``tests/test_production_deploy.py`` runs the same checks.
 """
@@ -33,6 +35,19 @@ BIN = Path(sys.executable).parent
 PROCESS_TYPES = {"web", "worker", "beat", "migrate", "manage"}
 #: Variables production settings read without a default (must reach the app).
 REQUIRED_ENV = {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "NOVATIME_BASE_DOMAIN"}
+#: PostgreSQL majors NovaTime supports, each one tested in CI: 15 is what the
+#: image (pg_dump) and compose ship and what the whole suite runs on; 18 is
+#: the embedded development server (pgserver wheel), on which CI runs every
+#: migration (tests/test_embedded_services.py) and the run command
+#: (tests/test_run_command.py).
+SUPPORTED_PG_MAJORS = {15, 18}
+#: The major the deployment files ship (server in compose, client in the image).
+SHIPPED_PG_MAJOR = 15
+_PG_MAJOR_NAMED = re.compile(
+    # an image tag, a client package, a bin dir, the build arg, prose; not a port
+    r"(?:(?<![@\w.])postgres:|postgresql-client-|/usr/lib/postgresql/|PG_MAJOR=|PostgreSQL )"
+    r"(\d{1,3})(?!\d)"
+)
 
 
 def _tool(name: str) -> str | None:
@@ -120,6 +135,45 @@ def check_compose() -> list[str]:
     if app.get("migrate", {}).get("restart") != "no":
         problems.append("compose: the migrate job must be one-shot (restart: 'no')")
     return problems
+
+
+def postgres_majors_named() -> dict[str, set[int]]:
+    """Every PostgreSQL major the deployment files name, by file."""
+    files = [DEPLOY / "Dockerfile", DEPLOY / "compose.yaml", DEPLOY / "env.example"]
+    files += sorted((DEPLOY / "k8s").rglob("*.yaml"))
+    named: dict[str, set[int]] = {}
+    for path in files:
+        if path.exists():
+            majors = {int(m) for m in _PG_MAJOR_NAMED.findall(path.read_text())}
+            if majors:
+                named[str(path.relative_to(DEPLOY))] = majors
+    return named
+
+
+def check_postgres_majors() -> list[str]:
+    """Only supported majors; the image's pg_dump matches the server compose runs."""
+    problems = []
+    for name, majors in postgres_majors_named().items():
+        for major in sorted(majors - SUPPORTED_PG_MAJORS):
+            problems.append(
+                f"{name}: PostgreSQL {major} is not a supported major {sorted(SUPPORTED_PG_MAJORS)}"
+            )
+    server = {
+        int(m)
+        for svc in load_compose().get("services", {}).values()
+        for m in re.findall(r"^postgres:(\d+)", str(svc.get("image", "")))
+    }
+    client = {int(m) for m in re.findall(r"^ARG PG_MAJOR=(\d+)", _dockerfile(), flags=re.M)}
+    if server != {SHIPPED_PG_MAJOR} or client != {SHIPPED_PG_MAJOR}:
+        problems.append(
+            f"PostgreSQL: compose runs {sorted(server)}, the image's client is {sorted(client)}; "
+            f"both must be the shipped major {SHIPPED_PG_MAJOR} (the one CI tests)"
+        )
+    return problems
+
+
+def _dockerfile() -> str:
+    return (DEPLOY / "Dockerfile").read_text()
 
 
 def kustomize_dirs() -> list[Path]:
@@ -253,7 +307,7 @@ def check_kubernetes() -> list[str]:
 
 
 def main() -> int:
-    problems = check_entrypoint() + check_dockerfile() + check_compose()
+    problems = check_entrypoint() + check_dockerfile() + check_compose() + check_postgres_majors()
     try:
         problems += check_kubernetes()
     except FileNotFoundError as exc:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
 import shutil
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -133,3 +135,41 @@ def test_a_fixed_migration_job_name_is_refused(tmp_path):
     job["spec"]["template"]["spec"]["containers"][0]["image"] = "novatime@sha256:" + "a" * 64
     problems = "\n".join(validate.check_manifests(overlay, [job]))
     assert "has no tag to name it after" in problems
+
+
+def test_postgres_majors_are_supported_and_the_image_matches_compose():
+    assert validate.SHIPPED_PG_MAJOR in validate.SUPPORTED_PG_MAJORS
+    assert validate.check_postgres_majors() == []
+    named = validate.postgres_majors_named()
+    assert named["compose.yaml"] == {validate.SHIPPED_PG_MAJOR}
+    assert named["Dockerfile"] == {validate.SHIPPED_PG_MAJOR}
+
+
+def test_postgres_major_check_catches_an_unsupported_major(tmp_path, monkeypatch):
+    deploy = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, deploy)
+    compose = deploy / "compose.yaml"
+    compose.write_text(compose.read_text().replace("image: postgres:15-", "image: postgres:13-"))
+    extra = deploy / "k8s" / "base" / "postgres.yaml"
+    extra.write_text("spec:\n  containers:\n    - image: docker.io/library/postgres:16.4\n")
+    monkeypatch.setattr(validate, "DEPLOY", deploy)
+    problems = "\n".join(validate.check_postgres_majors())
+    assert "compose.yaml: PostgreSQL 13 is not a supported major [15, 18]" in problems
+    assert "k8s/base/postgres.yaml: PostgreSQL 16 is not a supported major" in problems
+    assert "compose runs [13], the image's client is [15]" in problems
+
+
+def test_the_suite_runs_on_the_shipped_postgres_major():
+    """CI's server is the major compose and the image ship (CI=true in CI;
+    elsewhere a developer's server may be another supported major)."""
+    import psycopg
+
+    url = urlsplit(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/")
+    server = urlunsplit(url._replace(path="/postgres"))  # the test database may not exist yet
+    with psycopg.connect(server, connect_timeout=10) as conn:
+        row = conn.execute("SHOW server_version_num").fetchone()
+    major = int(row[0]) // 10000
+    assert major in validate.SUPPORTED_PG_MAJORS
+    if os.environ.get("CI") != "true" and major != validate.SHIPPED_PG_MAJOR:
+        pytest.skip(f"this machine's server is PostgreSQL {major}; CI checks the shipped major")
+    assert major == validate.SHIPPED_PG_MAJOR
