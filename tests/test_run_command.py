@@ -30,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,15 +60,24 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh ``git clone`` of the committed HEAD (not the working tree)."""
-    target = tmp_path_factory.mktemp("run-smoke") / "novatime"
+def clone() -> Iterator[Path]:
+    """A fresh ``git clone`` of the committed HEAD (not the working tree).
+
+    Outside pytest's temp root on purpose: as root, the embedded PostgreSQL
+    runs as an unprivileged user that must traverse down to the clone, and any
+    other pytest session resets that root to 0700 while the run is up.
+    """
+    parent = Path(tempfile.mkdtemp(prefix="novatime-run-smoke-"))
+    target = parent / "novatime"
     subprocess.run(
         ["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(target)],
         check=True,
         timeout=180,
     )
-    return target
+    try:
+        yield target
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -117,6 +127,9 @@ class _Run:
     def demo_answers(self) -> None:
         """The demo organization's meta, and a login with the demo credentials."""
         host = {"Host": f"acme.localhost:{self.port}"}
+        # A new visitor each time: the previous login's session cookie would
+        # make this login a CSRF-checked session request.
+        self.client.cookies.clear()
         meta = self.client.get("/api/v1/meta/", headers=host)
         if meta.status_code != 200 or meta.json().get("host") != "organization":
             self.fail(f"meta: {meta.status_code} {meta.text[:300]}")
