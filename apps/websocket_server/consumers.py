@@ -7,21 +7,27 @@ never get here (4404, ``tenants.asgi``). The socket then joins its
 organization group, its own user group and its login's credential group (see
 ``groups``), is counted in presence, and leaves all of them on disconnect.
 
-Client → server (JSON):
+Client → server (JSON text frames, decoded and validated by ``frames``):
 
 * ``{"type": "ping"}`` → ``{"type": "pong"}`` (also a presence heartbeat);
 * ``{"type": "presence.heartbeat", "state": "active"|"away"}``;
 * ``{"type": "chat.typing", "channel": "<id>"}`` → ``chat.typing``/``started``
   to the others who may see the channel (throttled, never persisted).
 
-Every client message costs a token of a per-socket bucket; an empty bucket
+Every client frame costs a token of a per-socket bucket; an empty bucket
 answers ``error``/``rate_limited`` and a client that keeps going is closed
-with 4429.
+with 4429. A frame ``frames.decode`` refuses (binary, not JSON, too large or
+deep, not an object with a known type and its typed fields) answers
+``error``/``invalid_message`` (``unknown_message`` for an unknown type) and
+the socket stays open; 20 refusals within 60 s close it with 4400. A client
+message whose handler raises answers ``error``/``internal_error``.
 
 Server-initiated closes (``socket.evict`` from ``receivers``): 4403 when
 access is lost (membership removed/deactivated or its role changed — reason
 ``membership_changed`` tells the client it may reconnect to get the new
-permissions — organization suspended), 4401 on logout.
+permissions — organization suspended), 4401 on logout; 1011 when a
+server-side handler raised. However the consumer ends, it leaves its groups
+and presence on the way out.
 """
 
 from __future__ import annotations
@@ -63,14 +69,10 @@ __all__ = [
     "CLOSE_INVALID_MESSAGES",
     "CLOSE_NOT_AUTHENTICATED",
     "CLOSE_RATE_LIMITED",
-    "CLOSE_REALTIME_UNAVAILABLE",
     "TenantSocketConsumer",
 ]
 
 CLOSE_RATE_LIMITED: Final = 4429
-#: RFC 6455 "try again later": Redis (the channel layer) is unreachable at
-#: connect, reason ``realtime_unavailable``; the client reconnects with back-off.
-CLOSE_REALTIME_UNAVAILABLE: Final = 1013
 #: Too many refused frames (``invalid_message`` / ``unknown_message``) in a
 #: window: the client is broken or probing, and each refusal costs an answer.
 CLOSE_INVALID_MESSAGES: Final = 4400
@@ -258,27 +260,18 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         if credential:
             groups.append(credential_group(credential))
         if self.channel_layer is not None:
-            try:
-                for group in groups:
-                    async with _redis_slot():
-                        await self.channel_layer.group_add(group, self.channel_name)
-                    self.joined_groups.append(group)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                # Redis (the channel layer) is unreachable: a socket that can
-                # receive no event would only look alive. Refused cleanly, so
-                # the client retries later; the HTTP API keeps serving.
-                logger.warning("websocket refused on %s: channel layer down: %s", tenant, exc)
-                await self._leave()
-                await self._refuse(CLOSE_REALTIME_UNAVAILABLE, reason="realtime_unavailable")
-                return
+            for group in groups:
+                async with _redis_slot():
+                    await self.channel_layer.group_add(group, self.channel_name)
+                self.joined_groups.append(group)
         await self.accept()
         await self._presence_seen()
 
-    async def _refuse(self, code: int, reason: str | None = None) -> None:
+    async def _refuse(self, code: int) -> None:
         # Accept-then-close so that the client sees the application close code
         # (a refused handshake only yields a generic HTTP 403).
         await self.accept()
-        await self.close(code=code, reason=reason)
+        await self.close(code=code)
 
     async def _leave(self) -> None:
         """Leave every group and presence (idempotent: eviction, then the
