@@ -69,10 +69,14 @@ __all__ = [
     "CLOSE_INVALID_MESSAGES",
     "CLOSE_NOT_AUTHENTICATED",
     "CLOSE_RATE_LIMITED",
+    "CLOSE_REALTIME_UNAVAILABLE",
     "TenantSocketConsumer",
 ]
 
 CLOSE_RATE_LIMITED: Final = 4429
+#: RFC 6455 "try again later": Redis (the channel layer) is unreachable at
+#: connect, reason ``realtime_unavailable``; the client reconnects with back-off.
+CLOSE_REALTIME_UNAVAILABLE: Final = 1013
 #: Too many refused frames (``invalid_message`` / ``unknown_message``) in a
 #: window: the client is broken or probing, and each refusal costs an answer.
 CLOSE_INVALID_MESSAGES: Final = 4400
@@ -260,18 +264,27 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         if credential:
             groups.append(credential_group(credential))
         if self.channel_layer is not None:
-            for group in groups:
-                async with _redis_slot():
-                    await self.channel_layer.group_add(group, self.channel_name)
-                self.joined_groups.append(group)
+            try:
+                for group in groups:
+                    async with _redis_slot():
+                        await self.channel_layer.group_add(group, self.channel_name)
+                    self.joined_groups.append(group)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                # Redis (the channel layer) is unreachable: a socket that can
+                # receive no event would only look alive. Refused cleanly, so
+                # the client retries later; the HTTP API keeps serving.
+                logger.warning("websocket refused on %s: channel layer down: %s", tenant, exc)
+                await self._leave()
+                await self._refuse(CLOSE_REALTIME_UNAVAILABLE, reason="realtime_unavailable")
+                return
         await self.accept()
         await self._presence_seen()
 
-    async def _refuse(self, code: int) -> None:
+    async def _refuse(self, code: int, reason: str | None = None) -> None:
         # Accept-then-close so that the client sees the application close code
         # (a refused handshake only yields a generic HTTP 403).
         await self.accept()
-        await self.close(code=code)
+        await self.close(code=code, reason=reason)
 
     async def _leave(self) -> None:
         """Leave every group and presence (idempotent: eviction, then the
