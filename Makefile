@@ -3,6 +3,7 @@
 # with the test settings on a throwaway test database.
 #   make test       the whole suite with coverage (= scripts/test, = .ci/run)
 #   make all        lint + typecheck + test + fuzz + load-short (what CI proves, longer fuzz)
+#   make run-smoke  the README's run command from a fresh clone, both modes (~5 min)
 PY        ?= .venv/bin/python
 PYTEST    ?= $(PY) -m pytest -p no:cacheprovider
 FUZZ_EXAMPLES ?= 25
@@ -12,7 +13,7 @@ LOAD_TENANTS  ?= 4
 LOAD_MEMBERS  ?= 10
 LOAD_WORKERS  ?= 2
 
-.PHONY: test lint typecheck migrations-check isolation fuzz contract load-short load-long bench all
+.PHONY: test lint typecheck migrations-check isolation fuzz contract run-smoke load-short load-long bench all
 
 test:
 	scripts/test
@@ -31,14 +32,22 @@ migrations-check:
 isolation:
 	$(PYTEST) --no-cov tests/isolation tests/test_websocket.py tests/test_celery.py
 
-# Long schemathesis run on the organization host (CI runs a bounded one).
+# Long fuzzing (CI runs bounded versions of both): schemathesis on the
+# organization host, then the hostile-input walk over both hosts' OpenAPI
+# schemas with every hostile value in every parameter on its own (tests/fuzz/).
 fuzz:
 	NOVATIME_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) NOVATIME_FUZZ_SECONDS=$(FUZZ_SECONDS) \
 		$(PYTEST) --no-cov tests/test_openapi.py -k schemathesis
+	NOVATIME_HOSTILE_FULL=1 $(PYTEST) --no-cov tests/fuzz
 
 # API.md flows end to end over real HTTP/WebSocket.
 contract:
 	$(PYTEST) --no-cov tests/contract/test_api_flow.py
+
+# scripts/run from a fresh git clone of HEAD: services from DATABASE_URL/REDIS_URL
+# (a dedicated database; Redis db NOVATIME_RUN_SMOKE_REDIS_DB, default 15), then embedded.
+run-smoke:
+	$(PYTEST) --no-cov tests/test_run_command.py
 
 load-short:
 	NOVATIME_LOAD_SECONDS=30 $(PYTEST) --no-cov tests/contract/test_load.py
