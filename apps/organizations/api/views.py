@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 from apps.common.serializers import bound_instance
 from apps.iam.tokens import token_create
 from apps.organizations import selectors, services
-from apps.organizations.constants import role_has
 from apps.organizations.models import Membership, Organization
 from apps.organizations.permissions import (
     IsOrganizationMember,
@@ -25,6 +24,7 @@ from apps.organizations.permissions import (
     request_organization,
     required_membership,
 )
+from apps.time_entries.money import may_view_money
 
 from .serializers import (
     MemberSerializer,
@@ -90,6 +90,22 @@ class OrganizationSettingsView(generics.RetrieveUpdateAPIView):
     def get_object(self) -> Organization:
         return required_membership(self.request).organization
 
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        """``default_hourly_rate`` is money that is not the caller's own time:
+        left out for callers the one money rule
+        (:func:`apps.time_entries.money.may_view_money`) does not allow."""
+        data = getattr(response, "data", None)
+        if (
+            response.status_code < 300
+            and isinstance(data, dict)
+            and "default_hourly_rate" in data
+            and not may_view_money(membership=request_membership(request), owner_ids=None)
+        ):
+            del data["default_hourly_rate"]
+        return super().finalize_response(request, response, *args, **kwargs)
+
     def perform_update(self, serializer: BaseSerializer[Organization]) -> None:
         serializer.instance = services.organization_update(
             actor=required_membership(self.request),
@@ -122,11 +138,7 @@ class MemberViewSet(
         and only on one member (read or PATCH); the list keeps one field set
         for every role."""
         membership = request_membership(self.request) if self.request else None
-        if (
-            self.action != "list"
-            and membership is not None
-            and role_has(membership.role, "rates.view")
-        ):
+        if self.action != "list" and may_view_money(membership=membership, owner_ids=None):
             return MemberWithTermsSerializer
         return MemberSerializer
 
