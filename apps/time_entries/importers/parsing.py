@@ -24,6 +24,20 @@ not matter; unknown columns (amounts, rates, groups) are ignored: NovaTime
 snapshots its own rates. Times are local times in the importing
 organization's timezone unless the request names another one (both products
 export in the exporting user's timezone).
+
+Local times become instants through UTC with both ``fold`` values, checked
+by the round trip back to local time: a time the clocks skip (daylight-saving
+gap) has no instant and is a row error (``nonexistent_local_time``: an
+export in the right timezone cannot contain one, so the file's timezone is
+probably not the one assumed); a time that happens twice (the clocks go
+back) has two, and the row's duration column picks the one that agrees with
+it, else the first (daylight time) is taken with a warning
+(``ambiguous_local_time``). A row with both an end and a duration must agree
+within the duration's own precision (1 s for ``H:MM:SS``, half the last
+decimal for decimal hours, plus 1 s) or it is refused
+(``duration_mismatch``, naming both). A duration is at most
+:data:`MAX_ENTRY`, checked before any date arithmetic, so no value overflows
+into a server error.
 """
 
 from __future__ import annotations
@@ -31,10 +45,11 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import math
 import re
 import zoneinfo
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from typing import Any
 
 from apps.common.errors import ApplicationError
@@ -45,6 +60,11 @@ from apps.time_entries.services import normalize_tags
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
 csv.field_size_limit(64 * 1024)  # one cell; a bigger one is a broken file, not a description
+#: Longest entry an import takes (the entries API asks for confirm_long above it).
+MAX_ENTRY = datetime.timedelta(hours=24)
+#: Earliest day an import takes: older dates are typos (and converting dates
+#: near year 1 between timezones overflows Python's calendar).
+MIN_DATE = datetime.date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -126,6 +146,8 @@ class ParsedRow:
     started_at: datetime.datetime
     ended_at: datetime.datetime
     tags: list[str] = field(default_factory=list)
+    #: Choices the parser made that the file did not settle (ambiguous times).
+    warnings: list[RowError] = field(default_factory=list)
 
 
 def _file_error(code: str, message: str, **extra: Any) -> ApplicationError:
@@ -238,25 +260,37 @@ def _parse_row(
         raise _RowProblem("invalid", "A project name has at most 200 characters.", "Project")
     start_day = _parse_date(cell(layout.start_date), day_first, "Start date")
     start_time = _parse_time(cell(layout.start_time), "Start time")
-    started_at = datetime.datetime.combine(start_day, start_time, tzinfo=tz)
+    starts = _instants(start_day, start_time, tz, "Start time")
+    duration = next(
+        (_parse_duration(cell(name), name.capitalize()) for name in layout.durations if cell(name)),
+        None,
+    )
+    warnings: list[RowError] = []
     end_date_text, end_time_text = cell(layout.end_date), cell(layout.end_time)
     if has_end and end_date_text and end_time_text:
         end_day = _parse_date(end_date_text, day_first, "End date")
-        ended_at = datetime.datetime.combine(
-            end_day, _parse_time(end_time_text, "End time"), tzinfo=tz
-        )
+        end_time = _parse_time(end_time_text, "End time")
+        ends = _instants(end_day, end_time, tz, "End time")
+        started_at, ended_at = _pick_span(starts, ends, duration, f"{end_day} {end_time}")
+        if (len(starts) > 1 or len(ends) > 1) and not _settled_by(duration, starts, ends):
+            for column, day, time, found in (
+                ("Start time", start_day, start_time, starts),
+                ("End time", end_day, end_time, ends),
+            ):
+                if len(found) > 1:
+                    warnings.append(_ambiguous(line, column, day, time, tz))
     else:
-        seconds = None
-        for name in layout.durations:
-            if cell(name):
-                seconds = _parse_duration(cell(name), name)
-                break
-        if seconds is None:
+        if duration is None:
             raise _RowProblem("end_required", "An end time or a duration is required.", "End time")
-        ended_at = started_at + datetime.timedelta(seconds=seconds)
-    # Compare real instants: local wall times around a DST change can mislead.
-    started_at = started_at.astimezone(datetime.UTC)
-    ended_at = ended_at.astimezone(datetime.UTC)
+        started_at = starts[0]
+        try:
+            ended_at = started_at + datetime.timedelta(seconds=duration.seconds)
+        except OverflowError as exc:
+            raise _RowProblem(
+                "invalid_date", "This entry ends beyond the calendar.", duration.column
+            ) from exc
+        if len(starts) > 1:
+            warnings.append(_ambiguous(line, "Start time", start_day, start_time, tz))
     billable_text = cell(layout.optional["billable"]).lower()
     if billable_text in ("", "yes", "true", "1", "y"):
         billable = True
@@ -283,6 +317,7 @@ def _parse_row(
         started_at=started_at,
         ended_at=ended_at,
         tags=tags,
+        warnings=warnings,
     )
 
 
@@ -293,18 +328,25 @@ _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?$")
 
 
 def _parse_date(text: str, day_first: bool, column: str) -> datetime.date:
+    day = None
     try:
         if m := _ISO.match(text):
-            return datetime.date(int(m[1]), int(m[2]), int(m[3]))
-        if m := _SLASH.match(text):
+            day = datetime.date(int(m[1]), int(m[2]), int(m[3]))
+        elif m := _SLASH.match(text):
             first, second = int(m[1]), int(m[2])
-            month, day = (second, first) if day_first else (first, second)
-            return datetime.date(int(m[3]), month, day)
-        if m := _DOT.match(text):
-            return datetime.date(int(m[3]), int(m[2]), int(m[1]))
+            month, day_of_month = (second, first) if day_first else (first, second)
+            day = datetime.date(int(m[3]), month, day_of_month)
+        elif m := _DOT.match(text):
+            day = datetime.date(int(m[3]), int(m[2]), int(m[1]))
     except ValueError:
         pass
-    raise _RowProblem("invalid_date", f"Unreadable date {text!r}.", column)
+    if day is None:
+        raise _RowProblem("invalid_date", f"Unreadable date {text!r}.", column)
+    if day < MIN_DATE:
+        raise _RowProblem(
+            "invalid_date", f"{text!r} is before {MIN_DATE:%Y}: not a time entry's date.", column
+        )
+    return day
 
 
 def _parse_time(text: str, column: str) -> datetime.time:
@@ -321,17 +363,139 @@ def _parse_time(text: str, column: str) -> datetime.time:
     raise _RowProblem("invalid_time", f"Unreadable time {text!r}.", column)
 
 
-def _parse_duration(text: str, column: str) -> int:
+@dataclass(frozen=True)
+class Duration:
+    """A duration cell: whole seconds, and how far an end may differ from it
+    and still agree (the cell's own precision, plus 1 s for the exporter's
+    rounding of start and end to the second)."""
+
+    seconds: int
+    tolerance: int
+    text: str
+    column: str
+
+
+def _parse_duration(text: str, column: str) -> Duration:
+    """``H:MM:SS`` (hours may exceed 24 in the text) or decimal hours (``1.50``).
+
+    Negative, non-finite and over-:data:`MAX_ENTRY` values are row errors,
+    decided on the parsed number before any date arithmetic."""
     parts = text.split(":")
+    seconds: int | None = None
+    tolerance = 1
     try:
-        if len(parts) == 3:
+        if len(parts) == 3 and all(p.isdigit() for p in parts):
             h, m, s = (int(p) for p in parts)
-            if m < 60 and s < 60 and min(h, m, s) >= 0:
-                return h * 3600 + m * 60 + s
+            if m < 60 and s < 60:
+                seconds = h * 3600 + m * 60 + s
         elif len(parts) == 1:
             hours = Decimal(text)
-            if hours >= 0:
-                return int((hours * 3600).to_integral_value())
-    except (ValueError, InvalidOperation):
-        pass
-    raise _RowProblem("invalid_duration", f"Unreadable duration {text!r}.", column)
+            if not hours.is_finite():
+                raise _RowProblem("invalid_duration", f"Unreadable duration {text!r}.", column)
+            if hours < 0:
+                raise _RowProblem("invalid_duration", f"Negative duration {text!r}.", column)
+            if hours > Decimal(int(MAX_ENTRY.total_seconds())) / 3600:  # compared exactly
+                seconds = int(MAX_ENTRY.total_seconds()) + 1
+            else:
+                places = max(0, -int(hours.as_tuple().exponent))
+                seconds = int((hours * 3600).to_integral_value())
+                # Half a unit of the last decimal written (1.50 h: ±18 s), + 1 s.
+                tolerance = math.ceil(1800 / 10**places) + 1 if places < 6 else 1
+    except (ValueError, DecimalException):
+        seconds = None
+    if seconds is None:
+        raise _RowProblem("invalid_duration", f"Unreadable duration {text!r}.", column)
+    if seconds > MAX_ENTRY.total_seconds():
+        raise _RowProblem(
+            "entry_too_long",
+            f"Entries longer than 24 hours are not imported ({column} {text!r}).",
+            column,
+        )
+    return Duration(seconds=seconds, tolerance=tolerance, text=text, column=column)
+
+
+def _instants(
+    day: datetime.date, time: datetime.time, tz: zoneinfo.ZoneInfo, column: str
+) -> list[datetime.datetime]:
+    """The UTC instants the local wall time ``day time`` names in ``tz``:
+    none (skipped by a daylight-saving change), one, or two (the clocks went
+    back), earliest first.
+
+    Each ``fold`` is converted to UTC and back: only a conversion that comes
+    back to the same wall time names a real instant (zoneinfo maps a skipped
+    time to *some* instant for either fold, without complaint)."""
+    wall = datetime.datetime.combine(day, time)
+    found: list[datetime.datetime] = []
+    try:
+        for fold in (0, 1):
+            instant = wall.replace(tzinfo=tz, fold=fold).astimezone(datetime.UTC)
+            if instant.astimezone(tz).replace(tzinfo=None) == wall and instant not in found:
+                found.append(instant)
+    except OverflowError as exc:  # within hours of year 1 or 9999
+        raise _RowProblem("invalid_date", f"{day} {time} is out of range.", column) from exc
+    if not found:
+        raise _RowProblem(
+            "nonexistent_local_time",
+            f"{day} {time} does not exist in {tz.key}: the clocks skip it (daylight saving). "
+            "The file's times are probably in another timezone: send timezone.",
+            column,
+        )
+    return sorted(found)
+
+
+def _agrees(duration: Duration, start: datetime.datetime, end: datetime.datetime) -> bool:
+    return abs((end - start).total_seconds() - duration.seconds) <= duration.tolerance
+
+
+def _pick_span(
+    starts: list[datetime.datetime],
+    ends: list[datetime.datetime],
+    duration: Duration | None,
+    end_text: str,
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """Start and end instants: the first pair (daylight time for an ambiguous
+    wall time) unless the duration column agrees with another one; a duration
+    that agrees with none is a row error naming both values (left to the
+    ``end_before_start`` check when the end is before the start)."""
+    pairs = [(start, end) for start in starts for end in ends]
+    if duration is None:
+        return pairs[0]
+    agreeing = [pair for pair in pairs if _agrees(duration, *pair)]
+    if agreeing:
+        return agreeing[0]
+    start, end = pairs[0]
+    if end >= start:
+        raise _RowProblem(
+            "duration_mismatch",
+            f"The end ({end_text}) is {_clock(end - start)} after the start, but "
+            f"{duration.column} says {duration.text!r}: correct one of them.",
+            duration.column,
+        )
+    return start, end
+
+
+def _settled_by(
+    duration: Duration | None, starts: list[datetime.datetime], ends: list[datetime.datetime]
+) -> bool:
+    """Whether the duration column leaves exactly one reading of the row."""
+    if duration is None:
+        return False
+    return sum(_agrees(duration, s, e) for s in starts for e in ends) == 1
+
+
+def _ambiguous(
+    line: int, column: str, day: datetime.date, time: datetime.time, tz: zoneinfo.ZoneInfo
+) -> RowError:
+    first = datetime.datetime.combine(day, time, tzinfo=tz)
+    return RowError(
+        line,
+        "ambiguous_local_time",
+        f"{day} {time} happens twice in {tz.key} (the clocks go back): read as the first "
+        f"one ({first:%Z}, UTC{first:%z}).",
+        column,
+    )
+
+
+def _clock(span: datetime.timedelta) -> str:
+    seconds = int(span.total_seconds())
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

@@ -7,6 +7,9 @@ locks). The real run is all-or-nothing: any row error → 400
 ``import_invalid`` with the report, nothing written.
 
 Per row, in order: the file's values (dates, times, billable, duration;
+local times through UTC with daylight-saving gaps refused and folds
+resolved by the duration or reported as warnings, end and duration
+agreeing, see :mod:`.parsing`;
 tags by the entries API's own rule,
 :func:`apps.time_entries.services.normalize_tags`: more than ``MAX_TAGS``
 distinct tags → ``too_many_tags``, a tag over ``MAX_TAG_LENGTH`` characters
@@ -69,11 +72,10 @@ from apps.timesheets.periods import local_date
 from apps.websocket_server.events import send_event_on_commit
 from tenants.db import current_tenant
 
-from .parsing import ParsedRow, RowError, decode, read_rows
+from .parsing import MAX_ENTRY, ParsedRow, RowError, decode, read_rows
 
 logger = logging.getLogger(__name__)
 
-MAX_ENTRY = datetime.timedelta(hours=24)
 #: Row errors listed in a report (the count is always complete).
 MAX_ERRORS_LISTED = 500
 
@@ -415,12 +417,17 @@ def _report(
 ) -> dict[str, Any]:
     tags = sorted({tag for row, *_ in plan.rows for tag in row.tags}, key=str.lower)
     known = _existing_tags(tags)
+    # Choices the file did not settle (ambiguous local times), for every row
+    # read, so a dry run shows them before anything is written.
+    warnings = sorted((w for row in rows for w in row.warnings), key=lambda w: w.line)
     return {
         "source": source,
         "dry_run": dry_run,
         "rows": len(rows) + len(parse_errors),
         "error_count": len(plan.errors),
         "errors": [e.as_dict() for e in plan.errors[:MAX_ERRORS_LISTED]],
+        "warning_count": len(warnings),
+        "warnings": [w.as_dict() for w in warnings[:MAX_ERRORS_LISTED]],
         "entries": {
             "create": len(plan.rows),
             "total_seconds": sum(

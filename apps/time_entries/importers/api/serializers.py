@@ -79,6 +79,12 @@ class ImportReportSerializer(serializers.Serializer):
     rows = serializers.IntegerField()
     error_count = serializers.IntegerField()
     errors = _RowErrorSerializer(many=True, help_text="The first 500 row errors, by line.")  # type: ignore[assignment]  # API field name, see note
+    warning_count = serializers.IntegerField()
+    warnings = _RowErrorSerializer(
+        many=True,
+        help_text="The first 500 row warnings, by line: choices the file did not settle "
+        "(ambiguous_local_time). They do not stop a real run.",
+    )
     entries = _EntriesSerializer()
     users = _UsersSerializer()
     clients = _CreateMatchSerializer()

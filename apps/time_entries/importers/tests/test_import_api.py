@@ -17,8 +17,7 @@ from django_tenants.utils import tenant_context
 from apps.common.testing import expect
 from apps.iam.tests.factories import UserFactory
 from apps.organizations.tests.factories import MembershipFactory, client_as
-from apps.projects.models import Client, Project
-from apps.projects.tests.factories import ProjectFactory
+from apps.projects.models import Project
 from apps.tasks.models import Task
 from apps.time_entries.models import TimeEntry
 from apps.time_entries.reports.tests.factories import at, make_entry
@@ -37,31 +36,6 @@ def upload(client: Any, content: bytes | str, **form: Any) -> Any:
     data = {"source": "toggl", "dry_run": "true", **form}
     data["file"] = SimpleUploadedFile("export.csv", content, content_type="text/csv")
     return client.post(URL, data, format="multipart")
-
-
-@pytest.fixture
-def acme(in_tenant: Any) -> SimpleNamespace:
-    alice = MembershipFactory(
-        organization=in_tenant, role="manager", user=UserFactory(email="alice@acme.test")
-    )
-    bob = MembershipFactory(
-        organization=in_tenant, role="member", user=UserFactory(email="bob@acme.test")
-    )
-    xylo = Client.objects.create(name="Xylo")
-    apollo = ProjectFactory(name="Apollo", client=xylo, hourly_rate=Decimal("100.00"))
-    borealis = ProjectFactory(name="Borealis", client=None, hourly_rate=Decimal("80.00"))
-    design = Task.objects.create(project=apollo, title="Design")
-    return SimpleNamespace(
-        tenant=in_tenant,
-        alice=alice,
-        bob=bob,
-        manager=client_as(in_tenant, alice),
-        member=client_as(in_tenant, bob),
-        xylo=xylo,
-        apollo=apollo,
-        borealis=borealis,
-        design=design,
-    )
 
 
 def entries() -> list[tuple[Any, ...]]:
