@@ -160,7 +160,16 @@ class SummaryRequestSerializer(serializers.Serializer):
 class SummaryResponseSerializer(serializers.Serializer):
     text = serializers.CharField()
     provider = serializers.ChoiceField(choices=["local", "llm"])
-    facts = serializers.DictField()
+    facts = serializers.DictField(
+        help_text=(
+            "The aggregates the text was written from: from, to, people, total_seconds, "
+            "billable_seconds, entries, days_worked, busiest_day, projects, tasks, tags, "
+            "descriptions, people_hours, and the money: billable_amounts "
+            '([{"currency", "amount"}], one per currency), billable_amount and currency '
+            "(the amount and its currency when one currency; null when mixed). The three "
+            "money facts are null when the caller may not see amounts."
+        )
+    )
     fallback_reason = serializers.CharField(required=False)
 
 
