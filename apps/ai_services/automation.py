@@ -49,6 +49,7 @@ from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
 from apps.common.errors import ApplicationError
+from apps.common.parsers import find_bad_text
 from apps.time_entries.locks import user_time_lock
 from apps.time_entries.models import TimeEntry
 from apps.time_entries.services import MAX_TAGS, timer_stop
@@ -88,6 +89,8 @@ def _text(params: dict[str, Any], name: str, max_length: int) -> str:
     value = params.get(name)
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > max_length:
         raise ValidationError({"params": [f"{name}: a text of 1 to {max_length} characters."]})
+    if find_bad_text([(name, value)]):  # jsonb refuses NUL (the API parser already does)
+        raise ValidationError({"params": [f"{name}: NUL and lone surrogates are not accepted."]})
     return value.strip()
 
 

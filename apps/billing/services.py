@@ -18,7 +18,6 @@ which drops the host cache entry of every domain of the organization.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from apps.common.errors import ApplicationError, ConflictError
+from apps.common.parsers import InputError, json_loads
 from apps.organizations.constants import (
     INTERNAL_STATUSES,
     MembershipStatus,
@@ -262,27 +262,44 @@ def webhook_event_ingest(*, payload: bytes, signature: str | None) -> Ingested:
     duplicate delivery (even 20 at once) store and queue nothing the second
     time: concurrent inserts wait on the unique index, the losers get an
     ``IntegrityError`` and answer "duplicate".
+
+    A signed body is still untrusted input (a leaked secret, a test tool):
+    it is parsed by the API's own JSON reader (``apps.common.parsers``: depth,
+    NUL, lone surrogates) and the stored fields are checked against their
+    columns before any write, so an unusable event is a 400
+    ``invalid_payload`` (which Stripe retries, then reports in the
+    dashboard), never a 500.
     """
     secret = gateway.webhook_secret()
+    try:
+        stripe.WebhookSignature.verify_header(payload, signature, secret)
+    except stripe.SignatureVerificationError as exc:
+        raise WebhookSignatureError("The Stripe signature does not match.") from exc
+    except ValueError as exc:  # not UTF-8: cannot be what Stripe signed
+        raise WebhookPayloadError("The webhook body is not a Stripe event.") from exc
+    try:
+        body = json_loads(payload)
+    except InputError as exc:
+        raise WebhookPayloadError(f"The webhook body is not usable: {exc.detail}") from exc
     try:
         event = stripe.Webhook.construct_event(payload, signature, secret)
     except stripe.SignatureVerificationError as exc:
         raise WebhookSignatureError("The Stripe signature does not match.") from exc
     except (ValueError, TypeError, AttributeError, KeyError) as exc:  # signed, but not an event
         raise WebhookPayloadError("The webhook body is not a Stripe event.") from exc
-    body = json.loads(payload)
     if not isinstance(body, dict):
         raise WebhookPayloadError("The webhook body is not a Stripe event.")
     event_id, event_type = getattr(event, "id", None), body.get("type")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
         raise WebhookPayloadError("The webhook body is not a Stripe event.")
+    created = _webhook_fields_check(event_id, event_type, body.get("created"))
     try:
         with transaction.atomic():
             stored = WebhookEvent.objects.create(
                 stripe_event_id=event_id,
                 type=event_type,
                 livemode=bool(body.get("livemode", False)),
-                stripe_created_at=_ts(body.get("created")),
+                stripe_created_at=created,
                 payload=body,
             )
             stored_pk = stored.pk
@@ -290,6 +307,28 @@ def webhook_event_ingest(*, payload: bytes, signature: str | None) -> Ingested:
     except IntegrityError:
         return Ingested(event=WebhookEvent.objects.get(stripe_event_id=event_id), created=False)
     return Ingested(event=stored, created=True)
+
+
+#: Latest ``created`` a webhook may carry (9999-12-31T23:59:59Z).
+_MAX_TIMESTAMP = 253_402_300_799
+
+
+def _webhook_fields_check(event_id: str, event_type: str, created: Any) -> datetime.datetime | None:
+    """The fields ``WebhookEvent`` stores from a signed body fit their
+    columns, or 400 ``invalid_payload`` naming the field; the creation time
+    as an aware datetime."""
+    limits = (("id", event_id, WebhookEvent._meta.get_field("stripe_event_id").max_length),
+              ("type", event_type, WebhookEvent._meta.get_field("type").max_length))  # fmt: skip
+    for name, value, limit in limits:
+        if limit is not None and len(value) > limit:
+            raise WebhookPayloadError(f"The event's {name} is longer than {limit} characters.")
+    if created in (None, ""):
+        return None
+    if isinstance(created, bool) or not isinstance(created, int):
+        raise WebhookPayloadError("The event's created is not a Unix timestamp.")
+    if not 0 <= created <= _MAX_TIMESTAMP:
+        raise WebhookPayloadError("The event's created is out of range.")
+    return _ts(created)
 
 
 def _enqueue_processing(event_pk: Any) -> None:

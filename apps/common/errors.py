@@ -12,7 +12,13 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
+from django.core.exceptions import (
+    NON_FIELD_ERRORS,
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -101,12 +107,44 @@ def payload_too_large_body() -> dict[str, Any]:
     )
 
 
+def too_many_fields_body() -> dict[str, Any]:
+    """400 ``too_many_fields``: more query parameters or form fields than
+    ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` (or files than
+    ``DATA_UPLOAD_MAX_NUMBER_FILES``). Django raises ``TooManyFieldsSent``
+    wherever the fields are first read; it is answered here rather than as
+    Django's bare ``bad_request``."""
+    return error_body(
+        "too_many_fields",
+        f"More than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} parameters or form fields "
+        f"(or {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files) are not accepted.",
+        max_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+    )
+
+
+#: Field-level validation codes that name a whole class of bad input: when
+#: every error of a 400 carries one of them, it becomes the answer's ``code``
+#: (``fields`` still says where), so a client can tell "date outside the
+#: supported calendar" from an ordinary ``invalid``.
+PROMOTED_FIELD_CODES = frozenset({"date_out_of_range"})
+
+
+def _leaf_codes(codes: Any) -> set[str]:
+    if isinstance(codes, dict):
+        return set().union(*(_leaf_codes(v) for v in codes.values())) if codes else set()
+    if isinstance(codes, list):
+        return set().union(*(_leaf_codes(v) for v in codes)) if codes else set()
+    return {str(codes)}
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler producing the NovaTime error shape."""
     if isinstance(exc, RequestDataTooBig):  # raised when the view reads request.data
         set_rollback()
         logger.info("request body over DATA_UPLOAD_MAX_MEMORY_SIZE refused (413)")
         return Response(payload_too_large_body(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):  # read by the view
+        set_rollback()
+        return Response(too_many_fields_body(), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status_code)
@@ -129,7 +167,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
     if isinstance(exc, exceptions.ValidationError):
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = error_body("invalid", "Invalid input.", fields=errors)
+        leaves = _leaf_codes(exc.get_codes())
+        code = leaves.pop() if len(leaves) == 1 and leaves <= PROMOTED_FIELD_CODES else "invalid"
+        response.data = error_body(code, "Invalid input.", fields=errors)
         return response
 
     detail = getattr(exc, "detail", "")
@@ -163,4 +203,6 @@ def handler400(request: Any, exception: Exception | None = None) -> JsonResponse
     too, like in the API."""
     if isinstance(exception, RequestDataTooBig):
         return JsonResponse(payload_too_large_body(), status=413)
+    if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
+        return JsonResponse(too_many_fields_body(), status=400)
     return json_error(400, "bad_request", "Bad request.")

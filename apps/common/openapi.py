@@ -27,7 +27,15 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 _COMMON_ERRORS = (
-    ("400", "Invalid input."),
+    (
+        "400",
+        "Invalid input: `invalid` (with `fields`), or a whole class of hostile input "
+        "refused before any view runs: `json_too_deep` (JSON nested over 64 levels), "
+        "`invalid_characters` (NUL or a lone surrogate in a body or query parameter), "
+        "`parse_error` (malformed body, not UTF-8, non-finite number), `too_many_fields` "
+        "(over 1000 parameters or form fields), `date_out_of_range` (a date outside "
+        "1900-01-01..9998-12-31, with `fields`), `page_out_of_range` (page over 1000000).",
+    ),
     ("401", "Not authenticated."),
     ("403", "Not allowed: not a member, role too weak, or two-factor required."),
     ("404", "Unknown object, or not visible to the caller."),

@@ -1,4 +1,11 @@
-"""Pagination shared by every list endpoint (API.md: results/next/previous/count)."""
+"""Pagination shared by every list endpoint (API.md: results/next/previous/count).
+
+Page numbers are held to :data:`MAX_PAGE_NUMBER`: a number past PostgreSQL's
+``bigint`` (``?page=99999999999999999999``) used to reach ``OFFSET`` and
+fail there as a ``DataError`` (500). Such a page is refused up-front with
+400 ``page_out_of_range``; ``page_size`` is already capped by
+``max_page_size``, so the largest offset stays far inside ``bigint``.
+"""
 
 from typing import Any
 
@@ -6,11 +13,32 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from apps.common.errors import ApplicationError
+
+#: Highest page number accepted (500 rows a page: half a billion rows deep).
+MAX_PAGE_NUMBER = 1_000_000
+
+
+def check_page_number(raw: Any, parameter: str) -> None:
+    """400 ``page_out_of_range`` when ``raw`` is a number above
+    :data:`MAX_PAGE_NUMBER`; other values are left to the paginator."""
+    text = str(raw).strip()
+    if text.isdigit() and (len(text) > 12 or int(text) > MAX_PAGE_NUMBER):
+        raise ApplicationError(
+            f"Page numbers go up to {MAX_PAGE_NUMBER}.",
+            code="page_out_of_range",
+            extra={"fields": {parameter: [f"At most {MAX_PAGE_NUMBER}."]}},
+        )
+
 
 class StandardPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
+        check_page_number(request.query_params.get(self.page_query_param, 1), self.page_query_param)
+        return super().paginate_queryset(queryset, request, view)
 
 
 class UncountedPagination(StandardPagination):
@@ -24,6 +52,7 @@ class UncountedPagination(StandardPagination):
 
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list[Any]:
         self.request = request
+        check_page_number(request.query_params.get(self.page_query_param, 1), self.page_query_param)
         size = self.get_page_size(request) or self.page_size
         try:
             self.number = max(1, int(request.query_params.get(self.page_query_param, 1)))

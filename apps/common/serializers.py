@@ -10,6 +10,8 @@ from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 from rest_framework.serializers import BaseSerializer
 
+from apps.common import dates
+
 _T = TypeVar("_T")
 
 
@@ -41,6 +43,10 @@ _SHAREABLE: tuple[type[serializers.Field], ...] = (
     serializers.IntegerField,
     serializers.ReadOnlyField,
     serializers.UUIDField,
+    # the bounded date fields ModelSerializer builds (apps.common.dates):
+    # they only add an input check
+    dates.DateField,
+    dates.DateTimeField,
 )
 
 

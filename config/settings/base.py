@@ -95,6 +95,8 @@ MIDDLEWARE = [
     "config.observability.RequestIdMiddleware",
     "apps.common.metrics.MetricsMiddleware",
     "apps.common.health.HealthCheckMiddleware",
+    # Hostile query strings (NUL, too many parameters) refused before any lookup.
+    "apps.common.middleware.HostileInputMiddleware",
     "tenants.middleware.TenantResolutionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # admin CSS/JS without a web server
@@ -316,6 +318,13 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.common.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's parsers behind one untrusted-input check (apps/common/parsers.py):
+    # JSON depth <= 64, no NUL/lone surrogates, finite numbers.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.common.parsers.JSONParser",
+        "apps.common.parsers.FormParser",
+        "apps.common.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "login": env("THROTTLE_LOGIN", default="20/min"),

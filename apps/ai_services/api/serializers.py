@@ -19,6 +19,7 @@ from apps.ai_services.constants import (
     Severity,
 )
 from apps.ai_services.models import AutomationRule, RuleRun
+from apps.common import dates
 from apps.projects.api.serializers import EnumChoiceField
 
 # Some API field names (``source``, ``parent``, ``data``, ``create``, …) are
@@ -135,13 +136,13 @@ class InsightListSerializer(serializers.Serializer):
 
 class SummaryRequestSerializer(serializers.Serializer):
     # "from" is a Python keyword: declared below under its API name.
-    to = serializers.DateField()
+    to = dates.DateField()
     user = serializers.UUIDField(required=False)
     team = serializers.BooleanField(default=False)
 
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
-        fields["from"] = serializers.DateField()
+        fields["from"] = dates.DateField()
         return fields
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

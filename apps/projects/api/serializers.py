@@ -24,6 +24,7 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.common import dates
 from apps.common.validators import validate_currency
 from apps.projects.constants import ProjectRole, ProjectStatus
 from apps.projects.models import Client, Milestone, Project, ProjectDependency, ProjectMember
@@ -346,7 +347,7 @@ class MilestoneInputSerializer(serializers.Serializer):
     ``completed`` sets (``true``) or clears (``false``) ``completed_at``."""
 
     name = serializers.CharField(max_length=200)
-    due_date = serializers.DateField()
+    due_date = dates.DateField()
     completed = serializers.BooleanField(required=False)
 
 

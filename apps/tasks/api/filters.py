@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django_filters import rest_framework as filters
 
+from apps.common import dates
 from apps.tasks.constants import TaskPriority, TaskStatus
 from apps.tasks.models import Task, TaskAssignee
 from apps.tasks.selectors import ILike, contains_pattern
@@ -41,8 +42,8 @@ class TaskFilter(filters.FilterSet):
     assignee = filters.UUIDFilter(method="filter_assignee", label="Assigned to this user id.")
     label = filters.UUIDFilter(method="filter_label", label="Has this label id.")
     parent = filters.UUIDFilter(field_name="parent", label="Subtasks of this task id.")
-    due_before = filters.DateFilter(field_name="due_date", lookup_expr="lte")
-    due_after = filters.DateFilter(field_name="due_date", lookup_expr="gte")
+    due_before = dates.DateFilter(field_name="due_date", lookup_expr="lte")
+    due_after = dates.DateFilter(field_name="due_date", lookup_expr="gte")
     search = filters.CharFilter(method="filter_search", label="Title contains (any case).")
     ordering = TaskOrderingFilter(
         fields=(

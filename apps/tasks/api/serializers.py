@@ -15,6 +15,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from apps.common import dates
 from apps.tasks.constants import TaskPriority, TaskStatus
 from apps.tasks.models import Label, Task, TaskActivity, TaskComment, TaskDependency
 
@@ -117,8 +118,8 @@ class TaskCreateSerializer(serializers.Serializer):
     estimate_hours = serializers.DecimalField(
         max_digits=8, decimal_places=2, min_value=0, required=False, allow_null=True
     )
-    start_date = serializers.DateField(required=False, allow_null=True)
-    due_date = serializers.DateField(required=False, allow_null=True)
+    start_date = dates.DateField(required=False, allow_null=True)
+    due_date = dates.DateField(required=False, allow_null=True)
     position = serializers.FloatField(required=False, validators=[_finite])
 
 

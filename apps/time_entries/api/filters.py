@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
 from django_filters import rest_framework as filters
 
+from apps.common.dates import check_form_date
 from apps.time_entries.models import TimeEntry
 
 
@@ -36,6 +37,7 @@ class DateOrDateTimeField(forms.CharField):
             raise forms.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.")
         if isinstance(parsed, datetime.datetime) and parsed.tzinfo is None:
             raise forms.ValidationError("Give the datetime's time zone offset (or a date).")
+        check_form_date(parsed)  # the supported calendar window (apps.common.dates)
         return parsed
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.common import dates
 from apps.common.serializers import SharedReadFieldsMixin
 from apps.time_entries.constants import IdleResolution
 from apps.time_entries.models import IdlePeriod, TimeEntry
@@ -44,7 +45,7 @@ class ErrorSerializer(serializers.Serializer):
     fields = serializers.DictField(required=False)  # type: ignore[assignment]  # API field name, see note
 
 
-class OrgDateTimeField(serializers.DateTimeField):
+class OrgDateTimeField(dates.DateTimeField):
     """A datetime; one given without an offset is read in the organization's
     time zone (what a user typing "09:00" means), not the server's."""
 

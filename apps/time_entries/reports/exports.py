@@ -9,7 +9,10 @@
   response gets an asynchronous iterator that pulls one chunk at a time from
   the synchronous generator on the request's own thread (same database
   connection and tenant schema).
-* The body is produced after the view returned, when the connection is back
+* The first chunk is produced in the view (:func:`primed`): the report's
+  query and checks run before the 200 is sent, so a failure is an error
+  answer, not a body cut off after a 200.
+* The rest of the body is produced after the view returned, when the connection is back
   on the public schema: every chunk is produced inside the tenant the request
   was for (:func:`bound_to_tenant`).
 * Spreadsheet formula injection is refused: a text cell that starts with
@@ -250,10 +253,33 @@ def bound_to_tenant(tenant: Any, chunks: Iterator[bytes]) -> Iterator[bytes]:
             chunks.close()  # type: ignore[attr-defined]
 
 
+def primed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Produce the first chunk now, in the view, and return a generator that
+    yields it and then the rest.
+
+    Once a streamed response's 200 and headers are sent, an error can only
+    cut the body off (a truncated file, no error the client can read). The
+    first chunk runs the report's SQL and every check behind it (for XLSX
+    and summaries, all of it), so what fails for this request's input fails
+    here, before the status line, and reaches the exception handler.
+    """
+    first = next(chunks, None)
+
+    def resume() -> Iterator[bytes]:
+        try:
+            if first is not None:
+                yield first
+            yield from chunks
+        finally:
+            chunks.close()  # type: ignore[attr-defined]
+
+    return resume()
+
+
 def streaming_file(
     request: HttpRequest, chunks: Iterator[bytes], *, content_type: str, filename: str
 ) -> StreamingHttpResponse:
-    chunks = bound_to_tenant(current_tenant(), chunks)
+    chunks = bound_to_tenant(current_tenant(), primed(chunks))
     content: Any = _pull(chunks) if isinstance(request, ASGIRequest) else chunks
     response = StreamingHttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -266,8 +292,8 @@ def export_response(
     request: HttpRequest, query: ReportQuery, *, file_format: str, report_type: str
 ) -> StreamingHttpResponse:
     """The export as a streamed download (``file_format`` csv|xlsx, ``report_type``
-    detailed|summary). Nothing is read from the database until the first chunk
-    is pulled."""
+    detailed|summary). The first chunk is produced before the response is
+    returned (:func:`primed`), the rest as the client reads."""
     if report_type == "summary":
         header, rows = summary_table(query)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django_filters import rest_framework as filters
 
+from apps.common import dates
 from apps.timesheets.constants import TimesheetStatus
 from apps.timesheets.models import Timesheet
 
@@ -15,11 +16,11 @@ class TimesheetFilter(filters.FilterSet):
 
     user = filters.UUIDFilter(field_name="user_id")
     status = filters.MultipleChoiceFilter(choices=TimesheetStatus.choices, distinct=False)
-    period_start = filters.DateFilter(field_name="period_start")
-    period_from = filters.DateFilter(
+    period_start = dates.DateFilter(field_name="period_start")
+    period_from = dates.DateFilter(
         field_name="period_start", lookup_expr="gte", label="Periods starting on or after."
     )
-    period_to = filters.DateFilter(
+    period_to = dates.DateFilter(
         field_name="period_start", lookup_expr="lte", label="Periods starting on or before."
     )
 

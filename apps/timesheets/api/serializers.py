@@ -20,6 +20,7 @@ from typing import Any, TypedDict
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.common import dates
 from apps.projects.api.serializers import EnumChoiceField
 from apps.time_entries.money import currency_totals, single_amount, single_currency
 from apps.time_entries.reports.api.serializers import CurrencyAmountSerializer
@@ -53,7 +54,7 @@ def _hide_money(data: dict[str, Any], context: Mapping[str, Any], *names: str) -
 class TimesheetCreateSerializer(serializers.Serializer):
     """``period_start``: the first day of one of the organization's periods."""
 
-    period_start = serializers.DateField()
+    period_start = dates.DateField()
 
 
 class TransitionSerializer(serializers.Serializer):
@@ -82,7 +83,7 @@ class BulkApproveSerializer(serializers.Serializer):
 
 
 class OverviewQuerySerializer(serializers.Serializer):
-    period_start = serializers.DateField()
+    period_start = dates.DateField()
     status = serializers.ChoiceField(
         choices=[*TimesheetStatus.values, MISSING], required=False, allow_blank=True
     )
@@ -91,7 +92,7 @@ class OverviewQuerySerializer(serializers.Serializer):
 
 
 class ExportQuerySerializer(serializers.Serializer):
-    period_start = serializers.DateField()
+    period_start = dates.DateField()
     format = serializers.ChoiceField(choices=["csv", "xlsx"], required=False, default="csv")
 
 

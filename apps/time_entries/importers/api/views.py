@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.errors import ApplicationError
+from apps.common.parsers import FormParser, MultiPartParser
 from apps.organizations.constants import role_has
 from apps.organizations.permissions import IsOrganizationMember, request_membership
 

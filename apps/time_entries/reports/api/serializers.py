@@ -8,6 +8,8 @@ from django.http import QueryDict
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.common import dates
+
 from ..query import DIMENSIONS, MAX_RANGE_DAYS
 
 #: Query parameters that take several values: ``?users=a,b`` or ``?users=a&users=b``.
@@ -42,8 +44,8 @@ class CommaListField(serializers.ListField):
 class ReportParamsSerializer(serializers.Serializer):
     """``from``/``to`` (local dates, inclusive) and the filters shared by every report."""
 
-    start_date = serializers.DateField(help_text="`from`: first day, organization's timezone.")
-    end_date = serializers.DateField(help_text="`to`: last day (inclusive).")
+    start_date = dates.DateField(help_text="`from`: first day, organization's timezone.")
+    end_date = dates.DateField(help_text="`to`: last day (inclusive).")
     users = CommaListField(child=serializers.UUIDField(), required=False, max_length=500)
     projects = CommaListField(child=serializers.UUIDField(), required=False, max_length=500)
     clients = CommaListField(child=serializers.UUIDField(), required=False, max_length=500)
