@@ -1,12 +1,26 @@
 """gunicorn settings for the web process (ASGI through uvicorn workers).
 
 Environment: WEB_CONCURRENCY (workers, default 2 x CPU + 1 capped at 8), PORT,
-GUNICORN_TIMEOUT. With several workers, Prometheus metrics are aggregated
+GUNICORN_TIMEOUT, NOVATIME_TRUSTED_PROXIES (the proxies whose forwarding
+headers are believed). With several workers, Prometheus metrics are aggregated
 through PROMETHEUS_MULTIPROC_DIR (see deploy/README.md, "Metrics").
 """
 
+import importlib.util
 import multiprocessing
 import os
+from pathlib import Path
+
+
+def _client_ip_module():
+    """config/client_ip.py by its path: importing the ``config`` package would
+    set up the Celery app and its signal handlers in gunicorn's master."""
+    path = Path(__file__).resolve().parent.parent / "config" / "client_ip.py"
+    spec = importlib.util.spec_from_file_location("novatime_client_ip", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 try:  # the maintained home of the worker; uvicorn.workers is its deprecated copy
@@ -22,7 +36,10 @@ keepalive = 5
 # Recycle workers now and then: bounds the damage of a slow leak.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = 1000
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+# X-Forwarded-For / -Proto are believed only from NOVATIME_TRUSTED_PROXIES (the
+# ingress), the list the application uses too (config/client_ip.py); empty
+# trusts nobody. Never "*": any client could then pick its own address.
+forwarded_allow_ips = _client_ip_module().server_forwarded_allow_ips()
 accesslog = None  # requests are logged by the app, as JSON with the request id
 errorlog = "-"
 

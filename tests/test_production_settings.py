@@ -100,6 +100,7 @@ def test_hosts_cookies_https_and_throttles():
         "X_FRAME_OPTIONS",
         "DATA_UPLOAD_MAX_MEMORY_SIZE",
         "REST_FRAMEWORK",
+        "NOVATIME_TRUSTED_PROXIES",
         "DATABASES",
         "MIDDLEWARE",
     )
@@ -115,9 +116,15 @@ def test_hosts_cookies_https_and_throttles():
     assert s["X_FRAME_OPTIONS"] == "DENY"
     assert s["DATA_UPLOAD_MAX_MEMORY_SIZE"] == 5 * 1024 * 1024
     throttles = s["REST_FRAMEWORK"]["DEFAULT_THROTTLE_CLASSES"]
-    assert "rest_framework.throttling.AnonRateThrottle" in throttles
-    assert "rest_framework.throttling.UserRateThrottle" in throttles
-    assert "rest_framework.throttling.ScopedRateThrottle" in throttles  # login, signup, …
+    # DRF's throttles keyed on config.client_ip (X-Forwarded-For only from
+    # NOVATIME_TRUSTED_PROXIES, empty by default: trust nobody).
+    assert throttles == [
+        "apps.common.throttling.AnonRateThrottle",
+        "apps.common.throttling.UserRateThrottle",
+        "apps.common.throttling.ScopedRateThrottle",  # login, signup, …
+    ]
+    assert s["NOVATIME_TRUSTED_PROXIES"] == []
+    assert "NUM_PROXIES" not in s["REST_FRAMEWORK"]
     rates = s["REST_FRAMEWORK"]["DEFAULT_THROTTLE_RATES"]
     assert rates["anon"] and rates["user"] and rates["login"]
     db = s["DATABASES"]["default"]
@@ -164,7 +171,7 @@ def test_django_pool_mode_configures_the_psycopg_pool():
 def production_throttles(monkeypatch):
     """The production throttle classes and small rates. DRF binds both at import
     time (class attributes), so they are patched where DRF reads them."""
-    from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
+    from apps.common.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
 
     monkeypatch.setattr(
         APIView, "throttle_classes", [AnonRateThrottle, UserRateThrottle, ScopedRateThrottle]

@@ -44,6 +44,7 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prom_multiprocess
 
 from apps.common.errors import json_error
+from config.client_ip import client_ip
 
 HTTP_REQUESTS = Counter(
     "novatime_http_requests_total",
@@ -122,8 +123,10 @@ def render_metrics() -> bytes:
 
 
 def _private_client(request: HttpRequest) -> bool:
+    """Whether the client (``config.client_ip``: behind a trusted proxy, the
+    address it forwarded, not the proxy's own private one) is private."""
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_ip(request))
     except ValueError:
         return False
     return address.is_loopback or address.is_private

@@ -23,6 +23,8 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 
+from config.client_ip import client_ip
+
 
 def _limits() -> tuple[int, int, int]:
     cfg = settings.NOVATIME_LOGIN_LOCKOUT
@@ -30,10 +32,11 @@ def _limits() -> tuple[int, int, int]:
 
 
 def _client_ip(request: Any) -> str:
-    if request is None:
+    """The per-address key: ``config.client_ip`` (a spoofed X-Forwarded-For
+    from an untrusted peer counts against the peer, not a made-up address)."""
+    if request is None or not hasattr(request, "META"):
         return ""
-    meta = getattr(request, "META", {})
-    return meta.get("REMOTE_ADDR", "")
+    return client_ip(request)
 
 
 def _keys(email: str, ip: str) -> list[tuple[str, int]]:

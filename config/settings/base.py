@@ -12,6 +12,8 @@ from typing import Any
 
 import environ
 
+from config.client_ip import parse_trusted_proxies
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -132,6 +134,16 @@ ASGI_APPLICATION = "config.asgi.application"
 #: reports, exports, imports, billing, login, admin) has slots of its own.
 NOVATIME_HTTP_CONCURRENCY = env.int("NOVATIME_HTTP_CONCURRENCY", default=1)
 NOVATIME_HTTP_SLOW_CONCURRENCY = env.int("NOVATIME_HTTP_SLOW_CONCURRENCY", default=2)
+
+#: Proxies whose X-Forwarded-For is believed (IPs or CIDR networks, comma-
+#: separated); empty trusts nobody: the client is the peer address. Every
+#: per-address decision (throttles, login lockout, allauth's rate limits, the
+#: /metrics allow-list) goes through config.client_ip, and deploy/gunicorn.conf.py
+#: gives uvicorn the same list. A bad entry stops the process here.
+NOVATIME_TRUSTED_PROXIES = [
+    str(network)
+    for network in parse_trusted_proxies(env.list("NOVATIME_TRUSTED_PROXIES", default=[]))
+]
 
 # --- Database ----------------------------------------------------------------
 DATABASES = {
@@ -273,6 +285,9 @@ ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="optional
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[NovaTime] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = NOVATIME_URL_SCHEME
+# allauth's rate limits (password reset, confirmation emails) count per
+# config.client_ip address, like every other per-address limit.
+ACCOUNT_ADAPTER = "apps.iam.adapters.AccountAdapter"
 # dj-rest-auth: per-login hashed tokens (apps.iam.tokens) plus the session cookie.
 REST_AUTH = {
     "LOGIN_SERIALIZER": "apps.iam.api.serializers.LoginSerializer",
@@ -325,7 +340,9 @@ REST_FRAMEWORK: dict[str, Any] = {
         "apps.common.parsers.FormParser",
         "apps.common.parsers.MultiPartParser",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    # DRF's throttles counting per config.client_ip address (never a
+    # client-written X-Forwarded-For, see NOVATIME_TRUSTED_PROXIES).
+    "DEFAULT_THROTTLE_CLASSES": ["apps.common.throttling.ScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "login": env("THROTTLE_LOGIN", default="20/min"),
         "dj_rest_auth": env("THROTTLE_AUTH", default="30/min"),

@@ -103,21 +103,21 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default
 # --- Throttling -----------------------------------------------------------------
 # Per client address for anonymous requests, per user for authenticated ones,
 # on top of the scoped limits (login, signup, …) of base.py. Counters live in
-# Redis, so they hold across processes and pods. NUM_PROXIES: how many proxies
-# (ingress) append to X-Forwarded-For, so the client address is the real one.
+# Redis, so they hold across processes and pods. The client address is
+# config.client_ip's: X-Forwarded-For only from NOVATIME_TRUSTED_PROXIES (the
+# ingress; base.py), the same list the web server is given.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.ScopedRateThrottle",
+        "apps.common.throttling.AnonRateThrottle",
+        "apps.common.throttling.UserRateThrottle",
+        "apps.common.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
         "anon": env("THROTTLE_ANON", default="120/min"),
         "user": env("THROTTLE_USER", default="1200/min"),
     },
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=1),
 }
 
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"

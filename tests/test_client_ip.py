@@ -1,0 +1,368 @@
+"""Client-supplied X-Forwarded-For is believed only from trusted proxies.
+
+One function (``config.client_ip.client_ip``) gives every per-address
+decision its address: the DRF throttles (signup, login and every other scope,
+anonymous and per-user rates), the login lockout, allauth's rate limits and the
+``/metrics`` allow-list. Each is tested against a spoofed header from a peer
+that is not a trusted proxy (ignored) and from one that is (the rightmost
+untrusted hop counts). The web server in front is given the same list
+(deploy/gunicorn.conf.py → uvicorn), and both agree on the address.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.http import HttpRequest
+from django.test import RequestFactory, override_settings
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from apps.common.throttling import ClientIpMixin
+from config.client_ip import client_ip, parse_trusted_proxies, server_forwarded_allow_ips
+from tenants.testing import manage_env
+
+ROOT = Path(__file__).resolve().parent.parent
+ATTACKER = "1.2.3.4"  # a public address, talking to the application directly
+SPOOF = "10.9.8.7"  # the address it claims in X-Forwarded-For
+PROXY_NET = "192.0.2.0/24"  # the ingress, when trusted
+PROXY = "192.0.2.10"
+CLIENT = "198.51.100.7"  # a client behind the ingress
+OTHER_CLIENT = "198.51.100.8"
+
+
+def _request(remote_addr: str, forwarded_for: str | None = None) -> HttpRequest:
+    extra = {"HTTP_X_FORWARDED_FOR": forwarded_for} if forwarded_for is not None else {}
+    return RequestFactory().get("/", REMOTE_ADDR=remote_addr, **extra)
+
+
+# --- the function ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trusted", "remote_addr", "forwarded_for", "expected"),
+    [
+        # Trust nobody (the default): the peer, whatever the header says.
+        ([], ATTACKER, SPOOF, ATTACKER),
+        ([], ATTACKER, f"{SPOOF}, {PROXY}", ATTACKER),
+        ([], PROXY, CLIENT, PROXY),
+        # A peer outside the list cannot borrow the proxy's trust by naming it.
+        ([PROXY_NET], ATTACKER, f"{SPOOF}, {PROXY}", ATTACKER),
+        # From the trusted proxy: the rightmost hop it did not write itself.
+        ([PROXY_NET], PROXY, CLIENT, CLIENT),
+        ([PROXY_NET], PROXY, f"{SPOOF}, {CLIENT}", CLIENT),
+        ([PROXY_NET], PROXY, f"{SPOOF}, {CLIENT}, 192.0.2.11", CLIENT),  # two proxies
+        ([PROXY_NET], PROXY, "192.0.2.20, 192.0.2.11", "192.0.2.20"),  # internal client
+        ([PROXY_NET], PROXY, "", PROXY),  # the proxy's own request
+        ([PROXY_NET], PROXY, "not-an-address", PROXY),
+        ([PROXY_NET], PROXY, f"junk, {CLIENT}", CLIENT),
+        ([PROXY_NET], PROXY, f"{CLIENT}:51234", CLIENT),
+        ([PROXY_NET, "2001:db8:1::/48"], "2001:db8:1::5", "[2001:db8::7]:443", "2001:db8::7"),
+        ([PROXY_NET], f"::ffff:{PROXY}", CLIENT, CLIENT),  # IPv4-mapped peer
+        ([PROXY], PROXY, CLIENT, CLIENT),  # a single address
+        ([PROXY_NET], "", CLIENT, ""),  # no peer address (Unix socket)
+    ],
+)
+def test_client_ip(trusted, remote_addr, forwarded_for, expected):
+    with override_settings(NOVATIME_TRUSTED_PROXIES=trusted):
+        assert client_ip(_request(remote_addr, forwarded_for)) == expected
+
+
+@pytest.mark.parametrize("entry", ["nope", "10.0.0.5/8", "192.0.2.0/33", "*"])
+def test_a_bad_trusted_proxy_entry_is_refused(entry):
+    with pytest.raises(ValueError, match="NOVATIME_TRUSTED_PROXIES"):
+        parse_trusted_proxies(f"{PROXY_NET}, {entry}")
+
+
+def test_a_bad_trusted_proxy_entry_stops_the_process():
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=manage_env(NOVATIME_TRUSTED_PROXIES="10.0.0.0/8,*"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "NOVATIME_TRUSTED_PROXIES: '*'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "module", ["config.settings.dev", "config.settings.test", "config.settings.production"]
+)
+def test_every_settings_module_counts_per_client_ip_and_trusts_nobody_by_default(module):
+    script = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.NOVATIME_TRUSTED_PROXIES, "
+        "s.REST_FRAMEWORK['DEFAULT_THROTTLE_CLASSES'], s.ACCOUNT_ADAPTER, "
+        "s.REST_FRAMEWORK.get('NUM_PROXIES')]))"
+    )
+    env = {"DJANGO_SETTINGS_MODULE": module, "NOVATIME_TRUSTED_PROXIES": ""}
+    if module.endswith("production"):
+        env |= {"SECRET_KEY": "x" * 50, "SENTRY_DSN": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=manage_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    trusted, throttles, adapter, num_proxies = json.loads(result.stdout.splitlines()[-1])
+    assert trusted == []
+    assert throttles and all(path.startswith("apps.common.throttling.") for path in throttles)
+    assert adapter == "apps.iam.adapters.AccountAdapter"
+    assert num_proxies is None
+
+
+def _views() -> list[tuple[str, Any]]:
+    """Every DRF view class behind both URLconfs."""
+    from django.conf import settings
+
+    found = []
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                view = getattr(pattern.callback, "cls", None)
+                if view is not None and issubclass(view, APIView):
+                    found.append((prefix + str(pattern.pattern), view))
+
+    for urlconf in (settings.ROOT_URLCONF, settings.PUBLIC_SCHEMA_URLCONF):
+        walk(get_resolver(urlconf).url_patterns, "/")
+    return found
+
+
+def test_every_view_throttles_by_the_one_client_address():
+    """No view brings back DRF's own get_ident (which believes anyone's
+    X-Forwarded-For), in the test settings and with production's classes."""
+    views = _views()
+    assert len(views) > 50
+    wrong = [
+        (path, throttle.__name__)
+        for path, view in views
+        for throttle in view.throttle_classes
+        if issubclass(throttle, SimpleRateThrottle) and not issubclass(throttle, ClientIpMixin)
+    ]
+    assert wrong == []
+
+
+# --- every per-address limit, spoofed ------------------------------------------------
+
+Send = Callable[..., int]
+
+
+def _exhausted_then_spoofed(send: Send, limit: int, refused: int = 429) -> None:
+    """``limit`` requests from one address pass, the next is refused, and
+    claiming another address in X-Forwarded-For changes nothing."""
+    for _ in range(limit):
+        assert send(REMOTE_ADDR=ATTACKER) != refused
+    assert send(REMOTE_ADDR=ATTACKER) == refused
+    assert send(REMOTE_ADDR=ATTACKER, HTTP_X_FORWARDED_FOR=SPOOF) == refused
+    assert send(REMOTE_ADDR=ATTACKER, HTTP_X_FORWARDED_FOR=f"{SPOOF}, {PROXY}") == refused
+
+
+def _behind_the_proxy(send: Send, limit: int, refused: int = 429) -> None:
+    """From the trusted proxy, each forwarded client has its own budget, and
+    what a client writes to the left of its own hop is ignored."""
+    for _ in range(limit):
+        assert send(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=CLIENT) != refused
+    assert send(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=CLIENT) == refused
+    assert send(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=f"{SPOOF}, {CLIENT}") == refused
+    assert send(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=OTHER_CLIENT) != refused
+
+
+@pytest.fixture
+def rates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small rates, patched where DRF reads them (a class attribute bound at import)."""
+    monkeypatch.setattr(
+        SimpleRateThrottle,
+        "THROTTLE_RATES",
+        {**SimpleRateThrottle.THROTTLE_RATES, "signup": "2/hour", "login": "2/min"}
+        | {"anon": "2/min"},
+    )
+
+
+def _signup(public_client: Any) -> Send:
+    def send(**meta: str) -> int:
+        # An invalid body: the throttle counts the request before the view runs.
+        return public_client.post("/api/v1/signup/", {}, format="json", **meta).status_code
+
+    return send
+
+
+def _login(public_client: Any) -> Send:
+    def send(**meta: str) -> int:
+        body = {"email": "nobody@example.com", "password": "wrong"}
+        return public_client.post("/api/v1/auth/login/", body, format="json", **meta).status_code
+
+    return send
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", [_signup, _login], ids=["signup", "login"])
+def test_scoped_throttle_ignores_a_spoofed_forwarded_for(public_client, rates, endpoint):
+    _exhausted_then_spoofed(endpoint(public_client), limit=2)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", [_signup, _login], ids=["signup", "login"])
+def test_scoped_throttle_counts_the_client_behind_a_trusted_proxy(public_client, rates, endpoint):
+    with override_settings(NOVATIME_TRUSTED_PROXIES=[PROXY_NET]):
+        _behind_the_proxy(endpoint(public_client), limit=2)
+
+
+@pytest.mark.django_db
+def test_anonymous_rate_of_production_ignores_a_spoofed_forwarded_for(
+    public_client, rates, monkeypatch
+):
+    from apps.common.throttling import AnonRateThrottle
+
+    monkeypatch.setattr(APIView, "throttle_classes", [AnonRateThrottle])
+
+    def send(**meta: str) -> int:
+        return public_client.get("/api/v1/meta/", **meta).status_code
+
+    _exhausted_then_spoofed(send, limit=2)
+    with override_settings(NOVATIME_TRUSTED_PROXIES=[PROXY_NET]):
+        _behind_the_proxy(send, limit=2)
+
+
+@pytest.fixture
+def lockout(settings: Any) -> None:
+    settings.NOVATIME_LOGIN_LOCKOUT = {"ACCOUNT_FAILURES": 100, "IP_FAILURES": 2, "SECONDS": 600}
+
+
+def _login_as_someone_new(public_client: Any) -> Send:
+    """A failed login for a new account each time: only the address can lock."""
+    counter = iter(range(1000))
+
+    def send(**meta: str) -> int:
+        email = f"probe{next(counter)}@example.com"
+        body = {"email": email, "password": "wrong"}
+        response = public_client.post("/api/v1/auth/login/", body, format="json", **meta)
+        if response.status_code == 429:
+            assert response.json()["code"] == "login_locked"
+        return response.status_code
+
+    return send
+
+
+@pytest.mark.django_db
+def test_login_lockout_by_address_ignores_a_spoofed_forwarded_for(public_client, lockout):
+    _exhausted_then_spoofed(_login_as_someone_new(public_client), limit=2)
+
+
+@pytest.mark.django_db
+def test_login_lockout_counts_the_client_behind_a_trusted_proxy(public_client, lockout):
+    with override_settings(NOVATIME_TRUSTED_PROXIES=[PROXY_NET]):
+        _behind_the_proxy(_login_as_someone_new(public_client), limit=2)
+
+
+@pytest.mark.django_db
+@override_settings(NOVATIME_METRICS_TOKEN="")
+def test_metrics_allow_list_ignores_a_spoofed_forwarded_for(public_client):
+    def status(**meta: str) -> int:
+        return public_client.get("/metrics", **meta).status_code
+
+    # A public client cannot pass for a private one ...
+    assert status(REMOTE_ADDR=ATTACKER, HTTP_X_FORWARDED_FOR="127.0.0.1") == 403
+    assert status(REMOTE_ADDR=ATTACKER, HTTP_X_FORWARDED_FOR="10.1.2.3") == 403
+    assert status(REMOTE_ADDR="10.1.2.3") == 200
+    with override_settings(NOVATIME_TRUSTED_PROXIES=[PROXY_NET]):
+        # ... nor, behind the (private) ingress, through the ingress's address.
+        assert status(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=ATTACKER) == 403
+        assert status(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=f"10.1.2.3, {ATTACKER}") == 403
+        assert status(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="10.1.2.3") == 200
+
+
+def test_allauth_rate_limits_use_the_one_client_address():
+    from allauth.account.adapter import get_adapter
+
+    adapter = get_adapter()
+    spoofed = _request(ATTACKER, SPOOF)
+    assert adapter.get_client_ip(spoofed) == ATTACKER
+    with override_settings(NOVATIME_TRUSTED_PROXIES=[PROXY_NET]):
+        assert adapter.get_client_ip(_request(PROXY, f"{SPOOF}, {CLIENT}")) == CLIENT
+
+
+# --- the web server in front ----------------------------------------------------------
+
+
+def _gunicorn_setting(monkeypatch: pytest.MonkeyPatch, value: str | None) -> Any:
+    if value is None:
+        monkeypatch.delenv("NOVATIME_TRUSTED_PROXIES", raising=False)
+    else:
+        monkeypatch.setenv("NOVATIME_TRUSTED_PROXIES", value)
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    return runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))["forwarded_allow_ips"]
+
+
+def test_gunicorn_trusts_nobody_by_default(monkeypatch):
+    assert _gunicorn_setting(monkeypatch, None) == ""
+    from gunicorn.config import Config
+
+    config = Config()
+    config.set("forwarded_allow_ips", "")
+    assert config.forwarded_allow_ips == []
+
+
+def _uvicorn_client(trusted: str, peer: str, forwarded_for: str) -> str:
+    """The client address uvicorn's proxy-headers middleware (what gunicorn's
+    uvicorn worker runs with ``forwarded_allow_ips``) hands the application."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    seen: dict[str, Any] = {}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen["client"] = scope["client"]
+
+    middleware = ProxyHeadersMiddleware(app, trusted_hosts=trusted)  # type: ignore[arg-type]
+    scope = {
+        "type": "http",
+        "client": (peer, 40000),
+        "headers": [(b"x-forwarded-for", forwarded_for.encode())] if forwarded_for else [],
+    }
+    async_to_sync(middleware)(scope, None, None)
+    return str(seen["client"][0])
+
+
+@pytest.mark.parametrize("trusted", ["", PROXY_NET, f"{PROXY_NET},10.0.0.0/8"])
+@pytest.mark.parametrize(
+    ("peer", "forwarded_for"),
+    [
+        (ATTACKER, SPOOF),
+        (PROXY, CLIENT),
+        (PROXY, f"{SPOOF}, {CLIENT}"),
+        (PROXY, f"{CLIENT}, 192.0.2.11"),
+        (PROXY, "192.0.2.20, 192.0.2.11"),
+        (PROXY, ""),
+    ],
+)
+def test_the_web_server_and_the_application_agree_on_the_client(
+    monkeypatch, trusted, peer, forwarded_for
+):
+    """gunicorn's config gives uvicorn the application's list; uvicorn's
+    address, seen again by the application (REMOTE_ADDR) with the same
+    header, stays what the application alone would have chosen."""
+    server_list = _gunicorn_setting(monkeypatch, trusted)
+    assert server_list == server_forwarded_allow_ips({"NOVATIME_TRUSTED_PROXIES": trusted})
+    from gunicorn.config import Config
+
+    config = Config()
+    config.set("forwarded_allow_ips", server_list)  # gunicorn's own validation accepts it
+    from_server = _uvicorn_client(server_list, peer, forwarded_for)
+    with override_settings(NOVATIME_TRUSTED_PROXIES=[e for e in trusted.split(",") if e]):
+        alone = client_ip(_request(peer, forwarded_for or None))
+        again = client_ip(_request(from_server, forwarded_for or None))
+    assert from_server == alone == again
