@@ -59,18 +59,15 @@ def _dead_cache(backend: str) -> dict:
 SETTINGS_MODULES = ["config.settings.dev", "config.settings.test", "config.settings.production"]
 
 
-def _outage_env(settings_module: str) -> dict[str, str]:
-    """Environment of a process under ``settings_module`` whose Redis (cache,
-    channel layer, broker) is unreachable, on this run's test database and
-    host names. Production's secrets are made up; its HTTPS redirect is off
-    because the probe speaks plain HTTP to the application."""
+def _settings_env(settings_module: str, **extra: str) -> dict[str, str]:
+    """Environment of a process under ``settings_module`` on this run's test
+    database, Redis and host names. Production's secrets are made up; its
+    HTTPS redirect is off because the fault scripts speak plain HTTP."""
     env = {
-        "REDIS_URL": DEAD_REDIS,
-        "CELERY_BROKER_URL": DEAD_REDIS,
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "NOVATIME_BASE_DOMAIN": settings.NOVATIME_BASE_DOMAIN,
         "NOVATIME_IN_MEMORY": "0",
         "CELERY_TASK_ALWAYS_EAGER": "0",
-        "DJANGO_SETTINGS_MODULE": settings_module,
     }
     if settings_module.endswith("production"):
         env |= {
@@ -79,7 +76,13 @@ def _outage_env(settings_module: str) -> dict[str, str]:
             "SENTRY_DSN": "",
             "ALLOWED_HOSTS": f"{settings.NOVATIME_BASE_DOMAIN},.{settings.NOVATIME_BASE_DOMAIN}",
         }
-    return manage_env(**env)
+    return manage_env(**(env | extra))
+
+
+def _outage_env(settings_module: str) -> dict[str, str]:
+    """As :func:`_settings_env`, with Redis (cache, channel layer, broker)
+    unreachable."""
+    return _settings_env(settings_module, REDIS_URL=DEAD_REDIS, CELERY_BROKER_URL=DEAD_REDIS)
 
 
 @pytest.mark.slow
@@ -289,12 +292,12 @@ _DB_KILL_SCRIPT = textwrap.dedent(
 )
 
 
-def _script_result(script: str, *args: str, **env: str) -> dict:
-    """Run ``script`` in a fresh process on the test database; its last
-    line of output, as JSON."""
+def _script_result(script: str, *args: str, settings_module: str, **env: str) -> dict:
+    """Run ``script`` in a fresh process under ``settings_module`` on the test
+    database; its last line of output, as JSON."""
     result = subprocess.run(
         [sys.executable, "-c", script, *args],
-        env=manage_env(**env),
+        env=_settings_env(settings_module, **env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -303,13 +306,21 @@ def _script_result(script: str, *args: str, **env: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _kill_connection_run(health_checks: str) -> dict:
-    return _script_result(_DB_KILL_SCRIPT, health_checks)
+def _kill_connection_run(health_checks: str, settings_module: str) -> dict:
+    # Persistent connections without a pool (production's pool is its default).
+    return _script_result(
+        _DB_KILL_SCRIPT,
+        health_checks,
+        settings_module=settings_module,
+        NOVATIME_DB_POOL_MODE="direct",
+        DB_POOL="0",
+    )
 
 
 @pytest.mark.slow
-def test_a_killed_database_connection_is_replaced_on_the_next_request():
-    run = _kill_connection_run("on")
+@pytest.mark.parametrize("settings_module", SETTINGS_MODULES)
+def test_a_killed_database_connection_is_replaced_on_the_next_request(settings_module):
+    run = _kill_connection_run("on", settings_module)
     assert run["first"][0] == 200
     assert run["second"][0] == 200, run["second"]
     assert run["second"][1]["checks"]["database"] == "ok"
@@ -317,9 +328,10 @@ def test_a_killed_database_connection_is_replaced_on_the_next_request():
 
 
 @pytest.mark.slow
-def test_without_health_checks_the_killed_connection_fails_a_request():
-    """The control: what CONN_HEALTH_CHECKS (production) saves us from."""
-    run = _kill_connection_run("off")
+@pytest.mark.parametrize("settings_module", SETTINGS_MODULES)
+def test_without_health_checks_the_killed_connection_fails_a_request(settings_module):
+    """The control: what CONN_HEALTH_CHECKS (every settings module) saves us from."""
+    run = _kill_connection_run("off", settings_module)
     assert run["first"][0] == 200
     assert run["second"][0] == 503
     assert run["second"][1]["checks"]["database"].startswith("database unavailable")
@@ -362,26 +374,32 @@ _POOL_KILL_SCRIPT = textwrap.dedent(
 )
 
 
-def _pool_kill_run(idle_seconds: str) -> dict:
+def _pool_kill_run(idle_seconds: str, settings_module: str) -> dict:
     return _script_result(
-        _POOL_KILL_SCRIPT, DB_POOL="1", NOVATIME_DB_POOL_CHECK_IDLE_SECONDS=idle_seconds
+        _POOL_KILL_SCRIPT,
+        settings_module=settings_module,
+        DB_POOL="1",  # dev and test
+        NOVATIME_DB_POOL_MODE="django",  # production
+        NOVATIME_DB_POOL_CHECK_IDLE_SECONDS=idle_seconds,
     )
 
 
 @pytest.mark.slow
-def test_a_pooled_connection_idle_past_the_check_delay_is_checked_and_replaced():
+@pytest.mark.parametrize("settings_module", SETTINGS_MODULES)
+def test_a_pooled_connection_idle_past_the_check_delay_is_checked_and_replaced(settings_module):
     """config/db_backend: connections killed while idle in the pool for
     longer than NOVATIME_DB_POOL_CHECK_IDLE_SECONDS never reach a request."""
-    run = _pool_kill_run("0")
+    run = _pool_kill_run("0", settings_module)
     assert run == {"stamped": True, "outcome": "ok"}
 
 
 @pytest.mark.slow
-def test_a_pooled_connection_back_within_the_check_delay_is_lent_unchecked():
+@pytest.mark.parametrize("settings_module", SETTINGS_MODULES)
+def test_a_pooled_connection_back_within_the_check_delay_is_lent_unchecked(settings_module):
     """The control, and the price of the saved round trip (PgBouncer's
     server_check_delay): a connection that died within the delay fails the
     one request that gets it."""
-    run = _pool_kill_run("3600")
+    run = _pool_kill_run("3600", settings_module)
     assert run["stamped"] is True
     assert run["outcome"] == "OperationalError"
 
@@ -431,10 +449,10 @@ _WORKER_SCRIPT = textwrap.dedent(
 )
 
 
-def _start_worker(queue: str, name: str) -> subprocess.Popen:
+def _start_worker(queue: str, name: str, settings_module: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", _WORKER_SCRIPT, queue, name],
-        env=manage_env(),
+        env=_settings_env(settings_module),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -451,12 +469,13 @@ def _wait(predicate, timeout: float) -> bool:
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_task_is_redelivered_without_double_effects():
+@pytest.mark.parametrize("settings_module", SETTINGS_MODULES)
+def test_a_worker_killed_mid_task_is_redelivered_without_double_effects(settings_module):
     assert settings.CELERY_TASK_ACKS_LATE and settings.CELERY_TASK_REJECT_ON_WORKER_LOST
     r = _redis()
     token = uuid.uuid4().hex
     queue = f"{settings.NOVATIME_ENV_PREFIX}-faults-{token[:8]}"
-    first = _start_worker(queue, f"first-{token[:8]}@%h")
+    first = _start_worker(queue, f"first-{token[:8]}@%h", settings_module)
     second = None
     try:
         idempotent_effect.apply_async((token, 60.0), queue=queue)
@@ -466,7 +485,7 @@ def test_a_worker_killed_mid_task_is_redelivered_without_double_effects():
         assert not r.exists(f"faults:finished:{token}")
         # A new worker picks the message up again once its visibility timeout
         # has passed; this time the task runs to the end.
-        second = _start_worker(queue, f"second-{token[:8]}@%h")
+        second = _start_worker(queue, f"second-{token[:8]}@%h", settings_module)
         assert _wait(lambda: int(r.get(f"faults:attempts:{token}") or 0) >= 2, 90), (
             "not redelivered: " + (second.stderr.read1(4000).decode() if second.stderr else "")
         )
