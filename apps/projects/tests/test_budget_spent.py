@@ -124,3 +124,24 @@ def test_one_aggregate_per_page_whatever_the_page_size(in_tenant):
     assert len(touching_entries) == 1, touching_entries
     assert "GROUP BY" in touching_entries[0]
     assert {b["spent_amount"] for b in _listed(manager).values()} == {"1.00"}
+
+
+def test_another_organizations_time_never_counts(in_tenant, other_tenant):
+    """The aggregate runs in the caller's schema: globex's entries on its own
+    project (same name, same budget) are not acme's budget spent."""
+    from django_tenants.utils import tenant_context
+
+    project = ProjectFactory(name="Shared name", budget_hours=Decimal("5"))
+    owner = client_as(in_tenant, "owner")
+    make_entry(user_id=owner.user.pk, project=project, start=_hours(0), seconds=1800, rate="10")
+    with tenant_context(other_tenant):
+        theirs = ProjectFactory(name="Shared name", budget_hours=Decimal("5"))
+        make_entry(user_id=owner.user.pk, project=theirs, start=_hours(2), seconds=7200, rate="99")
+
+    assert _listed(owner)[str(project.pk)] == {
+        "hours": "5.00",
+        "amount": None,
+        "spent_hours": "0.50",
+        "spent_amount": "5.00",
+    }
+    assert str(theirs.pk) not in _listed(owner)
