@@ -26,6 +26,10 @@ from apps.websocket_server.testing import (
     receive_all,
 )
 
+# Imported here, not on the first connect: its django.setup() reconfigures
+# logging, which would drop caplog's handler in the middle of a test.
+from config import asgi  # noqa: F401
+
 pytestmark = pytest.mark.django_db
 
 ACME = "acme.localhost"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import Any
 
@@ -27,6 +28,10 @@ from apps.websocket_server.testing import (
     receives_nothing,
     socket_channels,
 )
+
+# Imported here, not on the first connect: its django.setup() reconfigures
+# logging, which would drop caplog's handler in the middle of a test.
+from config import asgi  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -307,3 +312,49 @@ def test_presence_drops_when_the_server_cancels_the_socket(tenant):
     states, elapsed = scenario()
     assert states == [(a, "offline")]
     assert elapsed < PROMPT_SECONDS
+
+
+def test_a_client_gone_while_an_event_is_sent_leaves_quietly(tenant, monkeypatch, caplog):
+    """The server refuses the send because the client just went away
+    (uvicorn's ClientDisconnected): routine, so no error is logged, and the
+    socket's presence is dropped at once even if its disconnect is never
+    handled."""
+    from uvicorn.protocols.utils import ClientDisconnected
+
+    from apps.websocket_server.consumers import TenantSocketConsumer
+
+    alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
+    a = str(alice.user_id)
+    real_send_json = TenantSocketConsumer.send_json
+
+    async def send_json(self: Any, content: Any, close: bool = False) -> None:
+        if content.get("type") == "task" and self.user_id == a:
+            raise ClientDisconnected()
+        await real_send_json(self, content, close=close)
+
+    monkeypatch.setattr(TenantSocketConsumer, "send_json", send_json)
+
+    @async_to_sync
+    async def scenario() -> tuple[bool, list[tuple[str, str]], float]:
+        _, watcher = await connect(ACME, await acookie(bob.user))
+        _, socket = await connect(ACME, await acookie(alice.user))
+        await receive_all(watcher, timeout=0.5)
+        try:
+            since = time.monotonic()
+            await get_channel_layer().group_send(
+                user_group(tenant.schema_name, alice.user_id),
+                {"type": "event.message", "event": {"type": "task", "op": "updated", "data": {}}},
+            )
+            states, elapsed = await presence_until(watcher, a, "offline", since=since)
+            await asyncio.wait_for(asyncio.shield(socket.future), timeout=3)
+            return socket.future.done(), states, elapsed
+        finally:
+            await watcher.disconnect()
+
+    with caplog.at_level(logging.INFO, logger="apps.websocket_server.consumers"):
+        ended, states, elapsed = scenario()
+    assert ended
+    assert states == [(a, "offline")]
+    assert elapsed < PROMPT_SECONDS
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("gone during" in r.getMessage() for r in caplog.records)

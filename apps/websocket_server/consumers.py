@@ -192,6 +192,18 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
             await handler(message)
         except StopConsumer:
             raise
+        except OSError:
+            # The client went away while we were sending (uvicorn raises
+            # ClientDisconnected, an OSError): routine, not a server fault.
+            # Its ``websocket.disconnect`` may never be handled now, so leave
+            # here and end.
+            logger.info(
+                "websocket: client of user %s gone during %r",
+                getattr(self, "user_id", None),
+                message.get("type"),
+            )
+            await self._leave()
+            raise StopConsumer() from None
         except Exception:
             logger.exception(
                 "websocket: %r failed on %s (user %s); closing 1011",
@@ -206,6 +218,8 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         first; if even the close cannot be sent, end the consumer."""
         self.evicted = True  # no more client messages are handled
         await self._leave()
+        if getattr(self, "_closed", False):
+            raise StopConsumer()  # already closed: only the disconnect is left
         try:
             if getattr(self, "_accepted", False):
                 await self.close(code=CLOSE_INTERNAL_ERROR, reason="internal_error")
@@ -230,6 +244,13 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         await super().accept(subprotocol=subprotocol, headers=headers)
         self._accepted = True
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Close, and remember it: nothing is sent on a closed socket (the
+        server refuses a send after the close; events and answers still in
+        flight are dropped instead)."""
+        self._closed = True
+        await super().close(code=code, reason=reason)
 
     async def connect(self) -> None:
         self.joined_groups = []
@@ -353,7 +374,7 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         handler that raises answers ``error``/``internal_error`` (logged with
         its traceback, which the client never sees) and the socket stays.
         """
-        if self.user_id is None or self.evicted:
+        if self.user_id is None or self.evicted or getattr(self, "_closed", False):
             return
         if not self._take_token():
             if self._overflow >= RATE_CLOSE_AFTER:
@@ -483,7 +504,9 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
     async def event_message(self, message: dict[str, Any]) -> None:
         """A domain event from ``events``: forward its client shape, unless it
         is this user's own typing indicator or it names an audience (sent via
-        the organization group) without this user."""
+        the organization group) without this user, or the socket is closed."""
+        if getattr(self, "_closed", False):
+            return
         if message.get("exclude_user") is not None and message["exclude_user"] == self.user_id:
             return
         only = message.get("only_users")
@@ -493,7 +516,7 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
 
     async def socket_evict(self, message: dict[str, Any]) -> None:
         """Access lost (``receivers``): leave everything, then close."""
-        if self.evicted:
+        if self.evicted or getattr(self, "_closed", False):
             return
         self.evicted = True
         await self._leave()
