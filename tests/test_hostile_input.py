@@ -109,6 +109,17 @@ def test_nul_in_a_query_parameter_is_400(owner):
     error(owner.get("/api/v1/tasks/?a%00b=1"), 400, "invalid_characters")
 
 
+def test_nul_in_a_path_parameter_is_400(owner, tenant):
+    """``%00`` in a reaction's emoji reached a text column (found by the walk)."""
+    from apps.chat.tests.factories import ChannelMemberFactory, MessageFactory
+
+    with tenant_context(tenant):
+        channel = ChannelMemberFactory(user_id=owner.user.pk).channel
+        message = MessageFactory(channel=channel, author_id=owner.user.pk)
+    response = owner.delete(f"/api/v1/chat/messages/{message.pk}/reactions/a%00b/")
+    error(response, 400, "invalid_characters")
+
+
 def test_nul_in_a_form_body_is_400(anonymous_public):
     response = anonymous_public.post(
         "/api/v1/auth/login/",

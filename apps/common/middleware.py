@@ -8,8 +8,10 @@ refusal is logged and counted like any answer):
 * more parameters than ``DATA_UPLOAD_MAX_NUMBER_FIELDS``: Django raises
   ``TooManyFieldsSent`` wherever ``request.GET`` is first read → 400
   ``too_many_fields`` here, in the shared error shape;
-* NUL or a lone surrogate in a parameter's name or value (PostgreSQL and
-  psycopg refuse them, as 500s) → 400 ``invalid_characters``.
+* NUL or a lone surrogate in a parameter's name or value, or in the path
+  (``%00`` in a path parameter such as a reaction's emoji reached a text
+  column; PostgreSQL and psycopg refuse them, as 500s) → 400
+  ``invalid_characters``.
 
 Health probes and ``/metrics`` do not read parameters, but nothing is lost
 by checking them too.
@@ -36,6 +38,10 @@ class HostileInputMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        message = find_bad_text([("path", request.path_info)])
+        if message:
+            logger.info("path with NUL/lone surrogate refused (400)")
+            return json_error(400, INVALID_CHARACTERS, "The path contains NUL or a lone surrogate.")
         if request.META.get("QUERY_STRING"):
             try:
                 pairs = [(key, value) for key, values in request.GET.lists() for value in values]
