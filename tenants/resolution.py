@@ -6,7 +6,9 @@ domain row or its tenant row changes, so a suspended organization or a moved
 subdomain takes effect on the next request, on every web process. Unknown host
 names are cached briefly too (a negative entry), so a flood of random
 subdomains cannot turn into a flood of queries; creating a domain drops that
-entry at once.
+entry at once. While Redis is unreachable the cache misses and drops writes
+(config.resilience.ResilientRedisCache, every settings module's backend), so
+each request resolves from the database: slower, still correct, never a 500.
 """
 
 from __future__ import annotations
