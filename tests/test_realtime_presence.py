@@ -24,6 +24,7 @@ from apps.websocket_server.testing import (
     close_code,
     connect,
     presence_until,
+    receive,
     receive_all,
     receives_nothing,
     socket_channels,
@@ -255,7 +256,7 @@ def test_a_user_with_another_socket_stays_online_when_one_dies(tenant):
             quiet = await receives_nothing(watcher, skip=(), timeout=1.0)
             body = await database_sync_to_async(viewer.get)("/api/v1/realtime/presence/")
             await second.send_json_to({"type": "ping"})
-            assert (await second.receive_json_from(timeout=3)) == {"type": "pong"}
+            assert (await receive(second)) == {"type": "pong"}
             return code, quiet, expect(body, 200)["results"]
         finally:
             await close_all({"w": watcher, "s": second})

@@ -12,34 +12,32 @@ may send, and the work spent on a frame is bounded before anything is parsed:
 * size: at most ``MAX_FRAME_CHARS`` characters of text (checked first, O(1));
   binary frames are refused unread;
 * depth: at most ``MAX_DEPTH`` levels of nesting, counted on the raw text
-  before ``json.loads`` runs (so the C decoder never recurses deeply);
-* JSON: strict (no ``NaN``/``Infinity``, no duplicate keys, integers of at
-  most ``MAX_INT_DIGITS`` digits), no NUL and no lone UTF-16 surrogate in any
-  key or string (they are never meaningful here, and PostgreSQL and log
-  encoders choke on them further down);
+  before anything is parsed (so the C decoder never recurses deeply);
+* JSON: the project's one reader for untrusted JSON,
+  ``apps.common.parsers.json_loads`` (no ``NaN``/``Infinity``, no NUL and
+  no lone UTF-16 surrogate in any key or string — PostgreSQL and log
+  encoders choke on them further down), whose ``InputError`` becomes
+  ``invalid_message`` here;
 * shape: an object whose ``type`` is a known message type, with only that
   type's fields, each of its declared type (``MESSAGES``).
-
-The decoder is deliberately small and local: if a shared depth-limited JSON
-decoder lands in ``apps.common``, ``loads_bounded`` is the piece to swap.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from apps.common.parsers import InputError, json_loads
+
 #: Client messages are a few dozen characters (the largest, ``chat.typing``,
 #: is ~70); 4 KiB leaves room for growth and bounds the parse.
 MAX_FRAME_CHARS: Final = 4096
-#: Valid messages are flat objects (depth 1); a little room, no more.
+#: Valid messages are flat objects (depth 1); a little room, no more (the
+#: shared reader allows 64 for HTTP bodies).
 MAX_DEPTH: Final = 8
-#: No field takes a number today; a 5,000-digit integer made ``int()`` raise.
-MAX_INT_DIGITS: Final = 20
 
 INVALID_MESSAGE: Final = "invalid_message"
 UNKNOWN_MESSAGE: Final = "unknown_message"
@@ -70,13 +68,12 @@ def _invalid(message: str, *, message_type: str | None = None) -> FrameError:
 # quote never toggles the string state), a quote, a bracket. One left-to-right
 # pass: a backtracking "string literal" regex took ~100 ms on 4 KiB of \\".
 _TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
-_BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 
 def _depth_exceeds(text: str, max_depth: int) -> bool:
     """Whether brackets outside string literals nest deeper than
     ``max_depth`` (exact for valid JSON; for invalid JSON any answer is fine,
-    ``json.loads`` refuses it next)."""
+    the reader refuses it next)."""
     depth = 0
     in_string = False
     for match in _TOKEN.finditer(text):
@@ -94,55 +91,19 @@ def _depth_exceeds(text: str, max_depth: int) -> bool:
     return False
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _bounded_int(digits: str) -> int:
-    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
-        raise ValueError("number too long")
-    return int(digits)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError("duplicate key")
-        out[key] = value
-    return out
-
-
-def _has_bad_char(value: Any) -> bool:
-    """Whether a NUL or a lone surrogate hides in any key or string (the depth
-    is already bounded, so the walk is too)."""
-    if isinstance(value, str):
-        return _BAD_CHAR.search(value) is not None
-    if isinstance(value, dict):
-        return any(_has_bad_char(k) or _has_bad_char(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_bad_char(v) for v in value)
-    return False
-
-
 def loads_bounded(text: str, *, max_chars: int, max_depth: int) -> Any:
-    """``json.loads`` that refuses (``ValueError``) what no client message
-    needs: more than ``max_chars`` characters or ``max_depth`` levels,
-    ``NaN``/``Infinity``, over-long integers, duplicate keys, NUL or lone
-    surrogates. The size and depth are checked before parsing."""
+    """Untrusted JSON text → value, or ``ValueError``: more than
+    ``max_chars`` characters or ``max_depth`` levels are refused before
+    parsing (bounded work), then ``apps.common.parsers.json_loads`` reads it
+    (its ``InputError`` is re-raised as ``ValueError``)."""
     if len(text) > max_chars:
         raise ValueError(f"longer than {max_chars} characters")
     if _depth_exceeds(text, max_depth):
         raise ValueError(f"nested deeper than {max_depth} levels")
-    value = json.loads(
-        text,
-        parse_constant=_no_constants,
-        parse_int=_bounded_int,
-        object_pairs_hook=_unique_keys,
-    )
-    if _has_bad_char(value):
-        raise ValueError("NUL or lone surrogate")
-    return value
+    try:
+        return json_loads(text)
+    except InputError as error:
+        raise ValueError(str(error.detail)) from None
 
 
 # --- message schemas -----------------------------------------------------------------
