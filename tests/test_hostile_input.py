@@ -226,8 +226,14 @@ def test_export_runs_its_query_before_the_status_is_sent(owner, monkeypatch):
 # --- too many fields, malformed bodies -------------------------------------------------------
 
 
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug"])
 @pytest.mark.parametrize("host", ["tenant", "public"])
-def test_more_than_the_maximum_query_parameters_is_400_json(owner, anonymous_public, host):
+def test_more_than_the_maximum_query_parameters_is_400_json(
+    owner, anonymous_public, host, debug, settings
+):
+    """JSON in the shared shape, also under DEBUG (the dev settings), where
+    Django answers a SuspiciousOperation with its HTML error page."""
+    settings.DEBUG = debug
     client = owner if host == "tenant" else anonymous_public
     query = "&".join(f"p{i}=1" for i in range(1001))
     body = error(client.get(f"/api/v1/meta/?{query}"), 400, "too_many_fields")
