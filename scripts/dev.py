@@ -55,6 +55,16 @@ def _environment(services: Services | None, settings_module: str) -> dict[str, s
     return env
 
 
+def _forwarding_flags() -> list[str]:
+    """uvicorn believes X-Forwarded-For only from NOVATIME_TRUSTED_PROXIES, the
+    list the application uses (config/client_ip.py). Left to itself uvicorn
+    trusts 127.0.0.1, so any local client could pick its own address."""
+    from config.client_ip import server_forwarded_allow_ips
+
+    trusted = server_forwarded_allow_ips()
+    return ["--forwarded-allow-ips", trusted] if trusted else ["--no-proxy-headers"]
+
+
 def _services(mode: str) -> tuple[Services, bool]:
     """Services for ``mode``; falls back to in-memory brokers if Redis fails (run only)."""
     try:
@@ -125,6 +135,11 @@ def run(args: argparse.Namespace) -> int:
                 "off",
                 "--timeout-graceful-shutdown",
                 "10",
+                # Frames past the consumer's own limit (4 KiB) are refused by
+                # uvicorn with 1009 before they are buffered (16 MiB default).
+                "--ws-max-size",
+                "65536",
+                *_forwarding_flags(),
             ],
             essential=True,
         ),
