@@ -180,6 +180,20 @@ def test_dates_outside_the_window_are_400(owner, method, path, field):
     assert field in body["fields"]
 
 
+def test_model_date_columns_get_the_window_too(owner, tenant):
+    """ModelSerializer builds the bounded field for a model date column
+    (apps.common.apps): nothing is stored."""
+    response = owner.post(
+        "/api/v1/projects/", {"name": "Far", "start_date": "9999-12-31"}, format="json"
+    )
+    body = error(response, 400, "date_out_of_range")
+    assert list(body["fields"]) == ["start_date"]
+    with tenant_context(tenant):
+        from apps.projects.models import Project
+
+        assert not Project.all_objects.exists()
+
+
 def test_ai_summary_with_dates_outside_the_window_is_400(owner):
     response = owner.post(
         "/api/v1/ai/summary/", {"from": "9999-12-01", "to": "9999-12-31"}, format="json"

@@ -16,6 +16,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema_field
 
 from apps.common.dates import check_form_date
 from apps.time_entries.models import TimeEntry
@@ -41,6 +42,13 @@ class DateOrDateTimeField(forms.CharField):
         return parsed
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "A date (YYYY-MM-DD, 1900-01-01..9998-12-31) or an ISO 8601 datetime "
+        "with offset.",
+    }
+)
 class DateOrDateTimeFilter(filters.Filter):
     field_class = DateOrDateTimeField
 
