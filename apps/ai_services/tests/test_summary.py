@@ -303,7 +303,8 @@ def test_amounts_in_two_currencies_are_not_added(week, org):
     """A USD client's project next to EUR ones: one amount per currency."""
     from apps.projects.models import Client
 
-    usd = ProjectFactory(name="Import", client=Client.objects.create(name="Acme US", currency="USD"))
+    acme_us = Client.objects.create(name="Acme US", currency="USD")
+    usd = ProjectFactory(name="Import", client=acme_us)
     entry_at(
         week["ada"].user_id,
         usd,

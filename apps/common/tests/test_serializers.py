@@ -73,10 +73,10 @@ def test_time_entries_come_out_as_drf_makes_them(in_tenant, zone):
 def test_money_is_still_hidden_from_members(in_tenant):
     """The class's own rule runs on top of the shared fields."""
     entry = TimeEntryFactory(hourly_rate=Decimal("50.00"), amount=Decimal("50.00"))
-    member = Membership(user_id=uuid.uuid4(), role="member")
+    member = Membership(user_id=uuid.uuid4(), role="member", organization=in_tenant)
     data = TimeEntrySerializer(entry, context={"membership": member}).data
     assert data["hourly_rate"] is None and data["amount"] is None
-    manager = Membership(user_id=uuid.uuid4(), role="manager")
+    manager = Membership(user_id=uuid.uuid4(), role="manager", organization=in_tenant)
     data = TimeEntrySerializer(entry, context={"membership": manager}).data
     assert data["hourly_rate"] == "50.00" and data["amount"] == "50.00"
 

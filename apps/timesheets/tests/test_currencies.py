@@ -61,7 +61,7 @@ def week(org: Any) -> Any:
 
 
 def test_the_approval_snapshot_is_per_currency(week):
-    member, manager, sheet = week
+    _member, manager, sheet = week
 
     body = expect(manager.post(f"{URL}{sheet.pk}/approve/"), 200)
 
