@@ -173,7 +173,7 @@ def test_staff_suspends_an_organization_from_the_admin(
         page.click("button[name=index]")
 
     assert page.locator("ul.messagelist li.success").inner_text() == (
-        f"Suspended 1 organization: {SLUG}."
+        f"Suspended 1 organization: {SLUG} (suspended)."
     )
     assert page.locator("#result_list td.field-status").first.inner_text() == "Suspended"
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)

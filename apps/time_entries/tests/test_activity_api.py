@@ -108,22 +108,21 @@ def test_heartbeat_makes_few_queries(member, running, django_assert_max_num_quer
         expect(beat(member, minutes(2)), 200)
 
 
-def test_heartbeats_are_throttled_per_user(in_tenant, member, running):
+def test_heartbeats_are_throttled_per_user(in_tenant, member, running, monkeypatch):
     from rest_framework.throttling import ScopedRateThrottle
 
     clear_test_cache()
+    # monkeypatch, not assignment: restoring by assignment left the inherited
+    # rates pinned on ScopedRateThrottle itself, shadowing every later patch of
+    # SimpleRateThrottle's (tests/test_client_ip.py then saw no limit at all).
     rates = {**ScopedRateThrottle.THROTTLE_RATES, "heartbeat": "3/min"}
-    original = ScopedRateThrottle.THROTTLE_RATES
-    ScopedRateThrottle.THROTTLE_RATES = rates
-    try:
-        moment = datetime.datetime.now(datetime.UTC)
-        for _ in range(3):
-            expect(beat(member, moment), 200)
-        expect(beat(member, moment), 429, "throttled")
-        other = client_as(in_tenant, "member")
-        expect(beat(other, moment), 200)
-    finally:
-        ScopedRateThrottle.THROTTLE_RATES = original
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
+    moment = datetime.datetime.now(datetime.UTC)
+    for _ in range(3):
+        expect(beat(member, moment), 200)
+    expect(beat(member, moment), 429, "throttled")
+    other = client_as(in_tenant, "member")
+    expect(beat(other, moment), 200)
 
 
 def _idle(member, running, start=30, end=90):
