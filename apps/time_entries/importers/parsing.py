@@ -456,10 +456,17 @@ def _pick_span(
     """Start and end instants: the first pair (daylight time for an ambiguous
     wall time) unless the duration column agrees with another one; a duration
     that agrees with none is a row error naming both values (left to the
-    ``end_before_start`` check when the end is before the start)."""
+    ``end_before_start`` check when the end is before the start).
+
+    Without a duration column only the readings that can be an entry count
+    (:func:`_possible`): 02:30 → 02:15 on the night the clocks go back is
+    02:30 daylight time → 02:15 standard time (45 minutes), the one reading
+    whose end is not before its start. With none, the first pair is left to
+    the ``end_before_start`` / ``entry_too_long`` checks."""
     pairs = [(start, end) for start in starts for end in ends]
     if duration is None:
-        return pairs[0]
+        possible = _possible(pairs)
+        return possible[0] if possible else pairs[0]
     agreeing = [pair for pair in pairs if _agrees(duration, *pair)]
     if agreeing:
         return agreeing[0]
@@ -477,10 +484,19 @@ def _pick_span(
 def _settled_by(
     duration: Duration | None, starts: list[datetime.datetime], ends: list[datetime.datetime]
 ) -> bool:
-    """Whether the duration column leaves exactly one reading of the row."""
+    """Whether the row has exactly one reading: the one the duration column
+    agrees with or, without a duration, the one possible span."""
     if duration is None:
-        return False
+        return len(_possible([(s, e) for s in starts for e in ends])) == 1
     return sum(_agrees(duration, s, e) for s in starts for e in ends) == 1
+
+
+def _possible(
+    pairs: list[tuple[datetime.datetime, datetime.datetime]],
+) -> list[tuple[datetime.datetime, datetime.datetime]]:
+    """The (start, end) readings an entry can have: the end not before the
+    start, and no longer than :data:`MAX_ENTRY` (the import's own limits)."""
+    return [(s, e) for s, e in pairs if s <= e and e - s <= MAX_ENTRY]
 
 
 def _ambiguous(

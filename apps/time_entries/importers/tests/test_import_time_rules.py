@@ -186,6 +186,42 @@ def test_an_unsettled_ambiguous_time_is_the_first_one_with_a_warning(
         assert written() == [(start, start + datetime.timedelta(seconds=seconds), seconds)]
 
 
+@pytest.mark.parametrize(
+    ("row", "start", "seconds"),
+    [
+        # 02:30 CEST → 02:15 CET: the only reading whose end is not before its
+        # start (45 minutes); was end_before_start with no duration column.
+        (
+            ("2026-10-25", "02:30:00", "2026-10-25", "02:15:00", ""),
+            datetime.datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+            2700,
+        ),
+        # Both times repeat: 02:50 → 02:10 is only the first pass to the second.
+        (
+            ("2026-10-25", "02:50:00", "2026-10-25", "02:10:00", ""),
+            datetime.datetime(2026, 10, 25, 0, 50, tzinfo=UTC),
+            1200,
+        ),
+    ],
+)
+def test_without_a_duration_the_one_possible_reading_is_taken_silently(acme, row, start, seconds):
+    report = expect(berlin(acme.manager, toggl(row), dry_run="false"), 201)
+
+    assert (report["errors"], report["warnings"]) == ([], [])
+    with tenant_context(acme.tenant):
+        assert written() == [(start, start + datetime.timedelta(seconds=seconds), seconds)]
+
+
+def test_without_a_duration_an_end_before_every_reading_of_the_start_is_still_refused(acme):
+    # 02:30 → 01:15 on the same night: no reading ends after it starts.
+    row = ("2026-10-25", "02:30:00", "2026-10-25", "01:15:00", "")
+
+    report = expect(berlin(acme.manager, toggl(row)), 200)
+
+    assert errors(report) == [(2, "end_before_start", "End time")]
+    assert report["entries"] == {"create": 0, "total_seconds": 0}
+
+
 def test_a_dry_run_shows_the_warnings_before_anything_is_written(acme):
     row = ("2026-10-25", "02:30:00", "", "", "00:45:00")
 
