@@ -160,6 +160,46 @@ def test_page_at_the_limit_is_an_empty_page(owner):
     assert response.json()["results"] == []
 
 
+_LISTS = [
+    "/api/v1/tasks/",  # UncountedPagination
+    "/api/v1/time-entries/",  # UncountedPagination
+    "/api/v1/reports/detailed/?from=2026-01-01&to=2026-01-02&",  # StandardPagination
+]
+
+
+def _page_url(path: str, query: str) -> str:
+    return f"{path}{'' if path.endswith('&') else '?'}{query}"
+
+
+@pytest.mark.parametrize("page", ["²", "¹²", "\uff11", "٣", "1_0", "+1", "x"])
+@pytest.mark.parametrize("path", _LISTS)
+def test_a_page_that_is_not_ascii_digits_is_404_invalid_page(owner, path, page):
+    """``str.isdigit()`` is true for ``²`` while ``int()`` refuses it (a
+    500); ``int()`` reads ``\\uff11`` and ``1_0``. Only ASCII digits are a page."""
+    response = owner.get(_page_url(path, f"page={page}"))
+    body = error(response, 404, "not_found")
+    assert body["message"] == "Invalid page."
+
+
+@pytest.mark.parametrize("path", _LISTS)
+def test_leading_zeros_are_the_page_they_spell(owner, path):
+    response = owner.get(_page_url(path, "page=0000000000001"))
+    assert response.status_code == 200, response.content
+    assert response.json()["previous"] is None
+
+
+def test_a_page_of_thousands_of_digits_is_400_page_out_of_range(owner):
+    # int() refuses more than 4,300 digits: the value is judged without it
+    response = owner.get("/api/v1/tasks/?page=" + "9" * 5000)
+    error(response, 400, "page_out_of_range")
+
+
+@pytest.mark.parametrize("size", ["²", "\uff11", "9" * 5000])
+def test_a_page_size_that_is_not_ascii_digits_is_the_default(owner, size):
+    response = owner.get(f"/api/v1/tasks/?page_size={size}")
+    assert response.status_code == 200, response.content
+
+
 # --- dates at the ends of the calendar -------------------------------------------------------
 
 _DATE_CASES = [

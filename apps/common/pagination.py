@@ -1,14 +1,25 @@
 """Pagination shared by every list endpoint (API.md: results/next/previous/count).
 
-Page numbers are held to :data:`MAX_PAGE_NUMBER`: a number past PostgreSQL's
-``bigint`` (``?page=99999999999999999999``) used to reach ``OFFSET`` and
-fail there as a ``DataError`` (500). Such a page is refused up-front with
-400 ``page_out_of_range``; ``page_size`` is already capped by
-``max_page_size``, so the largest offset stays far inside ``bigint``.
+Page numbers are read strictly, by one function (:func:`page_number`):
+ASCII digits only. ``str.isdigit()`` and ``int()`` each accept more than
+that, and not the same things: ``²`` is a digit to the first and not a
+number to the second (a 500 on every list), ``\\uff11`` (fullwidth one) is a number
+to both. Anything but ASCII digits is 404 ``not_found`` "Invalid page.",
+what DRF's paginator answers for a page that is not a number. A page is
+compared by its value, so leading zeros are fine (``0000000000001`` is page
+1), and a value above :data:`MAX_PAGE_NUMBER` is refused with 400
+``page_out_of_range``: past PostgreSQL's ``bigint``
+(``?page=99999999999999999999``) it used to reach ``OFFSET`` and fail there
+as a ``DataError`` (500). ``page_size`` is read by the same rule (anything
+else means the default size, as in DRF) and capped by ``max_page_size``,
+so the largest offset stays far inside ``bigint``.
 """
 
+import re
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -17,18 +28,50 @@ from apps.common.errors import ApplicationError
 
 #: Highest page number accepted (500 rows a page: half a billion rows deep).
 MAX_PAGE_NUMBER = 1_000_000
+#: A page number or size as clients may write it: ASCII digits, nothing else
+#: (``re.ASCII``: ``\d`` would match every Unicode decimal digit).
+_ASCII_NUMBER = re.compile(r"[0-9]+", re.ASCII)
+INVALID_PAGE = _("Invalid page.")
 
 
-def check_page_number(raw: Any, parameter: str) -> None:
-    """400 ``page_out_of_range`` when ``raw`` is a number above
-    :data:`MAX_PAGE_NUMBER`; other values are left to the paginator."""
-    text = str(raw).strip()
-    if text.isdigit() and (len(text) > 12 or int(text) > MAX_PAGE_NUMBER):
+def ascii_number(raw: Any) -> int | None:
+    """``raw`` as a non-negative integer when it is ASCII digits only (leading
+    zeros allowed), else ``None``. Values past 10**12 come back as 10**12 + 1:
+    every caller caps far below, and ``int()`` of a few thousand digits is
+    itself an error (``sys.get_int_max_str_digits``)."""
+    text = str(raw)
+    if not _ASCII_NUMBER.fullmatch(text):
+        return None
+    significant = text.lstrip("0")
+    if len(significant) > 12:
+        return 10**12 + 1
+    return int(significant or "0")
+
+
+def page_number(raw: Any, parameter: str) -> int:
+    """The page asked for: 404 "Invalid page." when ``raw`` is not ASCII
+    digits, 400 ``page_out_of_range`` above :data:`MAX_PAGE_NUMBER`. Zero
+    is returned as is (each paginator has its own answer to it)."""
+    number = ascii_number(raw)
+    if number is None:
+        raise NotFound(INVALID_PAGE)
+    if number > MAX_PAGE_NUMBER:
         raise ApplicationError(
             f"Page numbers go up to {MAX_PAGE_NUMBER}.",
             code="page_out_of_range",
             extra={"fields": {parameter: [f"At most {MAX_PAGE_NUMBER}."]}},
         )
+    return number
+
+
+def page_size(request: Any, paginator: Any) -> int:
+    """A paginator's ``page_size`` parameter as ASCII digits (1 ..
+    ``max_page_size``); anything else is the default size, as DRF answers
+    an invalid one. Shared by the page-number and cursor paginators."""
+    size = ascii_number(request.query_params.get(paginator.page_size_query_param or "", ""))
+    if not size:
+        return int(paginator.page_size)
+    return min(size, int(paginator.max_page_size or size))
 
 
 class StandardPagination(PageNumberPagination):
@@ -36,9 +79,14 @@ class StandardPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
-    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
-        check_page_number(request.query_params.get(self.page_query_param, 1), self.page_query_param)
-        return super().paginate_queryset(queryset, request, view)
+    def get_page_number(self, request: Any, paginator: Any) -> Any:
+        raw = request.query_params.get(self.page_query_param) or 1
+        if raw in self.last_page_strings and paginator is not None:
+            return paginator.num_pages
+        return page_number(raw, self.page_query_param)
+
+    def get_page_size(self, request: Any) -> int:
+        return page_size(request, self)
 
 
 class UncountedPagination(StandardPagination):
@@ -52,12 +100,9 @@ class UncountedPagination(StandardPagination):
 
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list[Any]:
         self.request = request
-        check_page_number(request.query_params.get(self.page_query_param, 1), self.page_query_param)
-        size = self.get_page_size(request) or self.page_size
-        try:
-            self.number = max(1, int(request.query_params.get(self.page_query_param, 1)))
-        except (TypeError, ValueError):
-            self.number = 1
+        size = self.get_page_size(request)
+        raw = request.query_params.get(self.page_query_param) or 1
+        self.number = max(1, page_number(raw, self.page_query_param))
         offset = (self.number - 1) * size
         rows = list(queryset[offset : offset + size + 1])
         self.has_next = len(rows) > size

@@ -147,7 +147,18 @@ CLASSES: tuple[HostileClass, ...] = (
     HostileClass(
         "out_of_range_number",
         path=("99999999999999999999", "-1", "0"),
-        query=("99999999999999999999", "-99999999999999999999", "1e308", "-1", "0"),
+        query=(
+            "99999999999999999999",
+            "-99999999999999999999",
+            "1e308",
+            "-1",
+            "0",
+            # digits to str.isdigit() or int() that are not ASCII digits, and
+            # a small number spelled long
+            "²",
+            "\uff11",
+            "0000000000001",
+        ),
         body=(
             Raw("99999999999999999999"),
             Raw("-99999999999999999999"),

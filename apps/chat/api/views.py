@@ -26,7 +26,7 @@ from apps.chat import selectors, services
 from apps.chat.constants import may_write_chat
 from apps.chat.models import Channel, ChannelMember, Message
 from apps.common.errors import ApplicationError
-from apps.common.pagination import StandardPagination
+from apps.common.pagination import StandardPagination, page_size
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, RoleRequired, required_membership
 
@@ -193,6 +193,9 @@ class MessageCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request: Request) -> int:
+        return page_size(request, self)
 
 
 _HISTORY_PARAMETERS = [
