@@ -214,3 +214,19 @@ def test_the_image_installs_the_runtime_lock_only():
     assert installs == ["requirements/runtime.lock"]
     assert "dev.lock" not in dockerfile and "requirements.lock" not in dockerfile
     assert "pip uninstall" not in dockerfile
+
+
+def test_the_image_build_checks_the_installed_runtime_lock():
+    """The build stage installs runtime.lock with --no-deps (exactly the pins, nothing
+    pulled in behind the lock's back), so only ``pip check`` run right after it, in the
+    same venv, tells the build that the lock misses a dependency or pins a conflicting
+    version: the image would otherwise fail at import time in production."""
+    lines = (ROOT / "deploy" / "Dockerfile").read_text().splitlines()
+    dockerfile = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    runs = [r for r in re.split(r"\n(?=[A-Z]+ )", dockerfile) if r.startswith("RUN ")]
+    install = next(r for r in runs if "-r requirements/runtime.lock" in r)
+    steps = [s.strip() for s in install.replace("\\\n", " ").split("&&")]
+    at = next(i for i, s in enumerate(steps) if "pip install" in s)
+    assert "--no-deps" in steps[at]
+    checks = [s for s in steps[at + 1 :] if re.fullmatch(r"(/opt/venv/bin/)?pip check", s)]
+    assert checks == ["/opt/venv/bin/pip check"], steps
