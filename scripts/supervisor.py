@@ -13,11 +13,19 @@ command needs is the opposite:
   on an *essential* one (the web server) stops the whole run with exit status 1;
 * the web server never vanishes because beat or the worker did.
 
-Each child runs in its own session (process group): Ctrl-C in the terminal
-reaches only the supervisor, which then stops the children in order
-(SIGTERM, then SIGKILL for the whole group after ``stop_timeout``).  Output of
-every child is forwarded line by line, prefixed with its name (``beat | ...``),
-and its last lines are kept for the report.
+Each child runs in its own session, so its process group id is its pid: Ctrl-C
+in the terminal reaches only the supervisor, which then stops the children in
+order (SIGTERM, then SIGKILL for the whole group after ``stop_timeout``).  A
+child's own subprocesses (Celery's prefork pool, a shell's commands) live in
+its group, and the group is what ends: when a child dies, whatever it left
+gets SIGTERM at once and SIGKILL ``kill_grace`` later, at every restart and at
+the stop, so nothing of an old run survives into the next one.
+
+Output of every child is forwarded line by line, prefixed with its name
+(``beat | ...``); each run of a child keeps its own last lines for its report.
+The watch loop never waits for a dead child's output: the report is logged as
+soon as its pipe is drained, or ``tail_wait`` later if a process the child
+started still holds the pipe.
 """
 
 from __future__ import annotations
@@ -48,17 +56,88 @@ class ChildSpec:
 
 
 @dataclass
+class _Spawn:
+    """One start of a child: its process, the thread reading its output, and the
+    lines of *this* run (a later run has its own: a reader still draining an old
+    run's pipe never writes into the new run's report)."""
+
+    proc: subprocess.Popen[bytes]
+    lines: deque[str]
+    started_at: float
+    reader: threading.Thread | None = None
+    eof: threading.Event = field(default_factory=threading.Event)
+    handled: bool = False
+    """Its exit was seen, its group signalled and the process reaped."""
+    report: tuple[str, str] | None = None
+    """(what happened, what is done about it) once it died; logged once, with the tail."""
+    report_by: float = 0.0
+    reported: bool = False
+
+
+@dataclass
 class _Child:
     spec: ChildSpec
-    lines: deque[str]
-    proc: subprocess.Popen[bytes] | None = None
-    reader: threading.Thread | None = None
-    started_at: float = 0.0
+    tail_lines: int
+    spawn: _Spawn | None = None
     restart_at: float | None = None
     quick_deaths: int = 0
     starts: int = 0
     gave_up: bool = False
     exits: list[int] = field(default_factory=list)
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        """The latest run's process (alive or not), None before the first start."""
+        return self.spawn.proc if self.spawn is not None else None
+
+    @property
+    def lines(self) -> deque[str]:
+        """The latest run's last lines."""
+        return self.spawn.lines if self.spawn is not None else deque(maxlen=self.tail_lines)
+
+
+def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether ``proc`` ended, *without reaping it*.
+
+    Until it is reaped (``proc.wait()``) the zombie keeps its pid, which is also
+    its process group's id (``start_new_session``): the group can be signalled
+    with no risk that the number already names another process.
+    """
+    if proc.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped elsewhere
+        return proc.poll() is not None
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Signal process group ``pgid``; False if it has no process left."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member we may not signal (setuid): nothing more to do
+        return False
+    return True
+
+
+def _group_left(pgid: int) -> bool:
+    """Whether processes of the group led by the *reaped* process ``pgid`` remain.
+
+    On Linux a pid number stays reserved while any process still has it as its
+    process group id, so a live process now numbered ``pgid`` means the old
+    group is empty and the number was reused: that group is not ours.
+    """
+    if not _signal_group(pgid, 0):
+        return False
+    try:
+        os.kill(pgid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def describe_status(returncode: int) -> str:
@@ -87,6 +166,8 @@ class Supervisor:
         backoff_max: float = 30.0,
         stable_after: float = 60.0,
         stop_timeout: float = 15.0,
+        kill_grace: float = 5.0,
+        tail_wait: float = 1.0,
     ) -> None:
         if len({s.name for s in specs}) != len(specs):
             raise ValueError("child names must be unique")
@@ -98,9 +179,16 @@ class Supervisor:
         self.backoff_max = backoff_max
         self.stable_after = stable_after
         self.stop_timeout = stop_timeout
-        self.children = [_Child(spec=s, lines=deque(maxlen=tail_lines)) for s in specs]
+        self.kill_grace = kill_grace
+        self.tail_wait = tail_wait
+        self.children = [_Child(spec=s, tail_lines=tail_lines) for s in specs]
         self._width = max((len(s.name) for s in specs), default=0)
         self._out_lock = threading.Lock()
+        self._report_lock = threading.Lock()
+        self._unreported: list[_Spawn] = []
+        self._groups: dict[int, tuple[str, float]] = {}
+        """Process groups of reaped children that still had members: pgid ->
+        (child name, when they get SIGKILL)."""
         self.failed: str | None = None
         """Name of the essential child that was given up on, if any."""
 
@@ -114,19 +202,22 @@ class Supervisor:
             self._spawn(child)
 
     def check(self, now: float | None = None) -> bool:
-        """Reap and report dead children, start due restarts.
+        """Reap and report dead children, start due restarts; never waits.
 
         Returns False once an essential child has been given up on.
         """
         now = time.monotonic() if now is None else now
         for child in self.children:
-            if child.gave_up:
-                continue
-            if child.proc is not None and child.proc.poll() is not None:
-                self._on_exit(child, child.proc.returncode, now)
+            spawn = child.spawn
+            if spawn is not None and not spawn.handled and _has_exited(spawn.proc):
+                returncode = self._end(child.spec.name, spawn, now)
+                self._on_exit(child, spawn, returncode, now)
             if child.restart_at is not None and now >= child.restart_at and not child.gave_up:
                 child.restart_at = None
                 self._spawn(child)
+        self._kill_leftovers(now)
+        for spawn in list(self._unreported):
+            self._report(spawn, force=now >= spawn.report_by)
         return self.failed is None
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> int:
@@ -142,38 +233,58 @@ class Supervisor:
             self.stop()
 
     def stop(self) -> None:
-        """SIGTERM every live child, SIGKILL its process group after ``stop_timeout``."""
-        live = [c for c in self.children if c.proc is not None and c.proc.poll() is None]
+        """End every child and everything it started.
+
+        SIGTERM to each live child first, so that it can end its own
+        subprocesses in order (Celery's warm shutdown); SIGKILL to its whole
+        process group if it is still there after ``stop_timeout``.  Whatever a
+        child left behind in its group then gets SIGTERM, and SIGKILL after
+        ``kill_grace``.
+        """
+        for child in self.children:
+            child.restart_at = None
+        live = [
+            c
+            for c in self.children
+            if c.spawn is not None and not c.spawn.handled and not _has_exited(c.spawn.proc)
+        ]
         for child in live:
-            log.info("stopping %s (pid %s)", child.spec.name, child.proc.pid)  # type: ignore[union-attr]
+            proc = child.spawn.proc  # type: ignore[union-attr]
+            log.info("stopping %s (pid %s)", child.spec.name, proc.pid)
             with contextlib.suppress(ProcessLookupError):
-                child.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+                proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout
         for child in live:
-            proc = child.proc
-            assert proc is not None
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            proc = child.spawn.proc  # type: ignore[union-attr]
+            while not _has_exited(proc) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not _has_exited(proc):
                 log.warning(
                     "%s (pid %s) ignored SIGTERM for %.0fs: killing its process group",
                     child.spec.name,
                     proc.pid,
                     self.stop_timeout,
                 )
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                _signal_group(proc.pid, signal.SIGKILL)
         for child in self.children:
-            child.restart_at = None
-            if child.reader is not None:
-                child.reader.join(timeout=2)
+            spawn = child.spawn
+            if spawn is not None and not spawn.handled:
+                self._end(child.spec.name, spawn, time.monotonic())  # stopped, not a death
+        while self._groups and time.monotonic() < max(d for _, d in self._groups.values()):
+            self._kill_leftovers(time.monotonic())
+            time.sleep(0.05)
+        self._kill_leftovers(float("inf"))
+        for spawn in list(self._unreported):
+            spawn.eof.wait(timeout=max(0.0, spawn.report_by - time.monotonic()))
+            self._report(spawn, force=True)
+        for child in self.children:
+            if child.spawn is not None and child.spawn.reader is not None:
+                child.spawn.reader.join(timeout=1)
 
     # ---------------------------------------------------------------- private
 
     def _spawn(self, child: _Child) -> None:
-        child.lines.clear()
-        child.proc = subprocess.Popen(
+        proc = subprocess.Popen(
             child.spec.argv,
             cwd=self.cwd,
             env=self.env,
@@ -182,73 +293,129 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops us in order
         )
-        child.started_at = time.monotonic()
+        spawn = _Spawn(proc=proc, lines=deque(maxlen=child.tail_lines), started_at=time.monotonic())
+        child.spawn = spawn
         child.starts += 1
-        child.reader = threading.Thread(
+        spawn.reader = threading.Thread(
             target=self._forward,
-            args=(child, child.proc.stdout),
+            args=(child.spec.name, spawn),
             name=f"supervisor-{child.spec.name}",
             daemon=True,
         )
-        child.reader.start()
+        spawn.reader.start()
         if child.starts > 1:
-            log.warning("%s restarted (pid %s)", child.spec.name, child.proc.pid)
+            log.warning("%s restarted (pid %s)", child.spec.name, proc.pid)
 
-    def _forward(self, child: _Child, stream: IO[bytes] | None) -> None:
-        if stream is None:
-            return
-        prefix = f"{child.spec.name:<{self._width}} | "
-        with stream:
-            for raw in iter(stream.readline, b""):
-                line = raw.decode(errors="replace").rstrip("\n")
-                child.lines.append(line)
-                if self.out is not None:
-                    with self._out_lock:
-                        self.out.write(prefix + line + "\n")
-                        self.out.flush()
+    def _forward(self, name: str, spawn: _Spawn) -> None:
+        stream = spawn.proc.stdout
+        try:
+            if stream is None:
+                return
+            prefix = f"{name:<{self._width}} | "
+            with stream:
+                for raw in iter(stream.readline, b""):
+                    line = raw.decode(errors="replace").rstrip("\n")
+                    spawn.lines.append(line)
+                    out = self.out
+                    if out is not None:
+                        with self._out_lock:
+                            try:
+                                out.write(prefix + line + "\n")
+                                out.flush()
+                            except (OSError, ValueError):
+                                # The terminal went away (SIGHUP) or was closed: keep
+                                # draining the pipe, or the child would block on it.
+                                self.out = None
+        finally:
+            spawn.eof.set()
+            self._report(spawn)
 
-    def _on_exit(self, child: _Child, returncode: int, now: float) -> None:
-        if child.reader is not None:
-            # The pipe's last lines (a crash's traceback) belong in the report.
-            child.reader.join(timeout=2)
+    def _end(self, name: str, spawn: _Spawn, now: float) -> int:
+        """Signal what the ended child left in its group, then reap the child.
+
+        The group gets SIGTERM while the child is a zombie (its pid, the group's
+        id, cannot be reused yet); if members remain once it is reaped, they
+        get SIGKILL ``kill_grace`` later (``_kill_leftovers``, which never waits).
+        """
+        pgid = spawn.proc.pid
+        _signal_group(pgid, signal.SIGTERM)
+        returncode = spawn.proc.wait()
+        spawn.handled = True
+        if _group_left(pgid):
+            log.warning(
+                "%s (pid %s) ended but left processes in its group: SIGTERM sent, SIGKILL in %.0fs",
+                name,
+                pgid,
+                self.kill_grace,
+            )
+            self._groups[pgid] = (name, now + self.kill_grace)
+        return returncode
+
+    def _kill_leftovers(self, now: float) -> None:
+        for pgid, (name, kill_at) in list(self._groups.items()):
+            if not _group_left(pgid):
+                del self._groups[pgid]
+            elif now >= kill_at:
+                log.warning("processes left by %s (group %s) ignored SIGTERM: SIGKILL", name, pgid)
+                _signal_group(pgid, signal.SIGKILL)
+                del self._groups[pgid]
+
+    def _report(self, spawn: _Spawn, *, force: bool = False) -> None:
+        """Log a death once: when its output is fully read, or ``tail_wait`` after
+        it (a process it started may hold the pipe open; the watch loop never
+        waits for that)."""
+        with self._report_lock:
+            if spawn.report is None or spawn.reported:
+                return
+            if not (force or spawn.eof.is_set()):
+                return
+            spawn.reported = True
+            with contextlib.suppress(ValueError):
+                self._unreported.remove(spawn)
+            lines = list(spawn.lines)
+            if not spawn.eof.is_set():
+                lines.append("(output still open: a process it started holds it)")
+        what, then = spawn.report
+        tail = "\n".join(f"    {line}" for line in lines) or "    (no output)"
+        log.error("%s; its last lines:\n%s\n%s", what, tail, then)
+
+    def _on_exit(self, child: _Child, spawn: _Spawn, returncode: int, now: float) -> None:
         child.exits.append(returncode)
-        child.proc = None
-        ran = now - child.started_at
-        child.quick_deaths = 1 if ran >= self.stable_after else child.quick_deaths + 1
-        tail = "\n".join(f"    {line}" for line in child.lines) or "    (no output)"
+        ran = now - spawn.started_at
         what = f"{child.spec.name} exited with {describe_status(returncode)} after {ran:.1f}s"
+        self._on_death(child, spawn, what, ran, now)
+
+    def _on_death(
+        self, child: _Child, spawn: _Spawn | None, what: str, ran: float, now: float
+    ) -> None:
+        """Decide (restart later, or give up) at once; the report may follow."""
+        child.quick_deaths = 1 if ran >= self.stable_after else child.quick_deaths + 1
         if child.quick_deaths > self.max_restarts:
             child.gave_up = True
             if child.spec.essential:
                 self.failed = child.spec.name
-                log.error(
-                    "%s; its last lines:\n%s\n%s died %d times in a row: giving up and stopping "
-                    "everything",
-                    what,
-                    tail,
-                    child.spec.name,
-                    child.quick_deaths,
+                then = (
+                    f"{child.spec.name} died {child.quick_deaths} times in a row: giving up and "
+                    "stopping everything"
                 )
             else:
                 others = [c.spec.name for c in self.children if not c.gave_up]
-                log.error(
-                    "%s; its last lines:\n%s\n%s died %d times in a row: giving up on it; "
-                    "still running: %s",
-                    what,
-                    tail,
-                    child.spec.name,
-                    child.quick_deaths,
-                    ", ".join(others) or "nothing",
+                then = (
+                    f"{child.spec.name} died {child.quick_deaths} times in a row: giving up on "
+                    f"it; still running: {', '.join(others) or 'nothing'}"
                 )
+        else:
+            delay = min(self.backoff_max, self.backoff_initial * 2 ** (child.quick_deaths - 1))
+            child.restart_at = now + delay
+            then = (
+                f"restarting {child.spec.name} in {delay:.0f}s "
+                f"(attempt {child.quick_deaths} of {self.max_restarts})"
+            )
+        if spawn is None:
+            log.error("%s\n%s", what, then)
             return
-        delay = min(self.backoff_max, self.backoff_initial * 2 ** (child.quick_deaths - 1))
-        child.restart_at = now + delay
-        log.error(
-            "%s; its last lines:\n%s\nrestarting %s in %.0fs (attempt %d of %d)",
-            what,
-            tail,
-            child.spec.name,
-            delay,
-            child.quick_deaths,
-            self.max_restarts,
-        )
+        with self._report_lock:
+            spawn.report = (what, then)
+            spawn.report_by = now + self.tail_wait
+            self._unreported.append(spawn)
+        self._report(spawn)

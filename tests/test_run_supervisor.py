@@ -13,7 +13,9 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 
+import psutil
 import pytest
 
 from scripts import dev
@@ -27,6 +29,10 @@ BEAT_CRASHES = [
     "print('PermissionError: var/celerybeat-schedule', file=sys.stderr, flush=True);"
     "sys.exit(3)",
 ]
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def _drive(supervisor: Supervisor, until: float, stop_when=lambda: False) -> None:
@@ -50,7 +56,7 @@ def test_a_dying_child_is_reported_restarted_then_given_up_while_web_stays(tmp_p
     try:
         web_pid = supervisor.child("web").proc.pid
         beat = supervisor.child("beat")
-        _drive(supervisor, 20, stop_when=lambda: beat.gave_up)
+        _drive(supervisor, 20, stop_when=lambda: beat.gave_up and len(_errors(caplog)) == 3)
         assert beat.gave_up, "beat should be given up after 2 restarts"
         assert beat.starts == 3 and beat.exits == [3, 3, 3]
         # The web server never went away, and the supervisor keeps going.
@@ -58,7 +64,7 @@ def test_a_dying_child_is_reported_restarted_then_given_up_while_web_stays(tmp_p
         assert web.proc is not None and web.proc.pid == web_pid and web.proc.poll() is None
         assert web.starts == 1
         assert supervisor.check() is True and supervisor.failed is None
-        reports = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        reports = _errors(caplog)
         assert len(reports) == 3
         for report in reports:
             assert "beat exited with status 3" in report
@@ -158,3 +164,159 @@ def _wait_for(predicate, timeout: float) -> None:
         if time.monotonic() > deadline:
             pytest.fail("timed out")
         time.sleep(0.05)
+
+
+def _gone(proc: psutil.Process) -> bool:
+    """Ended (a zombie waiting for init counts): psutil checks the process's
+    identity (create time), so a reused pid does not count as alive."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(_gone(p) for p in procs):
+        time.sleep(0.05)
+    return [p for p in procs if not _gone(p)]
+
+
+def _kill(procs: list[psutil.Process]) -> None:
+    for proc in procs:
+        if not _gone(proc):
+            proc.kill()
+
+
+def _pids_from(lines, marker: str) -> list[psutil.Process]:
+    return [
+        psutil.Process(int(pid))
+        for line in list(lines)
+        if line.startswith(marker)
+        for pid in line.split()[1:]
+    ]
+
+
+#: A child that starts a grandchild (a Celery pool member, say) and then dies.
+LEAVES_A_GRANDCHILD = [
+    sys.executable,
+    "-c",
+    "import subprocess, sys;"
+    "g = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+    " stdout=subprocess.DEVNULL);"
+    "print('grandchild', g.pid, flush=True); sys.exit(4)",
+]
+
+
+def test_a_dead_childs_own_subprocesses_are_killed(tmp_path):
+    supervisor = Supervisor(
+        [ChildSpec("worker", LEAVES_A_GRANDCHILD)],
+        cwd=tmp_path,
+        env={},
+        max_restarts=0,
+        kill_grace=1,
+    )
+    supervisor.start()
+    worker = supervisor.child("worker")
+    _wait_for(lambda: any(line.startswith("grandchild") for line in worker.lines), 20)
+    grandchildren = _pids_from(worker.lines, "grandchild")
+    try:
+        _drive(supervisor, 10, stop_when=lambda: worker.gave_up)
+        assert worker.gave_up and worker.exits == [4]
+        left = _wait_gone(grandchildren, 5)
+        assert not left, f"the dead worker's subprocess survived: {left}"
+    finally:
+        supervisor.stop()
+        _kill(grandchildren)
+
+
+def test_stop_ends_the_childrens_subprocesses_too(tmp_path):
+    """One grandchild ends with SIGTERM, one ignores it and gets SIGKILL."""
+    parent = [
+        sys.executable,
+        "-c",
+        "import subprocess, sys, time;"
+        "plain = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']);"
+        "deaf = subprocess.Popen([sys.executable, '-c', 'import signal, time;"
+        " signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); time.sleep(120)'],"
+        " stdout=subprocess.PIPE); deaf.stdout.readline();"
+        "print('grandchildren', plain.pid, deaf.pid, flush=True); time.sleep(120)",
+    ]
+    supervisor = Supervisor(
+        [ChildSpec("worker", parent)], cwd=tmp_path, env={}, stop_timeout=5, kill_grace=0.5
+    )
+    supervisor.start()
+    worker = supervisor.child("worker")
+    grandchildren: list[psutil.Process] = []
+    try:
+        _wait_for(lambda: any(line.startswith("grandchildren") for line in worker.lines), 20)
+        grandchildren = _pids_from(worker.lines, "grandchildren")
+        assert len(grandchildren) == 2
+        started = time.monotonic()
+        supervisor.stop()
+        assert time.monotonic() - started < 5
+        assert worker.proc.returncode == -15
+        left = _wait_gone(grandchildren, 3)
+        assert not left, f"stop() left the worker's subprocesses running: {left}"
+    finally:
+        supervisor.stop()
+        _kill(grandchildren)
+
+
+def test_each_run_keeps_its_own_last_lines_and_the_watch_loop_never_waits(tmp_path, caplog):
+    """A dead child's subprocess that holds the output pipe and keeps writing
+    (until its SIGKILL, ``kill_grace`` later) neither stalls the watch loop nor
+    writes into the next run's lines."""
+    caplog.set_level(logging.INFO, logger="novatime.supervisor")
+    writer = (
+        "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "while True:\n    print('left by', sys.argv[1], flush=True); time.sleep(0.05)"
+    )
+    dies = [
+        sys.executable,
+        "-c",
+        "import os, subprocess, sys, time;"
+        f"subprocess.Popen([sys.executable, '-c', {writer!r}, str(os.getpid())]);"
+        "print('run', os.getpid(), flush=True); time.sleep(0.3); sys.exit(5)",
+    ]
+    supervisor = Supervisor(
+        [ChildSpec("beat", dies)],
+        cwd=tmp_path,
+        env={},
+        max_restarts=1,
+        backoff_initial=0.1,
+        kill_grace=2,
+        tail_wait=0.5,
+    )
+    beat = supervisor.child("beat")
+    runs: list[deque[str]] = []
+    slowest = 0.0
+    supervisor.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (beat.gave_up and len(_errors(caplog)) == 2):
+            if beat.proc is not None and (not runs or runs[-1] is not beat.lines):
+                runs.append(beat.lines)
+            started = time.monotonic()
+            supervisor.check()
+            slowest = max(slowest, time.monotonic() - started)
+            time.sleep(0.02)
+        assert beat.gave_up and beat.exits == [5, 5]
+        assert slowest < 0.5, f"a check() took {slowest:.1f}s"
+        reports = _errors(caplog)
+        assert len(reports) == 2
+        run_lines = [list(lines) for lines in runs]
+        pids = [_run_pid(lines) for lines in run_lines]
+        assert len(pids) == 2 and pids[0] != pids[1]
+        for own, lines in zip(pids, run_lines, strict=True):
+            foreign = [line for line in lines if line.split()[-1] != own]
+            assert not foreign, f"run {own}'s lines hold another run's output: {foreign}"
+        for own, other, report in zip(pids, reversed(pids), reports, strict=True):
+            assert f"run {own}" in report and f"left by {own}" in report
+            assert other not in report
+    finally:
+        supervisor.stop()
+
+
+def _run_pid(lines: list[str]) -> str:
+    return next(line.split()[1] for line in lines if line.startswith("run "))
