@@ -84,6 +84,7 @@ class _Child:
     starts: int = 0
     gave_up: bool = False
     exits: list[int] = field(default_factory=list)
+    start_errors: list[str] = field(default_factory=list)
 
     @property
     def proc(self) -> subprocess.Popen[bytes] | None:
@@ -284,15 +285,25 @@ class Supervisor:
     # ---------------------------------------------------------------- private
 
     def _spawn(self, child: _Child) -> None:
-        proc = subprocess.Popen(
-            child.spec.argv,
-            cwd=self.cwd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops us in order
-        )
+        """Start ``child``; a start that fails (program gone, out of processes or
+        file descriptors: OSError) counts as a death, like a crash at once, so a
+        restart that cannot happen is retried and given up on like any other
+        and never ends the run by itself."""
+        try:
+            proc = subprocess.Popen(
+                child.spec.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops us
+            )
+        except OSError as exc:
+            child.start_errors.append(str(exc))
+            what = f"{child.spec.name} could not be started: {exc}"
+            self._on_death(child, None, what, 0.0, time.monotonic())
+            return
         spawn = _Spawn(proc=proc, lines=deque(maxlen=child.tail_lines), started_at=time.monotonic())
         child.spawn = spawn
         child.starts += 1

@@ -320,3 +320,51 @@ def test_each_run_keeps_its_own_last_lines_and_the_watch_loop_never_waits(tmp_pa
 
 def _run_pid(lines: list[str]) -> str:
     return next(line.split()[1] for line in lines if line.startswith("run "))
+
+
+def test_a_restart_that_cannot_start_counts_as_a_death_and_the_run_goes_on(tmp_path, caplog):
+    """beat's program vanishes after its first run: each restart fails in Popen
+    (FileNotFoundError) and is retried, then given up on; the web server and
+    the run stay up."""
+    caplog.set_level(logging.INFO, logger="novatime.supervisor")
+    beat = tmp_path / "beat"
+    beat.write_text('#!/bin/sh\necho "beat: cannot write schedule"\nrm -- "$0"\nexit 3\n')
+    beat.chmod(0o755)
+    supervisor = Supervisor(
+        [ChildSpec("web", WEB, essential=True), ChildSpec("beat", [str(beat)])],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        max_restarts=2,
+        backoff_initial=0.05,
+        stop_timeout=5,
+    )
+    stop = threading.Event()
+    result: list[int] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(supervisor.run(stop, 0.05))
+        except BaseException as exc:  # the defect: an OSError ended the run
+            errors.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        _wait_for(lambda: supervisor.child("beat").gave_up or not runner.is_alive(), 20)
+        assert not errors, errors
+        assert runner.is_alive(), "the run ended"
+        child = supervisor.child("beat")
+        assert child.starts == 1 and child.exits == [3]
+        assert len(child.start_errors) == 2
+        web = supervisor.child("web")
+        assert web.starts == 1 and web.proc.poll() is None
+        reports = _errors(caplog)
+        assert "beat exited with status 3" in reports[0]
+        assert all("beat could not be started" in r for r in reports[1:])
+        assert "No such file or directory" in reports[1]
+        assert "giving up on it; still running: web" in reports[-1]
+    finally:
+        stop.set()
+        runner.join(timeout=20)
+    assert result == [0] and supervisor.child("web").proc.returncode == -15
