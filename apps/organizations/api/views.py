@@ -94,8 +94,10 @@ class OrganizationSettingsView(generics.RetrieveUpdateAPIView):
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
         """``default_hourly_rate`` is money that is not the caller's own time:
-        left out for callers the one money rule
-        (:func:`apps.time_entries.money.may_view_money`) does not allow."""
+        ``null`` for callers the one money rule
+        (:func:`apps.time_entries.money.may_view_money`) does not allow. The
+        field stays in the body (API.md names it; the schema marks it
+        nullable, as the model is), like every other hidden amount."""
         data = getattr(response, "data", None)
         if (
             response.status_code < 300
@@ -103,7 +105,7 @@ class OrganizationSettingsView(generics.RetrieveUpdateAPIView):
             and "default_hourly_rate" in data
             and not may_view_money(membership=request_membership(request), owner_ids=None)
         ):
-            del data["default_hourly_rate"]
+            data["default_hourly_rate"] = None
         return super().finalize_response(request, response, *args, **kwargs)
 
     def perform_update(self, serializer: BaseSerializer[Organization]) -> None:
