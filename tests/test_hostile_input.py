@@ -220,6 +220,105 @@ def test_dates_outside_the_window_are_400(owner, method, path, field):
     assert field in body["fields"]
 
 
+# Python takes UTC offsets up to 23:59, PostgreSQL only up to 15:59: an aware
+# datetime used to reach psycopg with the offset it was sent with (DataError).
+_OFFSETS = ["+16:00", "-23:59", "+23:59"]
+
+
+@pytest.mark.parametrize("offset", _OFFSETS)
+@pytest.mark.parametrize("name", ["from", "to"])
+def test_time_entry_datetimes_with_any_offset_python_reads_are_200(owner, name, offset):
+    response = owner.get("/api/v1/time-entries/", {name: f"2026-01-01T00:00:00{offset}"})
+    assert response.status_code == 200, response.content
+
+
+def test_a_time_entry_datetime_is_compared_as_its_instant(owner):
+    """``+16:00`` is converted, not dropped: 2026-01-01T16:00+16:00 is
+    midnight UTC."""
+    project = owner.post("/api/v1/projects/", {"name": "Offsets"}, format="json").json()["id"]
+    entry = owner.post(
+        "/api/v1/time-entries/",
+        {
+            "project": project,
+            "started_at": "2026-01-01T00:00:00Z",
+            "ended_at": "2026-01-01T01:00:00Z",
+        },
+        format="json",
+    )
+    assert entry.status_code == 201, entry.content
+    ids = lambda q: [e["id"] for e in owner.get("/api/v1/time-entries/", q).json()["results"]]  # noqa: E731
+    assert ids({"from": "2026-01-01T16:00:00+16:00"}) == [entry.json()["id"]]
+    assert ids({"from": "2026-01-01T16:00:01+16:00"}) == []
+
+
+def test_a_filter_datetime_outside_the_window_is_400_whatever_its_offset(owner):
+    response = owner.get("/api/v1/time-entries/", {"to": "9999-12-31T23:59:59-23:59"})
+    assert error(response, 400, "date_out_of_range")["fields"].keys() == {"to"}
+
+
+def test_the_shared_datetime_filter_field_answers_in_utc():
+    import datetime
+
+    from django import forms
+
+    from apps.common.dates import DateTimeFormField
+
+    value = DateTimeFormField().clean("2026-01-01T00:00:00+16:00")
+    assert value == datetime.datetime(2025, 12, 31, 8, 0, tzinfo=datetime.UTC)
+    assert value.utcoffset() == datetime.timedelta(0)
+    with pytest.raises(forms.ValidationError) as caught:
+        DateTimeFormField().clean("9999-12-31T23:59:59-23:59")
+    assert caught.value.code == "date_out_of_range"
+
+
+@pytest.fixture
+def channel_messages(owner) -> str:
+    channel = owner.post(
+        "/api/v1/chat/channels/", {"name": "hostile", "kind": "public"}, format="json"
+    )
+    assert channel.status_code == 201, channel.content
+    url = f"/api/v1/chat/channels/{channel.json()['id']}/messages/"
+    assert owner.post(url, {"body": "hello"}, format="json").status_code == 201
+    return url
+
+
+@pytest.mark.parametrize("offset", _OFFSETS)
+def test_chat_since_with_any_offset_python_reads_is_200(owner, channel_messages, offset):
+    response = owner.get(channel_messages, {"since": f"2026-01-01T00:00:00{offset}"})
+    assert response.status_code == 200, response.content
+    assert len(response.json()["results"]) == 1
+
+
+@pytest.mark.parametrize("since", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+00:00"])
+def test_chat_since_outside_the_window_is_400(owner, channel_messages, since):
+    body = error(owner.get(channel_messages, {"since": since}), 400, "date_out_of_range")
+    assert list(body["fields"]) == ["since"]
+
+
+@pytest.mark.parametrize(
+    "position", ["9999-12-31T23:59:59-23:59", "2026-01-01T00:00:00", "not-a-time"]
+)
+def test_a_forged_chat_cursor_position_is_404_invalid_cursor(owner, channel_messages, position):
+    """The cursor is base64 of a query string whose ``p`` reaches the
+    ``created_at`` filter: it is held to the same rule as ``since``."""
+    import base64
+    from urllib.parse import urlencode
+
+    cursor = base64.b64encode(urlencode({"p": position}).encode()).decode()
+    body = error(owner.get(channel_messages, {"cursor": cursor}), 404, "not_found")
+    assert body["message"] == "Invalid cursor"
+
+
+def test_a_forged_chat_cursor_with_a_wide_offset_is_read_as_its_instant(owner, channel_messages):
+    import base64
+    from urllib.parse import urlencode
+
+    cursor = base64.b64encode(urlencode({"p": "9000-01-01T00:00:00+16:00"}).encode()).decode()
+    response = owner.get(channel_messages, {"cursor": cursor})
+    assert response.status_code == 200, response.content
+    assert len(response.json()["results"]) == 1
+
+
 def test_model_date_columns_get_the_window_too(owner, tenant):
     """ModelSerializer builds the bounded field for a model date column
     (apps.common.apps): nothing is stored."""

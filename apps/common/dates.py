@@ -19,6 +19,15 @@ The same window is enforced by every way a date enters:
 * :class:`DateFilter` / :class:`DateFormField` for django-filter FilterSets
   (also the filters a FilterSet builds for model date columns);
 * :func:`check_date_in_range` for code that parses a date itself.
+
+A datetime has a second limit: its UTC offset. Python takes any offset
+under 24 hours (``+23:59``), PostgreSQL only up to ``±15:59``, and an aware
+datetime reaches psycopg with the offset it was sent with: ``?from=
+2026-01-01T00:00:00+16:00`` was a ``DataError`` (500). Every datetime read
+from a client therefore goes through :func:`utc_instant` (the window, then
+``astimezone(UTC)``): :class:`DateTimeFormField` / :class:`DateTimeFilter`,
+the time-entry ``from``/``to`` filter, chat's ``since`` and its cursor.
+DRF's ``DateTimeField`` already converts to the current time zone.
 """
 
 from __future__ import annotations
@@ -55,6 +64,25 @@ def check_date_in_range(value: Any) -> None:
     or datetime outside the window; other values pass (``None`` included)."""
     if isinstance(value, datetime.date) and not date_in_range(value):
         raise serializers.ValidationError(out_of_range_message(), code=DATE_OUT_OF_RANGE)
+
+
+class DateOutOfRange(ValueError):
+    """A date or datetime outside the window (message: :func:`out_of_range_message`)."""
+
+    code = DATE_OUT_OF_RANGE
+
+
+def utc_instant(value: datetime.datetime) -> datetime.datetime:
+    """A client's datetime as the database may take it: its own calendar day
+    inside the window (else :class:`DateOutOfRange`), and an aware one
+    converted to UTC, whose offset PostgreSQL always accepts (it refuses
+    offsets past ``±15:59``, which Python allows up to ``±23:59``). A naive
+    datetime is returned as is (its time zone is the caller's to give)."""
+    if not date_in_range(value):
+        raise DateOutOfRange(out_of_range_message())
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(datetime.UTC)
 
 
 class DateField(serializers.DateField):
@@ -96,9 +124,19 @@ class DateFormField(forms.DateField):
 
 
 class DateTimeFormField(forms.DateTimeField):
-    """Django form ``DateTimeField`` held to the supported window."""
+    """Django form ``DateTimeField`` held to the supported window, in UTC
+    (:func:`utc_instant`: Django keeps a sent offset as it is)."""
 
     default_validators = [check_form_date]
+
+    def to_python(self, value: Any) -> datetime.datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return utc_instant(parsed)
+        except DateOutOfRange as exc:
+            raise forms.ValidationError(str(exc), code=DATE_OUT_OF_RANGE) from exc
 
 
 class DateFilter(filters.DateFilter):

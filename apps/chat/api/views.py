@@ -15,8 +15,9 @@ from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, status
-from rest_framework.pagination import CursorPagination
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import ErrorDetail, NotFound
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +26,7 @@ from rest_framework.views import APIView
 from apps.chat import selectors, services
 from apps.chat.constants import may_write_chat
 from apps.chat.models import Channel, ChannelMember, Message
+from apps.common.dates import DateOutOfRange, utc_instant
 from apps.common.errors import ApplicationError
 from apps.common.pagination import StandardPagination, page_size
 from apps.organizations.models import Membership
@@ -197,6 +199,26 @@ class MessageCursorPagination(CursorPagination):
     def get_page_size(self, request: Request) -> int:
         return page_size(request, self)
 
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        """DRF's cursor, whose position (a ``created_at`` the client can
+        rewrite: the cursor is only base64) must be an instant with offset
+        that :func:`~apps.common.dates.utc_instant` accepts; else 404
+        "Invalid cursor", as DRF answers any cursor it cannot read."""
+        cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            value = parse_datetime(str(cursor.position))
+        except ValueError:
+            value = None
+        if value is None or value.tzinfo is None:
+            raise NotFound(self.invalid_cursor_message)
+        try:
+            position = utc_instant(value).isoformat()  # the stubs type positions int
+            return cursor._replace(position=position)  # type: ignore[arg-type]
+        except DateOutOfRange as exc:
+            raise NotFound(self.invalid_cursor_message) from exc
+
 
 _HISTORY_PARAMETERS = [
     OpenApiParameter("parent", OpenApiTypes.UUID, description="A thread's replies."),
@@ -233,7 +255,12 @@ class ChannelMessagesView(_ChatView, generics.GenericAPIView):
             except ValueError:
                 value = None
             if value is not None and value.tzinfo is not None:
-                return value, None
+                try:  # the window, and an offset PostgreSQL takes (apps.common.dates)
+                    return utc_instant(value), None
+                except DateOutOfRange as exc:
+                    raise serializers.ValidationError(
+                        {"since": [ErrorDetail(str(exc), code=exc.code)]}
+                    ) from exc
         raise ApplicationError(
             "`since` is an ISO 8601 instant with offset, or a message id of this channel.",
             code="invalid",

@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema_field
 
-from apps.common.dates import check_form_date
+from apps.common.dates import DateOutOfRange, check_form_date, utc_instant
 from apps.time_entries.models import TimeEntry
 
 
@@ -38,6 +38,11 @@ class DateOrDateTimeField(forms.CharField):
             raise forms.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.")
         if isinstance(parsed, datetime.datetime) and parsed.tzinfo is None:
             raise forms.ValidationError("Give the datetime's time zone offset (or a date).")
+        if isinstance(parsed, datetime.datetime):
+            try:  # the window, and an offset PostgreSQL takes (apps.common.dates)
+                return utc_instant(parsed)
+            except DateOutOfRange as exc:
+                raise forms.ValidationError(str(exc), code=exc.code) from exc
         check_form_date(parsed)  # the supported calendar window (apps.common.dates)
         return parsed
 
