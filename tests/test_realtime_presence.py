@@ -359,3 +359,46 @@ def test_a_client_gone_while_an_event_is_sent_leaves_quietly(tenant, monkeypatch
     assert elapsed < PROMPT_SECONDS
     assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert any("gone during" in r.getMessage() for r in caplog.records)
+
+
+def test_a_client_gone_while_its_ping_is_answered_leaves_quietly(tenant, monkeypatch, caplog):
+    """Same as above for an answer to the client's own frame: the frame
+    handler's catch-all used to take ClientDisconnected (an OSError) for a
+    server fault, logging an ERROR with traceback and trying to send an
+    internal_error to the departed client."""
+    from uvicorn.protocols.utils import ClientDisconnected
+
+    from apps.websocket_server.consumers import TenantSocketConsumer
+
+    alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
+    a = str(alice.user_id)
+    real_send_json = TenantSocketConsumer.send_json
+
+    async def send_json(self: Any, content: Any, close: bool = False) -> None:
+        if content.get("type") == "pong" and self.user_id == a:
+            raise ClientDisconnected()
+        await real_send_json(self, content, close=close)
+
+    monkeypatch.setattr(TenantSocketConsumer, "send_json", send_json)
+
+    @async_to_sync
+    async def scenario() -> tuple[bool, list[tuple[str, str]], float]:
+        _, watcher = await connect(ACME, await acookie(bob.user))
+        _, socket = await connect(ACME, await acookie(alice.user))
+        await receive_all(watcher, timeout=0.5)
+        try:
+            since = time.monotonic()
+            await socket.send_json_to({"type": "ping"})
+            states, elapsed = await presence_until(watcher, a, "offline", since=since)
+            await asyncio.wait_for(asyncio.shield(socket.future), timeout=3)
+            return socket.future.done(), states, elapsed
+        finally:
+            await watcher.disconnect()
+
+    with caplog.at_level(logging.INFO, logger="apps.websocket_server.consumers"):
+        ended, states, elapsed = scenario()
+    assert ended
+    assert states == [(a, "offline")]
+    assert elapsed < PROMPT_SECONDS
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("gone during" in r.getMessage() for r in caplog.records)

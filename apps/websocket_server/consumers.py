@@ -391,6 +391,8 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             await self._handle(request)
+        except OSError:
+            raise  # the client left while we answered: dispatch ends quietly
         except Exception:
             logger.exception(
                 "websocket: %s failed on %s (user %s)",
