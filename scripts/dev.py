@@ -4,7 +4,7 @@
 organization, then serve the ASGI app (HTTP + WebSocket) with uvicorn next to a
 Celery worker and beat, watched by ``scripts.supervisor`` (a child that dies is
 reported with its last lines and restarted; the web server stays up). Ctrl-C
-stops everything this command started.
+(or SIGTERM, or closing the terminal) stops everything this command started.
 
 ``test``: find or start PostgreSQL and Redis, run ruff, then pytest with
 coverage (the threshold lives in pyproject.toml).
@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from scripts.services import Services, ServiceStartError, ensure_services
-from scripts.supervisor import ChildSpec, Supervisor
+from scripts.supervisor import ChildSpec, Supervisor, stop_on_signals
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -158,21 +157,22 @@ def run(args: argparse.Namespace) -> int:
                 ],
             ),
         ]
-    supervisor = Supervisor(specs, cwd=ROOT, env=env, out=sys.stdout)
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: object) -> None:
-        log.info("%s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
     try:
-        status = supervisor.run(stop)
+        status = supervise(specs, env)
     finally:
         services.stop()
         log.info("stopped")
     return status
+
+
+def supervise(specs: list[ChildSpec], env: dict[str, str], cwd: Path = ROOT) -> int:
+    """Run ``specs`` under the supervisor until Ctrl-C, SIGTERM or SIGHUP (the
+    terminal closed: its default action killed this process alone and left every
+    child running), then stop them all; 1 if the web server could not be kept up."""
+    supervisor = Supervisor(specs, cwd=cwd, env=env, out=sys.stdout)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    return supervisor.run(stop)
 
 
 def test(args: argparse.Namespace, pytest_args: list[str]) -> int:

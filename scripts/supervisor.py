@@ -15,7 +15,10 @@ command needs is the opposite:
 
 Each child runs in its own session, so its process group id is its pid: Ctrl-C
 in the terminal reaches only the supervisor, which then stops the children in
-order (SIGTERM, then SIGKILL for the whole group after ``stop_timeout``).  A
+order (SIGTERM, then SIGKILL for the whole group after ``stop_timeout``); so
+do SIGTERM and SIGHUP (the terminal closed), see ``stop_on_signals``.  On
+Linux each child also gets SIGTERM from the kernel if the supervisor dies
+without stopping it (SIGKILL, OOM killer): ``_die_with_parent``.  A
 child's own subprocesses (Celery's prefork pool, a shell's commands) live in
 its group, and the group is what ends: when a child dies, whatever it left
 gets SIGTERM at once and SIGKILL ``kill_grace`` later, at every restart and at
@@ -31,19 +34,70 @@ started still holds the pipe.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 log = logging.getLogger("novatime.supervisor")
+
+#: What ends a run in order: Ctrl-C, a stop request, and the terminal closing
+#: (SIGHUP: its default action killed the supervisor alone, and the children,
+#: in their own sessions, never heard of it).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Set ``stop`` on any of ``STOP_SIGNALS`` (call from the main thread)."""
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when the supervisor dies
+    however it dies (SIGKILL, OOM killer), Linux's ``PR_SET_PDEATHSIG``; None
+    elsewhere (there only an orderly stop ends the children).
+
+    It runs in the forked child before exec and does no more than two system
+    calls (no lock, no import), which is what makes ``preexec_fn`` safe next to
+    the reader threads.  If the supervisor died between the fork and the
+    ``prctl``, the child is already orphaned and ends itself.  The death signal
+    follows the *thread* that forked: children must be started from a thread
+    that lives as long as they do (the watch loop's).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+    sigterm = int(signal.SIGTERM)
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, sigterm, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), sigterm)
+
+    return preexec
 
 
 @dataclass(frozen=True)
@@ -298,6 +352,7 @@ class Supervisor:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops us
+                preexec_fn=_die_with_parent(),  # ... and if it is killed, we end too
             )
         except OSError as exc:
             child.start_errors.append(str(exc))

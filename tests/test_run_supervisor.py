@@ -10,6 +10,8 @@ tests/test_run_command.py.
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -19,6 +21,7 @@ import psutil
 import pytest
 
 from scripts import dev
+from scripts.dev import ROOT
 from scripts.supervisor import ChildSpec, Supervisor, describe_status
 
 WEB = [sys.executable, "-c", "import time; print('web: serving', flush=True); time.sleep(120)"]
@@ -368,3 +371,64 @@ def test_a_restart_that_cannot_start_counts_as_a_death_and_the_run_goes_on(tmp_p
         stop.set()
         runner.join(timeout=20)
     assert result == [0] and supervisor.child("web").proc.returncode == -15
+
+
+#: scripts/dev.py's supervision (the run command's, minus the services) over
+#: two children that each start a grandchild.
+SUPERVISED = """
+import os, sys
+sys.path.insert(0, {root!r})
+from scripts import dev
+from scripts.supervisor import ChildSpec
+child = [sys.executable, "-c", "import os, subprocess, sys, time;"
+    "g = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']);"
+    "print('pids', os.getpid(), g.pid, flush=True); time.sleep(120)"]
+specs = [ChildSpec("web", child, essential=True), ChildSpec("worker", child)]
+sys.exit(dev.supervise(specs, dict(os.environ), cwd={cwd!r}))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGKILL], ids=["SIGHUP", "SIGKILL"])
+def test_closing_the_terminal_or_killing_the_supervisor_leaves_no_child(tmp_path, sig):
+    """SIGHUP (the terminal closed) stops the run in order: children and their
+    subprocesses end, the supervisor exits 0. Even a SIGKILLed supervisor leaves
+    no child: the kernel sends each one SIGTERM (PR_SET_PDEATHSIG)."""
+    if sig == signal.SIGKILL and not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    script = tmp_path / "supervised.py"
+    script.write_text(SUPERVISED.format(root=str(ROOT), cwd=str(tmp_path)))
+    supervisor = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # the signal is for the supervisor alone, as from a terminal
+    )
+    output: list[str] = []
+    reader = threading.Thread(
+        target=lambda: output.extend(line.decode(errors="replace") for line in supervisor.stdout),
+        daemon=True,
+    )
+    reader.start()
+    children: list[psutil.Process] = []
+    grandchildren: list[psutil.Process] = []
+    try:
+        _wait_for(lambda: sum("| pids " in line for line in output) == 2, 30)
+        for line in output:
+            if "| pids " in line:
+                child, grandchild = line.split("| pids ")[1].split()
+                children.append(psutil.Process(int(child)))
+                grandchildren.append(psutil.Process(int(grandchild)))
+        supervisor.send_signal(sig)
+        assert supervisor.wait(timeout=30) == (0 if sig == signal.SIGHUP else -9)
+        left = _wait_gone(children, 10)
+        assert not left, f"{sig.name} to the supervisor left its children running: {left}"
+        if sig == signal.SIGHUP:
+            left = _wait_gone(grandchildren, 10)
+            assert not left, f"SIGHUP left the children's subprocesses running: {left}"
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
+        _kill(children + grandchildren)
+    reader.join(timeout=5)
