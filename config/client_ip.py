@@ -6,7 +6,27 @@ CIDR networks; empty, the default, trusts nobody and the client is the peer
 address, ``REMOTE_ADDR``). When the peer is a trusted proxy, the header's hops
 are walked from the right past every trusted one, and the first untrusted hop
 is the client: everything to its left was written by that client and proves
-nothing. (All hops trusted: the leftmost one, an internal client.)
+nothing. Two edges of the walk, both decided against whatever a client can
+write (:func:`_walk`):
+
+* A hop that is no IP address (``unknown``, ``_hidden``, an empty token, a
+  bad port) stops the walk: it stands where a trusted proxy's hop should be,
+  so the client is unknown (``""``, as for a peer that is no IP address) and
+  nothing further left is believed. Skipping it would hand the decision to the
+  hop on its left, which the client may have written:
+  ``X-Forwarded-For: 203.0.113.9, unknown`` is not ``203.0.113.9``.
+* Every hop trusted: the rightmost hop, the address the nearest proxy saw
+  and wrote itself, not the leftmost. The leftmost hop is only as good as the
+  first machine in the chain, and a trusted range wide enough to hold
+  addresses that are no forwarding proxy (the cluster nodes a LoadBalancer
+  with ``externalTrafficPolicy: Cluster`` forwards through, inside the same
+  ``10.0.0.0/8`` as the ingress pods) lets a client write any address of that
+  range (a private one, which also passes the ``/metrics`` allow-list) in
+  front of the node's hop. Taking the rightmost one, internal clients behind
+  a further internal proxy share that proxy's address, the safe side.
+  (uvicorn's own log names the leftmost one there; every decision here is
+  this module's, which gives the same answer on uvicorn's rewritten
+  ``REMOTE_ADDR``.)
 
 Every consumer of a client address uses :func:`client_ip`: the DRF throttles
 (``apps.common.throttling``), the login lockout (``apps.iam.lockout``),
@@ -17,11 +37,13 @@ allauth's rate limits (``apps.iam.adapters``), the ``/metrics`` allow-list
 ``REMOTE_ADDR`` and the one computed here agree (the walk gives the same
 answer when it is run again on its own result).
 
-Header parsing (ports, brackets, IPv6, IPv4-mapped addresses, junk tokens) and
-the pick of the hop are django-ipware's (python-ipware's modern engine). Its
-own ``proxy_trusted_ips`` is not used: it matches the header's trailing hops
-in order and never looks at the peer, so a client connecting directly could
-forge the whole chain.
+Parsing each hop (ports, brackets, IPv6 zones, IPv4-mapped and NAT64
+addresses) is django-ipware's (python-ipware's modern engine, ``parse_ip``).
+The pick is not: ipware's ``proxy_count`` skips unparseable hops (or, strict,
+refuses the whole header, so that a client could make itself unknown by
+writing junk to the left of its own hop), and its ``proxy_trusted_ips``
+matches the header's trailing hops in order and never looks at the peer, so a
+client connecting directly could forge the whole chain.
 
 This module imports nothing from Django at import time: gunicorn's config
 reads :func:`server_forwarded_allow_ips` before Django is set up.
@@ -84,31 +106,35 @@ def _trusted(address: Address, networks: tuple[Network, ...]) -> bool:
 
 def client_ip(request: Any) -> str:
     """The address of the client that sent ``request`` (a Django or DRF
-    request), as a string; ``""`` when the peer address is missing or is not
-    an IP address (a Unix socket)."""
+    request), as a string; ``""`` when it is unknown: the peer address is
+    missing or is not an IP address (a Unix socket), or a trusted proxy's hop
+    is not one."""
     from django.conf import settings
-    from ipware import get_client_ip
-    from python_ipware.modern.parsers import parse_ip, split_proxy_chain
 
-    meta = request.META
+    networks = _networks(tuple(getattr(settings, "NOVATIME_TRUSTED_PROXIES", ())))
+    return _walk(request.META, networks)
+
+
+def _walk(meta: Any, networks: tuple[Network, ...]) -> str:
+    """Rightmost untrusted hop of ``X-Forwarded-For``, believed only from a
+    trusted peer; a hop that is no address stops the walk (``""``); every hop
+    trusted gives the rightmost one (see the module docstring for why)."""
+    from python_ipware.modern.parsers import parse_ip
+
     peer = parse_ip(meta.get("REMOTE_ADDR", ""))
     if peer is None:
         return ""
-    networks = _networks(tuple(getattr(settings, "NOVATIME_TRUSTED_PROXIES", ())))
     if not networks or not _trusted(peer, networks):
         return str(peer)  # not from a proxy we trust: its headers prove nothing
-    chain = split_proxy_chain(meta.get("HTTP_X_FORWARDED_FOR", ""), strict=False) or []
-    if not chain:
+    raw = meta.get("HTTP_X_FORWARDED_FOR", "")
+    if not raw.strip():
         return str(peer)  # the proxy itself, or a request it did not forward
-    trusted_hops = 0
-    for hop in reversed(chain):
+    hops = raw.split(",")
+    for token in reversed(hops):
+        hop = parse_ip(token)
+        if hop is None:
+            return ""  # where a trusted proxy's hop should be: the client is unknown
         if not _trusted(hop, networks):
-            break
-        trusted_hops += 1
-    address, _routable = get_client_ip(
-        request,
-        proxy_count=min(trusted_hops, len(chain) - 1),
-        request_header_order=["HTTP_X_FORWARDED_FOR"],
-        strict=False,
-    )
-    return address or str(peer)
+            return str(hop)
+    nearest = parse_ip(hops[-1])  # every hop trusted: the one the peer wrote itself
+    return str(nearest)

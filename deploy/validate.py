@@ -14,12 +14,22 @@
   a migration Job named after its release, wildcard Ingress, non-root pods).
 * PostgreSQL majors: every major the files name is a supported one
   (``SUPPORTED_PG_MAJORS``) and the image's ``pg_dump`` matches compose's server.
+* Operator settings (``check_operator_settings``): what the repository cannot
+  know about a cluster. ``NOVATIME_TRUSTED_PROXIES`` ships as a placeholder
+  (the app refuses to start on it too) and must be set, in the overlay you
+  deploy, to the ingress controller's pod range; a build that still carries
+  the placeholder, is empty (every client would share the ingress pods'
+  addresses), trusts every address or names no network is refused. The
+  repository's own overlays carry the placeholder, so ``main`` exits 1 on them
+  until an operator fills it in; ``tests/test_production_deploy.py`` checks
+  the structure (``check_kubernetes``), tests/test_client_ip.py this rule.
 
 ``tests/test_production_deploy.py`` runs the same checks.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -306,10 +316,72 @@ def check_kubernetes() -> list[str]:
     return problems
 
 
+#: The value the base ConfigMap ships with: no address, so the app stops at start-up too.
+TRUSTED_PROXIES_PLACEHOLDER = "SET-ME-ingress-controller-pod-cidr"
+
+
+def _parse_trusted_proxies(value: str) -> tuple[Any, ...]:
+    """The application's own parser (``config/client_ip.py``), loaded by path:
+    importing the ``config`` package would start the Celery app."""
+    spec = importlib.util.spec_from_file_location("_client_ip", ROOT / "config" / "client_ip.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    networks: tuple[Any, ...] = module.parse_trusted_proxies(value)
+    return networks
+
+
+def check_trusted_proxies(path: Path, docs: list[dict[str, Any]]) -> list[str]:
+    """``NOVATIME_TRUSTED_PROXIES`` of a build is the ingress controller's pods.
+
+    Only their ``X-Forwarded-For`` may be believed. The repository cannot
+    know that range, so the base ships a placeholder; a too-wide default
+    (``10.0.0.0/8``) also held the cluster's nodes, through which a
+    LoadBalancer with ``externalTrafficPolicy: Cluster`` forwards, and empty
+    makes every client share the ingress pods' few addresses (one client's
+    failed logins lock everybody out). deploy/README.md, "Client addresses".
+    """
+    config = next(
+        (
+            d
+            for d in docs
+            if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("novatime-config")
+        ),
+        None,
+    )
+    value = str(((config or {}).get("data") or {}).get("NOVATIME_TRUSTED_PROXIES", "")).strip()
+    hint = "set it to the ingress controller's pod CIDR (deploy/README.md, Client addresses)"
+    if not value or value == TRUSTED_PROXIES_PLACEHOLDER:
+        shown = "the placeholder" if value else "empty"
+        return [f"{path.name}: NOVATIME_TRUSTED_PROXIES is {shown}: {hint}"]
+    try:
+        networks = _parse_trusted_proxies(value)
+    except ValueError as exc:
+        return [f"{path.name}: {exc} (the web pods would not start)"]
+    if not networks:
+        return [f"{path.name}: NOVATIME_TRUSTED_PROXIES names no network: {hint}"]
+    if any(network.prefixlen == 0 for network in networks):
+        return [f"{path.name}: NOVATIME_TRUSTED_PROXIES trusts every address: {hint}"]
+    return []
+
+
+def check_operator_settings() -> list[str]:
+    """Per build (base and every overlay), what an operator must set."""
+    problems = []
+    for path in kustomize_dirs():
+        try:
+            docs = build_kustomization(path)
+        except subprocess.CalledProcessError:
+            continue  # check_kubernetes reports it
+        problems += check_trusted_proxies(path, docs)
+    return problems
+
+
 def main() -> int:
     problems = check_entrypoint() + check_dockerfile() + check_compose() + check_postgres_majors()
     try:
         problems += check_kubernetes()
+        problems += check_operator_settings()
     except FileNotFoundError as exc:
         sys.stdout.write(f"skipped Kubernetes checks: {exc}\n")
     for problem in problems:

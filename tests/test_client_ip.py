@@ -11,8 +11,10 @@ untrusted hop counts). The web server in front is given the same list
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import runpy
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -61,10 +63,20 @@ def _request(remote_addr: str, forwarded_for: str | None = None) -> HttpRequest:
         ([PROXY_NET], PROXY, CLIENT, CLIENT),
         ([PROXY_NET], PROXY, f"{SPOOF}, {CLIENT}", CLIENT),
         ([PROXY_NET], PROXY, f"{SPOOF}, {CLIENT}, 192.0.2.11", CLIENT),  # two proxies
-        ([PROXY_NET], PROXY, "192.0.2.20, 192.0.2.11", "192.0.2.20"),  # internal client
+        # Every hop trusted: the one the nearest proxy wrote, never the leftmost
+        # (which a client writes in front of a trusted non-proxy's hop).
+        ([PROXY_NET], PROXY, "192.0.2.20, 192.0.2.11", "192.0.2.11"),
+        (["10.0.0.0/8"], "10.0.0.5", "10.1.2.3, 10.240.0.4", "10.240.0.4"),
         ([PROXY_NET], PROXY, "", PROXY),  # the proxy's own request
-        ([PROXY_NET], PROXY, "not-an-address", PROXY),
-        ([PROXY_NET], PROXY, f"junk, {CLIENT}", CLIENT),
+        # A hop that is no address stops the walk: the client is unknown, and
+        # nothing to its left (client-written) is believed.
+        ([PROXY_NET], PROXY, "not-an-address", ""),
+        (["10.0.0.0/8"], "10.0.0.5", "203.0.113.9, unknown", ""),
+        ([PROXY_NET], PROXY, f"{CLIENT}, ", ""),
+        ([PROXY_NET], PROXY, f"{CLIENT}, for=192.0.2.11", ""),
+        ([PROXY_NET], PROXY, f"{CLIENT}, 192.0.2.11:99999", ""),
+        ([PROXY_NET], PROXY, f"{SPOOF}, junk, 192.0.2.11", ""),
+        ([PROXY_NET], PROXY, f"junk, {CLIENT}", CLIENT),  # left of the client: never read
         ([PROXY_NET], PROXY, f"{CLIENT}:51234", CLIENT),
         ([PROXY_NET, "2001:db8:1::/48"], "2001:db8:1::5", "[2001:db8::7]:443", "2001:db8::7"),
         ([PROXY_NET], f"::ffff:{PROXY}", CLIENT, CLIENT),  # IPv4-mapped peer
@@ -77,7 +89,9 @@ def test_client_ip(trusted, remote_addr, forwarded_for, expected):
         assert client_ip(_request(remote_addr, forwarded_for)) == expected
 
 
-@pytest.mark.parametrize("entry", ["nope", "10.0.0.5/8", "192.0.2.0/33", "*"])
+@pytest.mark.parametrize(
+    "entry", ["nope", "10.0.0.5/8", "192.0.2.0/33", "*", "SET-ME-ingress-controller-pod-cidr"]
+)
 def test_a_bad_trusted_proxy_entry_is_refused(entry):
     with pytest.raises(ValueError, match="NOVATIME_TRUSTED_PROXIES"):
         parse_trusted_proxies(f"{PROXY_NET}, {entry}")
@@ -223,6 +237,21 @@ def test_scoped_throttle_counts_the_client_behind_a_trusted_proxy(public_client,
 
 
 @pytest.mark.django_db
+def test_a_client_cannot_pick_a_trusted_address_in_front_of_a_trusted_hop(public_client, rates):
+    """Ingress trusting all of 10.0.0.0/8 behind a LoadBalancer that forwards
+    through a node (10.240.0.4, inside the range): a client writing a fresh
+    10.x address each time in front of the node's hop gets no fresh budget."""
+    send = _signup(public_client)
+    with override_settings(NOVATIME_TRUSTED_PROXIES=["10.0.0.0/8"]):
+        statuses = [
+            send(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR=f"10.9.{n}.7, 10.240.0.4")
+            for n in range(3)
+        ]
+    assert statuses[:2] != [429, 429]
+    assert statuses[2] == 429
+
+
+@pytest.mark.django_db
 def test_anonymous_rate_of_production_ignores_a_spoofed_forwarded_for(
     public_client, rates, monkeypatch
 ):
@@ -347,6 +376,9 @@ def _uvicorn_client(trusted: str, peer: str, forwarded_for: str) -> str:
         (PROXY, f"{CLIENT}, 192.0.2.11"),
         (PROXY, "192.0.2.20, 192.0.2.11"),
         (PROXY, ""),
+        (PROXY, f"{CLIENT}, unknown"),
+        (PROXY, f"{CLIENT}, "),
+        (PROXY, f"{SPOOF}, junk, 192.0.2.11"),
     ],
 )
 def test_the_web_server_and_the_application_agree_on_the_client(
@@ -354,7 +386,10 @@ def test_the_web_server_and_the_application_agree_on_the_client(
 ):
     """gunicorn's config gives uvicorn the application's list; uvicorn's
     address, seen again by the application (REMOTE_ADDR) with the same
-    header, stays what the application alone would have chosen."""
+    header, stays what the application alone would have chosen. uvicorn
+    itself names the same client, except where the application is stricter:
+    every hop trusted (uvicorn: the leftmost hop) or an empty hop (uvicorn:
+    the proxy); only its access log shows those."""
     server_list = _gunicorn_setting(monkeypatch, trusted)
     assert server_list == server_forwarded_allow_ips({"NOVATIME_TRUSTED_PROXIES": trusted})
     from gunicorn.config import Config
@@ -365,4 +400,82 @@ def test_the_web_server_and_the_application_agree_on_the_client(
     with override_settings(NOVATIME_TRUSTED_PROXIES=[e for e in trusted.split(",") if e]):
         alone = client_ip(_request(peer, forwarded_for or None))
         again = client_ip(_request(from_server, forwarded_for or None))
-    assert from_server == alone == again
+    assert alone == again
+    hops = [h.strip() for h in forwarded_for.split(",")] if forwarded_for else []
+    all_trusted = bool(hops) and all(h.startswith("192.0.2.") for h in hops)
+    if trusted and peer == PROXY and (all_trusted or "" in hops):
+        return
+    if alone:
+        assert from_server == alone
+    else:  # unknown client: uvicorn hands on the hop as written, no address either
+        assert client_ip(_request(from_server)) == ""
+
+
+# --- the Kubernetes manifests ------------------------------------------------------
+
+
+def _deploy_validate() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "deploy_validate", ROOT / "deploy" / "validate.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_kustomize = pytest.mark.skipif(
+    not (shutil.which("kubectl") or shutil.which("kustomize")),
+    reason="kubectl/kustomize not installed",
+)
+
+
+@_kustomize
+def test_the_manifests_ship_no_trusted_range_and_the_validator_refuses_that():
+    """The base used to trust all of 10.0.0.0/8 (the nodes a LoadBalancer
+    forwards through included): now a placeholder the operator must replace
+    with the ingress pods' range, refused by deploy/validate.py in every
+    build (and by the app at start-up, test_a_bad_trusted_proxy_entry_is_refused)."""
+    validate = _deploy_validate()
+    problems = validate.check_operator_settings()
+    assert len(problems) == len(validate.kustomize_dirs())
+    assert all("NOVATIME_TRUSTED_PROXIES is the placeholder" in p for p in problems)
+    assert validate.main() == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        ("10.244.3.0/24", None),
+        ("10.244.3.0/24, 10.244.7.0/24", None),
+        ("", "is empty"),
+        ("SET-ME-ingress-controller-pod-cidr", "is the placeholder"),
+        ("0.0.0.0/0", "trusts every address"),
+        ("10.244.3.0/24,::/0", "trusts every address"),
+        ("10.244.3.5/24", "would not start"),
+        (" , ", "names no network"),
+    ],
+)
+@_kustomize
+def test_the_validator_wants_the_ingress_range(tmp_path, value, refused):
+    """An overlay that sets the value through its configMapGenerator, as
+    deploy/README.md says, is built and checked."""
+    validate = _deploy_validate()
+    shutil.copytree(ROOT / "deploy" / "k8s", tmp_path / "k8s")
+    overlay = tmp_path / "k8s" / "overlays" / "mine"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        "resources:\n  - ../../base\n"
+        "configMapGenerator:\n"
+        "  - name: novatime-config\n"
+        "    behavior: merge\n"
+        f"    literals:\n      - NOVATIME_TRUSTED_PROXIES={value}\n"
+        "generatorOptions:\n  disableNameSuffixHash: true\n"
+    )
+    problems = validate.check_trusted_proxies(overlay, validate.build_kustomization(overlay))
+    if refused is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and refused in problems[0]
