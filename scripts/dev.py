@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from scripts.services import Services, ServiceStartError, ensure_services
-from scripts.supervisor import ChildSpec, Supervisor, stop_on_signals
+from scripts.supervisor import STOP_SIGNALS, ChildSpec, Supervisor, stop_on_signals
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -82,7 +83,17 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
+def interrupt_on_stop_signals() -> None:
+    """Until the supervisor takes over, SIGTERM and SIGHUP (the terminal closed)
+    interrupt the setup like Ctrl-C: KeyboardInterrupt, so the embedded servers
+    started so far are stopped on the way out (``atexit``), where their default
+    action killed this process and left them running."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.default_int_handler)
+
+
 def run(args: argparse.Namespace) -> int:
+    interrupt_on_stop_signals()
     prepare_var_dirs()
     services, in_memory = _services("run")
     for note in services.notes:

@@ -432,3 +432,42 @@ def test_closing_the_terminal_or_killing_the_supervisor_leaves_no_child(tmp_path
             supervisor.wait()
         _kill(children + grandchildren)
     reader.join(timeout=5)
+
+
+SETUP = """
+import atexit, sys, time
+sys.path.insert(0, {root!r})
+from scripts import dev
+atexit.register(lambda: print("cleaned up", flush=True))
+dev.interrupt_on_stop_signals()
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+def test_a_stop_signal_during_the_setup_interrupts_it_like_ctrl_c(tmp_path, sig):
+    """Before the supervisor runs (services, migrations), SIGHUP or SIGTERM ends
+    the run command through KeyboardInterrupt, so ``atexit`` stops the embedded
+    servers (scripts/services.py registers that), instead of killing it outright."""
+    script = tmp_path / "setup.py"
+    script.write_text(SETUP.format(root=str(ROOT)))
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # An uncaught KeyboardInterrupt ends Python as if by SIGINT, after atexit.
+    assert proc.returncode == -signal.SIGINT and "KeyboardInterrupt" in out, (proc.returncode, out)
+    assert "cleaned up" in out
