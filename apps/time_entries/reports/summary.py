@@ -17,6 +17,18 @@ entry's currency (:mod:`apps.time_entries.money`: the client's, else the
 organization's) is one more grouping key at every level, and each node lists
 ``billable_amounts`` per currency; ``billable_amount`` keeps its old meaning
 only when one currency is present (see :func:`report_summary`).
+
+The currency is never looked up per entry (joining projects and clients onto
+every entry cost +26 % to +79 % at 400,000 entries, see
+docs/benchmarks/reports.md). An entry's currency depends on its project
+alone, so: when no client of the organization sets a currency other than
+the organization's (one query over the few clients,
+:func:`has_foreign_currency`), every amount is in the organization's
+currency and the statement is the one without money plus a constant;
+otherwise the leaves are also grouped by project and the currency is joined
+onto those leaf rows (thousands, not the entries) before the grouping sets.
+Either way each per-currency total is the exact ``numeric`` sum of the same
+entries' amounts.
 """
 
 from __future__ import annotations
@@ -74,10 +86,23 @@ def _dimension_sql(dimension: str, week_start: int) -> str:
     }[dimension]
 
 
+def has_foreign_currency(organization_currency: str) -> bool:
+    """Whether a client (archived or soft-deleted ones too: old entries keep
+    their project) sets a currency other than the organization's, i.e.
+    whether a report can hold more than one currency."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM projects_client WHERE currency <> '' AND currency <> %s)",
+            [organization_currency],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
 def base_rows_sql(query: ReportQuery, *, need_client: bool) -> tuple[str, list[Any]]:
-    """The filtered entries with their local day, rounded seconds, amount and
-    the amount's currency (``NULL`` when the caller may not see money: no
-    join is made for it then)."""
+    """The filtered entries with their local day, rounded seconds and amount
+    (projects are joined only to group or filter by client; the amount's
+    currency is decided on the aggregated rows, see :func:`summary_sql`)."""
     rounding = query.rounding
     seconds = rounding.seconds_sql("te.duration_seconds")
     amount = rounding.amount_sql(
@@ -86,32 +111,36 @@ def base_rows_sql(query: ReportQuery, *, need_client: bool) -> tuple[str, list[A
         amount_column="te.amount",
     )
     where, params = query.where_sql()
-    money = query.show_amounts
-    join_project = need_client or query.clients is not None or money
+    join_project = need_client or query.clients is not None
     client = "p.client_id" if join_project else "NULL::uuid"
-    currency = entry_currency_sql(client_alias="c") if money else "NULL::text"
     sql = (
         "SELECT te.user_id, te.project_id, te.task_id, "
         f"{client} AS client_id, te.billable, te.tags, "
         "(te.started_at AT TIME ZONE %s)::date AS day, "
         f"{seconds} AS secs, "
-        f"CASE WHEN te.billable THEN {amount} ELSE 0 END AS amt, "
-        f"{currency} AS cur "
+        f"CASE WHEN te.billable THEN {amount} ELSE 0 END AS amt "
         "FROM time_entries_timeentry te "
         + ("JOIN projects_project p ON p.id = te.project_id " if join_project else "")
-        + ("LEFT JOIN projects_client c ON c.id = p.client_id " if money else "")
         + f"WHERE {where}"
     )
-    head = [query.timezone, query.currency] if money else [query.timezone]
-    return sql, [*head, *params]
+    return sql, [query.timezone, *params]
 
 
-def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
+def summary_sql(query: ReportQuery, *, mixed: bool | None = None) -> tuple[str, list[Any]]:
     """The one aggregate statement: rows of ``(level, k1, k2, currency, total,
     billable, amount, billable entries, labels...)``, one per node and currency
-    (the currency is ``NULL`` when amounts are hidden)."""
+    (the currency is ``NULL`` when amounts are hidden).
+
+    ``mixed``: whether entries can be in another currency than the
+    organization's (default: :func:`has_foreign_currency`, asked only when
+    money is shown)."""
     dims = list(query.group_by)
     base, params = base_rows_sql(query, need_client="client" in dims)
+    money = query.show_amounts
+    if money and mixed is None:
+        mixed = has_foreign_currency(query.currency)
+    by_project = bool(money and mixed)
+    body_params: list[Any] = []
     sets = [tuple(dims[:n]) for n in range(len(dims) + 1)]  # (), (d1,), (d1, d2)
     parts = {
         False: [s for s in sets if "tag" not in s],
@@ -138,16 +167,32 @@ def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
         # over those few thousand rows for the coarser levels and the total
         # (grouping sets themselves never run in parallel).
         # The currency is one more key at every level: amounts in different
-        # currencies are never summed together.
-        finest = [*(f"k{i + 1}" for i, d in enumerate(dims) if d in used), "cur"]
+        # currencies are never summed together. It follows the project, so
+        # with several currencies the leaves keep the project and the
+        # currency is joined onto them (never onto every entry).
+        finest = [f"k{i + 1}" for i, d in enumerate(dims) if d in used]
+        pid = ["e.project_id AS pid"] if by_project else []
+        leaf_keys = ", ".join([*finest, *(["pid"] if by_project else [])]) or "()"
         leaves = (
-            f"SELECT {', '.join([*inner_cols, ''])}e.cur AS cur, "
+            f"SELECT {', '.join([*inner_cols, *pid, ''])}"
             "SUM(e.secs) AS secs, "
             "SUM(CASE WHEN e.billable THEN e.secs ELSE 0 END) AS bsecs, "
             "SUM(e.amt) AS amt, "
             "COUNT(*) FILTER (WHERE e.billable) AS bn "
-            f"FROM {source} GROUP BY {', '.join(finest)}"
+            f"FROM {source} GROUP BY {leaf_keys}"
         )
+        if by_project:
+            leaves = (
+                f"SELECT l.*, {entry_currency_sql(client_alias='c')} AS cur FROM ({leaves}) l "
+                "JOIN projects_project p ON p.id = l.pid "
+                "LEFT JOIN projects_client c ON c.id = p.client_id"
+            )
+            body_params.append(query.currency)
+        elif money:
+            leaves = f"SELECT l.*, %s::text AS cur FROM ({leaves}) l"
+            body_params.append(query.currency)
+        else:
+            leaves = f"SELECT l.*, NULL::text AS cur FROM ({leaves}) l"
         outer_keys = []
         level_terms = []
         for i, d in enumerate(dims):
@@ -189,7 +234,7 @@ def summary_sql(query: ReportQuery) -> tuple[str, list[Any]]:
     )
     cte = "WITH e AS MATERIALIZED" if parts[True] else "WITH e AS"
     sql = f"{cte} ({base}) SELECT {select} FROM ({body}) r {' '.join(joins)}"
-    return sql, params
+    return sql, [*params, *body_params]
 
 
 def report_summary(query: ReportQuery) -> dict[str, Any]:

@@ -10,9 +10,13 @@ import io
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from apps.common.testing import expect
+from apps.time_entries.reports import summary
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +155,70 @@ def test_summary_xlsx_export_has_one_amount_column_per_currency(usd_week):
         ("Borealis", 26.67, 0),
         ("Total", 26.67, 350),
     ]
+
+
+# --- the currency costs no join per entry (#18 section 6 review: +26 % to +79 %) ---------
+
+GROUPINGS = ["", "project", "project,user", "user,project", "tag", "tag,day", "client,task"]
+
+
+def _in_eur(week: Any) -> Any:
+    week.tenant.currency = "EUR"
+    week.tenant.save(update_fields=["currency"])
+    return week
+
+
+def _base_rows_statement(client: Any, params: dict[str, str]) -> str:
+    """The per-entry part (``WITH e AS (...)``) of the summary's statement."""
+    with CaptureQueriesContext(connection) as queries:
+        expect(client.get("/api/v1/reports/summary/", params), 200)
+    [statement] = [q["sql"] for q in queries.captured_queries if "GROUPING SETS" in q["sql"]]
+    return statement[: statement.index(") SELECT r.level")]
+
+
+@pytest.mark.parametrize("several", [False, True], ids=["one-currency", "several-currencies"])
+def test_the_currency_is_never_joined_onto_every_entry(week, several):
+    """The entries are read without projects or clients (grouping by project
+    or user needs neither); the currency follows from the project on the
+    aggregated rows."""
+    _in_eur(week)
+    if several:
+        week.xylo.currency = "USD"
+        week.xylo.save(update_fields=["currency"])
+    base = _base_rows_statement(week.alice, {**WEEK, "group_by": "project,user"})
+
+    assert "time_entries_timeentry" in base
+    assert "projects_project" not in base and "projects_client" not in base
+
+
+@pytest.mark.parametrize("group_by", GROUPINGS)
+def test_the_one_currency_shortcut_gives_the_same_report(week, monkeypatch, group_by):
+    """An organization whose clients set no other currency gets the statement
+    without the per-project currency step: its report is identical (exact
+    amounts, every level) to the one the several-currencies step computes."""
+    _in_eur(week)
+    params = {**WEEK, "group_by": group_by} if group_by else WEEK
+    fast = expect(week.alice.get("/api/v1/reports/summary/", params), 200)
+    monkeypatch.setattr(summary, "has_foreign_currency", lambda currency: True)
+    with CaptureQueriesContext(connection) as queries:
+        general = expect(week.alice.get("/api/v1/reports/summary/", params), 200)
+
+    assert any("AS pid" in q["sql"] for q in queries.captured_queries)  # the other path ran
+    assert general == fast
+    assert fast["billable_amounts"] == [{"currency": "EUR", "amount": "376.67"}]
+
+
+def test_any_client_with_another_currency_makes_a_report_per_currency(week):
+    """Archived and soft-deleted clients count too: their projects' old
+    entries keep the client's currency."""
+    _in_eur(week)
+    assert not summary.has_foreign_currency("EUR")
+    week.xylo.currency = "EUR"
+    week.xylo.save(update_fields=["currency"])
+    assert not summary.has_foreign_currency("EUR")
+    week.xylo.currency = "USD"
+    week.xylo.is_archived = True
+    week.xylo.deleted_at = timezone.now()
+    week.xylo.save(update_fields=["currency", "is_archived", "deleted_at"])
+    assert summary.has_foreign_currency("EUR")
+    assert not summary.has_foreign_currency("USD")
