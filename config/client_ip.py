@@ -104,6 +104,10 @@ def _trusted(address: Address, networks: tuple[Network, ...]) -> bool:
     return any(address.version == net.version and address in net for net in networks)
 
 
+#: Attribute of the Django request holding ``(key, address)`` (see :func:`client_ip`).
+_CACHE_ATTR = "_novatime_client_ip"
+
+
 def client_ip(request: Any) -> str:
     """The address of the client that sent ``request`` (a Django or DRF
     request), as a string; ``""`` when it is unknown: the peer address is
@@ -111,8 +115,20 @@ def client_ip(request: Any) -> str:
     is not one."""
     from django.conf import settings
 
-    networks = _networks(tuple(getattr(settings, "NOVATIME_TRUSTED_PROXIES", ())))
-    return _walk(request.META, networks)
+    entries = tuple(getattr(settings, "NOVATIME_TRUSTED_PROXIES", ()))
+    meta = request.META
+    key = (entries, meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""))
+    # One walk per request: throttles, lockout and allauth each ask (2-5 times
+    # for an anonymous login). Kept on the Django request (a DRF request
+    # wraps it: both see one cache), keyed by what the answer depends on, so
+    # a changed setting (tests) or header never reuses a stale answer.
+    holder = getattr(request, "_request", request)
+    cached = getattr(holder, _CACHE_ATTR, None)
+    if cached is not None and cached[0] == key:
+        return str(cached[1])
+    address = _walk(meta, _networks(entries))
+    setattr(holder, _CACHE_ATTR, (key, address))
+    return address
 
 
 def _walk(meta: Any, networks: tuple[Network, ...]) -> str:

@@ -252,6 +252,59 @@ def test_a_client_cannot_pick_a_trusted_address_in_front_of_a_trusted_hop(public
 
 
 @pytest.mark.django_db
+def test_the_client_address_is_computed_once_per_request(public_client, rates, monkeypatch):
+    """An anonymous failed login behind the trusted proxy asks for the address
+    in every throttle (production's anon, user and scoped login) and twice in
+    the lockout: one walk of the header, not one per question."""
+    import config.client_ip as module
+    from apps.common.throttling import (
+        AnonRateThrottle,
+        ScopedRateThrottle,
+        UserRateThrottle,
+    )
+
+    monkeypatch.setattr(
+        APIView, "throttle_classes", [AnonRateThrottle, UserRateThrottle, ScopedRateThrottle]
+    )
+    rates_now = {**SimpleRateThrottle.THROTTLE_RATES, "user": "100/min"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates_now)
+    computed: list[tuple[str, ...]] = []
+    networks = module._networks
+
+    def counting(entries: tuple[str, ...]) -> Any:
+        computed.append(entries)
+        return networks(entries)
+
+    monkeypatch.setattr(module, "_networks", counting)
+    body = {"email": "nobody@example.com", "password": "wrong"}
+    with override_settings(NOVATIME_TRUSTED_PROXIES=[PROXY_NET]):
+        response = public_client.post(
+            "/api/v1/auth/login/",
+            body,
+            format="json",
+            REMOTE_ADDR=PROXY,
+            HTTP_X_FORWARDED_FOR=f"{SPOOF}, {CLIENT}",
+        )
+        assert response.status_code == 400
+        assert len(computed) == 1
+        # The next request walks again (nothing shared between requests).
+        public_client.post("/api/v1/auth/login/", body, format="json", REMOTE_ADDR=PROXY)
+        assert len(computed) == 2
+
+
+def test_the_cached_address_follows_the_setting_and_the_headers():
+    """Cached on the request, keyed by what the answer depends on: a setting
+    changed after a first answer (as tests do) is not answered from the cache."""
+    request = _request(PROXY, f"{SPOOF}, {CLIENT}")
+    assert client_ip(request) == PROXY  # trust nobody
+    with override_settings(NOVATIME_TRUSTED_PROXIES=[PROXY_NET]):
+        assert client_ip(request) == CLIENT
+        request.META["HTTP_X_FORWARDED_FOR"] = OTHER_CLIENT
+        assert client_ip(request) == OTHER_CLIENT
+    assert client_ip(request) == PROXY
+
+
+@pytest.mark.django_db
 def test_anonymous_rate_of_production_ignores_a_spoofed_forwarded_for(
     public_client, rates, monkeypatch
 ):
