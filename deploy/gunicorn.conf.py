@@ -12,23 +12,26 @@ import os
 from pathlib import Path
 
 
-def _client_ip_module():
-    """config/client_ip.py by its path: importing the ``config`` package would
+def _config_module(name):
+    """config/<name>.py by its path: importing the ``config`` package would
     set up the Celery app and its signal handlers in gunicorn's master."""
-    path = Path(__file__).resolve().parent.parent / "config" / "client_ip.py"
-    spec = importlib.util.spec_from_file_location("novatime_client_ip", path)
+    path = Path(__file__).resolve().parent.parent / "config" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"novatime_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-try:  # the maintained home of the worker; uvicorn.workers is its deprecated copy
-    import uvicorn_worker  # noqa: F401
+def _client_ip_module():
+    return _config_module("client_ip")
 
-    worker_class = "uvicorn_worker.UvicornWorker"
-except ImportError:  # pragma: no cover - depends on the installed set
-    worker_class = "uvicorn.workers.UvicornWorker"
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# uvicorn_worker.UvicornWorker (uvicorn.workers is its deprecated copy) with
+# ws_max_size set: WebSocket frames over 64 KiB are closed with 1009 before
+# they are buffered (uvicorn's default: 16 MiB). The class itself, loaded by
+# path like client_ip (see config/gunicorn_worker.py).
+worker_class = _config_module("gunicorn_worker").NovaTimeUvicornWorker
 workers = int(os.environ.get("WEB_CONCURRENCY", min(8, multiprocessing.cpu_count() * 2 + 1)))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30

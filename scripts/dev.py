@@ -65,6 +65,23 @@ def _forwarding_flags() -> list[str]:
     return ["--forwarded-allow-ips", trusted] if trusted else ["--no-proxy-headers"]
 
 
+def _web_argv(host: str, port: str) -> list[str]:
+    """uvicorn for the run command, with production's limits where uvicorn has
+    its own: WebSocket frames over ``WS_MAX_SIZE`` are closed with 1009 before
+    they are buffered (16 MiB by default), the number gunicorn's worker class
+    uses (config/gunicorn_worker.py)."""
+    from config.gunicorn_worker import WS_MAX_SIZE
+
+    return [
+        str(BIN / "uvicorn"),
+        "config.asgi:application",
+        *("--host", host, "--port", port),
+        *("--lifespan", "off", "--timeout-graceful-shutdown", "10"),
+        *("--ws-max-size", str(WS_MAX_SIZE)),
+        *_forwarding_flags(),
+    ]
+
+
 def _services(mode: str) -> tuple[Services, bool]:
     """Services for ``mode``; falls back to in-memory brokers if Redis fails (run only)."""
     try:
@@ -131,29 +148,7 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(banner), flush=True)
 
     beat_schedule = VAR / "celerybeat-schedule"
-    specs = [
-        ChildSpec(
-            "web",
-            [
-                str(BIN / "uvicorn"),
-                "config.asgi:application",
-                "--host",
-                args.host,
-                "--port",
-                port,
-                "--lifespan",
-                "off",
-                "--timeout-graceful-shutdown",
-                "10",
-                # Frames past the consumer's own limit (4 KiB) are refused by
-                # uvicorn with 1009 before they are buffered (16 MiB default).
-                "--ws-max-size",
-                "65536",
-                *_forwarding_flags(),
-            ],
-            essential=True,
-        ),
-    ]
+    specs = [ChildSpec("web", _web_argv(args.host, port), essential=True)]
     if not in_memory:
         specs += [
             ChildSpec(
