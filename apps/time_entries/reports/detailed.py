@@ -46,17 +46,6 @@ def report_detailed(query: ReportQuery) -> QuerySet[TimeEntry]:
     )
 
 
-def report_currencies(query: ReportQuery) -> list[str]:
-    """The currencies of the report's entries' amounts, sorted (one query)."""
-    return list(
-        TimeEntry.all_objects.filter(query.entry_filter())
-        .annotate(currency=entry_currency_expression(query.organization))
-        .order_by("currency")
-        .values_list("currency", flat=True)
-        .distinct()
-    )
-
-
 #: Columns of :func:`iter_detailed_rows`, in order (plus the local date/time
 #: strings of :func:`_local_times`).
 EXPORT_FIELDS = (

@@ -19,13 +19,15 @@
   ``= + - @`` (or a tab / carriage return) is prefixed with ``'``.
 * The detailed CSV uses Toggl Track's detailed-export column names (plus
   NovaTime's rounded duration and rate), so it can be read back by the
-  Toggl importer.
+  Toggl importer. Its money columns are ``Amount``, ``Currency`` and
+  ``Hourly rate``: every row names its own currency, read in the same
+  statement as the row (a header naming the currency would need a query of
+  its own before the rows, and could disagree with them).
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -39,7 +41,7 @@ from django_tenants.utils import tenant_context
 
 from tenants.db import current_tenant
 
-from .detailed import iter_detailed_rows, report_currencies
+from .detailed import iter_detailed_rows
 from .query import ReportQuery
 from .summary import report_summary
 
@@ -72,9 +74,9 @@ def hours(seconds: int | None) -> Decimal:
 
 def detailed_header(query: ReportQuery) -> list[str]:
     """Toggl's columns. Money columns only when the caller may see amounts:
-    named after the currency when the report's entries are in one currency
-    (``Amount (EUR)``, as before), else ``Amount`` / ``Hourly rate`` plus a
-    ``Currency`` column (amounts in different currencies are never added)."""
+    ``Amount``, then ``Currency`` (the row's, amounts in different currencies
+    are never added), and ``Hourly rate`` (in the row's currency), whatever
+    currencies the rows turn out to hold: the header never depends on data."""
     header = [
         "User",
         "Email",
@@ -90,22 +92,18 @@ def detailed_header(query: ReportQuery) -> list[str]:
         "Duration",
         "Tags",
     ]
-    currencies = query.currencies or ()
-    mixed = len(currencies) > 1
-    single = currencies[0] if currencies else query.currency
     if query.show_amounts:
-        header += ["Amount", "Currency"] if mixed else [f"Amount ({single})"]
+        header += ["Amount", "Currency"]
     header += ["Rounded duration", "Duration (decimal)"]
     if query.show_amounts:
-        header.append("Hourly rate" if mixed else f"Hourly rate ({single})")
+        header.append("Hourly rate")
     return header
 
 
 def detailed_rows(query: ReportQuery) -> Iterator[list[Any]]:
     """Export rows of the detailed report (typed values; times in the org's
-    timezone); ``query.currencies`` as for :func:`detailed_header`."""
+    timezone); columns as :func:`detailed_header` names them."""
     cent = Decimal("0.01")
-    mixed = len(query.currencies or ()) > 1
     for row in iter_detailed_rows(query):
         line: list[Any] = [
             safe_cell(row["user_name"]),
@@ -124,8 +122,7 @@ def detailed_rows(query: ReportQuery) -> Iterator[list[Any]]:
         ]
         if query.show_amounts:
             line.append(Decimal(row["billable_amount"] or 0).quantize(cent))
-            if mixed:
-                line.append(row["currency"])
+            line.append(row["currency"])
         line += [hms(row["rounded_seconds"]), hours(row["rounded_seconds"])]
         if query.show_amounts:
             line.append(row["hourly_rate"])
@@ -133,10 +130,8 @@ def detailed_rows(query: ReportQuery) -> Iterator[list[Any]]:
 
 
 def detailed_table(query: ReportQuery) -> tuple[list[str], Iterator[list[Any]]]:
-    """Header and rows of the detailed export (one query for the currencies
-    first when amounts are shown, so the header can name them)."""
-    if query.show_amounts:
-        query = dataclasses.replace(query, currencies=tuple(report_currencies(query)))
+    """Header and rows of the detailed export: the rows' one statement is the
+    only read (each row carries its currency)."""
     return detailed_header(query), detailed_rows(query)
 
 

@@ -50,9 +50,6 @@ class ReportQuery:
     clients: tuple[UUID, ...] | None = None
     tags: tuple[str, ...] | None = None
     billable: bool | None = None
-    #: Currencies of the entries' amounts, once looked up (the detailed export
-    #: names them in its header); ``None`` until then.
-    currencies: tuple[str, ...] | None = None
 
     @property
     def timezone(self) -> str:

@@ -107,26 +107,49 @@ def _csv(response: Any) -> list[list[str]]:
     return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode()[1:])))
 
 
-def test_detailed_export_with_two_currencies_has_a_currency_column(usd_week):
+MONEY_COLUMNS = ["Amount", "Currency", "Rounded duration", "Duration (decimal)", "Hourly rate"]
+
+
+def test_detailed_export_names_each_rows_currency(usd_week):
     header, *rows = _csv(usd_week.alice.get("/api/v1/reports/export/", WEEK))
 
-    assert "Amount" in header and "Hourly rate" in header
-    assert not any(h.startswith("Amount (") for h in header)
-    amount, currency = header.index("Amount"), header.index("Currency")
-    assert currency == amount + 1
-    assert sorted((r[header.index("Project")], r[amount], r[currency]) for r in rows) == [
-        ("Apollo", "0.00", "USD"),
-        ("Apollo", "150.00", "USD"),
-        ("Apollo", "200.00", "USD"),
-        ("Borealis", "26.67", "EUR"),
+    assert header[-5:] == MONEY_COLUMNS
+    amount, currency, rate = (header.index(h) for h in ("Amount", "Currency", "Hourly rate"))
+    assert sorted((r[header.index("Project")], r[amount], r[currency], r[rate]) for r in rows) == [
+        ("Apollo", "0.00", "USD", "100.00"),
+        ("Apollo", "150.00", "USD", "100.00"),
+        ("Apollo", "200.00", "USD", "100.00"),
+        ("Borealis", "26.67", "EUR", "80.00"),
     ]
 
 
-def test_detailed_export_in_one_currency_names_it_in_the_header(usd_week):
-    params = {**WEEK, "projects": str(usd_week.project_a.pk)}
-    header, *_ = _csv(usd_week.alice.get("/api/v1/reports/export/", params))
-    assert "Amount (USD)" in header and "Hourly rate (USD)" in header
-    assert "Currency" not in header
+@pytest.mark.parametrize(
+    "projects",
+    [
+        "project_a",  # USD only
+        "project_b",  # EUR only
+        None,  # both
+    ],
+)
+def test_the_detailed_export_header_never_depends_on_the_rows(usd_week, projects):
+    """Same columns whatever currencies the rows hold (before, a separate
+    query chose ``Amount (USD)`` or ``Amount`` + ``Currency``, counting
+    non-billable entries, and a row written between it and the rows could
+    land under another currency's header)."""
+    params = {**WEEK, "projects": str(getattr(usd_week, projects).pk)} if projects else WEEK
+    header, *rows = _csv(usd_week.alice.get("/api/v1/reports/export/", params))
+
+    assert header[-5:] == MONEY_COLUMNS
+    assert rows and all(r[header.index("Currency")] in ("EUR", "USD") for r in rows)
+
+
+def test_the_detailed_export_reads_the_entries_once(usd_week):
+    """The rows' own statement is the only read of the entries: no earlier
+    statement can see other entries than the rows do."""
+    with CaptureQueriesContext(connection) as queries:
+        _csv(usd_week.alice.get("/api/v1/reports/export/", WEEK))
+    reads = [q["sql"] for q in queries.captured_queries if "time_entries_timeentry" in q["sql"]]
+    assert len(reads) == 1, reads
 
 
 def test_summary_export_has_one_amount_column_per_currency(usd_week):
