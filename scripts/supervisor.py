@@ -18,8 +18,12 @@ in the terminal reaches only the supervisor, which then stops the children in
 order (SIGTERM, then SIGKILL for the whole group after ``stop_timeout``); so
 do SIGTERM and SIGHUP (the terminal closed), see ``stop_on_signals``.  On
 Linux each child also gets SIGTERM from the kernel if the supervisor dies
-without stopping it (SIGKILL, OOM killer): ``_die_with_parent``.  A
-child's own subprocesses (Celery's prefork pool, a shell's commands) live in
+without stopping it (SIGKILL, OOM killer): ``_die_with_parent``; what the
+child started itself is then the child's to end on that SIGTERM (uvicorn and
+Celery's worker do), and an embedded PostgreSQL or Redis is left for the next
+run to reuse (scripts/services.py).
+
+A child's own subprocesses (Celery's prefork pool, a shell's commands) live in
 its group, and the group is what ends: when a child dies, whatever it left
 gets SIGTERM at once and SIGKILL ``kill_grace`` later, at every restart and at
 the stop, so nothing of an old run survives into the next one.
