@@ -31,7 +31,12 @@ write (:func:`_walk`):
 Every consumer of a client address uses :func:`client_ip`: the DRF throttles
 (``apps.common.throttling``), the login lockout (``apps.iam.lockout``),
 allauth's rate limits (``apps.iam.adapters``), the ``/metrics`` allow-list
-(``apps.common.metrics``). The web server in front applies the same list:
+(``apps.common.metrics``). Per-address *limits* count by
+:func:`client_ip_key`: an IPv4 address, or an IPv6 address's /64 network (one
+host, or one home's router, gets a whole /64: counted per address it would
+have 2**64 separate budgets). allauth truncates to the same /64 itself
+(``ALLAUTH_RATE_LIMIT_IPV6_PREFIX``, 64 by default). The allow-list keeps the
+exact address. The web server in front applies the same list:
 ``deploy/gunicorn.conf.py`` passes it to uvicorn as ``forwarded_allow_ips``
 (:func:`server_forwarded_allow_ips`), so the address uvicorn puts in
 ``REMOTE_ADDR`` and the one computed here agree (the walk gives the same
@@ -102,6 +107,30 @@ def _networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
 
 def _trusted(address: Address, networks: tuple[Network, ...]) -> bool:
     return any(address.version == net.version and address in net for net in networks)
+
+
+#: IPv6 clients are counted per network of this length (:func:`client_ip_key`).
+IPV6_PREFIX = 64
+
+
+def address_key(address: str) -> str:
+    """The per-address limit's key of ``address``: an IPv4 address as is, an
+    IPv6 address as its /64 network (``2001:db8:1:2::/64``), ``""`` (unknown)
+    as is. IPv4-mapped addresses are IPv4 already (``client_ip``)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 4:
+        return address
+    return str(ipaddress.ip_network(f"{parsed}/{IPV6_PREFIX}", strict=False))
+
+
+def client_ip_key(request: Any) -> str:
+    """:func:`client_ip` as a per-address limit counts it (:func:`address_key`):
+    every throttle and the login lockout key on this, so that a host cannot
+    escape them by moving through the addresses of its IPv6 /64."""
+    return address_key(client_ip(request))
 
 
 #: Attribute of the Django request holding ``(key, address)`` (see :func:`client_ip`).

@@ -30,7 +30,13 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from apps.common.throttling import ClientIpMixin
-from config.client_ip import client_ip, parse_trusted_proxies, server_forwarded_allow_ips
+from config.client_ip import (
+    address_key,
+    client_ip,
+    client_ip_key,
+    parse_trusted_proxies,
+    server_forwarded_allow_ips,
+)
 from tenants.testing import manage_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -349,6 +355,97 @@ def test_login_lockout_by_address_ignores_a_spoofed_forwarded_for(public_client,
 def test_login_lockout_counts_the_client_behind_a_trusted_proxy(public_client, lockout):
     with override_settings(NOVATIME_TRUSTED_PROXIES=[PROXY_NET]):
         _behind_the_proxy(_login_as_someone_new(public_client), limit=2)
+
+
+# --- IPv6: per /64 -------------------------------------------------------------------
+
+HOST_V6 = "2001:db8:1:2::1"  # one host's (or home's) /64: it may use any address in it
+SAME_64 = "2001:db8:1:2:ffff:eeee:dddd:cccc"
+OTHER_64 = "2001:db8:1:3::1"
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("198.51.100.7", "198.51.100.7"),
+        (HOST_V6, "2001:db8:1:2::/64"),
+        (SAME_64, "2001:db8:1:2::/64"),
+        (OTHER_64, "2001:db8:1:3::/64"),
+        ("::1", "::/64"),
+        ("", ""),
+    ],
+)
+def test_address_key(address, key):
+    assert address_key(address) == key
+
+
+def test_client_ip_key_counts_an_ipv6_client_by_its_64():
+    assert client_ip_key(_request(HOST_V6)) == client_ip_key(_request(SAME_64))
+    assert client_ip_key(_request(HOST_V6)) != client_ip_key(_request(OTHER_64))
+    assert client_ip_key(_request(f"::ffff:{CLIENT}")) == CLIENT  # IPv4-mapped: IPv4
+    with override_settings(NOVATIME_TRUSTED_PROXIES=[PROXY_NET]):
+        behind = _request(PROXY, f"[{SAME_64}]:443")
+        assert client_ip(behind) == SAME_64  # the address itself stays exact
+        assert client_ip_key(behind) == "2001:db8:1:2::/64"
+
+
+def _same_64_then_another(send: Send, limit: int, refused: int = 429) -> None:
+    """``limit`` requests from addresses of one /64 exhaust it for all of
+    them; another /64 has its own budget."""
+    addresses = [f"2001:db8:1:2::{n:x}" for n in range(1, limit + 3)]
+    for address in addresses[:limit]:
+        assert send(REMOTE_ADDR=address) != refused
+    assert send(REMOTE_ADDR=addresses[limit]) == refused
+    assert send(REMOTE_ADDR=SAME_64) == refused
+    assert send(REMOTE_ADDR=OTHER_64) != refused
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", [_signup, _login], ids=["signup", "login"])
+def test_scoped_throttle_counts_an_ipv6_client_by_its_64(public_client, rates, endpoint):
+    _same_64_then_another(endpoint(public_client), limit=2)
+
+
+@pytest.mark.django_db
+def test_anonymous_rate_counts_an_ipv6_client_by_its_64(public_client, rates, monkeypatch):
+    from apps.common.throttling import AnonRateThrottle
+
+    monkeypatch.setattr(APIView, "throttle_classes", [AnonRateThrottle])
+
+    def send(**meta: str) -> int:
+        return public_client.get("/api/v1/meta/", **meta).status_code
+
+    _same_64_then_another(send, limit=2)
+
+
+@pytest.mark.django_db
+def test_login_lockout_counts_an_ipv6_client_by_its_64(public_client, lockout):
+    _same_64_then_another(_login_as_someone_new(public_client), limit=2)
+
+
+def test_allauth_rate_limits_count_an_ipv6_client_by_the_same_64():
+    """allauth truncates the adapter's (exact) address itself: same prefix."""
+    from allauth import app_settings
+    from allauth.account.adapter import get_adapter
+    from allauth.core.internal.ratelimit import get_ip
+
+    from config.client_ip import IPV6_PREFIX
+
+    assert app_settings.RATE_LIMIT_IPV6_PREFIX == IPV6_PREFIX
+    assert get_adapter().get_client_ip(_request(SAME_64)) == SAME_64  # exact (emails)
+    assert get_ip(_request(HOST_V6)) == get_ip(_request(SAME_64))
+    assert get_ip(_request(HOST_V6)) != get_ip(_request(OTHER_64))
+
+
+@pytest.mark.django_db
+@override_settings(NOVATIME_TRUSTED_PROXIES=[], NOVATIME_METRICS_TOKEN="")
+def test_metrics_allow_list_keeps_the_exact_ipv6_address(public_client):
+    def status(**meta: str) -> int:
+        return public_client.get("/metrics", **meta).status_code
+
+    assert status(REMOTE_ADDR="fd00::1") == 200  # unique local: private
+    assert status(REMOTE_ADDR="::1") == 200
+    assert status(REMOTE_ADDR="2606:4700::1") == 403
 
 
 @pytest.mark.django_db

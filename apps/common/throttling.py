@@ -3,8 +3,9 @@
 DRF's own ``get_ident`` believes ``X-Forwarded-For`` from anyone (with
 ``NUM_PROXIES`` unset it even uses the whole header as the key), so a client
 could pick a fresh address for every request. These classes are DRF's with
-one change: the address is :func:`config.client_ip.client_ip`, which believes
-forwarding headers only from ``NOVATIME_TRUSTED_PROXIES``. Every settings
+one change: the address is :func:`config.client_ip.client_ip_key`, which
+believes forwarding headers only from ``NOVATIME_TRUSTED_PROXIES`` and counts
+an IPv6 client by its /64 (a host has the whole /64 to pick from). Every settings
 module names them in ``DEFAULT_THROTTLE_CLASSES``; a view that sets
 ``throttle_classes`` itself must use these too (tests/test_client_ip.py walks
 every view).
@@ -16,14 +17,14 @@ from typing import Any
 
 from rest_framework import throttling
 
-from config.client_ip import client_ip
+from config.client_ip import client_ip_key
 
 
 class ClientIpMixin:
-    """``get_ident`` from the one client-address function."""
+    """``get_ident`` from the one client-address function (IPv6: per /64)."""
 
     def get_ident(self, request: Any) -> str:
-        return client_ip(request)
+        return client_ip_key(request)
 
 
 class AnonRateThrottle(ClientIpMixin, throttling.AnonRateThrottle):

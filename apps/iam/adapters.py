@@ -4,7 +4,11 @@ allauth keys its rate limits (password reset, confirmation emails) on the
 client address, which it reads itself (``ALLAUTH_TRUSTED_PROXY_COUNT`` /
 ``ALLAUTH_TRUSTED_CLIENT_IP_HEADER``). Here it is ``config.client_ip``'s, so
 that every per-address limit believes the same proxies
-(``NOVATIME_TRUSTED_PROXIES``) and nothing else.
+(``NOVATIME_TRUSTED_PROXIES``) and nothing else. The exact address is
+returned (allauth also puts it in notification emails); allauth's rate limits
+truncate an IPv6 one to its /64 themselves (``ALLAUTH_RATE_LIMIT_IPV6_PREFIX``,
+64 by default, the prefix of ``config.client_ip.client_ip_key``;
+tests/test_client_ip.py checks they agree).
 """
 
 from __future__ import annotations

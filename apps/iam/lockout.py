@@ -23,7 +23,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 
-from config.client_ip import client_ip
+from config.client_ip import client_ip_key
 
 
 def _limits() -> tuple[int, int, int]:
@@ -32,11 +32,13 @@ def _limits() -> tuple[int, int, int]:
 
 
 def _client_ip(request: Any) -> str:
-    """The per-address key: ``config.client_ip`` (a spoofed X-Forwarded-For
-    from an untrusted peer counts against the peer, not a made-up address)."""
+    """The per-address key: ``config.client_ip.client_ip_key`` (a spoofed
+    X-Forwarded-For from an untrusted peer counts against the peer, not a
+    made-up address; an IPv6 client counts by its /64, which it could
+    otherwise walk through for a fresh counter per address)."""
     if request is None or not hasattr(request, "META"):
         return ""
-    return client_ip(request)
+    return client_ip_key(request)
 
 
 def _keys(email: str, ip: str) -> list[tuple[str, int]]:
