@@ -299,12 +299,15 @@ def test_a_flood_of_invalid_frames_closes_4400_and_drops_presence(tenant):
 
 def test_frame_limits_are_checked_before_parsing(monkeypatch):
     """Bounded work per frame: an oversized or too-deep frame never reaches
-    the JSON reader (``json.loads`` recursed once per level and read any size)."""
+    the JSON parser (``json.loads`` recursed once per level and read any
+    size): the size check is the frame's, the depth scan the shared reader's
+    (``apps.common.parsers.json_depth_exceeds``, with the frame's limit)."""
+    from apps.common import parsers
 
     def must_not_parse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("parsed")
 
-    monkeypatch.setattr(frames, "json_loads", must_not_parse)
+    monkeypatch.setattr(parsers.json, "loads", must_not_parse)
     for text in (
         "[" * (frames.MAX_DEPTH + 1) + "]" * (frames.MAX_DEPTH + 1),
         '{"type": "ping", "x": "' + "a" * frames.MAX_FRAME_CHARS + '"}',

@@ -11,10 +11,10 @@ may send, and the work spent on a frame is bounded before anything is parsed:
 
 * size: at most ``MAX_FRAME_CHARS`` characters of text (checked first, O(1));
   binary frames are refused unread;
-* depth: at most ``MAX_DEPTH`` levels of nesting, counted on the raw text
-  before anything is parsed (so the C decoder never recurses deeply);
 * JSON: the project's one reader for untrusted JSON,
-  ``apps.common.parsers.json_loads`` (no ``NaN``/``Infinity``, no NUL and
+  ``apps.common.parsers.json_loads``, with this socket's depth limit
+  ``MAX_DEPTH`` (counted on the raw text before anything is parsed, so the
+  C decoder never recurses deeply; no ``NaN``/``Infinity``, no NUL and
   no lone UTF-16 surrogate in any key or string — PostgreSQL and log
   encoders choke on them further down), whose ``InputError`` becomes
   ``invalid_message`` here;
@@ -24,7 +24,6 @@ may send, and the work spent on a frame is bounded before anything is parsed:
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,44 +63,17 @@ def _invalid(message: str, *, message_type: str | None = None) -> FrameError:
 
 # --- JSON with bounds ----------------------------------------------------------------
 
-# What the depth scan looks at: an escape pair (skipped whole, so an escaped
-# quote never toggles the string state), a quote, a bracket. One left-to-right
-# pass: a backtracking "string literal" regex took ~100 ms on 4 KiB of \\".
-_TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
-
-
-def _depth_exceeds(text: str, max_depth: int) -> bool:
-    """Whether brackets outside string literals nest deeper than
-    ``max_depth`` (exact for valid JSON; for invalid JSON any answer is fine,
-    the reader refuses it next)."""
-    depth = 0
-    in_string = False
-    for match in _TOKEN.finditer(text):
-        token = match.group()
-        if token == '"':
-            in_string = not in_string
-        elif in_string or len(token) == 2:
-            continue
-        elif token in "[{":
-            depth += 1
-            if depth > max_depth:
-                return True
-        else:
-            depth -= 1
-    return False
-
 
 def loads_bounded(text: str, *, max_chars: int, max_depth: int) -> Any:
     """Untrusted JSON text → value, or ``ValueError``: more than
-    ``max_chars`` characters or ``max_depth`` levels are refused before
-    parsing (bounded work), then ``apps.common.parsers.json_loads`` reads it
-    (its ``InputError`` is re-raised as ``ValueError``)."""
+    ``max_chars`` characters are refused unread, then
+    ``apps.common.parsers.json_loads`` reads it with ``max_depth`` (nesting
+    counted on the raw text before parsing; its ``InputError`` is re-raised
+    as ``ValueError``)."""
     if len(text) > max_chars:
         raise ValueError(f"longer than {max_chars} characters")
-    if _depth_exceeds(text, max_depth):
-        raise ValueError(f"nested deeper than {max_depth} levels")
     try:
-        return json_loads(text)
+        return json_loads(text, max_depth=max_depth)
     except InputError as error:
         raise ValueError(str(error.detail)) from None
 
