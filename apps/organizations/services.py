@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.billing.limits import check_limit
@@ -293,6 +294,21 @@ def organization_update(
     org = Organization.objects.get(pk=organization.pk)  # never save a cached copy
     old_default_rate = org.default_hourly_rate
     changed = [f for f in SETTINGS_FIELDS if f in data]
+    if "currency" in data and data["currency"] != org.currency:
+        # Priced entries of projects without a client currency are in the
+        # organization's: relabelling them is refused (409 currency_in_use).
+        from django_tenants.utils import tenant_context
+
+        from apps.time_entries.money import refuse_currency_change
+
+        with tenant_context(org):
+            refuse_currency_change(
+                old=org.currency,
+                new=data["currency"],
+                entries=Q(project__client__isnull=True) | Q(project__client__currency=""),
+                what="Changing the organization's currency",
+                field="currency",
+            )
     for field in changed:
         setattr(org, field, data[field])
     org.full_clean(exclude=["schema_name", "slug", "status"])

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -41,6 +41,7 @@ from apps.billing.limits import check_limit
 from apps.common.errors import ApplicationError, ConflictError, field_error
 from apps.organizations.constants import MembershipStatus, Role, role_has
 from apps.organizations.models import Membership
+from apps.time_entries.money import refuse_currency_change
 from apps.websocket_server.events import send_event_on_commit
 from tenants.db import current_tenant
 from tenants.locks import tenant_xact_lock
@@ -93,6 +94,16 @@ def _locked(queryset: QuerySet[Any], pk: Any) -> Any:
 def _organization_id() -> Any:
     """The organization whose schema this connection writes to."""
     return getattr(current_tenant(), "pk", None)
+
+
+def _organization_currency() -> str:
+    return str(getattr(current_tenant(), "currency", "") or "")
+
+
+def _client_currency(client: Client | None) -> str:
+    """The currency of amounts of a project with ``client`` (the one rule,
+    ``money.project_currency``)."""
+    return (client.currency if client is not None else "") or _organization_currency()
 
 
 def _check_dates(start: datetime.date | None, end: datetime.date | None) -> None:
@@ -266,12 +277,23 @@ def client_create(
 
 @transaction.atomic
 def client_update(*, client: Client, data: Mapping[str, Any]) -> Client:
-    """Change the given fields (a partial update); archiving is ``is_archived``."""
+    """Change the given fields (a partial update); archiving is ``is_archived``.
+
+    409 ``currency_in_use`` when the currency change would relabel priced
+    entries of its projects (``money.refuse_currency_change``)."""
     client = _locked(Client.objects.all(), client.pk)
+    old_currency = client.currency or _organization_currency()
     changed = [f for f in CLIENT_FIELDS if f in data]
     for field in changed:
         setattr(client, field, data[field])
     client.currency = client.currency.upper()
+    refuse_currency_change(
+        old=old_currency,
+        new=client.currency or _organization_currency(),
+        entries=Q(project__client_id=client.pk),
+        what="Changing this client's currency",
+        field="currency",
+    )
     _check_client(client)
     _save_client(client, update_fields=[*changed, "updated_at"])
     send_event_on_commit(type=EVENT_CLIENT, op="updated", data=_client_event_data(client))
@@ -370,6 +392,13 @@ def project_update(*, project: Project, data: Mapping[str, Any]) -> Project:
     changed = [f for f in PROJECT_FIELDS if f in data]
     if "client" in data:
         _lock_client(data["client"])
+        refuse_currency_change(
+            old=_client_currency(project.client),
+            new=_client_currency(data["client"]),
+            entries=Q(project_id=project.pk),
+            what="Moving this project to that client",
+            field="client",
+        )
     for field in changed:
         setattr(project, field, data[field])
     _check_project(project)

@@ -19,6 +19,14 @@ Amounts in different currencies are never added together: totals are lists of
 ``{"currency", "amount"}`` (:func:`currency_totals`), and the single-amount
 fields clients already read keep their value only when one currency is
 present (:func:`single_amount`).
+
+**A currency in use does not change.** The currency is read from the client
+(or the organization) when an amount is shown, not stored with the entry, so
+changing it would relabel past amounts (USD 350.00 shown as JPY 350.00) while
+approved timesheet snapshots keep the old label. :func:`refuse_currency_change`
+is the one check: 409 ``currency_in_use`` when entries with a price would
+change currency (a client's currency, a project moved to a client in another
+currency, the organization's currency for its projects without one).
 """
 
 from __future__ import annotations
@@ -27,9 +35,10 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, NullIf
 
+from apps.common.errors import ConflictError
 from apps.organizations.constants import role_has
 
 CENT = Decimal("0.01")
@@ -84,6 +93,33 @@ def entry_currency_sql(*, client_alias: str) -> str:
     """The same rule in SQL over a ``LEFT JOIN projects_client`` aliased
     ``client_alias``; one ``%s`` parameter: the organization's currency."""
     return f"COALESCE(NULLIF({client_alias}.currency, ''), %s)"
+
+
+def priced_entries_exist(entries: Q) -> bool:
+    """Whether entries matching ``entries`` (not soft-deleted) carry a price:
+    an amount, or a rate that a rounded report turns into one."""
+    from apps.time_entries.models import TimeEntry
+
+    return (
+        TimeEntry.all_objects.filter(entries, deleted_at__isnull=True)
+        .filter(Q(amount__isnull=False) | Q(hourly_rate__isnull=False))
+        .exists()
+    )
+
+
+def refuse_currency_change(*, old: str, new: str, entries: Q, what: str, field: str) -> None:
+    """409 ``currency_in_use`` (naming ``field``) when the effective currency
+    of ``entries`` would go from ``old`` to ``new`` while some of them are
+    priced (their amounts would be relabelled, see the module doc). ``what``
+    names the change for the message."""
+    if old == new or not priced_entries_exist(entries):
+        return
+    message = (
+        f"{what} would change the currency of priced time entries from {old} to {new}: "
+        "their amounts would be relabelled, not converted. Use a new client or project "
+        "for work in the new currency."
+    )
+    raise ConflictError(message, code="currency_in_use", extra={"fields": {field: [message]}})
 
 
 def currency_totals(amounts: Mapping[str, Any]) -> list[dict[str, str]]:
