@@ -19,6 +19,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from apps.organizations.tests.factories import client_as
+from config.client_ip import server_forwarded_allow_ips
 from config.pooling import check_database_pooling, probe_session_state
 from tenants.testing import database_url
 
@@ -331,3 +332,62 @@ def test_startup_check_refuses_a_transaction_pooler(tmp_path):
         proc.wait(10)
     assert result.returncode == 1
     assert "refusing to start" in result.stderr
+
+
+_SCHEME_SCRIPT = """
+import io, json, django
+django.setup()
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from gunicorn.config import Config as GunicornConfig
+from uvicorn.config import Config
+
+seen = []
+
+async def app(scope, receive, send):
+    seen.append(ASGIRequest(scope, io.BytesIO()).is_secure())
+
+# What the production worker runs: uvicorn's proxy headers with gunicorn's
+# forwarded_allow_ips from deploy/gunicorn.conf.py (NOVATIME_TRUSTED_PROXIES).
+gunicorn = GunicornConfig()
+gunicorn.set("forwarded_allow_ips", {allow!r})
+config = Config(app, proxy_headers=True, forwarded_allow_ips=gunicorn.forwarded_allow_ips)
+config.load()
+for peer, proto in {cases!r}:
+    headers = [(b"x-forwarded-proto", proto.encode())] if proto else []
+    scope = {{
+        "type": "http", "asgi": {{"version": "3.0"}}, "http_version": "1.1",
+        "method": "GET", "scheme": "http", "path": "/", "raw_path": b"/",
+        "query_string": b"", "root_path": "", "headers": headers,
+        "client": (peer, 40000), "server": ("10.0.0.1", 8000),
+    }}
+    async_to_sync(config.loaded_app)(scope, None, None)
+print(json.dumps([settings.SECURE_PROXY_SSL_HEADER, seen]))
+"""
+
+
+@pytest.mark.parametrize("trusted", ["", "192.0.2.0/24"])
+def test_a_spoofed_forwarded_proto_does_not_make_a_request_secure(trusted):
+    """X-Forwarded-Proto is believed only from NOVATIME_TRUSTED_PROXIES: the
+    web server (uvicorn, with gunicorn's forwarded_allow_ips) sets the scheme
+    from it for a trusted peer only, and Django reads that scheme; production
+    has no SECURE_PROXY_SSL_HEADER, with which Django believed anyone's."""
+    allow = server_forwarded_allow_ips({"NOVATIME_TRUSTED_PROXIES": trusted})
+    cases = [
+        ("1.2.3.4", "https"),  # a client talking to the app directly, spoofing
+        ("192.0.2.10", "https"),  # the ingress that ended TLS
+        ("192.0.2.10", "http"),
+        ("192.0.2.10", ""),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", _SCHEME_SCRIPT.format(allow=allow, cases=cases)],
+        env=_prod_env(NOVATIME_TRUSTED_PROXIES=trusted),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    header, secure = json.loads(result.stdout.strip().splitlines()[-1])
+    assert secure == [False, bool(trusted), False, False]
+    assert header is None

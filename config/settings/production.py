@@ -76,7 +76,12 @@ CSRF_TRUSTED_ORIGINS = env.list(
 NOVATIME_URL_SCHEME = "https"
 NOVATIME_URL_PORT = ""
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No SECURE_PROXY_SSL_HEADER: Django would believe X-Forwarded-Proto from
+# anyone. The web server sets the ASGI scheme from it only for a peer in
+# NOVATIME_TRUSTED_PROXIES (uvicorn's proxy headers, given gunicorn's
+# forwarded_allow_ips, deploy/gunicorn.conf.py), and request.is_secure()
+# reads that scheme. So the ingress that ends TLS must be listed there, or
+# every request looks like plain HTTP (and SECURE_SSL_REDIRECT loops).
 USE_X_FORWARDED_HOST = False  # the ingress passes the Host header through
 # Health probes are answered before SecurityMiddleware, so they are never redirected.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
