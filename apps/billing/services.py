@@ -272,7 +272,9 @@ def webhook_event_ingest(*, payload: bytes, signature: str | None) -> Ingested:
     """
     secret = gateway.webhook_secret()
     try:
-        stripe.WebhookSignature.verify_header(payload, signature, secret)
+        stripe.WebhookSignature.verify_header(
+            payload, signature, secret, tolerance=stripe.Webhook.DEFAULT_TOLERANCE
+        )
     except stripe.SignatureVerificationError as exc:
         raise WebhookSignatureError("The Stripe signature does not match.") from exc
     except ValueError as exc:  # not UTF-8: cannot be what Stripe signed
@@ -281,15 +283,12 @@ def webhook_event_ingest(*, payload: bytes, signature: str | None) -> Ingested:
         body = json_loads(payload)
     except InputError as exc:
         raise WebhookPayloadError(f"The webhook body is not usable: {exc.detail}") from exc
-    try:
-        event = stripe.Webhook.construct_event(payload, signature, secret)
-    except stripe.SignatureVerificationError as exc:
-        raise WebhookSignatureError("The Stripe signature does not match.") from exc
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # signed, but not an event
-        raise WebhookPayloadError("The webhook body is not a Stripe event.") from exc
     if not isinstance(body, dict):
         raise WebhookPayloadError("The webhook body is not a Stripe event.")
-    event_id, event_type = getattr(event, "id", None), body.get("type")
+    # Signature checked, body parsed once: the event is the parsed dict (a
+    # stripe.Event built from it would add nothing we read; construct_event
+    # verified the signature and parsed the body a second time).
+    event_id, event_type = body.get("id"), body.get("type")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
         raise WebhookPayloadError("The webhook body is not a Stripe event.")
     created = _webhook_fields_check(event_id, event_type, body.get("created"))
@@ -331,6 +330,16 @@ def _webhook_fields_check(event_id: str, event_type: str, created: Any) -> datet
     return _ts(created)
 
 
+def _event_timestamp(value: Any, name: str) -> datetime.datetime | None:
+    """A timestamp field of a stored event's object (Unix seconds), held to
+    the rule ``_webhook_fields_check`` applies to ``created``."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_TIMESTAMP:
+        raise UnusableEventError(f"The event's {name} is not a Unix timestamp in range.")
+    return _ts(value)
+
+
 def _enqueue_processing(event_pk: Any) -> None:
     from .tasks import process_webhook_event
 
@@ -343,10 +352,33 @@ def _enqueue_processing(event_pk: Any) -> None:
 # --- webhooks: processing --------------------------------------------------------
 
 
+class UnusableEventError(Exception):
+    """A signed event whose fields cannot be what Stripe sends (a reference
+    that is not a string or does not fit its column, an object that is not
+    an object): ``failed`` with the reason, never retried by itself."""
+
+
+#: Longest reference (Stripe id, organization id) an event may name: the
+#: ``Subscription`` columns they are looked up in and stored to.
+_MAX_REFERENCE = 255
+
+
+def _mapping(value: Any, name: str) -> dict[str, Any]:
+    """``value`` where the event has an object (absent: empty)."""
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise UnusableEventError(f"The event's {name} is not an object.")
+    return value
+
+
 def _references(event_type: str, obj: dict[str, Any]) -> dict[str, str | None]:
-    """Stripe subscription id, customer id and organization id named by an event."""
-    refs: dict[str, str | None] = {"subscription": None, "customer": obj.get("customer")}
-    metadata = obj.get("metadata") or {}
+    """Stripe subscription id, customer id and organization id named by an
+    event, each ``None`` or a string that fits its column (the rule
+    ``_webhook_fields_check`` applies at ingest); else
+    :class:`UnusableEventError` naming it."""
+    refs: dict[str, Any] = {"subscription": None, "customer": obj.get("customer")}
+    metadata = _mapping(obj.get("metadata"), "metadata")
     refs["organization"] = metadata.get("organization_id")
     if event_type == "checkout.session.completed":
         refs["subscription"] = obj.get("subscription")
@@ -356,14 +388,24 @@ def _references(event_type: str, obj: dict[str, Any]) -> dict[str, str | None]:
     elif event_type.startswith("invoice."):
         # Current API: invoice.parent.subscription_details.subscription;
         # older versions: invoice.subscription.
-        details = (obj.get("parent") or {}).get("subscription_details") or {}
+        parent = _mapping(obj.get("parent"), "parent")
+        details = _mapping(parent.get("subscription_details"), "subscription_details")
         refs["subscription"] = details.get("subscription") or obj.get("subscription")
-        refs["organization"] = (details.get("metadata") or {}).get("organization_id") or refs[
-            "organization"
-        ]
+        refs["organization"] = (
+            _mapping(details.get("metadata"), "metadata").get("organization_id")
+            or refs["organization"]
+        )
     for key, value in list(refs.items()):
         if isinstance(value, dict):  # an expanded object
-            refs[key] = value.get("id")
+            value = refs[key] = value.get("id")
+        if value in (None, ""):
+            refs[key] = None
+        elif not isinstance(value, str):
+            raise UnusableEventError(f"The event's {key} reference is not a string.")
+        elif len(value) > _MAX_REFERENCE:
+            raise UnusableEventError(
+                f"The event's {key} reference is longer than {_MAX_REFERENCE} characters."
+            )
     return refs
 
 
@@ -423,6 +465,9 @@ def webhook_event_process(*, event_pk: Any) -> WebhookEvent:
             event.status, event.error = WebhookEventStatus.PROCESSED, ""
         except UnknownCustomerError as exc:
             event.status, event.error = WebhookEventStatus.IGNORED, str(exc)
+        except UnusableEventError as exc:  # retrying cannot help: the replay command can
+            event.status, event.error = WebhookEventStatus.FAILED, str(exc)
+            logger.warning("billing: event %s unusable: %s", event.stripe_event_id, exc)
         except gateway.TRANSIENT_ERRORS:
             raise
         except (stripe.StripeError, gateway.BillingNotConfiguredError) as exc:
@@ -458,7 +503,7 @@ def webhook_event_reset(*, event: WebhookEvent) -> WebhookEvent:
 
 def _apply_event(event: WebhookEvent) -> Any:
     """The effect of one event; returns the organization id it concerned."""
-    obj = (event.payload.get("data") or {}).get("object") or {}
+    obj = _mapping(_mapping(event.payload.get("data"), "data").get("object"), "object")
     if event.type not in HANDLED_EVENT_TYPES:
         raise UnknownCustomerError(f"Event type {event.type} is not handled.")
     if event.type == "checkout.session.completed" and obj.get("mode") != "subscription":
@@ -481,7 +526,8 @@ def _apply_event(event: WebhookEvent) -> Any:
             subscription,
             subject="Your NovaTime trial ends soon",
             body="Your trial ends on {date}. Add a payment method to keep your plan.".format(
-                date=_ts(obj.get("trial_end")) or subscription.trial_ends_at
+                date=_event_timestamp(obj.get("trial_end"), "trial_end")
+                or subscription.trial_ends_at
             ),
         )
     return subscription.organization_id

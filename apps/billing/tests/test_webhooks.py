@@ -447,3 +447,91 @@ def test_unknown_price_keeps_the_plan_and_copies_the_rest(
     assert local.trial_ends_at == datetime.datetime.fromtimestamp(1_790_000_000, tz=datetime.UTC)
     assert local.seats_synced == 7
     assert WebhookEvent.objects.get().status == WebhookEventStatus.PROCESSED
+
+
+# --- signed but unusable references -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("customer", "reason"),
+    [
+        ("cus_" + "x" * 300, "customer reference is longer than 255 characters"),
+        (12345, "customer reference is not a string"),
+        (["cus_1"], "customer reference is not a string"),
+        ({"id": "cus_" + "x" * 300}, "customer reference is longer than 255 characters"),
+    ],
+    ids=["long", "number", "list", "expanded-long"],
+)
+def test_an_unusable_reference_marks_the_event_failed_and_the_sweep_leaves_it(
+    public_client, fake_stripe, eager_celery, commit, tenant, customer, reason
+):
+    """A signed checkout naming our organization with a customer id that
+    cannot be stored used to raise in processing (DataError on save): the
+    event stayed pending and the hourly sweep queued it again forever."""
+    make_subscription(tenant, "pro")
+    fake_stripe.add_subscription("sub_new", customer="cus_ok", status="active")
+    body, header = checkout_completed(
+        organization_id=tenant.pk, customer="placeholder", subscription="sub_new"
+    )
+    import json
+
+    import stripe
+
+    from .fake_stripe import WEBHOOK_SECRET
+
+    event = json.loads(body)
+    event["data"]["object"]["customer"] = customer
+    text = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(text, WEBHOOK_SECRET)
+    with commit():
+        expect(post_event(public_client, (text.encode(), header)), 200)
+
+    stored = WebhookEvent.objects.get()
+    assert stored.status == WebhookEventStatus.FAILED
+    assert reason in stored.error
+    assert _subscription_of(tenant).stripe_customer_id is None
+    later = datetime.datetime.now(datetime.UTC) + services.STALE_PENDING_EVENT * 2
+    assert services.dunning_sweep(now=later).requeued == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("metadata", "not an object"), ("parent", ["x"]), ("trial_end", "soon")],
+)
+def test_an_object_field_of_the_wrong_shape_marks_the_event_failed(
+    public_client, fake_stripe, eager_celery, commit, tenant, field, value
+):
+    make_subscription(tenant, "pro", stripe_customer_id="cus_1", stripe_subscription_id="sub_1")
+    fake_stripe.add_subscription("sub_1", customer="cus_1", status="active")
+    event_type = "invoice.paid" if field == "parent" else "customer.subscription.trial_will_end"
+    obj: dict[str, Any] = {"id": "sub_1", "object": "subscription", "customer": "cus_1"}
+    obj[field] = value
+    with commit():
+        expect(post_event(public_client, signed_event(event_type, obj)), 200)
+
+    stored = WebhookEvent.objects.get()
+    assert stored.status == WebhookEventStatus.FAILED, stored.error
+    assert field in stored.error
+
+
+def test_a_delivery_is_verified_and_parsed_once(public_client, fake_stripe, monkeypatch, tenant):
+    """verify_header, then the body through the API's reader; Stripe's
+    construct_event (which verifies and parses again) is not used."""
+    import stripe
+
+    verified: list[Any] = []
+    real_verify = stripe.WebhookSignature.verify_header
+
+    def verify_header(*args: Any, **kwargs: Any) -> Any:
+        verified.append(args)
+        return real_verify(*args, **kwargs)
+
+    def construct_event(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("verified and parsed a second time")
+
+    monkeypatch.setattr(stripe.WebhookSignature, "verify_header", verify_header)
+    monkeypatch.setattr(stripe.Webhook, "construct_event", construct_event)
+    response = post_event(public_client, signed_event("invoice.paid", {"id": "in_1"}))
+    expect(response, 200)
+    assert len(verified) == 1
+    assert WebhookEvent.objects.get().type == "invoice.paid"
