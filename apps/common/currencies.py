@@ -9,7 +9,14 @@ bills time in them: fund and accounting units (``BOV``, ``CHE``, ``CHW``,
 (``XAG``, ``XAU``, ``XPD``, ``XPT``), SDR and bond units (``XDR``, ``XSU``,
 ``XUA``, ``XBA``…``XBD``) and the testing / no-currency codes (``XTS``,
 ``XXX``). Withdrawn codes (``HRK``, ``ANG``, ``SLL``, ``CUC``, ``ZWL``,
-``VEF``) are not accepted for new values.
+``VEF``, and ``BGN``: Bulgaria adopted the euro on 2026-01-01 and the lev
+left circulation that January) are not accepted for new values.
+
+A value stored while its code was accepted stays valid until it is changed:
+:class:`Organization.clean_fields <apps.organizations.models.Organization>`
+and the settings and clients serializers check a currency only when it
+changes, so an organization still in ``BGN`` can save its other settings
+(in the API and the admin) and moves to ``EUR`` when it chooses.
 
 When ISO publishes an amendment, edit :data:`ISO_4217_CODES` (one line) and
 its test (``apps/common/tests/test_currencies.py``).
@@ -32,7 +39,6 @@ ISO_4217_CODES: frozenset[str] = frozenset(
         "BAM",
         "BBD",
         "BDT",
-        "BGN",
         "BHD",
         "BIF",
         "BMD",

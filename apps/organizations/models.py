@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import uuid
+from collections.abc import Collection, Iterable
+from typing import Any, Self
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -150,6 +152,24 @@ class Organization(TenantMixin):
                 name="organizations_customer_has_slug",
             ),
         ]
+
+    #: ``currency`` as loaded from the database (``None`` for a new object).
+    _stored_currency: str | None = None
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Collection[str], values: Collection[Any]) -> Self:
+        instance = super().from_db(db, field_names, values)
+        instance._stored_currency = instance.__dict__.get("currency")
+        return instance
+
+    def clean_fields(self, exclude: Iterable[str] | None = None) -> None:
+        """The currency is checked only when it changes: a code accepted when
+        it was stored and withdrawn since (``BGN`` in 2026) must not stop
+        every other change of the organization (settings API, admin form)."""
+        skip = set(exclude or ())
+        if self._stored_currency is not None and self.currency == self._stored_currency:
+            skip.add("currency")
+        super().clean_fields(exclude=skip)
 
     def __str__(self) -> str:
         return self.name or self.slug or self.schema_name

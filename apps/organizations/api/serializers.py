@@ -122,6 +122,8 @@ class OrganizationSettingsSerializer(serializers.ModelSerializer):
 
     def validate_currency(self, value: str) -> str:
         value = value.strip().upper()
+        if self.instance is not None and value == self.instance.currency:
+            return value  # unchanged: valid when stored (apps/common/currencies.py)
         try:
             validate_currency(value)  # the model's own validator, after upper-casing
         except DjangoValidationError as exc:

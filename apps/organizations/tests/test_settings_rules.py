@@ -87,7 +87,7 @@ def test_other_settings_and_switching_it_off_need_no_second_factor(tenant):
 # --- currency: one ISO 4217 rule everywhere ----------------------------------------------
 
 
-@pytest.mark.parametrize("code", ["ZZZ", "XXX", "XTS", "ABC", "HRK", "US1", "EURO", ""])
+@pytest.mark.parametrize("code", ["ZZZ", "XXX", "XTS", "ABC", "HRK", "BGN", "US1", "EURO", ""])
 def test_settings_api_refuses_what_is_not_an_iso_4217_currency(tenant, code):
     before = settings_row(tenant)
 
@@ -162,7 +162,8 @@ def test_tenants_create_stores_a_lower_case_code_upper_case():
     assert get_tenant_model().objects.get(slug="moneyco").currency == "SEK"
 
 
-def test_admin_form_refuses_an_unknown_currency(tenant):
+def _admin_post(tenant: Any, **changes: str) -> Any:
+    """POST the organization's admin change form as loaded, with ``changes``."""
     staff = get_user_model().objects.create_superuser("root@novatime.test", "admin-pass-123")
     browser = BrowserClient(HTTP_HOST="localhost")
     otp_force_login(browser, staff)
@@ -170,13 +171,18 @@ def test_admin_form_refuses_an_unknown_currency(tenant):
         "admin:organizations_organization_change", args=[tenant.pk], urlconf="config.urls_public"
     )
     form = browser.get(url).context["adminform"].form
-    data = {
-        name: form[name].value() for name in form.fields if form[name].value() not in (None, False)
-    }
-    data.update({"currency": "ZZZ", "memberships-TOTAL_FORMS": "0", "domains-TOTAL_FORMS": "0"})
+    # Unchecked boxes and empty values are not posted (0, a Monday week
+    # start, is a value: compared by identity, 0 == False).
+    values = {name: form[name].value() for name in form.fields}
+    data = {name: v for name, v in values.items() if v is not None and v is not False}
+    data.update({"memberships-TOTAL_FORMS": "0", "domains-TOTAL_FORMS": "0"})
     data.update({"memberships-INITIAL_FORMS": "0", "domains-INITIAL_FORMS": "0"})
+    data.update(changes)
+    return browser.post(url, data)
 
-    response = browser.post(url, data)
+
+def test_admin_form_refuses_an_unknown_currency(tenant):
+    response = _admin_post(tenant, currency="ZZZ")
 
     assert response.status_code == 200  # the form again, with the error
     assert "currency" in response.context["adminform"].form.errors
@@ -185,5 +191,58 @@ def test_admin_form_refuses_an_unknown_currency(tenant):
 
 def test_the_code_list_holds_the_common_currencies_and_no_test_codes():
     assert {"USD", "EUR", "GBP", "JPY", "CHF", "SEK", "INR", "BRL", "XOF", "XCG"} <= ISO_4217_CODES
-    assert not {"XXX", "XTS", "XAU", "HRK", "ZZZ"} & ISO_4217_CODES
+    # Withdrawn: the kuna (2023), the lev (Bulgaria's euro, 2026-01-01).
+    assert not {"XXX", "XTS", "XAU", "HRK", "BGN", "ZZZ"} & ISO_4217_CODES
     assert all(len(c) == 3 and c.isalpha() and c.isupper() for c in ISO_4217_CODES)
+
+
+# --- a withdrawn code already stored stays valid until it changes ---------------------
+
+
+@pytest.fixture
+def in_lev(tenant: Any) -> Any:
+    """An organization (and a client) that chose BGN while it was accepted."""
+    Organization.objects.filter(pk=tenant.pk).update(currency="BGN")
+    tenant.refresh_from_db()
+    return tenant
+
+
+def test_an_organization_in_a_withdrawn_currency_can_save_other_settings(in_lev):
+    owner = client_as(in_lev, "owner")
+
+    expect(owner.patch(SETTINGS, {"name": "Sofia Ltd"}, format="json"), 200)
+    expect(owner.patch(SETTINGS, {"name": "Sofia", "currency": "bgn"}, format="json"), 200)
+    assert (settings_row(in_lev)["name"], settings_row(in_lev)["currency"]) == ("Sofia", "BGN")
+    # Changing it is checked: to another withdrawn code no, to the euro yes.
+    expect(owner.patch(SETTINGS, {"currency": "HRK"}, format="json"), 400)
+    expect(owner.patch(SETTINGS, {"currency": "EUR"}, format="json"), 200)
+    expect(owner.patch(SETTINGS, {"currency": "BGN"}, format="json"), 400)
+    assert settings_row(in_lev)["currency"] == "EUR"
+
+
+@pytest.mark.parametrize("code", ["BGN", "HRK"])
+def test_the_admin_form_saves_an_organization_in_a_withdrawn_currency(tenant, code):
+    Organization.objects.filter(pk=tenant.pk).update(currency=code)
+
+    response = _admin_post(tenant, name="Sofia Ltd")
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert (settings_row(tenant)["name"], settings_row(tenant)["currency"]) == ("Sofia Ltd", code)
+
+
+def test_a_client_in_a_withdrawn_currency_can_be_renamed_not_set_anew(in_tenant):
+    manager = client_as(in_tenant, "manager")
+    lev = Client.objects.create(name="Lev Co", currency="BGN")
+
+    expect(
+        manager.patch(
+            f"/api/v1/clients/{lev.pk}/", {"name": "Lev Inc", "currency": "BGN"}, format="json"
+        ),
+        200,
+    )
+    body = expect(
+        manager.post("/api/v1/clients/", {"name": "New Lev", "currency": "BGN"}, format="json"),
+        400,
+    )
+    assert "currency" in body["fields"]
+    assert Client.objects.get(pk=lev.pk).name == "Lev Inc"

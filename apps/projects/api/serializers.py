@@ -98,7 +98,10 @@ class ClientSerializer(serializers.ModelSerializer):
 
     def validate_currency(self, value: str) -> str:
         value = value.strip().upper()
-        if value:
+        # Checked when it changes: a code withdrawn since it was stored stays
+        # valid on its row (apps/common/currencies.py).
+        unchanged = isinstance(self.instance, Client) and value == self.instance.currency
+        if value and not unchanged:
             try:
                 validate_currency(value)  # the organization's check (ISO 4217)
             except DjangoValidationError as exc:
