@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
@@ -107,24 +107,43 @@ def member_ensure(*, organization: Organization, user: Any, role: str) -> Member
     unchanged membership sends nothing.
     """
     with transaction.atomic():
-        membership = (
-            Membership.objects.select_for_update()
-            .filter(user=user, organization_id=organization.pk)
-            .first()
-        )
-        if membership is None:
-            check_limit(organization_id=organization.pk, limit="members")
-            membership = Membership.objects.create(user=user, organization=organization, role=role)
+        membership, seated = _seat(organization_id=organization.pk, user=user, role=role)
+        if seated == "added":
             _notify(membership, "added")
-            return membership
-        if membership.status == MembershipStatus.ACTIVE and membership.role == role:
-            return membership
-        if membership.status != MembershipStatus.ACTIVE:
-            check_limit(organization_id=organization.pk, limit="members")
-        membership.status, membership.role = MembershipStatus.ACTIVE, role
-        membership.save(update_fields=["status", "role", "updated_at"])
-        _notify(membership, "role_changed")
+        elif seated == "reactivated":
+            _notify(membership, "role_changed")
+        elif membership.role != role:  # already active: only the role changes
+            membership.role = role
+            membership.save(update_fields=["role", "updated_at"])
+            _notify(membership, "role_changed")
     return membership
+
+
+def _seat(
+    *, organization_id: Any, user: Any, role: str
+) -> tuple[Membership, Literal["added", "reactivated", "active"]]:
+    """Give ``user`` an active seat with ``role``, the one way both joining
+    (:func:`_membership_join`) and operators' tools (:func:`member_ensure`)
+    do it: the (user, organization) row is locked; a new or deactivated
+    membership takes a seat under the plan's member limit (402
+    ``plan_limit_reached``) and comes back active with ``role`` (the unique
+    row is reused, not duplicated). An already active membership is returned
+    untouched, ``"active"``: what that means is the caller's. Call inside a
+    transaction."""
+    membership = (
+        Membership.objects.select_for_update()
+        .filter(user=user, organization_id=organization_id)
+        .first()
+    )
+    if membership is not None and membership.status == MembershipStatus.ACTIVE:
+        return membership, "active"
+    check_limit(organization_id=organization_id, limit="members")
+    if membership is None:
+        created = Membership.objects.create(user=user, organization_id=organization_id, role=role)
+        return created, "added"
+    membership.status, membership.role = MembershipStatus.ACTIVE, role
+    membership.save(update_fields=["status", "role", "updated_at"])
+    return membership, "reactivated"
 
 
 # --- suspension ---------------------------------------------------------------
@@ -657,21 +676,11 @@ def _invitation_register(*, email: str, password: str, first_name: str, last_nam
 
 
 def _membership_join(*, organization_id: Any, user: Any, role: str) -> Membership:
-    """Add ``user`` with ``role``; a deactivated membership comes back active
-    (the unique (user, organization) row is reused, not duplicated)."""
-    membership = (
-        Membership.objects.select_for_update()
-        .filter(user=user, organization_id=organization_id)
-        .first()
-    )
-    if membership is not None and membership.status == MembershipStatus.ACTIVE:
+    """Add ``user`` with ``role`` (:func:`_seat`); an active member is refused
+    (409 ``already_member``)."""
+    membership, seated = _seat(organization_id=organization_id, user=user, role=role)
+    if seated == "active":
         raise AlreadyMemberError("You are already a member of this organization.")
-    check_limit(organization_id=organization_id, limit="members")  # 402 plan_limit_reached
-    if membership is None:
-        return Membership.objects.create(user=user, organization_id=organization_id, role=role)
-    membership.status = MembershipStatus.ACTIVE
-    membership.role = role
-    membership.save(update_fields=["status", "role", "updated_at"])
     return membership
 
 
