@@ -22,5 +22,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{walked.seconds:.0f} s ({walked.send_seconds:.0f} s in requests); "
             f"5xx: {len(walked.server_errors)}, "
             f"bad 4xx shape: {len(walked.bad_shape)}, writes by refused requests: "
-            f"{len(walked.writes)} [{classes}] [{statuses}]"
+            f"{len(walked.writes)}; on_commit callbacks run: {walked.on_commit_callbacks} "
+            f"[{classes}] [{statuses}]"
         )

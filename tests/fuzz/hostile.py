@@ -298,6 +298,7 @@ class Walked:
     statuses: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
     send_seconds: float = 0.0  # of which in the requests themselves
+    on_commit_callbacks: int = 0  # run as the requests' commits would have
 
 
 # --- schema → operations ------------------------------------------------------------------

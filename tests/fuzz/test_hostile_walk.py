@@ -7,7 +7,11 @@ tenant resolution, DRF parsers, views, PostgreSQL), as the owner of the
 seeded organization ``acme`` (``tests/isolation/world.py`` seeds every tenant
 model, so path ids are real rows and views get past their lookups) and
 anonymously. Each request runs in a savepoint that is rolled back
-afterwards, so every request starts from the same database.
+afterwards, so every request starts from the same database. So that what a
+commit would check or start still happens, each savepoint checks
+constraints at once (``SET CONSTRAINTS ALL IMMEDIATE``: deferred foreign
+keys) and runs the request's ``on_commit`` callbacks (Celery tasks inline)
+before it is rolled back; a failure there counts as a 5xx.
 
 "Nothing written" is read from PostgreSQL's own per-transaction counters
 (``pg_stat_xact_user_tables``: rows inserted, updated, deleted in every
@@ -40,6 +44,7 @@ import stripe
 from django.db import DatabaseError, connection, transaction
 from rest_framework.throttling import SimpleRateThrottle
 
+from config.celery import app as celery_app
 from tenants.testing import TenantAPIClient
 from tests.fuzz.hostile import CLASSES, HostileRequest, Walked, operations, requests_for
 from tests.isolation.endpoints import tenant_endpoints
@@ -190,8 +195,48 @@ def walk_settings(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     settings.STRIPE_PRICES = dict(PRICES)
     monkeypatch.setattr(gateway, "MAX_NETWORK_RETRIES", 0)
     monkeypatch.setattr(SimpleRateThrottle, "allow_request", lambda self, request, view: True)
-    with gateway.use_http_client(FakeStripe()):
-        yield
+    # tasks queued after "commit" run inline and raise: a task that fails on
+    # what a request stored is a failure of that request (and nothing is
+    # left queued in the broker)
+    eager = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
+    try:
+        with gateway.use_http_client(FakeStripe()):
+            yield
+    finally:
+        celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = eager
+
+
+def _constraints_immediate() -> None:
+    """Every request runs in a savepoint of the test's transaction and is
+    rolled back, so it never commits: foreign keys (DEFERRABLE INITIALLY
+    DEFERRED, as Django creates them) would never be checked. Checked at
+    each statement instead, a dangling reference is the 500 it would be at
+    commit on a server."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def _run_on_commit(start: int) -> tuple[int, str | None]:
+    """Run the ``transaction.on_commit`` callbacks the request registered (and
+    those they register), as its commit would on a server; Celery tasks run
+    inline (``walk_settings``). How many ran, and the first failure,
+    described (``None`` when all ran). Like
+    ``captureOnCommitCallbacks(execute=True)``, but a robust callback's
+    failure counts too (Django would only log it)."""
+    ran = 0
+    while True:
+        pending = connection.run_on_commit[start:]
+        if not pending:
+            return ran, None
+        start = len(connection.run_on_commit)
+        for _, callback, _robust in pending:
+            ran += 1
+            try:
+                with transaction.atomic():  # as after a commit: its own transaction
+                    callback()
+            except Exception as exc:
+                return ran, f"an on_commit callback failed: {exc!r}"[:300]
 
 
 def _walk(
@@ -216,6 +261,8 @@ def _walk(
                     before = _write_counter(tables)
                 try:
                     with transaction.atomic():
+                        _constraints_immediate()
+                        callbacks_from = len(connection.run_on_commit)
                         sent = time.monotonic()
                         try:
                             status, raw, content_type = _send(client, request)
@@ -223,9 +270,15 @@ def _walk(
                             walked.server_errors.append(f"{request.describe()}: {cut}")
                             before = None
                             raise _Rollback from None
+                        where = request.describe()
+                        ran, failed = _run_on_commit(callbacks_from)
+                        walked.on_commit_callbacks += ran
                         walked.send_seconds += time.monotonic() - sent
                         walked.statuses[status] = walked.statuses.get(status, 0) + 1
-                        where = request.describe()
+                        if failed:
+                            walked.server_errors.append(f"{where}: {status}, then {failed}")
+                            before = None
+                            raise _Rollback
                         if status >= 500:
                             walked.server_errors.append(f"{where}: {status} {raw[:200]!r}")
                             before = None  # the savepoint may be unusable: read after it
