@@ -171,14 +171,27 @@ def _page_url(path: str, query: str) -> str:
     return f"{path}{'' if path.endswith('&') else '?'}{query}"
 
 
-@pytest.mark.parametrize("page", ["²", "¹²", "\uff11", "٣", "1_0", "+1", "x"])
-@pytest.mark.parametrize("path", _LISTS)
-def test_a_page_that_is_not_ascii_digits_is_404_invalid_page(owner, path, page):
+_NOT_ASCII_DIGITS = ["²", "¹²", "\uff11", "٣", "1_0", "+1", "x"]
+
+
+@pytest.mark.parametrize("page", _NOT_ASCII_DIGITS)
+def test_a_page_that_is_not_ascii_digits_is_404_invalid_page(owner, page):
     """``str.isdigit()`` is true for ``²`` while ``int()`` refuses it (a
-    500); ``int()`` reads ``\\uff11`` and ``1_0``. Only ASCII digits are a page."""
-    response = owner.get(_page_url(path, f"page={page}"))
+    500); ``int()`` reads ``\\uff11`` and ``1_0``. Only ASCII digits are a
+    page; otherwise DRF's answer (StandardPagination)."""
+    response = owner.get(_page_url(_LISTS[2], f"page={page}"))
     body = error(response, 404, "not_found")
     assert body["message"] == "Invalid page."
+
+
+@pytest.mark.parametrize("page", _NOT_ASCII_DIGITS)
+@pytest.mark.parametrize("path", _LISTS[:2])
+def test_a_page_that_is_not_ascii_digits_is_the_first_on_uncounted_lists(owner, path, page):
+    """UncountedPagination's answer to a page that is not a number (a 500
+    for ``²``)."""
+    response = owner.get(_page_url(path, f"page={page}"))
+    assert response.status_code == 200, response.content
+    assert response.json()["previous"] is None
 
 
 @pytest.mark.parametrize("path", _LISTS)

@@ -3,9 +3,11 @@
 Page numbers are read strictly, by one function (:func:`page_number`):
 ASCII digits only. ``str.isdigit()`` and ``int()`` each accept more than
 that, and not the same things: ``²`` is a digit to the first and not a
-number to the second (a 500 on every list), ``\\uff11`` (fullwidth one) is a number
-to both. Anything but ASCII digits is 404 ``not_found`` "Invalid page.",
-what DRF's paginator answers for a page that is not a number. A page is
+number to the second (a 500 on every list), ``\\uff11`` (fullwidth
+one) is a number to both. Anything but ASCII digits is 404 ``not_found``
+"Invalid page.", what DRF's paginator answers for a page that is not a
+number (:class:`UncountedPagination` answers the first page, as it always
+did). A page is
 compared by its value, so leading zeros are fine (``0000000000001`` is page
 1), and a value above :data:`MAX_PAGE_NUMBER` is refused with 400
 ``page_out_of_range``: past PostgreSQL's ``bigint``
@@ -48,12 +50,15 @@ def ascii_number(raw: Any) -> int | None:
     return int(significant or "0")
 
 
-def page_number(raw: Any, parameter: str) -> int:
-    """The page asked for: 404 "Invalid page." when ``raw`` is not ASCII
-    digits, 400 ``page_out_of_range`` above :data:`MAX_PAGE_NUMBER`. Zero
-    is returned as is (each paginator has its own answer to it)."""
+def page_number(raw: Any, parameter: str, *, otherwise: int | None = None) -> int:
+    """The page asked for: when ``raw`` is not ASCII digits, ``otherwise``
+    if given, else 404 "Invalid page."; 400 ``page_out_of_range`` above
+    :data:`MAX_PAGE_NUMBER`. Zero is returned as is (each paginator has its
+    own answer to it)."""
     number = ascii_number(raw)
     if number is None:
+        if otherwise is not None:
+            return otherwise
         raise NotFound(INVALID_PAGE)
     if number > MAX_PAGE_NUMBER:
         raise ApplicationError(
@@ -102,7 +107,8 @@ class UncountedPagination(StandardPagination):
         self.request = request
         size = self.get_page_size(request)
         raw = request.query_params.get(self.page_query_param) or 1
-        self.number = max(1, page_number(raw, self.page_query_param))
+        # not a number: the first page, as this paginator always answered
+        self.number = max(1, page_number(raw, self.page_query_param, otherwise=1))
         offset = (self.number - 1) * size
         rows = list(queryset[offset : offset + size + 1])
         self.has_next = len(rows) > size
