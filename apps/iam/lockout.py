@@ -13,6 +13,7 @@ request, which DRF wraps), so API clients would only ever see a plain 400.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -45,7 +46,10 @@ def _keys(email: str, ip: str) -> list[tuple[str, int]]:
     account_limit, ip_limit, _ = _limits()
     keys = []
     if email:
-        keys.append((f"login-fail:acct:{email.strip().lower()}", account_limit))
+        # The address is whatever the client typed: hashed, so no length or
+        # character of it can make a cache key that a backend refuses or warns on.
+        account = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
+        keys.append((f"login-fail:acct:{account}", account_limit))
     if ip:
         keys.append((f"login-fail:ip:{ip}", ip_limit))
     return keys

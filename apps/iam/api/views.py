@@ -37,7 +37,8 @@ class LoginView(rest_auth_views.LoginView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = request.data
         email = data.get("email", "") if isinstance(data, dict) else ""
-        wait = lockout.locked_for(email=str(email), request=request)
+        # A non-string email is refused by the serializer below; it names no account.
+        wait = lockout.locked_for(email=email if isinstance(email, str) else "", request=request)
         if wait:
             raise ApplicationError(
                 "Too many failed logins: try again later.",

@@ -235,6 +235,36 @@ def test_repeated_failures_lock_the_account_with_429(public_client, settings):
     assert login(public_client, "bob@example.com").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "email",
+    [{"a": 1}, [1, 2], "ada with spaces@example.com", "a" * 300 + "@example.com"],
+    ids=["object", "list", "spaces", "over-250"],
+)
+def test_any_typed_email_makes_a_valid_lockout_key(public_client, settings, email):
+    """Whatever the client sends as email, the lockout's cache key stays one
+    that every cache backend accepts (the hostile walk saw CacheKeyWarning)."""
+    import warnings
+
+    from django.core.cache.backends.base import CacheKeyWarning
+
+    settings.NOVATIME_LOGIN_LOCKOUT = {"ACCOUNT_FAILURES": 3, "IP_FAILURES": 100, "SECONDS": 600}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheKeyWarning)
+        response = public_client.post(
+            "/api/v1/auth/login/", {"email": email, "password": "wrong"}, format="json"
+        )
+    assert response.status_code == 400
+
+
+def test_the_account_lock_ignores_case_and_surrounding_spaces(public_client, settings):
+    settings.NOVATIME_LOGIN_LOCKOUT = {"ACCOUNT_FAILURES": 3, "IP_FAILURES": 100, "SECONDS": 600}
+    UserFactory(email="ada@example.com")
+    for typed in ("ADA@example.com", " ada@example.com", "Ada@Example.com"):
+        login(public_client, typed, "wrong")
+
+    assert login(public_client, "ada@example.com").status_code == 429
+
+
 def test_a_successful_login_resets_the_failure_count(public_client, settings):
     settings.NOVATIME_LOGIN_LOCKOUT = {"ACCOUNT_FAILURES": 3, "IP_FAILURES": 100, "SECONDS": 600}
     UserFactory(email="ada@example.com")
