@@ -315,11 +315,31 @@ def test_presence_drops_when_the_server_cancels_the_socket(tenant):
     assert elapsed < PROMPT_SECONDS
 
 
-def test_a_client_gone_while_an_event_is_sent_leaves_quietly(tenant, monkeypatch, caplog):
-    """The server refuses the send because the client just went away
-    (uvicorn's ClientDisconnected): routine, so no error is logged, and the
-    socket's presence is dropped at once even if its disconnect is never
-    handled."""
+async def _push_a_task_event(tenant: Any, user_id: Any, socket: Any) -> None:
+    await get_channel_layer().group_send(
+        user_group(tenant.schema_name, user_id),
+        {"type": "event.message", "event": {"type": "task", "op": "updated", "data": {}}},
+    )
+
+
+async def _ping(tenant: Any, user_id: Any, socket: Any) -> None:
+    await socket.send_json_to({"type": "ping"})
+
+
+@pytest.mark.parametrize(
+    ("refused", "trigger"),
+    [("task", _push_a_task_event), ("pong", _ping)],
+    ids=["event-pushed-by-the-server", "answer-to-the-clients-ping"],
+)
+def test_a_client_gone_while_the_server_sends_leaves_quietly(
+    tenant, monkeypatch, caplog, refused, trigger
+):
+    """The server's send is refused because the client just went away
+    (uvicorn's ClientDisconnected, an OSError): routine, so no error is logged,
+    and the socket's presence is dropped at once even if its disconnect is
+    never handled. Both for an event the server pushes and for the answer to
+    the client's own frame (whose handler's catch-all used to take the
+    OSError for a server fault, logging an ERROR with traceback)."""
     from uvicorn.protocols.utils import ClientDisconnected
 
     from apps.websocket_server.consumers import TenantSocketConsumer
@@ -329,7 +349,7 @@ def test_a_client_gone_while_an_event_is_sent_leaves_quietly(tenant, monkeypatch
     real_send_json = TenantSocketConsumer.send_json
 
     async def send_json(self: Any, content: Any, close: bool = False) -> None:
-        if content.get("type") == "task" and self.user_id == a:
+        if content.get("type") == refused and self.user_id == a:
             raise ClientDisconnected()
         await real_send_json(self, content, close=close)
 
@@ -342,53 +362,7 @@ def test_a_client_gone_while_an_event_is_sent_leaves_quietly(tenant, monkeypatch
         await receive_all(watcher, timeout=0.5)
         try:
             since = time.monotonic()
-            await get_channel_layer().group_send(
-                user_group(tenant.schema_name, alice.user_id),
-                {"type": "event.message", "event": {"type": "task", "op": "updated", "data": {}}},
-            )
-            states, elapsed = await presence_until(watcher, a, "offline", since=since)
-            await asyncio.wait_for(asyncio.shield(socket.future), timeout=3)
-            return socket.future.done(), states, elapsed
-        finally:
-            await watcher.disconnect()
-
-    with caplog.at_level(logging.INFO, logger="apps.websocket_server.consumers"):
-        ended, states, elapsed = scenario()
-    assert ended
-    assert states == [(a, "offline")]
-    assert elapsed < PROMPT_SECONDS
-    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
-    assert any("gone during" in r.getMessage() for r in caplog.records)
-
-
-def test_a_client_gone_while_its_ping_is_answered_leaves_quietly(tenant, monkeypatch, caplog):
-    """Same as above for an answer to the client's own frame: the frame
-    handler's catch-all used to take ClientDisconnected (an OSError) for a
-    server fault, logging an ERROR with traceback and trying to send an
-    internal_error to the departed client."""
-    from uvicorn.protocols.utils import ClientDisconnected
-
-    from apps.websocket_server.consumers import TenantSocketConsumer
-
-    alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
-    a = str(alice.user_id)
-    real_send_json = TenantSocketConsumer.send_json
-
-    async def send_json(self: Any, content: Any, close: bool = False) -> None:
-        if content.get("type") == "pong" and self.user_id == a:
-            raise ClientDisconnected()
-        await real_send_json(self, content, close=close)
-
-    monkeypatch.setattr(TenantSocketConsumer, "send_json", send_json)
-
-    @async_to_sync
-    async def scenario() -> tuple[bool, list[tuple[str, str]], float]:
-        _, watcher = await connect(ACME, await acookie(bob.user))
-        _, socket = await connect(ACME, await acookie(alice.user))
-        await receive_all(watcher, timeout=0.5)
-        try:
-            since = time.monotonic()
-            await socket.send_json_to({"type": "ping"})
+            await trigger(tenant, alice.user_id, socket)
             states, elapsed = await presence_until(watcher, a, "offline", since=since)
             await asyncio.wait_for(asyncio.shield(socket.future), timeout=3)
             return socket.future.done(), states, elapsed
