@@ -19,7 +19,7 @@ changes, so an organization still in ``BGN`` can save its other settings
 (in the API and the admin) and moves to ``EUR`` when it chooses.
 
 When ISO publishes an amendment, edit :data:`ISO_4217_CODES` (one line) and
-its test (``apps/common/tests/test_currencies.py``).
+the tests that pin it (``apps/organizations/tests/test_settings_rules.py``).
 """
 
 from __future__ import annotations
