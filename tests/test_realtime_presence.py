@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -213,28 +214,37 @@ BROKEN_EVENT = {"type": "event.message"}
 PROMPT_SECONDS = 2.0
 
 
+async def _goes_offline(
+    alice: Any, bob: Any, act: Callable[[Any], Awaitable[Any]]
+) -> tuple[Any, list[tuple[str, str]], float, Any]:
+    """``bob`` watches presence while ``alice``'s socket is open; ``act(socket)``
+    ends that socket somehow. Returns what ``act`` returned, the presence
+    changes ``bob`` saw until ``alice`` went offline, the seconds that took
+    (from just before ``act``) and ``alice``'s socket."""
+    _, watcher = await connect(ACME, await acookie(bob.user))
+    _, socket = await connect(ACME, await acookie(alice.user))
+    await receive_all(watcher, timeout=0.5)
+    try:
+        since = time.monotonic()
+        result = await act(socket)
+        states, elapsed = await presence_until(watcher, str(alice.user_id), "offline", since=since)
+        return result, states, elapsed, socket
+    finally:
+        await watcher.disconnect()
+
+
 def test_a_socket_that_dies_of_a_server_error_closes_1011_and_drops_presence(tenant):
     alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
-    a = str(alice.user_id)
 
-    @async_to_sync
-    async def scenario() -> tuple[int, list[tuple[str, str]], float]:
-        _, watcher = await connect(ACME, await acookie(bob.user))
-        _, socket = await connect(ACME, await acookie(alice.user))
-        await receive_all(watcher, timeout=0.5)
-        try:
-            await get_channel_layer().group_send(
-                user_group(tenant.schema_name, alice.user_id), BROKEN_EVENT
-            )
-            code = await close_code(socket)
-            states, elapsed = await presence_until(watcher, a, "offline", since=time.monotonic())
-            return code, states, elapsed
-        finally:
-            await watcher.disconnect()
+    async def break_it(socket: Any) -> int:
+        await get_channel_layer().group_send(
+            user_group(tenant.schema_name, alice.user_id), BROKEN_EVENT
+        )
+        return await close_code(socket)
 
-    code, states, elapsed = scenario()
+    code, states, elapsed, _ = async_to_sync(_goes_offline)(alice, bob, break_it)
     assert code == 1011
-    assert states == [(a, "offline")]
+    assert states == [(str(alice.user_id), "offline")]
     assert elapsed < PROMPT_SECONDS
 
 
@@ -271,22 +281,12 @@ def test_presence_drops_promptly_on_an_abnormal_disconnect(tenant):
     """The client vanishes (1006, no close frame): the server's
     ``websocket.disconnect`` leaves presence at once."""
     alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
-    a = str(alice.user_id)
 
-    @async_to_sync
-    async def scenario() -> tuple[list[tuple[str, str]], float]:
-        _, watcher = await connect(ACME, await acookie(bob.user))
-        _, socket = await connect(ACME, await acookie(alice.user))
-        await receive_all(watcher, timeout=0.5)
-        try:
-            since = time.monotonic()
-            await socket.disconnect(code=1006)
-            return await presence_until(watcher, a, "offline", since=since)
-        finally:
-            await watcher.disconnect()
+    async def vanish(socket: Any) -> None:
+        await socket.disconnect(code=1006)
 
-    states, elapsed = scenario()
-    assert states == [(a, "offline")]
+    _, states, elapsed, _ = async_to_sync(_goes_offline)(alice, bob, vanish)
+    assert states == [(str(alice.user_id), "offline")]
     assert elapsed < PROMPT_SECONDS
 
 
@@ -294,24 +294,14 @@ def test_presence_drops_when_the_server_cancels_the_socket(tenant):
     """The ASGI server cancels the application (shutdown, a timeout): the
     consumer leaves presence on its way out."""
     alice, bob = MembershipFactory(organization=tenant), MembershipFactory(organization=tenant)
-    a = str(alice.user_id)
 
-    @async_to_sync
-    async def scenario() -> tuple[list[tuple[str, str]], float]:
-        _, watcher = await connect(ACME, await acookie(bob.user))
-        _, socket = await connect(ACME, await acookie(alice.user))
-        await receive_all(watcher, timeout=0.5)
-        try:
-            since = time.monotonic()
-            socket.future.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await socket.future
-            return await presence_until(watcher, a, "offline", since=since)
-        finally:
-            await watcher.disconnect()
+    async def cancel(socket: Any) -> None:
+        socket.future.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await socket.future
 
-    states, elapsed = scenario()
-    assert states == [(a, "offline")]
+    _, states, elapsed, _ = async_to_sync(_goes_offline)(alice, bob, cancel)
+    assert states == [(str(alice.user_id), "offline")]
     assert elapsed < PROMPT_SECONDS
 
 
@@ -357,17 +347,12 @@ def test_a_client_gone_while_the_server_sends_leaves_quietly(
 
     @async_to_sync
     async def scenario() -> tuple[bool, list[tuple[str, str]], float]:
-        _, watcher = await connect(ACME, await acookie(bob.user))
-        _, socket = await connect(ACME, await acookie(alice.user))
-        await receive_all(watcher, timeout=0.5)
-        try:
-            since = time.monotonic()
+        async def send(socket: Any) -> None:
             await trigger(tenant, alice.user_id, socket)
-            states, elapsed = await presence_until(watcher, a, "offline", since=since)
-            await asyncio.wait_for(asyncio.shield(socket.future), timeout=3)
-            return socket.future.done(), states, elapsed
-        finally:
-            await watcher.disconnect()
+
+        _, states, elapsed, socket = await _goes_offline(alice, bob, send)
+        await asyncio.wait_for(asyncio.shield(socket.future), timeout=3)
+        return socket.future.done(), states, elapsed
 
     with caplog.at_level(logging.INFO, logger="apps.websocket_server.consumers"):
         ended, states, elapsed = scenario()
