@@ -12,15 +12,13 @@ import json
 import socket
 import struct
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tenants.testing import committed
-from tests.contract.live import LiveServer, live_server, unique
+from tests.contract.live import LiveServer, module_live_server, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -28,16 +26,7 @@ PASSWORD = "Frames-pass-123"
 PROMPT_SECONDS = 2.0
 
 
-@pytest.fixture(scope="module")
-def server(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any
-) -> Iterator[LiveServer]:
-    log_dir: Path = tmp_path_factory.mktemp("frames")
-    with live_server(log_dir) as live:
-        try:
-            yield live
-        finally:
-            live.cleanup(django_db_blocker)
+server = module_live_server("frames")
 
 
 def _add_member(server: LiveServer, blocker: Any, slug: str) -> tuple[str, str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tenants.testing import committed
 
@@ -174,6 +175,25 @@ def live_server(log_dir: Path, *, workers: int = 1, **env: str) -> Iterator[Live
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def module_live_server(name: str) -> Any:
+    """A module-scoped ``server`` fixture: one live server for the module's
+    tests, logging under a temporary ``name`` directory, whose committed data
+    is cleaned up afterwards. Use as ``server = module_live_server("x")``."""
+
+    @pytest.fixture(scope="module")
+    def server(
+        django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any
+    ) -> Iterator[LiveServer]:
+        log_dir: Path = tmp_path_factory.mktemp(name)
+        with live_server(log_dir) as live:
+            try:
+                yield live
+            finally:
+                live.cleanup(django_db_blocker)
+
+    return server
 
 
 def unique(prefix: str) -> str:

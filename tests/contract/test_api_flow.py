@@ -19,9 +19,7 @@ import datetime
 import json
 import socket
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,21 +27,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tenants.testing import committed
-from tests.contract.live import LiveServer, live_server, unique
+from tests.contract.live import LiveServer, module_live_server, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
-@pytest.fixture(scope="module")
-def server(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any
-) -> Iterator[LiveServer]:
-    log_dir: Path = tmp_path_factory.mktemp("contract")
-    with live_server(log_dir) as live:
-        try:
-            yield live
-        finally:
-            live.cleanup(django_db_blocker)
+server = module_live_server("contract")
 
 
 def _add_member(blocker: Any, slug: str, email: str, role: str, password: str) -> None:
