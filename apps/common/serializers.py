@@ -104,3 +104,23 @@ class SharedReadFieldsMixin:
                 break
         cls._shared_read_plan = plan  # type: ignore[attr-defined]
         return plan
+
+
+def currency_input(value: str, *, stored: str | None, blank: bool) -> str:
+    """A currency typed into an API field: upper-cased and checked against
+    ISO 4217 (``apps.common.validators.validate_currency``), except when it is
+    ``stored``, the row's current value: a code withdrawn since it was stored
+    stays valid on its row until it changes (``apps.common.currencies``).
+    ``blank``: whether no currency is allowed (a client may have none; an
+    organization may not)."""
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    from apps.common.validators import validate_currency
+
+    value = value.strip().upper()
+    if value != stored and (value or not blank):
+        try:
+            validate_currency(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages, code=exc.code) from exc
+    return value

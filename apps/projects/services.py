@@ -41,7 +41,7 @@ from apps.billing.limits import check_limit
 from apps.common.errors import ApplicationError, ConflictError, field_error
 from apps.organizations.constants import MembershipStatus, Role, role_has
 from apps.organizations.models import Membership
-from apps.time_entries.money import refuse_currency_change
+from apps.time_entries.money import client_currency, refuse_currency_change
 from apps.websocket_server.events import send_event_on_commit
 from tenants.db import current_tenant
 from tenants.locks import tenant_xact_lock
@@ -101,9 +101,8 @@ def _organization_currency() -> str:
 
 
 def _client_currency(client: Client | None) -> str:
-    """The currency of amounts of a project with ``client`` (the one rule,
-    ``money.project_currency``)."""
-    return (client.currency if client is not None else "") or _organization_currency()
+    """The currency of amounts of a project with ``client`` (money's one rule)."""
+    return client_currency(client, default=_organization_currency())
 
 
 def _check_dates(start: datetime.date | None, end: datetime.date | None) -> None:
@@ -282,14 +281,14 @@ def client_update(*, client: Client, data: Mapping[str, Any]) -> Client:
     409 ``currency_in_use`` when the currency change would relabel priced
     entries of its projects (``money.refuse_currency_change``)."""
     client = _locked(Client.objects.all(), client.pk)
-    old_currency = client.currency or _organization_currency()
+    old_currency = _client_currency(client)
     changed = [f for f in CLIENT_FIELDS if f in data]
     for field in changed:
         setattr(client, field, data[field])
     client.currency = client.currency.upper()
     refuse_currency_change(
         old=old_currency,
-        new=client.currency or _organization_currency(),
+        new=_client_currency(client),
         entries=Q(project__client_id=client.pk),
         what="Changing this client's currency",
         field="currency",

@@ -71,13 +71,17 @@ def may_view_money(
 # --- currency ----------------------------------------------------------------------
 
 
-def project_currency(project: Any, *, default: str) -> str:
-    """The currency of ``project``'s amounts (its entries', its budget's):
-    the client's when set, else ``default`` (the organization's currency)."""
-    client = project.client
+def client_currency(client: Any, *, default: str) -> str:
+    """The currency of amounts of a project with ``client`` (``None``: no
+    client): the client's when set, else ``default`` (the organization's)."""
     if client is not None and client.currency:
         return str(client.currency)
     return default
+
+
+def project_currency(project: Any, *, default: str) -> str:
+    """The currency of ``project``'s amounts (its entries', its budget's)."""
+    return client_currency(project.client, default=default)
 
 
 def entry_currency_expression(organization: Any, *, project_prefix: str = "project__") -> Any:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from apps.common.validators import validate_currency
+from apps.common.serializers import currency_input
 from apps.organizations.constants import Role
 from apps.organizations.models import Membership, Organization
 from apps.organizations.selectors import organization_url
@@ -121,14 +120,8 @@ class OrganizationSettingsSerializer(serializers.ModelSerializer):
         return {"mode": obj.rounding_mode, "minutes": obj.rounding_minutes}
 
     def validate_currency(self, value: str) -> str:
-        value = value.strip().upper()
-        if self.instance is not None and value == self.instance.currency:
-            return value  # unchanged: valid when stored (apps/common/currencies.py)
-        try:
-            validate_currency(value)  # the model's own validator, after upper-casing
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages, code=exc.code) from exc
-        return value
+        stored = self.instance.currency if self.instance is not None else None
+        return currency_input(value, stored=stored, blank=False)
 
 
 class MemberUserSerializer(serializers.Serializer):

@@ -18,14 +18,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, cast
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.common import dates
-from apps.common.validators import validate_currency
+from apps.common.serializers import currency_input
 from apps.projects.constants import ProjectRole, ProjectStatus
 from apps.projects.models import Client, Milestone, Project, ProjectDependency, ProjectMember
 from apps.projects.selectors import BudgetSpent
@@ -97,16 +96,8 @@ class ClientSerializer(serializers.ModelSerializer):
         return value.strip()
 
     def validate_currency(self, value: str) -> str:
-        value = value.strip().upper()
-        # Checked when it changes: a code withdrawn since it was stored stays
-        # valid on its row (apps/common/currencies.py).
-        unchanged = isinstance(self.instance, Client) and value == self.instance.currency
-        if value and not unchanged:
-            try:
-                validate_currency(value)  # the organization's check (ISO 4217)
-            except DjangoValidationError as exc:
-                raise serializers.ValidationError(exc.messages, code=exc.code) from exc
-        return value
+        stored = self.instance.currency if isinstance(self.instance, Client) else None
+        return currency_input(value, stored=stored, blank=True)
 
 
 # --- projects -----------------------------------------------------------------------
