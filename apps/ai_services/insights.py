@@ -22,7 +22,7 @@ from django.db.models import Case, DateField, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from apps.organizations.constants import role_has
+from apps.organizations.permissions import role_has
 from apps.projects.constants import ProjectStatus
 from apps.projects.models import Project
 from apps.projects.selectors import users_by_id

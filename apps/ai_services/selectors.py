@@ -11,8 +11,9 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from apps.organizations.constants import MembershipStatus, Role, role_has
+from apps.organizations.constants import MembershipStatus, Role
 from apps.organizations.models import Membership
+from apps.organizations.permissions import role_has
 from tenants.db import current_tenant
 
 from . import matching

@@ -6,7 +6,8 @@ from typing import Final
 
 from django.db import models
 
-from apps.organizations.constants import ROLE_RANK, Role
+from apps.organizations.constants import Role
+from apps.organizations.permissions import ROLE_RANK
 
 
 class ChannelKind(models.TextChoices):

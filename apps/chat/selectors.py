@@ -33,8 +33,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from apps.organizations.constants import MembershipStatus, Role, role_has
+from apps.organizations.constants import MembershipStatus, Role
 from apps.organizations.models import Membership
+from apps.organizations.permissions import role_has
 from apps.projects.models import ProjectMember
 from apps.projects.selectors import visible_project_filter
 from apps.tasks.selectors import ILike, contains_pattern

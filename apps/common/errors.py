@@ -65,10 +65,51 @@ class PaymentRequiredError(ApplicationError):
     code = "payment_required"
 
 
+class PermissionDeniedError(ApplicationError):
+    """403: the caller may not do this to this object (a rule about the
+    object, e.g. ``not_author``; a missing role is :class:`RoleRequiredError`)."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "permission_denied"
+
+
+class RoleRequiredError(PermissionDeniedError):
+    """403 ``role_required``: the caller's role lacks ``permission`` (a name
+    of the permission table, apps.organizations.permissions), which the body
+    names so a client can tell which right is missing. One message for every
+    case: the permission says what was needed."""
+
+    code = "role_required"
+    default_message = "Your role in this organization does not allow this."
+
+    def __init__(self, permission: str, message: str | None = None) -> None:
+        super().__init__(message or self.default_message, extra={"permission": permission})
+        self.permission = permission
+
+
+class NotFoundError(ApplicationError):
+    """404 ``not_found``: the object in the URL is unknown or not visible to
+    the caller (the two are never told apart, ARCHITECTURE.md)."""
+
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+
+    def __init__(self, message: str = "Not found.", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+
+
 def field_error(field: str, message: str, *, code: str = "invalid") -> ApplicationError:
     """A 400 that names the input it is about, in the shape of serializer
     errors (``fields``), for rules only a service can check."""
     return ApplicationError(message, code=code, extra={"fields": {field: [message]}})
+
+
+def does_not_exist(field: str, what: str) -> ApplicationError:
+    """400 ``does_not_exist``: the id given in ``field`` names no ``what``
+    the caller may use (unknown, deleted, another organization's, or not
+    visible). The one code for an unknown id in a request body, as DRF's
+    ``PrimaryKeyRelatedField`` answers it."""
+    return field_error(field, f"No such {what}.", code="does_not_exist")
 
 
 _DEFAULT_CODES = {

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import OpenApiResponse
+
+from .error_codes import ERROR_CODES, status_of
+
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["code", "message"],
@@ -25,6 +29,34 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
     "additionalProperties": True,
 }
+
+
+def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
+    """The error responses of one operation, from the catalogue
+    (apps.common.error_codes): per status, the error shape with ``code``
+    restricted to the codes this operation answers (an enum generated clients
+    can switch on) and a description naming each with its meaning.
+
+    ``extend_schema(responses={200: X, **error_responses("not_found", ...)})``.
+    An unknown code raises ``KeyError`` when the schema is built, so the
+    documentation cannot name a code the catalogue does not define.
+    """
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys(codes):
+        by_status.setdefault(status_of(code), []).append(code)
+    responses: dict[int, OpenApiResponse] = {}
+    for status, names in sorted(by_status.items()):
+        schema = {
+            **ERROR_SCHEMA,
+            "properties": {
+                **ERROR_SCHEMA["properties"],
+                "code": {"type": "string", "enum": names},
+            },
+        }
+        described = "; ".join(f"`{name}`: {ERROR_CODES[name].meaning}" for name in names)
+        responses[status] = OpenApiResponse(response=schema, description=described)
+    return responses
+
 
 _COMMON_ERRORS = (
     (

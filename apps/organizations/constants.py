@@ -76,38 +76,3 @@ class TimesheetPeriod(models.TextChoices):
     WEEKLY = "weekly", "Weekly"
     SEMI_MONTHLY = "semi_monthly", "Semi-monthly (1st-15th, 16th-end)"
     MONTHLY = "monthly", "Monthly"
-
-
-#: Strength of each role: a permission names the weakest role that has it.
-ROLE_RANK = {
-    Role.VIEWER: 0,
-    Role.MEMBER: 1,
-    Role.MANAGER: 2,
-    Role.ADMIN: 3,
-    Role.OWNER: 4,
-}
-
-#: The permission table (documented in apps/organizations/README.md).
-PERMISSIONS: dict[str, Role] = {
-    "organization.view": Role.VIEWER,
-    "organization.update": Role.ADMIN,
-    "members.view": Role.VIEWER,
-    "members.manage": Role.ADMIN,
-    "invitations.manage": Role.ADMIN,
-    "billing.view": Role.VIEWER,
-    "billing.manage": Role.ADMIN,
-    "projects.view": Role.VIEWER,
-    "projects.manage": Role.MANAGER,
-    "time.track": Role.MEMBER,
-    "entries.view_all": Role.MANAGER,
-    "entries.manage_all": Role.MANAGER,
-    "rates.view": Role.MANAGER,
-    "timesheets.approve": Role.MANAGER,
-    "timesheets.reopen": Role.ADMIN,
-}
-
-
-def role_has(role: str, permission: str) -> bool:
-    """Whether ``role`` carries ``permission`` (unknown permissions: nobody)."""
-    needed = PERMISSIONS.get(permission)
-    return needed is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[needed]

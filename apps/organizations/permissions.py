@@ -1,24 +1,91 @@
-"""DRF permission classes for organization hosts: membership + role.
+"""The permission module: who may do what in an organization, in one place.
 
-Authentication says who the caller is; these classes check their active
+A role carries the permissions of every weaker role; a permission names the
+weakest role that has it (``PERMISSIONS``, documented in
+apps/organizations/README.md). Services ask :func:`require` /
+:func:`may` with the acting member; DRF views name a permission on
+:class:`IsOrganizationMember`. Nothing outside this module compares roles:
+a new rule is a new line in the table.
+
+Authentication says who the caller is; the DRF classes here check their active
 membership in the organization of the *current host*. A valid user without one
-gets 403 ``not_a_member`` and sees nothing. The role → permission table lives in
-``constants.PERMISSIONS``.
+gets 403 ``not_a_member`` and sees nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from apps.common.errors import RoleRequiredError
 from tenants.db import request_tenant
 
-from .constants import REQUEST_MEMBERSHIP_ATTR, role_has
+from .constants import REQUEST_MEMBERSHIP_ATTR, Role
 from .models import Membership, Organization
 from .selectors import membership_for, membership_needs_two_factor
+
+#: Strength of each role: a permission names the weakest role that has it.
+ROLE_RANK: Final = {
+    Role.VIEWER: 0,
+    Role.MEMBER: 1,
+    Role.MANAGER: 2,
+    Role.ADMIN: 3,
+    Role.OWNER: 4,
+}
+
+#: The permission table (documented in apps/organizations/README.md).
+PERMISSIONS: Final[dict[str, Role]] = {
+    "organization.view": Role.VIEWER,
+    "organization.update": Role.ADMIN,
+    # Settings that can lock everybody out or move money (OWNER_ONLY_SETTINGS).
+    "organization.owner_settings": Role.OWNER,
+    "members.view": Role.VIEWER,
+    "members.manage": Role.ADMIN,
+    # Change an owner, grant or transfer ownership, invite an owner.
+    "owners.manage": Role.OWNER,
+    "invitations.manage": Role.ADMIN,
+    "billing.view": Role.VIEWER,
+    "billing.manage": Role.ADMIN,
+    "projects.view": Role.VIEWER,
+    "projects.manage": Role.MANAGER,
+    "tasks.contribute": Role.MEMBER,
+    "tasks.manage_all": Role.MANAGER,
+    "comments.moderate": Role.ADMIN,
+    "chat.write": Role.MEMBER,
+    "chat.moderate": Role.ADMIN,
+    "time.track": Role.MEMBER,
+    "entries.view_all": Role.MANAGER,
+    "entries.manage_all": Role.MANAGER,
+    "rates.view": Role.MANAGER,
+    "timesheets.approve": Role.MANAGER,
+    # Approve any member's sheet, whatever the "managed projects only" setting.
+    "timesheets.approve_all": Role.ADMIN,
+    "timesheets.reopen": Role.ADMIN,
+    # Approve one's own sheet where the organization allows self-approval.
+    "timesheets.self_approve": Role.OWNER,
+}
+
+
+def role_has(role: str, permission: str) -> bool:
+    """Whether ``role`` carries ``permission`` (unknown permissions: nobody,
+    so a typo refuses instead of granting)."""
+    needed = PERMISSIONS.get(permission)
+    return needed is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[needed]
+
+
+def may(actor: Membership | None, permission: str) -> bool:
+    """Whether the acting member holds ``permission`` (no membership: no)."""
+    return actor is not None and role_has(actor.role, permission)
+
+
+def require(actor: Membership | None, permission: str) -> None:
+    """Refuse with 403 ``role_required`` (naming ``permission``) unless the
+    acting member holds it: the one way services check a role."""
+    if not may(actor, permission):
+        raise RoleRequiredError(permission)
 
 
 def request_membership(request: Request) -> Membership | None:
@@ -62,11 +129,6 @@ class TwoFactorRequired(PermissionDenied):
     default_detail = "This organization requires two-factor authentication: turn it on first."
 
 
-class RoleRequired(PermissionDenied):
-    default_code = "role_required"
-    default_detail = "Your role in this organization does not allow this."
-
-
 class IsOrganizationMember(BasePermission):
     """Authenticated and an active member of the host's organization.
 
@@ -92,6 +154,6 @@ class IsOrganizationMember(BasePermission):
         if permission is None:
             attr = "read_permission" if request.method in SAFE_METHODS else "write_permission"
             permission = getattr(view, attr, None)
-        if permission and not role_has(membership.role, permission):
-            raise RoleRequired()
+        if permission:
+            require(membership, permission)
         return True

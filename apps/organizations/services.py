@@ -27,7 +27,7 @@ from apps.iam.services import new_user_password_check
 from apps.iam.two_factor import two_factor_enabled
 from tenants.provisioning import Provisioned, TenantError, provision_tenant, set_tenant_status
 
-from .constants import ROLE_RANK, MembershipStatus, OrganizationStatus, Role, role_has
+from .constants import MembershipStatus, OrganizationStatus, Role
 from .emails import invitation_email_send
 from .models import (
     Invitation,
@@ -36,6 +36,7 @@ from .models import (
     Organization,
     invitation_default_expiry,
 )
+from .permissions import ROLE_RANK, role_has
 from .signals import membership_changed
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from django.db.models import (
 )
 from django.http import Http404
 
-from apps.organizations.constants import role_has
+from apps.organizations.permissions import role_has
 
 from .constants import ProjectStatus
 from .models import Client, Milestone, Project, ProjectDependency, ProjectMember

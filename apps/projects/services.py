@@ -39,8 +39,9 @@ from django.utils import timezone
 
 from apps.billing.limits import check_limit
 from apps.common.errors import ApplicationError, ConflictError, field_error
-from apps.organizations.constants import MembershipStatus, Role, role_has
+from apps.organizations.constants import MembershipStatus, Role
 from apps.organizations.models import Membership
+from apps.organizations.permissions import role_has
 from apps.time_entries.money import client_currency, refuse_currency_change
 from apps.websocket_server.events import send_event_on_commit
 from tenants.db import current_tenant

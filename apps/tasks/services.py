@@ -41,8 +41,9 @@ from django.http import Http404
 from django.utils import timezone
 
 from apps.common.errors import ApplicationError, ConflictError
-from apps.organizations.constants import ROLE_RANK, MembershipStatus, Role, role_has
+from apps.organizations.constants import MembershipStatus, Role
 from apps.organizations.models import Membership
+from apps.organizations.permissions import ROLE_RANK, role_has
 from apps.projects.constants import ProjectStatus
 from apps.projects.models import Project, ProjectMember
 from apps.projects.selectors import project_get_for_member

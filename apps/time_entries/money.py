@@ -39,7 +39,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, NullIf
 
 from apps.common.errors import ConflictError
-from apps.organizations.constants import role_has
+from apps.organizations.permissions import role_has
 
 CENT = Decimal("0.01")
 

@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.organizations.constants import role_has
+from apps.organizations.permissions import role_has
 
 from .models import IdlePeriod, TimeEntry
 

@@ -49,8 +49,9 @@ from django.utils import timezone
 
 from apps.common.errors import ApplicationError, ConflictError, field_error
 from apps.common.prepared import PreparedQuery, insert_new
-from apps.organizations.constants import MembershipStatus, role_has
+from apps.organizations.constants import MembershipStatus
 from apps.organizations.models import Membership, Organization
+from apps.organizations.permissions import role_has
 from apps.projects.models import Project, ProjectMember
 from apps.projects.selectors import (
     member_visible_project_filter,

@@ -40,7 +40,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from apps.common.prepared import PreparedQuery
-from apps.organizations.constants import MembershipStatus, role_has
+from apps.organizations.constants import MembershipStatus
+from apps.organizations.permissions import role_has
 from apps.time_entries.money import (
     currency_totals,
     entry_currency_expression,

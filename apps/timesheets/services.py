@@ -44,8 +44,9 @@ from django.http import Http404
 from django.utils import timezone
 
 from apps.common.errors import ApplicationError, ConflictError, field_error
-from apps.organizations.constants import MembershipStatus, Role, role_has
+from apps.organizations.constants import MembershipStatus, Role
 from apps.organizations.models import Membership
+from apps.organizations.permissions import role_has
 from apps.projects.constants import ProjectRole
 from apps.projects.models import ProjectMember
 from apps.time_entries.locks import user_time_lock

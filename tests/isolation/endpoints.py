@@ -19,8 +19,8 @@ from typing import Any
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 
-from apps.organizations.constants import PERMISSIONS, Role, role_has
-from apps.organizations.permissions import IsOrganizationMember
+from apps.organizations.constants import Role
+from apps.organizations.permissions import PERMISSIONS, IsOrganizationMember, role_has
 
 TENANT_URLCONF = "config.urls_tenant"
 #: Methods every view answers without a handler of its own (not attacked).

@@ -24,10 +24,10 @@ from rest_framework.views import APIView
 
 from apps.ai_services import automation, insights, selectors, services, suggestions, summaries
 from apps.ai_services.models import AutomationRule, RuleRun
+from apps.common.errors import RoleRequiredError
 from apps.common.pagination import StandardPagination
-from apps.organizations.constants import role_has
 from apps.organizations.models import Membership
-from apps.organizations.permissions import IsOrganizationMember, RoleRequired, request_membership
+from apps.organizations.permissions import IsOrganizationMember, request_membership, role_has
 from apps.time_entries.money import may_view_money
 
 from .serializers import (
@@ -136,7 +136,7 @@ class InsightView(_AIView, APIView):
         sees_all = role_has(self.membership.role, "entries.view_all")
         scope = query.validated_data.get("scope") or ("team" if sees_all else "me")
         if scope == "team" and not sees_all:
-            raise RoleRequired()
+            raise RoleRequiredError("entries.view_all")
         results = insights.insights_for(
             membership=self.membership, team=scope == "team", days=query.validated_data["days"]
         )
@@ -168,12 +168,12 @@ class SummaryView(_AIView, APIView):
         organization = me.organization
         if data["team"]:
             if not sees_all:
-                raise RoleRequired()
+                raise RoleRequiredError("entries.view_all")
             user_ids = list(selectors.time_tracking_members().values_list("user_id", flat=True))
             subject = "The team"
         elif data.get("user") and data["user"] != me.user_id:
             if not sees_all:
-                raise RoleRequired()
+                raise RoleRequiredError("entries.view_all")
             other = (
                 Membership.objects.filter(organization_id=organization.pk, user_id=data["user"])
                 .select_related("user")

@@ -27,10 +27,10 @@ from apps.chat import selectors, services
 from apps.chat.constants import may_write_chat
 from apps.chat.models import Channel, ChannelMember, Message
 from apps.common.dates import DateOutOfRange, utc_instant
-from apps.common.errors import ApplicationError
+from apps.common.errors import ApplicationError, RoleRequiredError
 from apps.common.pagination import StandardPagination, page_size
 from apps.organizations.models import Membership
-from apps.organizations.permissions import IsOrganizationMember, RoleRequired, required_membership
+from apps.organizations.permissions import IsOrganizationMember, required_membership
 
 from .serializers import (
     ChannelCreateSerializer,
@@ -74,7 +74,7 @@ class IsChatParticipant(IsOrganizationMember):
             and not getattr(view, "viewers_may_write", False)
             and not may_write_chat(required_membership(request).role)
         ):
-            raise RoleRequired()
+            raise RoleRequiredError("chat.write")
         return True
 
 

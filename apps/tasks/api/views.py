@@ -22,9 +22,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.common.errors import RoleRequiredError
 from apps.common.pagination import UncountedPagination
 from apps.organizations.models import Membership
-from apps.organizations.permissions import IsOrganizationMember, RoleRequired, request_membership
+from apps.organizations.permissions import IsOrganizationMember, request_membership
 from apps.tasks import selectors, services
 from apps.tasks.models import Label, Task, TaskActivity, TaskComment, TaskDependency
 
@@ -56,7 +57,7 @@ class IsTaskContributor(IsOrganizationMember):
         membership = request_membership(request)
         assert membership is not None  # super() raised NotAMember otherwise
         if request.method not in SAFE_METHODS and not services.may_contribute(membership):
-            raise RoleRequired()
+            raise RoleRequiredError("tasks.contribute")
         return True
 
 

@@ -52,8 +52,9 @@ from django.utils import timezone
 
 from apps.billing.limits import check_limit
 from apps.common.errors import ApplicationError, ConflictError
-from apps.organizations.constants import MembershipStatus, role_has
+from apps.organizations.constants import MembershipStatus
 from apps.organizations.models import Membership
+from apps.organizations.permissions import role_has
 from apps.projects.models import Client, Project
 from apps.projects.selectors import project_accepts_time, visible_project_filter
 from apps.tasks.models import Task

@@ -25,7 +25,7 @@ from uuid import UUID
 
 from django.db.models import Q
 
-from apps.organizations.constants import role_has
+from apps.organizations.permissions import role_has
 from apps.time_entries.money import may_view_money
 from apps.timesheets.periods import period_range_utc
 

@@ -27,9 +27,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.common.errors import field_error
-from apps.organizations.constants import role_has
 from apps.organizations.models import Membership
-from apps.organizations.permissions import IsOrganizationMember, request_membership
+from apps.organizations.permissions import IsOrganizationMember, request_membership, role_has
 from apps.time_entries.money import may_view_money, project_currency
 from apps.timesheets import periods, selectors, services
 from apps.timesheets.models import Timesheet

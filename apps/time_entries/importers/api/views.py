@@ -12,8 +12,7 @@ from rest_framework.views import APIView
 
 from apps.common.errors import ApplicationError
 from apps.common.parsers import FormParser, MultiPartParser
-from apps.organizations.constants import role_has
-from apps.organizations.permissions import IsOrganizationMember, request_membership
+from apps.organizations.permissions import IsOrganizationMember, request_membership, role_has
 
 from ..parsing import MAX_FILE_BYTES
 from ..services import time_entries_import
