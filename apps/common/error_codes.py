@@ -86,6 +86,7 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _merge(
         tenant_not_found="No organization at this host.",
     ),
     _codes(405, method_not_allowed="The method is not allowed on this path."),
+    _codes(406, not_acceptable="No representation matches the Accept header."),
     _codes(409, conflict="Conflicts with the current state."),
     _codes(413, payload_too_large="The body is over the size limit (`max_bytes`)."),
     _codes(415, unsupported_media_type="The body's content type is not accepted."),

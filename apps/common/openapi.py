@@ -19,7 +19,11 @@ ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["code", "message"],
     "properties": {
-        "code": {"type": "string", "description": "Stable machine-readable error code."},
+        "code": {
+            "type": "string",
+            "description": "Stable machine-readable error code (apps/common/README.md lists them).",
+            "enum": sorted(ERROR_CODES),
+        },
         "message": {"type": "string"},
         "fields": {
             "type": "object",

@@ -44,6 +44,7 @@ import stripe
 from django.db import DatabaseError, connection, transaction
 from rest_framework.throttling import SimpleRateThrottle
 
+from apps.common.error_codes import ERROR_CODES
 from config.celery import app as celery_app
 from tenants.testing import TenantAPIClient
 from tests.fuzz.hostile import CLASSES, HostileRequest, Walked, operations, requests_for
@@ -178,6 +179,8 @@ def _shape_problem(status: int, raw: bytes, content_type: str) -> str | None:
         return f"{status} body is not an object: {raw[:100]!r}"
     if not isinstance(body.get("code"), str) or not isinstance(body.get("message"), str):
         return f"{status} body lacks code/message: {raw[:200]!r}"
+    if body["code"] not in ERROR_CODES:  # the catalogue is the contract (apps.common.error_codes)
+        return f"{status} code {body['code']!r} is not in the error catalogue"
     return None
 
 
