@@ -21,7 +21,7 @@ import sys
 import threading
 from pathlib import Path
 
-from scripts.services import Services, ServiceStartError, ensure_services
+from scripts.embedded import Services, ServiceStartError, ensure_services
 from scripts.supervisor import STOP_SIGNALS, ChildSpec, Supervisor, stop_on_signals
 
 ROOT = Path(__file__).resolve().parent.parent

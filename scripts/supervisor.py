@@ -21,7 +21,7 @@ Linux each child also gets SIGTERM from the kernel if the supervisor dies
 without stopping it (SIGKILL, OOM killer): ``_die_with_parent``; what the
 child started itself is then the child's to end on that SIGTERM (uvicorn and
 Celery's worker do), and an embedded PostgreSQL or Redis is left for the next
-run to reuse (scripts/services.py).
+run to reuse (scripts/embedded/).
 
 A child's own subprocesses (Celery's prefork pool, a shell's commands) live in
 its group, and the group is what ends: when a child dies, whatever it left

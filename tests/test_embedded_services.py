@@ -17,7 +17,7 @@ import psutil
 import psycopg
 import pytest
 
-from scripts.services import ensure_services
+from scripts.embedded import ensure_services
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("deploy_validate", ROOT / "deploy" / "validate.py")

@@ -449,7 +449,7 @@ time.sleep(60)
 def test_a_stop_signal_during_the_setup_interrupts_it_like_ctrl_c(tmp_path, sig):
     """Before the supervisor runs (services, migrations), SIGHUP or SIGTERM ends
     the run command through KeyboardInterrupt, so ``atexit`` stops the embedded
-    servers (scripts/services.py registers that), instead of killing it outright."""
+    servers (scripts/embedded/ registers that), instead of killing it outright."""
     script = tmp_path / "setup.py"
     script.write_text(SETUP.format(root=str(ROOT)))
     proc = subprocess.Popen(
