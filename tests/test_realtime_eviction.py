@@ -132,7 +132,7 @@ def test_new_member_event_joined(tenant, commit):
     def join() -> Any:
         with commit(), schema_context("public"):
             from apps.iam.tests.factories import UserFactory
-            from apps.organizations.services import _membership_join
+            from apps.organizations.services.invitations import _membership_join
 
             return _membership_join(organization_id=tenant.pk, user=UserFactory(), role="member")
 

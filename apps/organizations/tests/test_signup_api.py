@@ -115,7 +115,7 @@ def test_existing_email_is_refused_without_creating_anything(public_client):
 
 
 def test_a_failure_after_the_user_is_created_rolls_the_user_back(public_client, monkeypatch):
-    from apps.organizations import services
+    from apps.organizations.services import signup as services
 
     def boom(**kwargs):
         raise RuntimeError("schema build failed")

@@ -1,0 +1,91 @@
+"""An organization's settings (the API's ``PATCH /api/v1/organization/``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+
+from apps.common.errors import ApplicationError, ConflictError
+from apps.iam.two_factor import two_factor_enabled
+
+from ..constants import Role
+from ..models import Membership, Organization
+
+#: Organization fields an admin may change through the API.
+SETTINGS_FIELDS = (
+    "name",
+    "timezone",
+    "week_start",
+    "currency",
+    "default_hourly_rate",
+    "idle_threshold_minutes",
+    "rounding_mode",
+    "rounding_minutes",
+    "require_two_factor",
+)
+
+
+#: Settings only owners may change (the rest: admin+).
+OWNER_ONLY_SETTINGS = frozenset({"require_two_factor"})
+
+
+def organization_update(
+    *, actor: Membership, organization: Organization, data: dict[str, Any]
+) -> Organization:
+    """Apply validated settings; the host cache is invalidated by the save."""
+    owner_only = OWNER_ONLY_SETTINGS.intersection(data)
+    if owner_only and actor.role != Role.OWNER:
+        raise ApplicationError(
+            f"Only owners can change: {', '.join(sorted(owner_only))}.",
+            code="owner_required",
+            status_code=403,
+        )
+    if data.get("require_two_factor") and not two_factor_enabled(user=actor.user):
+        # Switching it on would lock the actor out with everyone else who has
+        # no second factor, with nobody left who could switch it off.
+        raise ConflictError(
+            "Turn on two-factor authentication for your own account before "
+            "requiring it from every member.",
+            code="two_factor_required_for_actor",
+            extra={
+                "fields": {
+                    "require_two_factor": [
+                        "You have no confirmed two-factor device: set one up first."
+                    ]
+                }
+            },
+        )
+    org = Organization.objects.get(pk=organization.pk)  # never save a cached copy
+    old_default_rate = org.default_hourly_rate
+    changed = [f for f in SETTINGS_FIELDS if f in data]
+    if "currency" in data and data["currency"] != org.currency:
+        # Priced entries of projects without a client currency are in the
+        # organization's: relabelling them is refused (409 currency_in_use).
+        from django_tenants.utils import tenant_context
+
+        from apps.time_entries.money import refuse_currency_change
+
+        with tenant_context(org):
+            refuse_currency_change(
+                old=org.currency,
+                new=data["currency"],
+                entries=Q(project__client__isnull=True) | Q(project__client__currency=""),
+                what="Changing the organization's currency",
+                field="currency",
+            )
+    for field in changed:
+        setattr(org, field, data[field])
+    org.full_clean(exclude=["schema_name", "slug", "status"])
+    org.save(update_fields=[*changed, "updated_at"])
+    if org.default_hourly_rate != old_default_rate:
+        _rates_changed(organization=org)
+    return org
+
+
+def _rates_changed(*, organization: Organization, user_id: Any | None = None) -> None:
+    """Time entries snapshot rates: queue the recompute of the organization's
+    (or one member's) unlocked entries after commit (apps.time_entries)."""
+    from apps.time_entries.services import enqueue_rate_recompute
+
+    enqueue_rate_recompute(organization=organization, user_id=user_id)
