@@ -18,7 +18,7 @@ from django_tenants.utils import tenant_context
 from apps.iam.tests.factories import UserFactory
 from apps.organizations.tests.factories import MembershipFactory, client_as
 from apps.projects.tests.factories import ProjectFactory
-from apps.tasks import services as task_services
+from apps.tasks.services import tasks as task_services
 from apps.websocket_server.events import send_event_on_commit
 from apps.websocket_server.testing import receive, receives_nothing
 from config.asgi import application

@@ -26,8 +26,9 @@ from apps.common.errors import RoleRequiredError
 from apps.common.pagination import UncountedPagination
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, request_membership
-from apps.tasks import selectors, services
+from apps.tasks import selectors
 from apps.tasks.models import Label, Task, TaskActivity, TaskComment, TaskDependency
+from apps.tasks.services import comments, dependencies, labels, rules, tasks
 
 from .filters import TaskFilter
 from .serializers import (
@@ -56,7 +57,7 @@ class IsTaskContributor(IsOrganizationMember):
             return False
         membership = request_membership(request)
         assert membership is not None  # super() raised NotAMember otherwise
-        if request.method not in SAFE_METHODS and not services.may_contribute(membership):
+        if request.method not in SAFE_METHODS and not rules.may_contribute(membership):
             raise RoleRequiredError("tasks.contribute")
         return True
 
@@ -115,7 +116,7 @@ class TaskViewSet(
     def create(self, request: Request) -> Response:
         body = TaskCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        task = services.task_create(actor=self.membership, **body.validated_data)
+        task = tasks.task_create(actor=self.membership, **body.validated_data)
         return self._task_response(task, status.HTTP_201_CREATED)
 
     @extend_schema(request=TaskUpdateSerializer, responses=TaskSerializer)
@@ -123,11 +124,11 @@ class TaskViewSet(
         task = self.get_object()
         body = TaskUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        task = services.task_update(actor=self.membership, task=task, **body.validated_data)
+        task = tasks.task_update(actor=self.membership, task=task, **body.validated_data)
         return self._task_response(task)
 
     def destroy(self, request: Request, pk: uuid.UUID) -> Response:
-        services.task_delete(actor=self.membership, task=self.get_object())
+        tasks.task_delete(actor=self.membership, task=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=TaskSerializer)
@@ -137,7 +138,7 @@ class TaskViewSet(
         task = selectors.task_get_for_member(
             membership=self.membership, task_id=pk, include_deleted=True
         )
-        task = services.task_restore(actor=self.membership, task=task)
+        task = tasks.task_restore(actor=self.membership, task=task)
         return self._task_response(task)
 
     @extend_schema(request=TaskMoveSerializer, responses=TaskSerializer)
@@ -147,7 +148,7 @@ class TaskViewSet(
         task = self.get_object()
         body = TaskMoveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        task = services.task_move(actor=self.membership, task=task, **body.validated_data)
+        task = tasks.task_move(actor=self.membership, task=task, **body.validated_data)
         return self._task_response(task)
 
 
@@ -181,7 +182,7 @@ class TaskDependencyViewSet(_TaskChildMixin, viewsets.GenericViewSet):
     def create(self, request: Request, task_id: uuid.UUID) -> Response:
         body = TaskDependencyCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        dependency = services.task_dependency_add(
+        dependency = dependencies.task_dependency_add(
             actor=self.membership, task=self.task, **body.validated_data
         )
         return Response(TaskDependencySerializer(dependency).data, status=status.HTTP_201_CREATED)
@@ -197,7 +198,7 @@ class TaskDependencyViewSet(_TaskChildMixin, viewsets.GenericViewSet):
         ]
     )
     def destroy(self, request: Request, task_id: uuid.UUID, pk: uuid.UUID) -> Response:
-        services.task_dependency_remove(actor=self.membership, task=self.task, dependency_id=pk)
+        dependencies.task_dependency_remove(actor=self.membership, task=self.task, dependency_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -227,7 +228,7 @@ class TaskCommentViewSet(
     def create(self, request: Request, task_id: uuid.UUID) -> Response:
         body = TaskCommentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        comment = services.task_comment_create(
+        comment = comments.task_comment_create(
             actor=self.membership, task=self.task, body=body.validated_data["body"]
         )
         return Response(TaskCommentSerializer(comment).data, status=status.HTTP_201_CREATED)
@@ -236,13 +237,13 @@ class TaskCommentViewSet(
         comment = self.get_object()
         body = TaskCommentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        comment = services.task_comment_update(
+        comment = comments.task_comment_update(
             actor=self.membership, comment=comment, body=body.validated_data["body"]
         )
         return Response(TaskCommentSerializer(comment).data)
 
     def destroy(self, request: Request, task_id: uuid.UUID, pk: uuid.UUID) -> Response:
-        services.task_comment_delete(actor=self.membership, comment=self.get_object())
+        comments.task_comment_delete(actor=self.membership, comment=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -286,16 +287,16 @@ class LabelViewSet(
     def create(self, request: Request) -> Response:
         body = LabelSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        label = services.label_create(actor=self.membership, **body.validated_data)
+        label = labels.label_create(actor=self.membership, **body.validated_data)
         return Response(LabelSerializer(label).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: uuid.UUID) -> Response:
         label = self.get_object()
         body = LabelSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        label = services.label_update(actor=self.membership, label=label, **body.validated_data)
+        label = labels.label_update(actor=self.membership, label=label, **body.validated_data)
         return Response(LabelSerializer(label).data)
 
     def destroy(self, request: Request, pk: uuid.UUID) -> Response:
-        services.label_delete(actor=self.membership, label=self.get_object())
+        labels.label_delete(actor=self.membership, label=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -16,8 +16,8 @@ from django.core.exceptions import ValidationError
 
 from apps.common.errors import ApplicationError
 from apps.projects.tests.factories import ProjectFactory
-from apps.tasks import services
 from apps.tasks.models import Label, Task, TaskActivity, TaskAssignee, TaskComment, TaskDependency
+from apps.tasks.services import comments, dependencies, labels, ordering, tasks
 
 from .factories import LabelFactory, TaskFactory, join_project, member_of
 
@@ -74,7 +74,7 @@ def test_create_records_reporter_activity_and_event(
     label = LabelFactory(name="bug")
 
     with commit():
-        task = services.task_create(
+        task = tasks.task_create(
             actor=member,
             project_id=project.pk,
             title="Fix login",
@@ -141,18 +141,18 @@ def test_create_records_reporter_activity_and_event(
 
 def test_new_tasks_are_appended(project, member):
     TaskFactory(project=project, position=5000.0)
-    task = services.task_create(actor=member, project_id=project.pk, title="Next")
-    assert task.position == 5000.0 + services.POSITION_STEP
+    task = tasks.task_create(actor=member, project_id=project.pk, title="Next")
+    assert task.position == 5000.0 + ordering.POSITION_STEP
 
 
 def test_create_done_sets_completed_at(project, member):
-    task = services.task_create(actor=member, project_id=project.pk, title="x", status="done")
+    task = tasks.task_create(actor=member, project_id=project.pk, title="x", status="done")
     assert task.completed_at is not None
 
 
 def test_viewer_cannot_create(project, tenant):
     with _raises("role_required", 403):
-        services.task_create(actor=member_of(tenant, "viewer"), project_id=project.pk, title="x")
+        tasks.task_create(actor=member_of(tenant, "viewer"), project_id=project.pk, title="x")
     assert Task.objects.count() == 0
 
 
@@ -164,11 +164,11 @@ def test_archived_project_refuses_tasks(project, manager, captured_events, commi
 
     with commit(), _raises("project_archived", 400):
         if archived_by == "create":
-            services.task_create(actor=manager, project_id=archived.pk, title="x")
+            tasks.task_create(actor=manager, project_id=archived.pk, title="x")
         elif archived_by == "move":
-            services.task_update(actor=manager, task=task, project_id=archived.pk)
+            tasks.task_update(actor=manager, task=task, project_id=archived.pk)
         else:
-            services.task_update(actor=manager, task=task, title="Changed")
+            tasks.task_update(actor=manager, task=task, title="Changed")
 
     task.refresh_from_db()
     assert (task.title, task.project_id) == (
@@ -182,7 +182,7 @@ def test_archived_project_refuses_tasks(project, manager, captured_events, commi
 def test_due_before_start_is_refused(project, manager):
     task = TaskFactory(project=project, start_date=datetime.date(2025, 3, 10))
     with _raises("invalid_date_range", 400):
-        services.task_create(
+        tasks.task_create(
             actor=manager,
             project_id=project.pk,
             title="x",
@@ -192,7 +192,7 @@ def test_due_before_start_is_refused(project, manager):
     with _raises(
         "invalid_date_range", 400
     ):  # only due_date given: checked against the stored start
-        services.task_update(actor=manager, task=task, due_date=datetime.date(2025, 3, 9))
+        tasks.task_update(actor=manager, task=task, due_date=datetime.date(2025, 3, 9))
     task.refresh_from_db()
     assert task.due_date is None
     assert Task.objects.count() == 1
@@ -206,10 +206,10 @@ def test_unknown_project_and_labels_are_field_errors(project, manager, other_ten
         foreign_label = LabelFactory()
 
     with pytest.raises(ValidationError) as info:
-        services.task_create(actor=manager, project_id=foreign_project.pk, title="x")
+        tasks.task_create(actor=manager, project_id=foreign_project.pk, title="x")
     assert list(info.value.message_dict) == ["project"]
     with pytest.raises(ValidationError) as info:
-        services.task_create(
+        tasks.task_create(
             actor=manager, project_id=project.pk, title="x", label_ids=[foreign_label.pk]
         )
     assert list(info.value.message_dict) == ["labels"]
@@ -232,11 +232,9 @@ def test_assignees_must_be_active_members(project, manager, tenant, other_tenant
     task = TaskFactory(project=project)
 
     with _raises("not_an_organization_member", 400):
-        services.task_create(
-            actor=manager, project_id=project.pk, title="x", assignee_ids=[user_id]
-        )
+        tasks.task_create(actor=manager, project_id=project.pk, title="x", assignee_ids=[user_id])
     with _raises("not_an_organization_member", 400):
-        services.task_update(actor=manager, task=task, assignee_ids=[user_id])
+        tasks.task_update(actor=manager, task=task, assignee_ids=[user_id])
 
     assert Task.objects.count() == 1
     assert TaskAssignee.objects.count() == 0
@@ -249,11 +247,11 @@ def test_assignees_of_a_private_project_must_see_it(manager, member, tenant, in_
     other_manager = member_of(tenant, "manager")
 
     with _raises("user_cannot_see_project", 400):
-        services.task_update(actor=manager, task=task, assignee_ids=[member.user_id])
+        tasks.task_update(actor=manager, task=task, assignee_ids=[member.user_id])
     assert TaskAssignee.objects.count() == 0
 
     join_project(private, member)
-    services.task_update(
+    tasks.task_update(
         actor=manager, task=task, assignee_ids=[member.user_id, other_manager.user_id]
     )
     assert TaskAssignee.objects.filter(task=task).count() == 2
@@ -264,7 +262,7 @@ def test_assigning_records_activity_and_event(project, manager, tenant, captured
     task = TaskFactory(project=project, assignees=[a.user_id, b.user_id])
 
     with commit():
-        services.task_assign(actor=manager, task=task, assignee_ids=[b.user_id, c.user_id])
+        tasks.task_assign(actor=manager, task=task, assignee_ids=[b.user_id, c.user_id])
 
     assert set(TaskAssignee.objects.filter(task=task).values_list("user_id", flat=True)) == {
         b.user_id,
@@ -289,7 +287,7 @@ def test_assigning_records_activity_and_event(project, manager, tenant, captured
 
 def test_removing_everyone_is_unassigned(project, manager, member):
     task = TaskFactory(project=project, assignees=[member.user_id])
-    services.task_update(actor=manager, task=task, assignee_ids=[])
+    tasks.task_update(actor=manager, task=task, assignee_ids=[])
     assert _activity(task) == [
         ("unassigned", manager.user_id, {"assignees": [[str(member.user_id)], []]})
     ]
@@ -303,7 +301,7 @@ def test_update_records_exact_changes_and_event(project, manager, captured_event
     task = TaskFactory(project=project, title="Old", priority="low", labels=[old_label])
 
     with commit():
-        services.task_update(
+        tasks.task_update(
             actor=manager,
             task=task,
             title="New",
@@ -328,7 +326,7 @@ def test_update_that_changes_nothing_writes_nothing(project, manager, captured_e
     task = TaskFactory(project=project, title="Same")
     updated_at = task.updated_at
     with commit():
-        services.task_update(actor=manager, task=task, title="Same", assignee_ids=[])
+        tasks.task_update(actor=manager, task=task, title="Same", assignee_ids=[])
     task.refresh_from_db()
     assert task.updated_at == updated_at
     assert TaskActivity.objects.count() == 0
@@ -339,7 +337,7 @@ def test_completed_at_follows_status(project, manager, captured_events, commit):
     task = TaskFactory(project=project, status="in_progress")
 
     with commit():
-        services.task_update(actor=manager, task=task, status="done")
+        tasks.task_update(actor=manager, task=task, status="done")
     task.refresh_from_db()
     done_at = task.completed_at
     assert done_at is not None
@@ -366,11 +364,11 @@ def test_completed_at_follows_status(project, manager, captured_events, commit):
         ("task", "completed", {**base, "completed_at": done_at.isoformat()}),
     ]
 
-    services.task_update(actor=manager, task=task, status="cancelled")  # closed → closed: kept
+    tasks.task_update(actor=manager, task=task, status="cancelled")  # closed → closed: kept
     task.refresh_from_db()
     assert (task.status, task.completed_at) == ("cancelled", done_at)
 
-    services.task_update(actor=manager, task=task, status="todo")  # reopened: cleared
+    tasks.task_update(actor=manager, task=task, status="todo")  # reopened: cleared
     task.refresh_from_db()
     assert (task.status, task.completed_at) == ("todo", None)
     assert TaskActivity.objects.filter(task=task).order_by("created_at").last().changes == {
@@ -384,7 +382,7 @@ def test_cancelling_sets_completed_at_without_completed_event(
 ):
     task = TaskFactory(project=project)
     with commit():
-        services.task_update(actor=manager, task=task, status="cancelled")
+        tasks.task_update(actor=manager, task=task, status="cancelled")
     task.refresh_from_db()
     assert task.completed_at is not None
     assert [e.op for e in captured_events] == ["updated"]
@@ -400,7 +398,7 @@ def test_member_cannot_complete_a_blocked_task(project, member, captured_events,
 
     for force in (False, True):  # a member's force is refused the same way
         with commit(), _raises("blockers_open", 409):
-            services.task_update(actor=member, task=task, status="done", force=force)
+            tasks.task_update(actor=member, task=task, status="done", force=force)
 
     task.refresh_from_db()
     assert (task.status, task.completed_at) == ("todo", None)
@@ -415,14 +413,14 @@ def test_blockers_open_lists_the_open_blockers(project, manager):
     TaskDependency.objects.create(task=task, blocked_by=TaskFactory(project=project, status="done"))
 
     with pytest.raises(ApplicationError) as info:
-        services.task_update(actor=manager, task=task, status="done")
+        tasks.task_update(actor=manager, task=task, status="done")
     assert info.value.extra == {"blockers": [str(open_blocker.pk)]}
 
 
 def test_manager_may_force_completion(project, manager):
     task = TaskFactory(project=project)
     TaskDependency.objects.create(task=task, blocked_by=TaskFactory(project=project))
-    services.task_update(actor=manager, task=task, status="done", force=True)
+    tasks.task_update(actor=manager, task=task, status="done", force=True)
     task.refresh_from_db()
     assert task.status == "done"
 
@@ -437,7 +435,7 @@ def test_closed_or_deleted_blockers_do_not_block(project, member, blocker_state)
         blocker.save()
     task = TaskFactory(project=project, reporter_id=member.user_id)
     TaskDependency.objects.create(task=task, blocked_by=blocker)
-    services.task_update(actor=member, task=task, status="done")
+    tasks.task_update(actor=member, task=task, status="done")
     task.refresh_from_db()
     assert task.status == "done"
 
@@ -452,7 +450,7 @@ def test_parent_cycles_are_refused(project, manager):
 
     for new_parent in (grandchild, child, root):
         with _raises("parent_cycle", 409):
-            services.task_update(actor=manager, task=root, parent_id=new_parent.pk)
+            tasks.task_update(actor=manager, task=root, parent_id=new_parent.pk)
 
     root.refresh_from_db()
     assert root.parent_id is None
@@ -462,7 +460,7 @@ def test_parent_cycles_are_refused(project, manager):
 def test_reparenting_records_the_change(project, manager):
     a, b = TaskFactory(project=project), TaskFactory(project=project)
     child = TaskFactory(project=project, parent=a)
-    services.task_update(actor=manager, task=child, parent_id=b.pk)
+    tasks.task_update(actor=manager, task=child, parent_id=b.pk)
     child.refresh_from_db()
     assert child.parent_id == b.pk
     assert _activity(child) == [("updated", manager.user_id, {"parent": [str(a.pk), str(b.pk)]})]
@@ -471,10 +469,10 @@ def test_reparenting_records_the_change(project, manager):
 def test_parent_must_be_in_the_same_project(project, manager):
     parent = TaskFactory()  # another project
     with _raises("parent_other_project", 400):
-        services.task_create(actor=manager, project_id=project.pk, title="x", parent_id=parent.pk)
+        tasks.task_create(actor=manager, project_id=project.pk, title="x", parent_id=parent.pk)
     task = TaskFactory(project=project)
     with _raises("parent_other_project", 400):
-        services.task_update(actor=manager, task=task, parent_id=parent.pk)
+        tasks.task_update(actor=manager, task=task, parent_id=parent.pk)
     assert Task.objects.count() == 2
 
 
@@ -485,7 +483,7 @@ def test_moving_a_task_takes_its_subtasks_along(project, manager, captured_event
     grandchild = TaskFactory(project=project, parent=child)
 
     with commit():
-        services.task_update(actor=manager, task=parent, project_id=other.pk)
+        tasks.task_update(actor=manager, task=parent, project_id=other.pk)
 
     assert set(Task.objects.values_list("project_id", flat=True)) == {other.pk}
     change = {"project": [str(project.pk), str(other.pk)]}
@@ -500,8 +498,8 @@ def test_a_subtask_moves_alone_only_without_its_parent(project, manager):
     other = ProjectFactory()
     child = TaskFactory(project=project, parent=TaskFactory(project=project))
     with _raises("parent_other_project", 400):
-        services.task_update(actor=manager, task=child, project_id=other.pk)
-    services.task_update(actor=manager, task=child, project_id=other.pk, parent_id=None)
+        tasks.task_update(actor=manager, task=child, project_id=other.pk)
+    tasks.task_update(actor=manager, task=child, project_id=other.pk, parent_id=None)
     child.refresh_from_db()
     assert (child.project_id, child.parent_id) == (other.pk, None)
 
@@ -511,17 +509,17 @@ def test_a_subtask_moves_alone_only_without_its_parent(project, manager):
 
 def test_dependency_cycles_are_refused(project, manager, captured_events, commit):
     a, b, c = (TaskFactory(project=project) for _ in range(3))
-    services.task_dependency_add(actor=manager, task=a, blocked_by_id=b.pk)
-    services.task_dependency_add(actor=manager, task=b, blocked_by_id=c.pk)
+    dependencies.task_dependency_add(actor=manager, task=a, blocked_by_id=b.pk)
+    dependencies.task_dependency_add(actor=manager, task=b, blocked_by_id=c.pk)
     links = TaskDependency.objects.count()
     rows = TaskActivity.objects.count()
 
     with commit():
         for task, blocker in ((c, a), (b, a), (a, a)):
             with _raises("dependency_cycle", 409):
-                services.task_dependency_add(actor=manager, task=task, blocked_by_id=blocker.pk)
+                dependencies.task_dependency_add(actor=manager, task=task, blocked_by_id=blocker.pk)
         with _raises("dependency_exists", 409):
-            services.task_dependency_add(actor=manager, task=a, blocked_by_id=b.pk)
+            dependencies.task_dependency_add(actor=manager, task=a, blocked_by_id=b.pk)
 
     assert (TaskDependency.objects.count(), TaskActivity.objects.count()) == (links, rows)
     assert captured_events == []
@@ -531,11 +529,11 @@ def test_dependency_add_and_remove_record_activity_and_events(
     project, manager, captured_events, commit
 ):
     task, first, second = (TaskFactory(project=project) for _ in range(3))
-    services.task_dependency_add(actor=manager, task=task, blocked_by_id=first.pk)
+    dependencies.task_dependency_add(actor=manager, task=task, blocked_by_id=first.pk)
 
     with commit():
-        link = services.task_dependency_add(actor=manager, task=task, blocked_by_id=second.pk)
-        services.task_dependency_remove(actor=manager, task=task, dependency_id=first.pk)
+        link = dependencies.task_dependency_add(actor=manager, task=task, blocked_by_id=second.pk)
+        dependencies.task_dependency_remove(actor=manager, task=task, dependency_id=first.pk)
 
     assert (link.task_id, link.blocked_by_id) == (task.pk, second.pk)
     rows = TaskActivity.objects.filter(task=task).order_by("created_at")
@@ -557,9 +555,9 @@ def test_dependencies_may_cross_projects_but_not_visibility(project, member, ten
     elsewhere = TaskFactory()  # another public project
     hidden = TaskFactory(project=ProjectFactory(is_private=True))
 
-    services.task_dependency_add(actor=member, task=mine, blocked_by_id=elsewhere.pk)
+    dependencies.task_dependency_add(actor=member, task=mine, blocked_by_id=elsewhere.pk)
     with pytest.raises(ValidationError) as info:
-        services.task_dependency_add(actor=member, task=mine, blocked_by_id=hidden.pk)
+        dependencies.task_dependency_add(actor=member, task=mine, blocked_by_id=hidden.pk)
     assert list(info.value.message_dict) == ["blocked_by"]
     assert TaskDependency.objects.count() == 1
 
@@ -573,9 +571,9 @@ def test_members_edit_only_tasks_they_report_or_are_assigned_to(project, member,
     assigned = TaskFactory(project=project, assignees=[member.user_id])
 
     with _raises("not_task_participant", 403):
-        services.task_update(actor=member, task=theirs, title="Mine now")
+        tasks.task_update(actor=member, task=theirs, title="Mine now")
     for task in (reported, assigned):
-        services.task_update(actor=member, task=task, title="Edited")
+        tasks.task_update(actor=member, task=task, title="Edited")
 
     assert sorted(Task.objects.values_list("title", flat=True)) == ["Edited", "Edited", "Theirs"]
 
@@ -583,10 +581,8 @@ def test_members_edit_only_tasks_they_report_or_are_assigned_to(project, member,
 def test_members_delete_only_tasks_they_reported(project, member):
     assigned = TaskFactory(project=project, assignees=[member.user_id])
     with _raises("not_task_reporter", 403):
-        services.task_delete(actor=member, task=assigned)
-    services.task_delete(
-        actor=member, task=TaskFactory(project=project, reporter_id=member.user_id)
-    )
+        tasks.task_delete(actor=member, task=assigned)
+    tasks.task_delete(actor=member, task=TaskFactory(project=project, reporter_id=member.user_id))
     assert Task.objects.count() == 1
 
 
@@ -594,10 +590,10 @@ def test_delete_and_restore_cover_the_subtasks(project, manager, captured_events
     parent = TaskFactory(project=project)
     child = TaskFactory(project=project, parent=parent)
     earlier = TaskFactory(project=project, parent=parent)
-    services.task_delete(actor=manager, task=earlier)
+    tasks.task_delete(actor=manager, task=earlier)
 
     with commit():
-        services.task_delete(actor=manager, task=parent)
+        tasks.task_delete(actor=manager, task=parent)
     assert Task.objects.count() == 0
     base = {"id": str(parent.pk), "project": str(project.pk)}
     assert _events(captured_events) == [
@@ -605,10 +601,10 @@ def test_delete_and_restore_cover_the_subtasks(project, manager, captured_events
     ]
 
     with _raises("parent_deleted", 409):
-        services.task_restore(actor=manager, task=child)
+        tasks.task_restore(actor=manager, task=child)
 
     with commit():
-        services.task_restore(actor=manager, task=parent)
+        tasks.task_restore(actor=manager, task=parent)
     assert set(Task.objects.values_list("pk", flat=True)) == {parent.pk, child.pk}  # not earlier
     assert _events(captured_events)[-1] == (
         "task",
@@ -618,7 +614,7 @@ def test_delete_and_restore_cover_the_subtasks(project, manager, captured_events
     assert [v for v, _, _ in _activity(child)] == ["deleted", "restored"]
 
     with _raises("task_not_deleted", 409):
-        services.task_restore(actor=manager, task=parent)
+        tasks.task_restore(actor=manager, task=parent)
 
 
 # --- comments -------------------------------------------------------------------------
@@ -630,7 +626,7 @@ def test_comment_mentions_are_parsed_and_notified(project, member, tenant, captu
     body = f"@[{mentioned.user_id}] please check; cc @[{member.user_id}] @[{mentioned.user_id}]"
 
     with commit():
-        comment = services.task_comment_create(actor=member, task=task, body=body)
+        comment = comments.task_comment_create(actor=member, task=task, body=body)
 
     assert comment.mentions == [mentioned.user_id, member.user_id]
     assert _activity(task) == [("commented", member.user_id, {"comment": [None, str(comment.pk)]})]
@@ -660,23 +656,23 @@ def test_mentioning_a_non_member_is_refused(project, member):
 
     task = TaskFactory(project=project)
     with _raises("not_an_organization_member", 400):
-        services.task_comment_create(actor=member, task=task, body=f"hi @[{UserFactory().pk}]")
+        comments.task_comment_create(actor=member, task=task, body=f"hi @[{UserFactory().pk}]")
     assert TaskComment.objects.count() == 0
     assert TaskActivity.objects.count() == 0
 
 
 def test_comment_edit_and_delete_rules(project, member, tenant, captured_events, commit):
     task = TaskFactory(project=project)
-    comment = services.task_comment_create(actor=member, task=task, body="first")
+    comment = comments.task_comment_create(actor=member, task=task, body="first")
     newcomer = member_of(tenant)
 
     with _raises("not_comment_author", 403):
-        services.task_comment_update(actor=member_of(tenant, "owner"), comment=comment, body="x")
+        comments.task_comment_update(actor=member_of(tenant, "owner"), comment=comment, body="x")
     with _raises("not_comment_author", 403):
-        services.task_comment_delete(actor=member_of(tenant, "manager"), comment=comment)
+        comments.task_comment_delete(actor=member_of(tenant, "manager"), comment=comment)
 
     with commit():
-        services.task_comment_update(
+        comments.task_comment_update(
             actor=member, comment=comment, body=f"second @[{newcomer.user_id}]"
         )
     comment.refresh_from_db()
@@ -686,7 +682,7 @@ def test_comment_edit_and_delete_rules(project, member, tenant, captured_events,
         ("task.mention", "created"),
     ]
 
-    services.task_comment_delete(actor=member_of(tenant, "admin"), comment=comment)
+    comments.task_comment_delete(actor=member_of(tenant, "admin"), comment=comment)
     assert TaskComment.objects.count() == 0
     rows = TaskActivity.objects.filter(task=task).order_by("created_at")
     assert [r.changes for r in rows] == [
@@ -701,13 +697,13 @@ def test_comment_edit_and_delete_rules(project, member, tenant, captured_events,
 
 def test_labels_are_managed_by_managers(in_tenant, tenant, manager, captured_events, commit):
     with _raises("role_required", 403):
-        services.label_create(actor=member_of(tenant, "member"), name="bug")
+        labels.label_create(actor=member_of(tenant, "member"), name="bug")
 
     with commit():
-        label = services.label_create(actor=manager, name="Bug", color="#ff0000")
+        label = labels.label_create(actor=manager, name="Bug", color="#ff0000")
     with _raises("label_name_taken", 400):
-        services.label_create(actor=manager, name="bug")
-    services.label_update(actor=manager, label=label, name="Defect")
+        labels.label_create(actor=manager, name="bug")
+    labels.label_update(actor=manager, label=label, name="Defect")
     label.refresh_from_db()
     assert (label.name, label.color) == ("Defect", "#ff0000")
     assert _events(captured_events) == [
@@ -718,7 +714,7 @@ def test_labels_are_managed_by_managers(in_tenant, tenant, manager, captured_eve
 def test_deleting_a_label_is_recorded_on_its_tasks(project, manager):
     keep, gone = LabelFactory(name="keep"), LabelFactory(name="gone")
     task = TaskFactory(project=project, labels=[keep, gone])
-    services.label_delete(actor=manager, label=gone)
+    labels.label_delete(actor=manager, label=gone)
     assert not Label.objects.filter(pk=gone.pk).exists()
     assert list(task.labels.all()) == [keep]
     assert _activity(task) == [
@@ -736,12 +732,12 @@ def test_deleting_a_label_is_recorded_on_its_tasks(project, manager):
 def test_move_before_and_after(project, manager):
     a, b, c = (TaskFactory(project=project, position=p) for p in (1024.0, 2048.0, 3072.0))
 
-    services.task_move(actor=manager, task=c, before_id=b.pk)  # midpoint of a and b
+    tasks.task_move(actor=manager, task=c, before_id=b.pk)  # midpoint of a and b
     c.refresh_from_db()
     assert c.position == 1536.0
-    services.task_move(actor=manager, task=a, after_id=b.pk)  # b is last: one step after it
+    tasks.task_move(actor=manager, task=a, after_id=b.pk)  # b is last: one step after it
     a.refresh_from_db()
-    assert a.position == 2048.0 + services.POSITION_STEP
+    assert a.position == 2048.0 + ordering.POSITION_STEP
 
     ordered = Task.objects.filter(project=project).order_by("position")
     assert list(ordered.values_list("pk", flat=True)) == [c.pk, b.pk, a.pk]
@@ -752,7 +748,7 @@ def test_move_renumbers_when_the_gap_is_exhausted(project, manager):
     a = TaskFactory(project=project, position=1.0)
     b = TaskFactory(project=project, position=1.0 + 1e-7)
     c = TaskFactory(project=project, position=5.0)
-    services.task_move(actor=manager, task=c, before_id=b.pk)
+    tasks.task_move(actor=manager, task=c, before_id=b.pk)
     order = list(
         Task.objects.filter(project=project).order_by("position").values_list("pk", flat=True)
     )
@@ -770,7 +766,7 @@ def test_private_project_events_go_to_its_members_and_managers(
     member_of(tenant, "member")  # not in the project: must not hear about it
 
     with commit():
-        services.task_create(actor=member, project_id=private.pk, title="secret")
+        tasks.task_create(actor=member, project_id=private.pk, title="secret")
 
     managers = {
         str(m.user_id)
