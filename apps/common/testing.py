@@ -44,7 +44,7 @@ def clear_test_cache() -> None:
 def app_queries(captured: Any) -> list[dict[str, Any]]:
     """The statements of a ``CaptureQueriesContext`` other than ``SET
     search_path``: whether a request sends that one depends on the path the
-    session held before (config/db_backend/tenants), not on the code under
+    session held before (tenants/db_backend), not on the code under
     test, so a query count that must compare two requests leaves it out."""
     return [q for q in captured.captured_queries if not q["sql"].startswith("SET search_path")]
 

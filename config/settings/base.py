@@ -150,8 +150,8 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/novatime"),
 }
 # django-tenants' backend, trusting the search_path a pooled connection comes
-# back with when it is certain (config/db_backend/tenants/base.py) ...
-DATABASES["default"]["ENGINE"] = "config.db_backend.tenants"
+# back with when it is certain (tenants/db_backend/base.py) ...
+DATABASES["default"]["ENGINE"] = "tenants.db_backend"
 # ... wrapping Django's backend with a cheaper pool health check.
 ORIGINAL_BACKEND = "config.db_backend"
 #: A pooled connection is health-checked when lent out only after sitting idle

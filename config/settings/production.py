@@ -14,7 +14,7 @@ from .base import REST_FRAMEWORK, env
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 DATABASES = {"default": env.db_url("DATABASE_URL")}  # no default: must be set
-DATABASES["default"]["ENGINE"] = "config.db_backend.tenants"  # see settings.base
+DATABASES["default"]["ENGINE"] = "tenants.db_backend"  # see settings.base
 DATABASES["default"].setdefault("OPTIONS", {})
 # No persistent connections in the web process: under ASGI, Django runs each
 # request's sync code on a thread of its own (asgiref ThreadSensitiveContext),

@@ -1,5 +1,5 @@
 """A pooled connection's search_path is trusted only when it is certain
-(config/db_backend/tenants/base.py).
+(tenants/db_backend/base.py).
 
 Each case runs in a fresh process with Django's pool cut to one connection,
 so every checkout gets the same PostgreSQL session, and checks with

@@ -34,7 +34,7 @@ selected tenant needs; in every other case the SET is sent as before. The
 record is only ever cleared or set from a SET that succeeded, so an error in
 it can only cost a SET, never skip one, provided code that changes the
 session's search_path itself forgets the record (the rule django-tenants'
-own record already depends on). tests/test_pooled_search_path.py checks each
+own record already depends on). tests/isolation/test_pooled_search_path.py checks each
 case against ``current_schema()`` of the real session.
 """
 
