@@ -13,7 +13,7 @@ from apps.chat.constants import MAX_EMOJI_LENGTH, MAX_MESSAGE_LENGTH, ChannelKin
 from apps.chat.models import Channel, ChannelMember, Message
 from apps.chat.rendering import render_markdown
 from apps.chat.selectors import direct_peer
-from apps.chat.services import reactions_summary
+from apps.chat.services.events import reactions_summary
 
 _REACTIONS = inline_serializer(
     "ChatReactionSummary",

@@ -23,9 +23,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.chat import selectors, services
+from apps.chat import selectors
 from apps.chat.constants import may_write_chat
 from apps.chat.models import Channel, ChannelMember, Message
+from apps.chat.services import channels, messages
 from apps.common.dates import DateOutOfRange, utc_instant
 from apps.common.errors import ApplicationError, RoleRequiredError
 from apps.common.pagination import StandardPagination, page_size
@@ -129,7 +130,7 @@ class ChannelListView(_ChatView, generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         body = ChannelCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        channel = services.channel_create(actor=self.membership, **body.validated_data)
+        channel = channels.channel_create(actor=self.membership, **body.validated_data)
         return self.channel_out(channel, status.HTTP_201_CREATED)
 
 
@@ -144,7 +145,7 @@ class ChannelDetailView(_ChatView, APIView):
     def patch(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = ChannelUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        channel = services.channel_update(
+        channel = channels.channel_update(
             actor=self.membership, channel=self.channel(), **body.validated_data
         )
         return self.channel_out(channel)
@@ -168,7 +169,7 @@ class ChannelMembersView(_ChatView, generics.GenericAPIView):
     def post(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = UserRefSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        member, created = services.channel_member_add(
+        member, created = channels.channel_member_add(
             actor=self.membership, channel=self.channel(), user_id=body.validated_data["user"]
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -182,7 +183,7 @@ class DirectChannelView(_ChatView, APIView):
     def post(self, request: Request) -> Response:
         body = UserRefSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        channel, created = services.direct_open(
+        channel, created = channels.direct_open(
             actor=self.membership, user_id=body.validated_data["user"]
         )
         return self.channel_out(channel, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -302,7 +303,7 @@ class ChannelMessagesView(_ChatView, generics.GenericAPIView):
     def post(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = MessageCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        message = services.message_create(
+        message = messages.message_create(
             actor=self.membership, channel=self.channel(), **body.validated_data
         )
         return self.message_out(message, status.HTTP_201_CREATED)
@@ -317,7 +318,7 @@ class ChannelReadView(_ChatView, APIView):
     def post(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = ReadMarkerSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        member: ChannelMember = services.channel_mark_read(
+        member: ChannelMember = messages.channel_mark_read(
             actor=self.membership, channel=self.channel(), message_id=body.validated_data["message"]
         )
         return Response(ReadMarkerOutSerializer(member).data)
@@ -334,7 +335,7 @@ class MessageDetailView(_ChatView, APIView):
     def patch(self, request: Request, message_id: uuid.UUID) -> Response:
         body = MessageUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        message = services.message_update(
+        message = messages.message_update(
             actor=self.membership, message=self.message(), body=body.validated_data["body"]
         )
         return self.message_out(message)
@@ -343,7 +344,7 @@ class MessageDetailView(_ChatView, APIView):
                    summary="Soft-delete a message (author, or an admin)")  # fmt: skip
     def delete(self, request: Request, message_id: uuid.UUID) -> Response:
         # Admins moderate: the write-role check is the service's (author path).
-        services.message_delete(actor=self.membership, message=self.message())
+        messages.message_delete(actor=self.membership, message=self.message())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -354,7 +355,7 @@ class MessageReactionsView(_ChatView, APIView):
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
         body = ReactionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        reaction, created = services.reaction_add(
+        reaction, created = messages.reaction_add(
             actor=self.membership, message=self.message(), emoji=body.validated_data["emoji"]
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -364,5 +365,5 @@ class MessageReactionsView(_ChatView, APIView):
 class MessageReactionDetailView(_ChatView, APIView):
     @extend_schema(responses={204: None, **_ERRORS}, summary="Remove one's own reaction")
     def delete(self, request: Request, message_id: uuid.UUID, emoji: str) -> Response:
-        services.reaction_remove(actor=self.membership, message=self.message(), emoji=emoji)
+        messages.reaction_remove(actor=self.membership, message=self.message(), emoji=emoji)
         return Response(status=status.HTTP_204_NO_CONTENT)
