@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from . import services
+from . import webhooks
 from .models import Plan, Subscription, WebhookEvent
 
 
@@ -89,9 +89,9 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def replay_events(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         done = failed = 0
         for event in queryset.order_by("stripe_created_at", "created_at"):
-            services.webhook_event_reset(event=event)
+            webhooks.webhook_event_reset(event=event)
             try:
-                result = services.webhook_event_process(event_pk=event.pk)
+                result = webhooks.webhook_event_process(event_pk=event.pk)
             except Exception as exc:  # transient Stripe error: the row stays pending
                 self.message_user(request, f"{event.stripe_event_id}: {exc}", messages.ERROR)
                 failed += 1

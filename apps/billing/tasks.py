@@ -14,7 +14,8 @@ from typing import Any
 from celery import shared_task
 from django.core.cache import cache
 
-from . import gateway, services
+from . import dunning, gateway, services, webhooks
+from .models import WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -75,16 +76,16 @@ def sync_seats(self: Any, organization_id: str) -> int | None:
 def process_webhook_event(self: Any, event_pk: str) -> str | None:
     """Apply one stored Stripe event (no-op if already processed)."""
     try:
-        return services.webhook_event_process(event_pk=event_pk).status
+        return webhooks.webhook_event_process(event_pk=event_pk).status
     except gateway.TRANSIENT_ERRORS as exc:
         if self.request.retries >= MAX_RETRIES:
-            services.webhook_event_mark_failed(
+            webhooks.webhook_event_mark_failed(
                 event_pk=event_pk, error=f"{type(exc).__name__}: {exc}"
             )
             raise
         countdown = min(600, RETRY_BASE_SECONDS * 2**self.request.retries)
         raise self.retry(exc=exc, countdown=countdown) from exc
-    except services.WebhookEvent.DoesNotExist:
+    except WebhookEvent.DoesNotExist:
         logger.warning("billing: webhook event %s no longer exists", event_pk)
         return None
 
@@ -92,6 +93,6 @@ def process_webhook_event(self: Any, event_pk: str) -> str | None:
 @shared_task(name="billing.dunning_sweep", ignore_result=True)
 def dunning_sweep() -> dict[str, int]:
     """Hourly (beat): past-due warnings and suspensions, ended trials, lost events."""
-    result = services.dunning_sweep()
+    result = dunning.dunning_sweep()
     logger.info("billing: dunning sweep %s", result)
     return result.__dict__

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.billing import gateway, selectors, services
+from apps.billing import gateway, selectors, services, webhooks
 from apps.organizations.permissions import IsOrganizationMember, request_organization
 
 from .serializers import (
@@ -143,7 +143,7 @@ class StripeWebhookView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        ingested = services.webhook_event_ingest(
+        ingested = webhooks.webhook_event_ingest(
             payload=request._request.body,
             signature=request.META.get("HTTP_STRIPE_SIGNATURE"),
         )

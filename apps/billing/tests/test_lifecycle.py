@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from apps.billing import services, tasks
+from apps.billing import dunning, services, tasks
 from apps.billing.constants import SubscriptionStatus, WebhookEventStatus
 from apps.billing.models import Subscription, WebhookEvent
 from apps.common.testing import expect, otp_force_login
@@ -79,7 +79,7 @@ def test_ended_trial_without_payment_falls_back_to_free(tenant, mailoutbox):
     MembershipFactory(organization=tenant, role="owner")
     set_tenant_status(tenant, "trialing")
 
-    result = services.dunning_sweep()
+    result = dunning.dunning_sweep()
 
     sub = Subscription.objects.select_related("plan").get(organization=tenant)
     assert (sub.plan.code, sub.status) == ("free", SubscriptionStatus.ACTIVE)
@@ -219,13 +219,13 @@ def test_payment_failure_grace_suspension_and_resume(
 
     # 2. the hourly sweep warns (once a day), then suspends after the grace period
     with commit():
-        assert services.dunning_sweep().warned == 1
-        assert services.dunning_sweep().warned == 0
+        assert dunning.dunning_sweep().warned == 1
+        assert dunning.dunning_sweep().warned == 0
     assert [m.to for m in mailoutbox] == [["boss@acme.test"]]
     assert "read-only on" in mailoutbox[0].body
     later = timezone.now() + datetime.timedelta(days=7, minutes=1)
     with commit():
-        assert services.dunning_sweep(now=later).suspended == 1
+        assert dunning.dunning_sweep(now=later).suspended == 1
     tenant.refresh_from_db()
     assert tenant.status == "suspended"
     assert Subscription.objects.get(organization=tenant).suspended_by_billing is True
@@ -326,14 +326,14 @@ def test_trial_will_end_emails_owners_and_admins(
 
 def test_the_sweep_requeues_events_that_were_never_queued(monkeypatch):
     queued: list[Any] = []
-    monkeypatch.setattr(services, "_enqueue_processing", queued.append)
+    monkeypatch.setattr(dunning, "webhook_event_enqueue", queued.append)
     old = WebhookEvent.objects.create(stripe_event_id="evt_old", type="invoice.paid", payload={})
     WebhookEvent.objects.filter(pk=old.pk).update(
         created_at=timezone.now() - datetime.timedelta(minutes=30)
     )
     WebhookEvent.objects.create(stripe_event_id="evt_new", type="invoice.paid", payload={})
 
-    assert services.dunning_sweep().requeued == 1
+    assert dunning.dunning_sweep().requeued == 1
     assert queued == [old.pk]
 
 

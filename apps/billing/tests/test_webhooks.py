@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from apps.billing import services
+from apps.billing import dunning, webhooks
 from apps.billing.constants import SubscriptionStatus, WebhookEventStatus
 from apps.billing.models import Subscription, WebhookEvent
 from apps.common.testing import expect
@@ -190,7 +190,7 @@ def test_twenty_concurrent_duplicates_store_one_row_and_queue_once(
         with lock:
             queued.append(pk)
 
-    monkeypatch.setattr(services, "_enqueue_processing", record)
+    monkeypatch.setattr(webhooks, "webhook_event_enqueue", record)
     signed = signed_event(
         "customer.subscription.updated", {"id": "sub_concurrent", "customer": "cus_nobody"}
     )
@@ -490,8 +490,8 @@ def test_an_unusable_reference_marks_the_event_failed_and_the_sweep_leaves_it(
     assert stored.status == WebhookEventStatus.FAILED
     assert reason in stored.error
     assert _subscription_of(tenant).stripe_customer_id is None
-    later = datetime.datetime.now(datetime.UTC) + services.STALE_PENDING_EVENT * 2
-    assert services.dunning_sweep(now=later).requeued == 0
+    later = datetime.datetime.now(datetime.UTC) + dunning.STALE_PENDING_EVENT * 2
+    assert dunning.dunning_sweep(now=later).requeued == 0
 
 
 @pytest.mark.parametrize(

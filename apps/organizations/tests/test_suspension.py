@@ -20,8 +20,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.billing.constants import SubscriptionStatus
+from apps.billing.dunning import dunning_sweep
 from apps.billing.models import Plan, Subscription
-from apps.billing.services import dunning_sweep
 from apps.common.testing import otp_force_login
 from apps.organizations.constants import OrganizationStatus
 from apps.organizations.models import Organization

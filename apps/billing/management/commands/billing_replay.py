@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from apps.billing import services
+from apps.billing import webhooks
 from apps.billing.constants import WebhookEventStatus
 from apps.billing.models import WebhookEvent
 
@@ -62,8 +62,8 @@ class Command(BaseCommand):
             if options["dry_run"]:
                 self.stdout.write(f"{event.stripe_event_id} {event.type} {event.status}")
                 continue
-            services.webhook_event_reset(event=event)
-            result = services.webhook_event_process(event_pk=event.pk)
+            webhooks.webhook_event_reset(event=event)
+            result = webhooks.webhook_event_process(event_pk=event.pk)
             counts[result.status] = counts.get(result.status, 0) + 1
             self.stdout.write(f"{event.stripe_event_id} {event.type} → {result.status}")
         if not options["dry_run"]:
