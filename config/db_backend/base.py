@@ -13,6 +13,11 @@ server restarted) fails the one request that gets it, as with PgBouncer, and
 psycopg's pool then discards it. Connections idle for longer, the ones a
 restart leaves behind when traffic is light, are checked and replaced
 before any request sees them.
+
+Why a copy of Django's private ``pool`` property rather than settings: Django
+passes ``check=`` itself next to ``**OPTIONS["pool"]``, so a ``check`` there is
+a TypeError (duplicate keyword); tests/test_db_pool_hooks.py fails when that
+changes or when Django's property does.
 """
 
 from __future__ import annotations
