@@ -8,6 +8,11 @@ reported with its last lines and restarted; the web server stays up). Ctrl-C
 
 ``test``: find or start PostgreSQL and Redis, run ruff, then pytest with
 coverage (the threshold lives in pyproject.toml).
+
+Supervised by hand, not by honcho (dropped from the dev extras): honcho stops
+every process when one exits and restarts none, where the run command must
+name and restart a dead worker or beat and keep the web server up
+(scripts/supervisor.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A small process supervisor for ``scripts/run``: web server, Celery worker, beat.
 
-Why not honcho (which is in the dev lock)?  honcho's manager ends every
+Why not honcho (dropped from the dev extras)?  honcho's manager ends every
 process as soon as one exits: that is exactly how a Celery beat that could not
 write its schedule used to take the web server down with it.  What the run
 command needs is the opposite:
