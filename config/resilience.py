@@ -15,6 +15,10 @@
   ``degraded`` and the Redis problem: the pod still serves the API, so it
   stays in the load balancer (a 503 would take every pod out at once for an
   outage they all share); the counter and the warning tell the on-call person.
+  Why not django-redis' ``IGNORE_EXCEPTIONS`` (the same idea): it belongs to
+  another backend, a new runtime dependency without the shared per-process
+  client below, and it logs every failed call with no counter and returns
+  ``None`` from ``incr``; over Django's own backend it takes these ~100 lines.
 * ``PublishSafeTask`` — the Celery task base: sending a task retries the broker
   connection (kombu's publish retry policy, ``CELERY_TASK_PUBLISH_RETRY_POLICY``)
   and, when the broker stays unreachable, logs an error (Sentry gets it through
