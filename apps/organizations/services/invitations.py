@@ -19,13 +19,13 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.common.errors import ApplicationError, ConflictError
+from apps.common.errors import ApplicationError, ConflictError, NotFoundError, RoleRequiredError
 from apps.iam.services import new_user_password_check
 
 from ..constants import MembershipStatus, Role
 from ..emails import invitation_email_send
 from ..models import Invitation, InvitationStatus, Membership, invitation_default_expiry
-from ..permissions import role_has
+from ..permissions import require
 from .members import _notify, _seat
 
 logger = logging.getLogger(__name__)
@@ -62,14 +62,11 @@ def _check_may_invite(actor: Membership, role: str | None = None) -> None:
     """Admins invite; only owners invite owners (or touch owner invitations),
     the same rule as ``_check_may_manage`` for members: nobody hands out more
     power than they hold."""
-    if actor.status != MembershipStatus.ACTIVE or not role_has(actor.role, "invitations.manage"):
-        raise ApplicationError(
-            "Only admins can invite people.", code="role_required", status_code=403
-        )
-    if role == Role.OWNER and actor.role != Role.OWNER:
-        raise ApplicationError(
-            "Only owners can invite owners.", code="owner_required", status_code=403
-        )
+    if actor.status != MembershipStatus.ACTIVE:
+        raise RoleRequiredError("invitations.manage")
+    require(actor, "invitations.manage")
+    if role == Role.OWNER:
+        require(actor, "owners.manage")
 
 
 def _refuse_active_member(organization_id: Any, email: str) -> None:
@@ -92,7 +89,7 @@ def _locked_invitation_of(actor: Membership, invitation: Invitation) -> Invitati
         .first()
     )
     if locked is None:
-        raise ApplicationError("No such invitation.", code="not_found", status_code=404)
+        raise NotFoundError("No such invitation.")
     return locked
 
 
@@ -117,8 +114,8 @@ def invitation_create(
     its hash). Inviting an address that already has a pending invitation
     re-issues that one (new token, role, expiry; the old link stops working)
     rather than adding a second live token. Refuses an active member (400
-    ``already_member``), non-admins (403 ``role_required``) and admins inviting
-    an owner (403 ``owner_required``).
+    ``already_member``), non-admins (403 ``role_required``, ``invitations.manage``)
+    and admins inviting an owner (403 ``role_required``, ``owners.manage``).
     """
     _check_may_invite(actor)  # role_required comes before any look at the input
     email = get_user_model().objects.normalize_login(email)

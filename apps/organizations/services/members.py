@@ -15,7 +15,7 @@ from apps.common.errors import ApplicationError, ConflictError
 
 from ..constants import MembershipStatus, Role
 from ..models import Membership, Organization
-from ..permissions import ROLE_RANK
+from ..permissions import require
 from ..signals import membership_changed
 from .settings import _rates_changed
 
@@ -123,18 +123,11 @@ def _owners_left(organization_id: Any, excluding: Membership) -> int:
 
 
 def _check_may_manage(actor: Membership, target: Membership, new_role: str | None = None) -> None:
-    """Admins manage non-owners; only owners touch owners or grant ownership."""
-    touches_owner = target.role == Role.OWNER or new_role == Role.OWNER
-    if touches_owner and actor.role != Role.OWNER:
-        raise ApplicationError(
-            "Only owners can change owners or grant ownership.",
-            code="owner_required",
-            status_code=403,
-        )
-    if ROLE_RANK[Role(actor.role)] < ROLE_RANK[Role.ADMIN]:
-        raise ApplicationError(
-            "Only admins can manage members.", code="role_required", status_code=403
-        )
+    """Admins manage non-owners (``members.manage``); only owners touch owners
+    or grant ownership (``owners.manage``)."""
+    if target.role == Role.OWNER or new_role == Role.OWNER:
+        require(actor, "owners.manage")
+    require(actor, "members.manage")
 
 
 def member_change_role(*, actor: Membership, membership: Membership, role: str) -> Membership:
@@ -172,10 +165,7 @@ def member_remove(*, actor: Membership, membership: Membership) -> None:
 
 def ownership_transfer(*, actor: Membership, membership: Membership) -> Membership:
     """The acting owner hands ownership to ``membership`` and becomes an admin."""
-    if actor.role != Role.OWNER:
-        raise ApplicationError(
-            "Only an owner can transfer ownership.", code="owner_required", status_code=403
-        )
+    require(actor, "owners.manage")
     if membership.pk == actor.pk:
         raise ApplicationError("You already own this organization.", code="invalid")
     with transaction.atomic():

@@ -6,11 +6,11 @@ from typing import Any
 
 from django.db.models import Q
 
-from apps.common.errors import ApplicationError, ConflictError
+from apps.common.errors import ConflictError
 from apps.iam.two_factor import two_factor_enabled
 
-from ..constants import Role
 from ..models import Membership, Organization
+from ..permissions import require
 
 #: Organization fields an admin may change through the API.
 SETTINGS_FIELDS = (
@@ -34,13 +34,8 @@ def organization_update(
     *, actor: Membership, organization: Organization, data: dict[str, Any]
 ) -> Organization:
     """Apply validated settings; the host cache is invalidated by the save."""
-    owner_only = OWNER_ONLY_SETTINGS.intersection(data)
-    if owner_only and actor.role != Role.OWNER:
-        raise ApplicationError(
-            f"Only owners can change: {', '.join(sorted(owner_only))}.",
-            code="owner_required",
-            status_code=403,
-        )
+    if OWNER_ONLY_SETTINGS.intersection(data):
+        require(actor, "organization.owner_settings")
     if data.get("require_two_factor") and not two_factor_enabled(user=actor.user):
         # Switching it on would lock the actor out with everyone else who has
         # no second factor, with nobody left who could switch it off.
