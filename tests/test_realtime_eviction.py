@@ -162,15 +162,32 @@ def test_new_member_event_joined(tenant, commit):
     }
 
 
-def test_suspended_organization_closes_its_sockets_only(tenant, other_tenant, commit):
+def _suspend_by_an_operator(organization_id: Any) -> None:
+    organization_services.organization_suspend(organization_id=organization_id)
+
+
+def _cancel_by_billing(organization_id: Any) -> None:
+    """What billing's subscription sync does: set the status, send the signal."""
+    from apps.organizations.models import Organization
+    from apps.organizations.signals import organization_status_changed_on_commit
+    from tenants.provisioning import set_tenant_status
+
+    organization = Organization.objects.select_for_update().get(pk=organization_id)
+    previous = organization.status
+    set_tenant_status(organization, "cancelled")
+    organization_status_changed_on_commit(organization, previous=previous)
+
+
+@pytest.mark.parametrize("make_inactive", [_suspend_by_an_operator, _cancel_by_billing])
+def test_suspended_organization_closes_its_sockets_only(
+    tenant, other_tenant, commit, make_inactive
+):
     member = MembershipFactory(organization=tenant)
     globex = MembershipFactory(organization=other_tenant)
 
     def suspend() -> None:
         with commit(), schema_context("public"):
-            organization = type(tenant).objects.get(pk=tenant.pk)
-            organization.status = "suspended"
-            organization.save(update_fields=["status"])
+            make_inactive(tenant.pk)
 
     @async_to_sync
     async def scenario() -> tuple[int, bool, int]:

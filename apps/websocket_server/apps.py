@@ -11,25 +11,17 @@ class WebsocketServerConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_out
-        from django.db.models.signals import post_init, post_save
 
-        from apps.organizations.models import Organization
-        from apps.organizations.signals import membership_changed
+        from apps.organizations.signals import membership_changed, organization_status_changed
 
         from . import receivers, tasks  # noqa: F401  (registers the Celery tasks)
 
         membership_changed.connect(
             receivers.on_membership_changed, dispatch_uid="websocket_server.membership_changed"
         )
-        post_init.connect(
-            receivers.on_organization_loaded,
-            sender=Organization,
-            dispatch_uid="websocket_server.organization_loaded",
-        )
-        post_save.connect(
-            receivers.on_organization_saved,
-            sender=Organization,
-            dispatch_uid="websocket_server.organization_saved",
+        organization_status_changed.connect(
+            receivers.on_organization_status_changed,
+            dispatch_uid="websocket_server.organization_status_changed",
         )
         user_logged_out.connect(
             receivers.on_user_logged_out, dispatch_uid="websocket_server.user_logged_out"

@@ -10,9 +10,10 @@ apps know nothing about sockets):
   sockets close with 4403, reason ``membership_changed`` (a still-active
   member reconnects and gets the new role's view; a deactivated one is
   refused), and ``member``/``left`` when the membership is no longer active.
-* ``Organization`` saved with a status that moved into suspended/cancelled →
+* ``organization_status_changed`` (sent after commit by the organizations
+  services that change the status, and billing's) into suspended/cancelled →
   every socket of the organization closes with 4403 (reason
-  ``organization_inactive``) after commit.
+  ``organization_inactive``).
 * ``user_logged_out`` → the sockets opened with that session or token (in
   every organization) close with 4401.
 
@@ -24,8 +25,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
-
 from apps.organizations.constants import READ_ONLY_STATUSES, MembershipStatus
 from apps.organizations.models import Membership, Organization
 
@@ -34,8 +33,6 @@ from .events import evict_sockets, send_event
 from .groups import credential_group, org_group, user_group
 
 logger = logging.getLogger(__name__)
-
-_LOADED_STATUS = "_websocket_loaded_status"
 
 
 def on_membership_changed(
@@ -66,25 +63,15 @@ def on_membership_changed(
         logger.exception("websocket: membership change of %s not handled", organization_id)
 
 
-def on_organization_loaded(sender: Any, instance: Organization, **kwargs: Any) -> None:
-    """Remember the status as loaded, to see a change on save."""
-    instance.__dict__[_LOADED_STATUS] = instance.__dict__.get("status")
-
-
-def on_organization_saved(
-    sender: Any, instance: Organization, created: bool, **kwargs: Any
+def on_organization_status_changed(
+    sender: object, schema_name: str, status: str, **kwargs: object
 ) -> None:
-    before = instance.__dict__.get(_LOADED_STATUS)
-    instance.__dict__[_LOADED_STATUS] = instance.status
-    if created or before is None or instance.status == before:
+    """An organization became read-only (suspended, cancelled): close its
+    sockets (the signal is sent after commit)."""
+    if status not in READ_ONLY_STATUSES:
         return
-    if instance.status not in READ_ONLY_STATUSES:
-        return
-    schema = instance.schema_name
-    transaction.on_commit(
-        lambda: evict_sockets(
-            groups=[org_group(schema)], code=CLOSE_FORBIDDEN, reason="organization_inactive"
-        )
+    evict_sockets(
+        groups=[org_group(schema_name)], code=CLOSE_FORBIDDEN, reason="organization_inactive"
     )
 
 

@@ -1,4 +1,9 @@
-"""An organization's status: an operator's suspension and its lifting."""
+"""An organization's status: an operator's suspension and its lifting.
+
+A status change sends ``signals.organization_status_changed`` after commit
+(the WebSocket server closes the sockets of an organization that became
+read-only).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from tenants.provisioning import TenantError, set_tenant_status
 
 from ..constants import OrganizationStatus
 from ..models import Organization
+from ..signals import organization_status_changed_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +63,7 @@ def organization_suspend(*, organization_id: Any) -> Organization:
                 code="not_suspendable",
             )
         set_tenant_status(org, OrganizationStatus.SUSPENDED, status_before_suspension=org.status)
+        organization_status_changed_on_commit(org, previous=org.status_before_suspension)
     logger.info(
         "organization %s suspended by an operator (was %s)", org.pk, org.status_before_suspension
     )
@@ -91,5 +98,6 @@ def organization_resume(*, organization_id: Any) -> Organization:
         if subscription is not None:
             organization_status_resync(subscription=subscription)
             org.refresh_from_db(fields=["status", "updated_at"])
+        organization_status_changed_on_commit(org, previous=OrganizationStatus.SUSPENDED)
     logger.info("organization %s resumed by an operator: %s", org.pk, org.status)
     return org
