@@ -14,7 +14,8 @@ blockers) are correlated subqueries of the list statement itself.
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import TYPE_CHECKING
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
@@ -31,10 +32,15 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from apps.organizations.models import Membership
 from apps.projects.selectors import visible_project_filter
 
 from .constants import CLOSED_STATUSES, TaskPriority
 from .models import Label, Task, TaskActivity, TaskAssignee, TaskComment, TaskDependency
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
 
 #: Priority as a number, so "order by priority" means none < low < … < urgent
 #: instead of the alphabetical order of the stored strings.
@@ -56,7 +62,9 @@ class ILike(Lookup):
     lookup_name = "ilike"
     prepare_rhs = False
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, tuple[str | int, ...]]:
         lhs_sql, lhs_params = self.process_lhs(compiler, connection)
         rhs_sql, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs_sql} ILIKE {rhs_sql}", (*lhs_params, *rhs_params)
@@ -69,11 +77,11 @@ def contains_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def tasks_visible_to(*, membership: Any, include_deleted: bool = False) -> QuerySet[Task]:
-    """Tasks ``membership`` may see (alive ones unless ``include_deleted``)."""
+def tasks_visible_to(*, actor: Membership, include_deleted: bool = False) -> QuerySet[Task]:
+    """Tasks ``actor`` may see (alive ones unless ``include_deleted``)."""
     manager = Task.all_objects if include_deleted else Task.objects
     return manager.filter(project__deleted_at__isnull=True).filter(
-        visible_project_filter(membership, prefix="project__")
+        visible_project_filter(actor, prefix="project__")
     )
 
 
@@ -110,7 +118,7 @@ def with_task_details(queryset: QuerySet[Task]) -> QuerySet[Task]:
     )
 
 
-def task_list(*, membership: Any) -> QuerySet[Task]:
+def task_list(*, actor: Membership) -> QuerySet[Task]:
     """The visible tasks, in manual order (``position``): the list to filter,
     order and page. Details are added per page by ``task_page_details``.
 
@@ -118,13 +126,13 @@ def task_list(*, membership: Any) -> QuerySet[Task]:
     ``id`` is the last tie-breaker so pages never overlap.
     """
     return (
-        tasks_visible_to(membership=membership)
+        tasks_visible_to(actor=actor)
         .annotate(priority_rank=PRIORITY_RANK)
         .order_by("position", "created_at", "id")
     )
 
 
-def task_page_details(page_ids: list[Any]) -> list[Task]:
+def task_page_details(page_ids: list[uuid.UUID]) -> list[Task]:
     """The tasks of one page, with their details, in ``page_ids`` order.
 
     Two statements instead of one on purpose: PostgreSQL evaluates a row's
@@ -135,11 +143,13 @@ def task_page_details(page_ids: list[Any]) -> list[Task]:
     return [by_id[pk] for pk in page_ids if pk in by_id]
 
 
-def task_get_for_member(*, membership: Any, task_id: Any, include_deleted: bool = False) -> Task:
-    """The task if ``membership`` may see it, else 404 (unknown, hidden and
+def task_get_for_member(
+    *, actor: Membership, task_id: uuid.UUID, include_deleted: bool = False
+) -> Task:
+    """The task if ``actor`` may see it, else 404 (unknown, hidden and
     other organizations' tasks are indistinguishable)."""
     task = (
-        with_task_details(tasks_visible_to(membership=membership, include_deleted=include_deleted))
+        with_task_details(tasks_visible_to(actor=actor, include_deleted=include_deleted))
         .select_related("project")
         .filter(pk=task_id)
         .first()
@@ -149,7 +159,7 @@ def task_get_for_member(*, membership: Any, task_id: Any, include_deleted: bool 
     return task
 
 
-def task_open_blocker_ids(*, task: Task) -> list[Any]:
+def task_open_blocker_ids(*, task: Task) -> list[uuid.UUID]:
     """Ids of the alive tasks blocking ``task`` that are not done or cancelled."""
     return list(
         TaskDependency.objects.filter(task=task, blocked_by__deleted_at__isnull=True)
@@ -164,7 +174,7 @@ def task_comment_list(*, task: Task) -> QuerySet[TaskComment]:
     return TaskComment.objects.filter(task=task).order_by("created_at", "id")
 
 
-def task_comment_get(*, task: Task, comment_id: Any) -> TaskComment:
+def task_comment_get(*, task: Task, comment_id: uuid.UUID) -> TaskComment:
     comment = task_comment_list(task=task).filter(pk=comment_id).first()
     if comment is None:
         raise Http404("No such comment.")
@@ -180,7 +190,7 @@ def label_list() -> QuerySet[Label]:
     return Label.objects.order_by("name", "id")
 
 
-def label_get(*, label_id: Any) -> Label:
+def label_get(*, label_id: uuid.UUID) -> Label:
     label = Label.objects.filter(pk=label_id).first()
     if label is None:
         raise Http404("No such label.")

@@ -7,7 +7,7 @@ use ``EXISTS`` instead of joins, so they never duplicate rows or need
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django_filters import rest_framework as filters
@@ -22,7 +22,7 @@ class TaskOrderingFilter(filters.OrderingFilter):
     """``ordering`` with stable tie-breakers, so equal keys never make a task
     appear on two pages (or none)."""
 
-    def filter(self, qs: QuerySet[Task], value: Any) -> QuerySet[Task]:
+    def filter(self, qs: QuerySet[Task], value: list[str] | None) -> QuerySet[Task]:
         if not value:
             return qs
         ordering = [self.get_ordering_value(param) for param in value]
@@ -60,10 +60,10 @@ class TaskFilter(filters.FilterSet):
         model = Task
         fields: list[str] = []
 
-    def filter_assignee(self, qs: QuerySet[Task], name: str, value: Any) -> QuerySet[Task]:
+    def filter_assignee(self, qs: QuerySet[Task], name: str, value: uuid.UUID) -> QuerySet[Task]:
         return qs.filter(Exists(TaskAssignee.objects.filter(task=OuterRef("pk"), user_id=value)))
 
-    def filter_label(self, qs: QuerySet[Task], name: str, value: Any) -> QuerySet[Task]:
+    def filter_label(self, qs: QuerySet[Task], name: str, value: uuid.UUID) -> QuerySet[Task]:
         through = Task.labels.through
         return qs.filter(Exists(through.objects.filter(task_id=OuterRef("pk"), label_id=value)))
 

@@ -10,6 +10,7 @@ Output serializers read only what ``selectors.with_task_details`` loaded.
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
@@ -75,21 +76,21 @@ class TaskSerializer(serializers.ModelSerializer):
     @extend_schema_field(_UUID_LIST)
     # The list/detail selectors annotate ``*_ids``; a task fresh from a service
     # is not annotated, and reads its relations instead.
-    def get_assignees(self, obj: Task) -> list[Any]:
+    def get_assignees(self, obj: Task) -> list[uuid.UUID]:
         ids = getattr(obj, "assignee_ids", None)
         if ids is not None:
             return list(ids)
         return [a.user_id for a in obj.assignments.order_by("created_at", "user_id")]
 
     @extend_schema_field(_UUID_LIST)
-    def get_labels(self, obj: Task) -> list[Any]:
+    def get_labels(self, obj: Task) -> list[uuid.UUID]:
         ids = getattr(obj, "label_ids", None)
         if ids is not None:
             return list(ids)
         return [label.pk for label in obj.labels.order_by("name", "id")]
 
     @extend_schema_field(_UUID_LIST)
-    def get_blocked_by(self, obj: Task) -> list[Any]:
+    def get_blocked_by(self, obj: Task) -> list[uuid.UUID]:
         ids = getattr(obj, "blocked_by_ids", None)
         if ids is not None:
             return list(ids)

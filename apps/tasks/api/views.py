@@ -2,9 +2,11 @@
 
 Thin by design: validate the input, call one service or selector, serialize.
 Reads are open to every member (viewers included) and limited to what the
-caller may see; writes need member+ (``IsTaskContributor``) and the finer
-rules (own tasks, managers, comment authors, archived projects) are enforced
-by the services, so they hold for every caller, not just the API.
+caller may see; writes need ``tasks.contribute`` (member+: viewers get 403
+``role_required`` before their input is looked at) and the finer rules (own
+tasks, managers, comment authors, archived projects) are enforced by the
+services, so they hold for every caller, not just the API. Each operation
+documents the error codes it answers (``error_responses``).
 """
 
 from __future__ import annotations
@@ -14,21 +16,21 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import SAFE_METHODS
+from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.errors import RoleRequiredError
+from apps.common.openapi import error_responses
 from apps.common.pagination import UncountedPagination
 from apps.organizations.models import Membership
-from apps.organizations.permissions import IsOrganizationMember, request_membership
+from apps.organizations.permissions import IsOrganizationMember, required_membership
 from apps.tasks import selectors
 from apps.tasks.models import Label, Task, TaskActivity, TaskComment, TaskDependency
-from apps.tasks.services import comments, dependencies, labels, rules, tasks
+from apps.tasks.services import comments, dependencies, labels, tasks
 
 from .filters import TaskFilter
 from .serializers import (
@@ -48,33 +50,49 @@ TASK_ID_PARAMETER = OpenApiParameter(
 )
 
 
-class IsTaskContributor(IsOrganizationMember):
-    """Any member reads; writing needs member+ (viewers get 403 ``role_required``
-    before their input is even looked at)."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if not super().has_permission(request, view):
-            return False
-        membership = request_membership(request)
-        assert membership is not None  # super() raised NotAMember otherwise
-        if request.method not in SAFE_METHODS and not rules.may_contribute(membership):
-            raise RoleRequiredError("tasks.contribute")
-        return True
+#: Refusals of ``IsOrganizationMember``, which guards every view here.
+_MEMBER = ("not_a_member", "two_factor_required")
+#: A write by a role without the view's write permission.
+_WRITE = (*_MEMBER, "role_required")
+#: Bad input refused by the parsers, the input guards or the serializer.
+_INPUT = ("invalid", "parse_error", "json_too_deep", "invalid_characters", "too_many_fields")
+#: A paginated list: bad query parameters, a page past the end (404).
+_PAGE = ("invalid", "invalid_characters", "too_many_fields", "page_out_of_range", "not_found")
+#: Assignees and mentioned users: members who can see the project.
+_PEOPLE = ("not_an_organization_member", "user_cannot_see_project")
+#: The task fields that name other objects or carry dates (create and update).
+_TASK_FIELDS = (
+    *_PEOPLE,
+    "does_not_exist",
+    "parent_other_project",
+    "invalid_date_range",
+    "date_out_of_range",
+)
 
 
 class _MemberViewMixin(APIView):
-    """``self.membership``: the caller's membership in the host's organization."""
+    """``self.actor``: the caller's membership in the host's organization.
+    Every member reads (``projects.view``); writing needs ``tasks.contribute``."""
 
     # Subclasses ``APIView`` (already in every user's MRO, so nothing changes at
     # run time) so that ``self.request``/``self.kwargs`` have DRF's types.
+    permission_classes = [IsOrganizationMember]
+    read_permission = "projects.view"
+    write_permission = "tasks.contribute"
 
     @property
-    def membership(self) -> Membership:
-        membership = request_membership(self.request)
-        assert membership is not None  # guaranteed by the permission class
-        return membership
+    def actor(self) -> Membership:
+        return required_membership(self.request)  # the permission class requires one
 
 
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: TaskSerializer(many=True), **error_responses(*_PAGE, *_MEMBER)}
+    ),
+    retrieve=extend_schema(
+        responses={200: TaskSerializer, **error_responses(*_MEMBER, "not_found")}
+    ),
+)
 class TaskViewSet(
     _MemberViewMixin,
     mixins.ListModelMixin,
@@ -85,9 +103,7 @@ class TaskViewSet(
     """``/api/v1/tasks/``: list (filters, ordering, pagination), create, read,
     PATCH, soft DELETE, restore and move."""
 
-    permission_classes = [IsTaskContributor]
     pagination_class = UncountedPagination
-    read_permission = "projects.view"
     serializer_class = TaskSerializer
     queryset = Task.objects.none()  # for the schema generator; see get_queryset
     filterset_class = TaskFilter
@@ -95,60 +111,111 @@ class TaskViewSet(
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Task]:
-        return selectors.task_list(membership=self.membership)
+        return selectors.task_list(actor=self.actor)
 
     def get_object(self) -> Task:
-        return selectors.task_get_for_member(membership=self.membership, task_id=self.kwargs["pk"])
+        return selectors.task_get_for_member(actor=self.actor, task_id=self.kwargs["pk"])
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Page over ids, then load the page's details (see task_page_details)."""
         ids = self.filter_queryset(self.get_queryset()).values_list("pk", flat=True)
         page_ids = self.paginate_queryset(ids)
         assert page_ids is not None  # pagination_class is set: always a page
-        tasks = selectors.task_page_details(list(page_ids))
-        return self.get_paginated_response(TaskSerializer(tasks, many=True).data)
+        page = selectors.task_page_details(list(page_ids))
+        return self.get_paginated_response(TaskSerializer(page, many=True).data)
 
     def _task_response(self, task: Task, code: int = status.HTTP_200_OK) -> Response:
-        fresh = selectors.task_get_for_member(membership=self.membership, task_id=task.pk)
+        fresh = selectors.task_get_for_member(actor=self.actor, task_id=task.pk)
         return Response(TaskSerializer(fresh).data, status=code)
 
-    @extend_schema(request=TaskCreateSerializer, responses={201: TaskSerializer})
+    @extend_schema(
+        request=TaskCreateSerializer,
+        responses={
+            201: TaskSerializer,
+            **error_responses(*_INPUT, *_TASK_FIELDS, "project_archived", *_WRITE),
+        },
+    )
     def create(self, request: Request) -> Response:
         body = TaskCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        task = tasks.task_create(actor=self.membership, **body.validated_data)
+        task = tasks.task_create(actor=self.actor, **body.validated_data)
         return self._task_response(task, status.HTTP_201_CREATED)
 
-    @extend_schema(request=TaskUpdateSerializer, responses=TaskSerializer)
+    @extend_schema(
+        request=TaskUpdateSerializer,
+        responses={
+            200: TaskSerializer,
+            **error_responses(
+                *_INPUT,
+                *_TASK_FIELDS,
+                "project_archived",
+                *_WRITE,
+                "not_task_participant",
+                "not_found",
+                "parent_cycle",
+                "blockers_open",
+            ),
+        },
+    )
     def partial_update(self, request: Request, pk: uuid.UUID) -> Response:
         task = self.get_object()
         body = TaskUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        task = tasks.task_update(actor=self.membership, task=task, **body.validated_data)
+        task = tasks.task_update(actor=self.actor, task=task, **body.validated_data)
         return self._task_response(task)
 
+    @extend_schema(
+        responses={
+            204: None,
+            **error_responses("project_archived", *_WRITE, "not_task_reporter", "not_found"),
+        }
+    )
     def destroy(self, request: Request, pk: uuid.UUID) -> Response:
-        tasks.task_delete(actor=self.membership, task=self.get_object())
+        tasks.task_delete(actor=self.actor, task=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses=TaskSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: TaskSerializer,
+            **error_responses(
+                "project_archived",
+                *_WRITE,
+                "not_task_reporter",
+                "not_found",
+                "task_not_deleted",
+                "parent_deleted",
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def restore(self, request: Request, pk: uuid.UUID) -> Response:
         """Undo a delete (the task and the subtasks deleted with it)."""
-        task = selectors.task_get_for_member(
-            membership=self.membership, task_id=pk, include_deleted=True
-        )
-        task = tasks.task_restore(actor=self.membership, task=task)
+        task = selectors.task_get_for_member(actor=self.actor, task_id=pk, include_deleted=True)
+        task = tasks.task_restore(actor=self.actor, task=task)
         return self._task_response(task)
 
-    @extend_schema(request=TaskMoveSerializer, responses=TaskSerializer)
+    @extend_schema(
+        request=TaskMoveSerializer,
+        responses={
+            200: TaskSerializer,
+            **error_responses(
+                *_INPUT,
+                "does_not_exist",
+                "project_archived",
+                *_WRITE,
+                "not_task_participant",
+                "not_found",
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def move(self, request: Request, pk: uuid.UUID) -> Response:
         """Manual ordering: ``{position}`` or ``{before: id}`` / ``{after: id}``."""
         task = self.get_object()
         body = TaskMoveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        task = tasks.task_move(actor=self.membership, task=task, **body.validated_data)
+        task = tasks.task_move(actor=self.actor, task=task, **body.validated_data)
         return self._task_response(task)
 
 
@@ -159,7 +226,7 @@ class _TaskChildMixin(_MemberViewMixin):
     def task(self) -> Task:
         if not hasattr(self, "_task"):
             self._task = selectors.task_get_for_member(
-                membership=self.membership, task_id=self.kwargs["task_id"]
+                actor=self.actor, task_id=self.kwargs["task_id"]
             )
         return self._task
 
@@ -170,20 +237,31 @@ class TaskDependencyViewSet(_TaskChildMixin, viewsets.GenericViewSet):
     ``DELETE /tasks/{task_id}/dependencies/{id}/`` (the link's id or the
     blocking task's id)."""
 
-    permission_classes = [IsTaskContributor]
-    read_permission = "projects.view"
     serializer_class = TaskDependencySerializer
     queryset = TaskDependency.objects.none()
     lookup_value_converter = "uuid"  # malformed ids: 404 (see urls.py)
 
     @extend_schema(
-        request=TaskDependencyCreateSerializer, responses={201: TaskDependencySerializer}
+        request=TaskDependencyCreateSerializer,
+        responses={
+            201: TaskDependencySerializer,
+            **error_responses(
+                *_INPUT,
+                "does_not_exist",
+                "project_archived",
+                *_WRITE,
+                "not_task_participant",
+                "not_found",
+                "dependency_cycle",
+                "dependency_exists",
+            ),
+        },
     )
     def create(self, request: Request, task_id: uuid.UUID) -> Response:
         body = TaskDependencyCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         dependency = dependencies.task_dependency_add(
-            actor=self.membership, task=self.task, **body.validated_data
+            actor=self.actor, task=self.task, **body.validated_data
         )
         return Response(TaskDependencySerializer(dependency).data, status=status.HTTP_201_CREATED)
 
@@ -195,14 +273,23 @@ class TaskDependencyViewSet(_TaskChildMixin, viewsets.GenericViewSet):
                 OpenApiParameter.PATH,
                 description="The dependency's id, or the blocking task's id.",
             )
-        ]
+        ],
+        responses={
+            204: None,
+            **error_responses("project_archived", *_WRITE, "not_task_participant", "not_found"),
+        },
     )
     def destroy(self, request: Request, task_id: uuid.UUID, pk: uuid.UUID) -> Response:
-        dependencies.task_dependency_remove(actor=self.membership, task=self.task, dependency_id=pk)
+        dependencies.task_dependency_remove(actor=self.actor, task=self.task, dependency_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(parameters=[TASK_ID_PARAMETER])
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: TaskCommentSerializer(many=True), **error_responses(*_PAGE, *_MEMBER)}
+    )
+)
 class TaskCommentViewSet(
     _TaskChildMixin,
     mixins.ListModelMixin,
@@ -211,8 +298,6 @@ class TaskCommentViewSet(
     """``/tasks/{task_id}/comments/``: list (oldest first), post (members+),
     PATCH (author), DELETE (author or admin+)."""
 
-    permission_classes = [IsTaskContributor]
-    read_permission = "projects.view"
     serializer_class = TaskCommentSerializer
     queryset = TaskComment.objects.none()  # for the schema generator; see get_queryset
     lookup_value_converter = "uuid"  # malformed ids: 404 (see urls.py)
@@ -224,43 +309,71 @@ class TaskCommentViewSet(
     def get_object(self) -> TaskComment:
         return selectors.task_comment_get(task=self.task, comment_id=self.kwargs["pk"])
 
-    @extend_schema(responses={201: TaskCommentSerializer})
+    @extend_schema(
+        responses={
+            201: TaskCommentSerializer,
+            **error_responses(*_INPUT, *_PEOPLE, "project_archived", *_WRITE, "not_found"),
+        }
+    )
     def create(self, request: Request, task_id: uuid.UUID) -> Response:
         body = TaskCommentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         comment = comments.task_comment_create(
-            actor=self.membership, task=self.task, body=body.validated_data["body"]
+            actor=self.actor, task=self.task, body=body.validated_data["body"]
         )
         return Response(TaskCommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        responses={
+            200: TaskCommentSerializer,
+            **error_responses(
+                *_INPUT, *_PEOPLE, "project_archived", *_WRITE, "not_author", "not_found"
+            ),
+        }
+    )
     def partial_update(self, request: Request, task_id: uuid.UUID, pk: uuid.UUID) -> Response:
         comment = self.get_object()
         body = TaskCommentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         comment = comments.task_comment_update(
-            actor=self.membership, comment=comment, body=body.validated_data["body"]
+            actor=self.actor, comment=comment, body=body.validated_data["body"]
         )
         return Response(TaskCommentSerializer(comment).data)
 
+    @extend_schema(
+        responses={
+            204: None,
+            **error_responses("project_archived", *_WRITE, "not_author", "not_found"),
+        }
+    )
     def destroy(self, request: Request, task_id: uuid.UUID, pk: uuid.UUID) -> Response:
-        comments.task_comment_delete(actor=self.membership, comment=self.get_object())
+        comments.task_comment_delete(actor=self.actor, comment=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema(parameters=[TASK_ID_PARAMETER])
+@extend_schema(
+    parameters=[TASK_ID_PARAMETER],
+    responses={200: TaskActivitySerializer(many=True), **error_responses(*_PAGE, *_MEMBER)},
+)
 class TaskActivityListView(_TaskChildMixin, generics.ListAPIView):
     """``GET /tasks/{task_id}/activity/``: who changed what, newest first."""
 
-    permission_classes = [IsTaskContributor]
-    read_permission = "projects.view"
     serializer_class = TaskActivitySerializer
     queryset = TaskActivity.objects.none()  # for the schema generator; see get_queryset
-    filter_backends: list[Any] = []
+    filter_backends: list[type[BaseFilterBackend]] = []
 
     def get_queryset(self) -> QuerySet[TaskActivity]:
         return selectors.task_activity_list(task=self.task)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: LabelSerializer(many=True), **error_responses(*_PAGE, *_MEMBER)}
+    ),
+    retrieve=extend_schema(
+        responses={200: LabelSerializer, **error_responses(*_MEMBER, "not_found")}
+    ),
+)
 class LabelViewSet(
     _MemberViewMixin,
     mixins.ListModelMixin,
@@ -269,9 +382,7 @@ class LabelViewSet(
 ):
     """``/api/v1/labels/``: everyone reads; managers+ create, edit and delete."""
 
-    permission_classes = [IsOrganizationMember]
-    read_permission = "projects.view"
-    write_permission = "projects.manage"
+    write_permission = "tasks.manage_all"
     serializer_class = LabelSerializer
     queryset = Label.objects.none()  # for the schema generator; see get_queryset
     lookup_value_converter = "uuid"  # malformed ids: 404 (see urls.py)
@@ -283,20 +394,29 @@ class LabelViewSet(
     def get_object(self) -> Label:
         return selectors.label_get(label_id=self.kwargs["pk"])
 
-    @extend_schema(responses={201: LabelSerializer})
+    @extend_schema(
+        responses={201: LabelSerializer, **error_responses(*_INPUT, "label_name_taken", *_WRITE)}
+    )
     def create(self, request: Request) -> Response:
         body = LabelSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        label = labels.label_create(actor=self.membership, **body.validated_data)
+        label = labels.label_create(actor=self.actor, **body.validated_data)
         return Response(LabelSerializer(label).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        responses={
+            200: LabelSerializer,
+            **error_responses(*_INPUT, "label_name_taken", *_WRITE, "not_found"),
+        }
+    )
     def partial_update(self, request: Request, pk: uuid.UUID) -> Response:
         label = self.get_object()
         body = LabelSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        label = labels.label_update(actor=self.membership, label=label, **body.validated_data)
+        label = labels.label_update(actor=self.actor, label=label, **body.validated_data)
         return Response(LabelSerializer(label).data)
 
+    @extend_schema(responses={204: None, **error_responses(*_WRITE, "not_found")})
     def destroy(self, request: Request, pk: uuid.UUID) -> Response:
-        labels.label_delete(actor=self.membership, label=self.get_object())
+        labels.label_delete(actor=self.actor, label=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

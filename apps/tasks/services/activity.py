@@ -9,10 +9,10 @@ managers+ for a private one).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 
 from apps.organizations.constants import MembershipStatus, Role
 from apps.organizations.models import Membership
@@ -20,6 +20,11 @@ from apps.organizations.permissions import role_has
 from apps.projects.models import Project, ProjectMember
 from apps.tasks.models import Task, TaskActivity
 from apps.websocket_server.events import send_event_on_commit
+
+#: What an activity row records, before its JSON form: ``{field: (old, new)}``.
+Changes: TypeAlias = Mapping[str, tuple[object, object]]
+#: The ``data`` of an event: JSON-safe values (ids as strings, dates ISO 8601).
+EventData: TypeAlias = dict[str, Any]
 
 
 def _audience(actor: Membership, project: Project) -> list[uuid.UUID] | None:
@@ -39,7 +44,7 @@ def _audience(actor: Membership, project: Project) -> list[uuid.UUID] | None:
 # --- values, activity and events ------------------------------------------------------
 
 
-def _json(value: Any) -> Any:
+def _json(value: object) -> Any:
     """The JSON form used in activity ``changes`` and event data."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
@@ -54,12 +59,12 @@ def _json(value: Any) -> Any:
     raise TypeError(f"No JSON form for {type(value).__name__}")
 
 
-def _ids(values: Iterable[Any]) -> list[str]:
+def _ids(values: Iterable[uuid.UUID]) -> list[str]:
     return sorted(str(v) for v in values)
 
 
 def _activity(
-    task_id: Any, actor: Membership, verb: str, changes: dict[str, Any], at: datetime
+    task_id: uuid.UUID, actor: Membership, verb: str, changes: Changes, at: datetime
 ) -> TaskActivity:
     return TaskActivity(
         task_id=task_id,
@@ -71,19 +76,21 @@ def _activity(
 
 
 def _record(
-    task_id: Any, actor: Membership, verb: str, changes: dict[str, Any], at: datetime
+    task_id: uuid.UUID, actor: Membership, verb: str, changes: Changes, at: datetime
 ) -> None:
     """Write one activity row (see ``_activity``)."""
     _activity(task_id, actor, verb, changes, at).save(force_insert=True)
 
 
 def _emit(
-    op: str, data: dict[str, Any], audience: list[uuid.UUID] | None, *, type: str = "task"
+    op: str, data: EventData, audience: list[uuid.UUID] | None, *, type: str = "task"
 ) -> None:
     send_event_on_commit(type=type, op=op, data=data, user_ids=audience)
 
 
-def _task_data(task: Task, assignees: Iterable[Any], labels: Iterable[Any]) -> dict[str, Any]:
+def _task_data(
+    task: Task, assignees: Iterable[uuid.UUID], labels: Iterable[uuid.UUID]
+) -> EventData:
     """The event payload of a created task (ids as strings, dates ISO 8601)."""
     return {
         "id": str(task.pk),

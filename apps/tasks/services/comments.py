@@ -5,23 +5,21 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Final
 
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from apps.common.errors import ApplicationError
-from apps.organizations.constants import Role
+from apps.common.errors import PermissionDeniedError
 from apps.organizations.models import Membership
-from apps.organizations.permissions import ROLE_RANK
+from apps.organizations.permissions import may, require
 from apps.projects.models import Project
 from apps.tasks.constants import ActivityVerb
 from apps.tasks.models import Task, TaskComment
 
-from .activity import _audience, _emit, _record
+from .activity import EventData, _audience, _emit, _record
 from .rules import (
-    _require_contributor,
     _require_may_see,
     _require_writable,
     _roles_of_members,
@@ -37,7 +35,7 @@ def mentions_in(body: str) -> list[uuid.UUID]:
     return list(dict.fromkeys(uuid.UUID(m) for m in MENTION_RE.findall(body)))
 
 
-def _comment_data(comment: TaskComment) -> dict[str, Any]:
+def _comment_data(comment: TaskComment) -> EventData:
     return {
         "id": str(comment.pk),
         "task": str(comment.task_id),
@@ -66,7 +64,7 @@ def _checked_mentions(actor: Membership, project: Project, body: str) -> list[uu
     return mentioned
 
 
-def _locked_comment(comment_id: Any) -> TaskComment:
+def _locked_comment(comment_id: uuid.UUID) -> TaskComment:
     """The alive comment, row locked, with its task and project; else 404."""
     comment = (
         TaskComment.objects.select_for_update(of=("self",))
@@ -86,7 +84,7 @@ def task_comment_create(*, actor: Membership, task: Task, body: str) -> TaskComm
     Activity: ``commented`` ``{"comment": [null, id]}``. Events:
     ``task.comment``/``created``; ``task.mention``/``created`` to the mentioned.
     """
-    _require_contributor(actor)
+    require(actor, "tasks.contribute")
     with transaction.atomic():
         project = Project.objects.get(pk=task.project_id)
         _require_writable(project)
@@ -106,11 +104,9 @@ def task_comment_update(*, actor: Membership, comment: TaskComment, body: str) -
 
     Activity: ``commented`` ``{"comment": [id, id], "body": [old, new]}``.
     """
-    _require_contributor(actor)
+    require(actor, "tasks.contribute")
     if comment.author_id != actor.user_id:
-        raise ApplicationError(
-            "Only the author can edit a comment.", code="not_comment_author", status_code=403
-        )
+        raise PermissionDeniedError("Only the author can edit a comment.", code="not_author")
     with transaction.atomic():
         comment = _locked_comment(comment.pk)
         project = comment.task.project
@@ -134,13 +130,10 @@ def task_comment_delete(*, actor: Membership, comment: TaskComment) -> None:
 
     Activity: ``commented`` ``{"comment": [id, null]}``.
     """
-    _require_contributor(actor)
-    is_admin = ROLE_RANK[Role(actor.role)] >= ROLE_RANK[Role.ADMIN]
-    if comment.author_id != actor.user_id and not is_admin:
-        raise ApplicationError(
-            "Only the author or an admin can delete a comment.",
-            code="not_comment_author",
-            status_code=403,
+    require(actor, "tasks.contribute")
+    if comment.author_id != actor.user_id and not may(actor, "comments.moderate"):
+        raise PermissionDeniedError(
+            "Only the author or an admin can delete a comment.", code="not_author"
         )
     with transaction.atomic():
         comment = _locked_comment(comment.pk)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -12,6 +11,7 @@ from django.utils import timezone
 
 from apps.common.errors import ConflictError
 from apps.organizations.models import Membership
+from apps.organizations.permissions import require
 from apps.tasks.constants import ActivityVerb
 from apps.tasks.models import Task, TaskDependency
 from tenants.locks import tenant_xact_lock
@@ -19,14 +19,13 @@ from tenants.locks import tenant_xact_lock
 from .activity import _audience, _emit, _ids, _record
 from .rules import (
     _locked_task,
-    _require_contributor,
     _require_may_edit,
     _require_writable,
     _visible_task,
 )
 
 
-def _blocks_transitively(*, blocker: Any, task: Any) -> bool:
+def _blocks_transitively(*, blocker: uuid.UUID, task: uuid.UUID) -> bool:
     """Whether ``task`` is already (transitively) blocking ``blocker``, i.e.
     following ``blocked_by`` edges from ``blocker`` reaches ``task``. ``UNION``
     (not ``UNION ALL``) visits each task once, so the walk always ends."""
@@ -46,7 +45,7 @@ def _blocks_transitively(*, blocker: Any, task: Any) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def _alive_blocker_ids(task: Task) -> list[Any]:
+def _alive_blocker_ids(task: Task) -> list[uuid.UUID]:
     return list(
         TaskDependency.objects.filter(task=task, blocked_by__deleted_at__isnull=True).values_list(
             "blocked_by_id", flat=True
@@ -64,7 +63,7 @@ def task_dependency_add(
     Activity: ``dependency_added`` ``{"blocked_by": [null, id]}``. Event:
     ``updated`` with ``changes.blocked_by`` (old and new lists).
     """
-    _require_contributor(actor)
+    require(actor, "tasks.contribute")
     with transaction.atomic():
         task = _locked_task(task.pk)
         _require_may_edit(actor, task)
@@ -110,7 +109,7 @@ def task_dependency_remove(*, actor: Membership, task: Task, dependency_id: uuid
     Activity: ``dependency_removed`` ``{"blocked_by": [id, null]}``. Event:
     ``updated`` with ``changes.blocked_by``.
     """
-    _require_contributor(actor)
+    require(actor, "tasks.contribute")
     with transaction.atomic():
         task = _locked_task(task.pk)
         _require_may_edit(actor, task)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
@@ -10,22 +10,22 @@ from django.utils import timezone
 
 from apps.common.errors import ApplicationError
 from apps.organizations.models import Membership
+from apps.organizations.permissions import require
 from apps.tasks.constants import ActivityVerb
 from apps.tasks.models import Label, Task, TaskActivity
 
-from .activity import _activity, _emit
+from .activity import EventData, _activity, _emit
 from .rules import (
     UNSET,
-    _require_manager,
     _Unset,
 )
 
 
-def _label_data(label: Label) -> dict[str, Any]:
+def _label_data(label: Label) -> EventData:
     return {"id": str(label.pk), "name": label.name, "color": label.color}
 
 
-def _require_free_label_name(name: str, *, excluding: Any = None) -> None:
+def _require_free_label_name(name: str, *, excluding: uuid.UUID | None = None) -> None:
     taken = Label.objects.annotate(lower=Lower("name")).filter(lower=name.lower())
     if excluding is not None:
         taken = taken.exclude(pk=excluding)
@@ -40,7 +40,7 @@ def _require_free_label_name(name: str, *, excluding: Any = None) -> None:
 def label_create(*, actor: Membership, name: str, color: str | None = None) -> Label:
     """Create an organization-wide label (managers+; names unique ignoring case).
     Event: ``label``/``created``."""
-    _require_manager(actor)
+    require(actor, "tasks.manage_all")
     try:
         with transaction.atomic():
             _require_free_label_name(name)
@@ -60,7 +60,7 @@ def label_update(
     color: str | _Unset = UNSET,
 ) -> Label:
     """Rename or recolour a label (managers+). Event: ``label``/``updated``."""
-    _require_manager(actor)
+    require(actor, "tasks.manage_all")
     with transaction.atomic():
         label = Label.objects.select_for_update().get(pk=label.pk)
         fields = []
@@ -81,7 +81,7 @@ def label_delete(*, actor: Membership, label: Label) -> None:
     """Delete a label (managers+); it disappears from every task, deleted ones
     included, and each of those tasks gets an ``updated`` activity row for
     ``labels``. Event: ``label``/``deleted``."""
-    _require_manager(actor)
+    require(actor, "tasks.manage_all")
     with transaction.atomic():
         tasks = list(
             Task.all_objects.filter(labels=label).prefetch_related("labels").order_by("pk")

@@ -4,7 +4,8 @@ takes the midpoint between two neighbours and renumbers when none is left."""
 from __future__ import annotations
 
 import math
-from typing import Any, Final
+import uuid
+from typing import Final
 
 from django.core.exceptions import ValidationError
 from django.db.models import Max, Min
@@ -22,7 +23,7 @@ def _check_position(position: float) -> None:
         raise ValidationError({"position": ValidationError("Must be a finite number.")})
 
 
-def _append_position(project_id: Any) -> float:
+def _append_position(project_id: uuid.UUID) -> float:
     top = Task.all_objects.filter(project_id=project_id).aggregate(m=Max("position"))["m"]
     return (top or 0.0) + POSITION_STEP
 
@@ -49,7 +50,7 @@ def _position_next_to(task: Task, anchor: Task, *, before: bool) -> float:
     raise AssertionError("renumbering always leaves room")  # pragma: no cover
 
 
-def _renumber(project_id: Any) -> None:
+def _renumber(project_id: uuid.UUID) -> None:
     """Spread the project's alive tasks ``POSITION_STEP`` apart, same order."""
     ordered = list(
         Task.objects.select_for_update()

@@ -10,15 +10,14 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Final
 
-from django.core.exceptions import ValidationError
 from django.http import Http404
 
-from apps.common.errors import ApplicationError
-from apps.organizations.constants import MembershipStatus, Role
+from apps.common.errors import ApplicationError, PermissionDeniedError, does_not_exist
+from apps.organizations.constants import MembershipStatus
 from apps.organizations.models import Membership
-from apps.organizations.permissions import ROLE_RANK, role_has
+from apps.organizations.permissions import may, role_has
 from apps.projects.constants import ProjectStatus
 from apps.projects.models import Project, ProjectMember
 from apps.projects.selectors import project_get_for_member
@@ -44,56 +43,28 @@ class _Unset(enum.Enum):
 UNSET: Final = _Unset.UNSET
 
 
-# --- roles ----------------------------------------------------------------------------
-
-
-def may_contribute(membership: Membership) -> bool:
-    """Members and above write (tasks, comments); viewers only read."""
-    return ROLE_RANK[Role(membership.role)] >= ROLE_RANK[Role.MEMBER]
-
-
-def manages_tasks(membership: Membership) -> bool:
-    """Managers and above may change any task (the ``projects.manage`` permission)."""
-    return role_has(membership.role, "projects.manage")
-
-
-def _require_contributor(actor: Membership) -> None:
-    if not may_contribute(actor):
-        raise ApplicationError(
-            "Your role in this organization does not allow this.",
-            code="role_required",
-            status_code=403,
-        )
-
-
-def _require_manager(actor: Membership) -> None:
-    if not manages_tasks(actor):
-        raise ApplicationError(
-            "Only managers and above can do this.", code="role_required", status_code=403
-        )
+# --- participation --------------------------------------------------------------------
 
 
 def _require_may_edit(actor: Membership, task: Task) -> None:
-    """Managers+: any task. Members: tasks they reported or are assigned to."""
-    if manages_tasks(actor) or task.reporter_id == actor.user_id:
+    """``tasks.manage_all``: any task. Members: tasks they reported or are assigned to."""
+    if may(actor, "tasks.manage_all") or task.reporter_id == actor.user_id:
         return
     if TaskAssignee.objects.filter(task=task, user_id=actor.user_id).exists():
         return
-    raise ApplicationError(
+    raise PermissionDeniedError(
         "Members can only change tasks they reported or are assigned to.",
         code="not_task_participant",
-        status_code=403,
     )
 
 
 def _require_may_delete(actor: Membership, task: Task) -> None:
-    """Managers+: any task. Members: tasks they reported."""
-    if manages_tasks(actor) or task.reporter_id == actor.user_id:
+    """``tasks.manage_all``: any task. Members: tasks they reported."""
+    if may(actor, "tasks.manage_all") or task.reporter_id == actor.user_id:
         return
-    raise ApplicationError(
+    raise PermissionDeniedError(
         "Members can only delete or restore tasks they reported.",
         code="not_task_reporter",
-        status_code=403,
     )
 
 
@@ -172,27 +143,27 @@ def _require_may_see(project: Project, roles: dict[uuid.UUID, str], *, field: st
 # --- lookups of referenced objects ----------------------------------------------------
 
 
-def _unknown(field: str, message: str) -> ValidationError:
-    """400 naming the field: an unknown id, another organization's id and an
-    object the actor may not see are indistinguishable."""
-    return ValidationError({field: ValidationError(message, code="does_not_exist")})
-
-
-def _visible_project(actor: Membership, project_id: Any, *, field: str = "project") -> Project:
+def _visible_project(
+    actor: Membership, project_id: uuid.UUID, *, field: str = "project"
+) -> Project:
+    """The project ``project_id`` names, if ``actor`` may see it; else 400
+    ``does_not_exist`` naming ``field`` (an unknown id, another organization's
+    id and a hidden project are indistinguishable)."""
     try:
         return project_get_for_member(membership=actor, project_id=project_id)
     except Http404:
-        raise _unknown(field, "Unknown project.") from None
+        raise does_not_exist(field, "project") from None
 
 
-def _visible_task(actor: Membership, task_id: Any, *, field: str) -> Task:
-    task = tasks_visible_to(membership=actor).select_related("project").filter(pk=task_id).first()
+def _visible_task(actor: Membership, task_id: uuid.UUID, *, field: str) -> Task:
+    """Like ``_visible_project``, for an alive task named in the body."""
+    task = tasks_visible_to(actor=actor).select_related("project").filter(pk=task_id).first()
     if task is None:
-        raise _unknown(field, "Unknown task.")
+        raise does_not_exist(field, "task")
     return task
 
 
-def _locked_task(task_id: Any, *, include_deleted: bool = False) -> Task:
+def _locked_task(task_id: uuid.UUID, *, include_deleted: bool = False) -> Task:
     """``task_id`` with its row locked until commit (concurrent writes to one
     task serialise), with its project; 404 if it vanished meanwhile."""
     manager = Task.all_objects if include_deleted else Task.objects

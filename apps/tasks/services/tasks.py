@@ -7,14 +7,14 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from apps.common.errors import ApplicationError, ConflictError
+from apps.common.errors import ApplicationError, ConflictError, field_error
 from apps.organizations.models import Membership
+from apps.organizations.permissions import may, require
 from apps.tasks.constants import CLOSED_STATUSES, ActivityVerb, TaskPriority, TaskStatus
 from apps.tasks.models import Label, Task, TaskActivity, TaskAssignee
 from apps.tasks.selectors import task_open_blocker_ids
@@ -29,17 +29,14 @@ from .rules import (
     UNSET,
     _locked_task,
     _member_roles,
-    _require_contributor,
     _require_may_delete,
     _require_may_edit,
     _require_may_see,
     _require_writable,
     _roles_of_members,
-    _unknown,
     _Unset,
     _visible_project,
     _visible_task,
-    manages_tasks,
 )
 from .tree import (
     _check_parent,
@@ -49,13 +46,13 @@ from .tree import (
 )
 
 
-def _labels(label_ids: Sequence[Any]) -> list[Label]:
+def _labels(label_ids: Sequence[uuid.UUID]) -> list[Label]:
     wanted = list(dict.fromkeys(label_ids))
     labels = list(Label.objects.filter(pk__in=wanted))
     if len(labels) != len(wanted):
         found = {label.pk for label in labels}
         missing = ", ".join(str(x) for x in wanted if x not in found)
-        raise _unknown("labels", f"Unknown labels: {missing}.")
+        raise field_error("labels", f"No such labels: {missing}.", code="does_not_exist")
     return labels
 
 
@@ -84,9 +81,9 @@ def _check_blockers(actor: Membership, task: Task, *, force: bool) -> None:
     """Completing (``done``) a task with open blockers is refused, unless a
     manager+ forces it. A member's ``force`` is refused the same way."""
     open_ids = task_open_blocker_ids(task=task)
-    if not open_ids or (force and manages_tasks(actor)):
+    if not open_ids or (force and may(actor, "tasks.manage_all")):
         return
-    hint = "" if manages_tasks(actor) else " Only a manager can force it."
+    hint = "" if may(actor, "tasks.manage_all") else " Only a manager can force it."
     raise ConflictError(
         f"This task is blocked by {len(open_ids)} open task(s): finish them first.{hint}",
         code="blockers_open",
@@ -123,7 +120,7 @@ def task_create(
     Activity: one ``created`` row listing every given field as ``[null, value]``.
     Event: ``task``/``created`` with the task's fields.
     """
-    _require_contributor(actor)
+    require(actor, "tasks.contribute")
     estimate_hours = _quantized(estimate_hours)
     with transaction.atomic():
         project = _visible_project(actor, project_id)
@@ -158,7 +155,7 @@ def task_create(
         )
         task.labels.set(labels)
 
-        given: dict[str, Any] = {
+        given: dict[str, object] = {
             "project": project.pk,
             "title": title,
             "status": status,
@@ -207,7 +204,7 @@ _TRACKED_FIELDS = (
 _ATTNAMES = {"project": "project_id", "parent": "parent_id"}
 
 
-def _tracked(task: Task, field: str) -> Any:
+def _tracked(task: Task, field: str) -> object:
     return getattr(task, _ATTNAMES.get(field, field))
 
 
@@ -246,7 +243,7 @@ def task_update(
     (``assignees``, ``added``, ``removed``) and ``completed`` (status became
     ``done``), in that order. A call that changes nothing writes nothing.
     """
-    _require_contributor(actor)
+    require(actor, "tasks.contribute")
     with transaction.atomic():
         task = _locked_task(task.pk)
         _require_may_edit(actor, task)
@@ -388,14 +385,16 @@ def task_move(
         raise ValidationError(
             {"non_field_errors": ["Give exactly one of position, before or after."]}
         )
-    _require_contributor(actor)
+    require(actor, "tasks.contribute")
     with transaction.atomic():
         locked = _locked_task(task.pk)
         _require_may_edit(actor, locked)
         _require_writable(locked.project)
         if position is None:
             field = "before" if before_id is not None else "after"
-            anchor = _visible_task(actor, before_id or after_id, field=field)
+            anchor_id = before_id or after_id
+            assert anchor_id is not None  # exactly one of the three, checked above
+            anchor = _visible_task(actor, anchor_id, field=field)
             if anchor.pk == task.pk or anchor.project_id != task.project_id:
                 raise ValidationError(
                     {field: ValidationError("Must be another task of the same project.")}
@@ -411,7 +410,7 @@ def task_delete(*, actor: Membership, task: Task) -> None:
     Activity: ``deleted`` on each deleted task. Event: ``deleted`` with the
     ids of the subtasks deleted with it.
     """
-    _require_contributor(actor)
+    require(actor, "tasks.contribute")
     with transaction.atomic():
         task = _locked_task(task.pk)
         _require_may_delete(actor, task)
@@ -437,7 +436,7 @@ def task_restore(*, actor: Membership, task: Task) -> Task:
     409 ``task_not_deleted`` if it is alive, 409 ``parent_deleted`` if its
     parent is still deleted (restore the parent first).
     """
-    _require_contributor(actor)
+    require(actor, "tasks.contribute")
     with transaction.atomic():
         task = _locked_task(task.pk, include_deleted=True)
         _require_may_delete(actor, task)

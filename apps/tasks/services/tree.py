@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from django.db import connection
 
@@ -33,7 +33,7 @@ from .rules import (
 MAX_TREE_DEPTH: Final = 10_000
 
 
-def _is_ancestor_or_self(*, candidate: Any, of: Any) -> bool:
+def _is_ancestor_or_self(*, candidate: uuid.UUID, of: uuid.UUID) -> bool:
     """Whether ``candidate`` is ``of`` or one of its ancestors (walk up the
     parent chain, deleted tasks included, bounded by ``MAX_TREE_DEPTH``)."""
     table = Task._meta.db_table
@@ -54,7 +54,7 @@ def _is_ancestor_or_self(*, candidate: Any, of: Any) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def _descendant_ids(task_id: Any) -> list[uuid.UUID]:
+def _descendant_ids(task_id: uuid.UUID) -> list[uuid.UUID]:
     """All tasks below ``task_id`` (any depth, deleted ones included)."""
     table = Task._meta.db_table
     with connection.cursor() as cursor:
@@ -73,7 +73,9 @@ def _descendant_ids(task_id: Any) -> list[uuid.UUID]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _check_parent(actor: Membership, task: Task | None, parent_id: Any, project: Project) -> Any:
+def _check_parent(
+    actor: Membership, task: Task | None, parent_id: uuid.UUID | None, project: Project
+) -> uuid.UUID | None:
     """The parent must be visible, alive, in the same project and not the task
     itself or one of its descendants (409 ``parent_cycle``)."""
     if parent_id is None:
@@ -102,7 +104,7 @@ def _destination(
     task: Task,
     project_id: uuid.UUID | _Unset,
     parent_id: uuid.UUID | _Unset | None,
-) -> tuple[Project, Any]:
+) -> tuple[Project, uuid.UUID | None]:
     """The project and parent id ``task`` ends up with, checked: a new project
     must be visible and not archived; the parent must live in the final
     project (a subtask moves to another project only with a parent there, or

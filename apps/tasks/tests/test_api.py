@@ -144,7 +144,7 @@ def test_member_does_not_see_private_projects_they_are_not_in(project, tenant):
     response = client.post(
         "/api/v1/tasks/", {"project": str(private.pk), "title": "x"}, format="json"
     )
-    assert expect(response, 400, "invalid")["fields"] == {"project": ["Unknown project."]}
+    assert expect(response, 400, "does_not_exist")["fields"] == {"project": ["No such project."]}
 
     join_project(private, member)
     assert len(client.get("/api/v1/tasks/").json()["results"]) == 2
@@ -184,7 +184,7 @@ def test_other_organizations_ids_are_unknown(project, tenant, other_tenant):
         ),
     ]
     for method, url, payload, field in cases:
-        body = expect(getattr(client, method)(url, payload, format="json"), 400, "invalid")
+        body = expect(getattr(client, method)(url, payload, format="json"), 400, "does_not_exist")
         assert list(body["fields"]) == [field]
     assert (
         client.get("/api/v1/tasks/", {"project": str(foreign_project.pk)}).json()["results"] == []
@@ -218,7 +218,7 @@ def test_bad_input_is_400_and_writes_nothing(project, tenant):
         ),
         ({**good, "assignees": [str(uuid.uuid4())]}, "not_an_organization_member", "assignees"),
         ({**good, "project": str(archived.pk)}, "project_archived", "project"),
-        ({**good, "parent": str(uuid.uuid4())}, "invalid", "parent"),
+        ({**good, "parent": str(uuid.uuid4())}, "does_not_exist", "parent"),
     ]
     for payload, code, field in cases:
         body = expect(client.post("/api/v1/tasks/", payload, format="json"), 400, code)
@@ -329,12 +329,12 @@ def test_comment_endpoints(project, tenant):
     expect(
         client_as(tenant, "owner").patch(comment_url, {"body": "hijack"}, format="json"),
         403,
-        "not_comment_author",
+        "not_author",
     )
     expect(
         client_as(tenant, "manager").delete(comment_url),
         403,
-        "not_comment_author",
+        "not_author",
     )
     assert expect(client.patch(comment_url, {"body": "edited"}, format="json"), 200)["body"] == (
         "edited"
