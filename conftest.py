@@ -103,3 +103,39 @@ def emitted(commit: Callable[[], Any]) -> Callable[[], Any]:
             yield events
 
     return capture
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Run Celery tasks inline (still through apply_async, headers and the
+    tenant-schemas-celery schema switch), in the test's transaction, raising
+    their errors."""
+    from config.celery import app as celery_app
+
+    old = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
+
+
+@pytest.fixture
+def keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For socket tests (``pytest.mark.usefixtures("keep_test_transaction")``):
+    Channels closes "old" connections around every DB call; under
+    ``async_to_sync`` those calls run on the test's thread, and closing its
+    connection would abort the test transaction that the consumers share.
+    Only that hygiene step is disabled: resolution, auth and the consumer run
+    for real."""
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
+
+
+@pytest.fixture
+def short_presence_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Presence changes are announced in batches of 50 ms instead of the
+    production window, so socket tests see them at once."""
+    from apps.websocket_server import presence
+
+    monkeypatch.setattr(presence, "BATCH_SECONDS", 0.05)

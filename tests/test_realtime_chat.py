@@ -8,12 +8,10 @@ their on-commit events leave as after a real commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
 from django_tenants.utils import tenant_context
 from rest_framework import serializers
 
@@ -23,42 +21,17 @@ from apps.organizations.tests.factories import MembershipFactory, client_as
 from apps.projects.models import ProjectMember
 from apps.projects.tests.factories import ProjectFactory
 from apps.websocket_server.testing import (
+    ACME,
+    GLOBEX,
     close_all,
     cookie_for,
     drain_each,
     open_sockets,
     receive,
+    run_with_sockets,
 )
 
-pytestmark = pytest.mark.django_db
-
-ACME = "acme.localhost"
-GLOBEX = "globex.localhost"
-
-
-@pytest.fixture(autouse=True)
-def _keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
-    """See tests/test_websocket.py: Channels' connection hygiene would abort
-    the test transaction that the consumers share."""
-    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
-
-
-def run(
-    sockets: dict[str, tuple[str, str | None]], action: Callable[[], Any]
-) -> tuple[Any, dict[str, list[dict]]]:
-    """Open the sockets, run ``action``, return its result and what each
-    socket received (presence chatter excluded)."""
-
-    @async_to_sync
-    async def scenario() -> tuple[Any, dict[str, list[dict]]]:
-        communicators = await open_sockets(sockets)
-        try:
-            result = await database_sync_to_async(action)()
-            return result, await drain_each(communicators)
-        finally:
-            await close_all(communicators)
-
-    return scenario()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_transaction")]
 
 
 @pytest.fixture
@@ -91,7 +64,7 @@ def test_public_message_created_reaches_the_organization_only(tenant, people, co
                 201,
             )
 
-    message, got = run(sockets_of(people, "alice", "bob", "carol", "globex"), post)
+    message, got = run_with_sockets(sockets_of(people, "alice", "bob", "carol", "globex"), post)
     expected = {"type": "chat.message", "op": "created", "data": message}
     assert got == {"alice": [expected], "bob": [expected], "carol": [expected], "globex": []}
     assert message["html"] == "<p><strong>hi</strong></p>\n"
@@ -114,7 +87,9 @@ def test_private_message_update_delete_reach_members_only(
             expect(client.patch(f"/api/v1/chat/messages/{message.pk}/", {"body": "v2"}), 200)
             expect(client.delete(f"/api/v1/chat/messages/{message.pk}/"), 204)
 
-    _, got = run(sockets_of(people, "alice", "bob", "carol", "globex"), edit_then_delete)
+    _, got = run_with_sockets(
+        sockets_of(people, "alice", "bob", "carol", "globex"), edit_then_delete
+    )
     assert got["carol"] == [] and got["globex"] == []
     assert got["alice"] == got["bob"]
     [updated, deleted] = got["bob"]
@@ -146,7 +121,7 @@ def test_reaction_and_mention_events(tenant, people, commit):
                 201,
             )
 
-    posted, got = run(sockets_of(people, "alice", "bob", "carol"), react_and_mention)
+    posted, got = run_with_sockets(sockets_of(people, "alice", "bob", "carol"), react_and_mention)
     reaction = {
         "message": str(message.pk),
         "channel": str(channel.pk),
@@ -186,7 +161,7 @@ def test_read_marker_reaches_the_readers_own_sockets_only(tenant, people, commit
                 200,
             )
 
-    _, got = run(sockets, read)
+    _, got = run_with_sockets(sockets, read)
     event = {
         "type": "chat.read",
         "op": "updated",
@@ -220,7 +195,7 @@ def test_private_project_channel_events_reach_project_members_and_managers(tenan
             )
 
     people = {"insider": insider, "outsider": outsider, "manager": manager}
-    message, got = run(sockets_of(people, "insider", "outsider", "manager"), post)
+    message, got = run_with_sockets(sockets_of(people, "insider", "outsider", "manager"), post)
     event = {"type": "chat.message", "op": "created", "data": message}
     assert got == {"insider": [event], "outsider": [], "manager": [event]}
 

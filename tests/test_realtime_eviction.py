@@ -16,6 +16,8 @@ from apps.organizations import services as organization_services
 from apps.organizations.models import Membership
 from apps.organizations.tests.factories import MembershipFactory, client_as
 from apps.websocket_server.testing import (
+    ACME,
+    GLOBEX,
     acookie,
     close_code,
     connect,
@@ -25,15 +27,7 @@ from apps.websocket_server.testing import (
     receives_nothing,
 )
 
-pytestmark = pytest.mark.django_db
-
-ACME = "acme.localhost"
-GLOBEX = "globex.localhost"
-
-
-@pytest.fixture(autouse=True)
-def _keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_transaction")]
 
 
 def test_removed_member_is_closed_4403_others_see_left(tenant, other_tenant, commit):

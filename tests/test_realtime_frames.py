@@ -16,9 +16,10 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from apps.organizations.tests.factories import MembershipFactory
-from apps.websocket_server import frames, presence
+from apps.websocket_server import frames
 from apps.websocket_server.consumers import INVALID_CLOSE_AFTER
 from apps.websocket_server.testing import (
+    ACME,
     acookie,
     connect,
     presence_until,
@@ -30,20 +31,12 @@ from apps.websocket_server.testing import (
 # logging, which would drop caplog's handler in the middle of a test.
 from config import asgi  # noqa: F401
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("keep_test_transaction", "short_presence_batches"),
+]
 
-ACME = "acme.localhost"
 DEEP = 1000
-
-
-@pytest.fixture(autouse=True)
-def _keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
-
-
-@pytest.fixture(autouse=True)
-def _short_presence_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(presence, "BATCH_SECONDS", 0.05)
 
 
 CHANNEL = str(uuid.uuid4())

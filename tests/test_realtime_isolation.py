@@ -20,6 +20,8 @@ from apps.common.testing import expect
 from apps.organizations.tests.factories import MembershipFactory, client_as
 from apps.websocket_server.publisher import publisher
 from apps.websocket_server.testing import (
+    ACME,
+    GLOBEX,
     acookie,
     close_all,
     close_code,
@@ -29,15 +31,7 @@ from apps.websocket_server.testing import (
     receive,
 )
 
-pytestmark = pytest.mark.django_db
-
-ACME = "acme.localhost"
-GLOBEX = "globex.localhost"
-
-
-@pytest.fixture(autouse=True)
-def _keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_transaction")]
 
 
 def test_interleaved_sockets_of_two_organizations_never_see_each_others_schema(

@@ -20,6 +20,7 @@ from apps.organizations.tests.factories import MembershipFactory, client_as
 from apps.websocket_server import presence
 from apps.websocket_server.groups import user_group
 from apps.websocket_server.testing import (
+    ACME,
     acookie,
     close_all,
     close_code,
@@ -35,19 +36,10 @@ from apps.websocket_server.testing import (
 # logging, which would drop caplog's handler in the middle of a test.
 from config import asgi  # noqa: F401
 
-pytestmark = pytest.mark.django_db
-
-ACME = "acme.localhost"
-
-
-@pytest.fixture(autouse=True)
-def _keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
-
-
-@pytest.fixture(autouse=True)
-def _short_presence_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(presence, "BATCH_SECONDS", 0.05)
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("keep_test_transaction", "short_presence_batches"),
+]
 
 
 def presence_events(messages: list[dict]) -> list[tuple[str, str]]:

@@ -4,15 +4,10 @@ channel layer of the test settings."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 from django_tenants.utils import tenant_context
 
 from apps.iam.tests.factories import UserFactory
@@ -20,49 +15,20 @@ from apps.organizations.tests.factories import MembershipFactory, client_as
 from apps.projects.tests.factories import ProjectFactory
 from apps.tasks.services import tasks as task_services
 from apps.websocket_server.events import send_event_on_commit
-from apps.websocket_server.testing import receive, receives_nothing
-from config.asgi import application
+from apps.websocket_server.testing import (
+    RECEIVE_TIMEOUT,
+    connect,
+    cookie_for,
+    expect_on_sockets,
+    receive,
+)
 
-pytestmark = pytest.mark.django_db
-
-RECEIVE_TIMEOUT = 3  # generous upper bound for something that should arrive
-NOTHING_TIMEOUT = 0.3  # how long "receives nothing" waits
-
-
-@pytest.fixture(autouse=True)
-def _keep_test_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Channels closes "old" connections around every DB call; under
-    ``async_to_sync`` those calls run on the test's thread, and closing its
-    connection would abort the test transaction. Only that hygiene step is
-    disabled: resolution, auth and the consumer run for real."""
-    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
-
-
-def _headers(host: str, cookie: str | None, origin: str | None) -> list[tuple[bytes, bytes]]:
-    headers = [(b"host", host.encode())]
-    if origin is not None:
-        headers.append((b"origin", origin.encode()))
-    if cookie:
-        headers.append((b"cookie", cookie.encode()))
-    return headers
-
-
-_SAME = object()
-
-
-async def _connect(
-    host: str, cookie: str | None = None, *, origin: Any = _SAME, query: str = ""
-) -> tuple[bool, WebsocketCommunicator]:
-    origin = f"http://{host}" if origin is _SAME else origin
-    path = f"/ws/?{query}" if query else "/ws/"
-    communicator = WebsocketCommunicator(application, path, headers=_headers(host, cookie, origin))
-    connected, _ = await communicator.connect()
-    return connected, communicator
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_transaction")]
 
 
 @async_to_sync
 async def _close_code(host: str, cookie: str | None = None, **kwargs: Any) -> int:
-    _, communicator = await _connect(host, cookie, **kwargs)
+    _, communicator = await connect(host, cookie, **kwargs)
     message = await communicator.receive_output(timeout=RECEIVE_TIMEOUT)
     await communicator.wait()
     assert message["type"] == "websocket.close"
@@ -71,7 +37,7 @@ async def _close_code(host: str, cookie: str | None = None, **kwargs: Any) -> in
 
 @async_to_sync
 async def _ping(host: str, cookie: str | None = None, **kwargs: Any) -> dict:
-    connected, communicator = await _connect(host, cookie, **kwargs)
+    connected, communicator = await connect(host, cookie, **kwargs)
     assert connected
     await communicator.send_json_to({"type": "ping"})
     reply = await receive(communicator)
@@ -79,12 +45,6 @@ async def _ping(host: str, cookie: str | None = None, **kwargs: Any) -> dict:
     error = await receive(communicator)
     await communicator.disconnect()
     return {"reply": reply, "error": error}
-
-
-def _cookie_for(user: Any, host: str = "acme.localhost") -> str:
-    client = Client(HTTP_HOST=host)
-    client.force_login(user)
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
 def _ticket(tenant: Any, membership: Any) -> str:
@@ -100,7 +60,7 @@ def member(tenant: Any) -> Any:
 
 @pytest.fixture
 def session_cookie(member: Any) -> str:
-    return _cookie_for(member.user)
+    return cookie_for(member.user)
 
 
 # --- entry: host, origin, authentication, membership ----------------------------------
@@ -131,18 +91,18 @@ def test_origin_that_does_not_match_the_host_is_closed_4403(session_cookie, orig
 
 def test_authenticated_non_member_is_closed_4403(tenant):
     outsider = UserFactory()
-    assert _close_code("acme.localhost", _cookie_for(outsider)) == 4403
+    assert _close_code("acme.localhost", cookie_for(outsider)) == 4403
 
 
 def test_deactivated_member_is_closed_4403(member):
     member.status = "deactivated"
     member.save(update_fields=["status"])
-    assert _close_code("acme.localhost", _cookie_for(member.user)) == 4403
+    assert _close_code("acme.localhost", cookie_for(member.user)) == 4403
 
 
 def test_member_of_another_organization_is_closed_4403(other_tenant):
     globex_member = MembershipFactory(organization=other_tenant)
-    assert _close_code("acme.localhost", _cookie_for(globex_member.user)) == 4403
+    assert _close_code("acme.localhost", cookie_for(globex_member.user)) == 4403
 
 
 # --- tickets --------------------------------------------------------------------------
@@ -193,34 +153,6 @@ def test_tokens_in_the_url_are_ignored(tenant, member):
 # --- event fan-out --------------------------------------------------------------------
 
 
-def _run_with_sockets(
-    sockets: dict[str, tuple[str, str]], action: Callable[[], Any], expect: dict[str, bool]
-) -> dict[str, Any]:
-    """Open ``{name: (host, cookie)}``, run ``action`` (sync, on the test's
-    database connection), then collect one message from each socket that
-    ``expect``s one and assert the others receive nothing."""
-
-    @async_to_sync
-    async def scenario() -> dict[str, Any]:
-        communicators: dict[str, WebsocketCommunicator] = {}
-        for name, (host, cookie) in sockets.items():
-            connected, communicators[name] = await _connect(host, cookie)
-            assert connected
-        received: dict[str, Any] = {"result": await database_sync_to_async(action)()}
-        try:
-            for name, communicator in communicators.items():
-                if expect[name]:
-                    received[name] = await receive(communicator)
-                else:
-                    assert await receives_nothing(communicator)
-        finally:
-            for communicator in communicators.values():
-                await communicator.disconnect()
-        return received
-
-    return scenario()
-
-
 def test_member_socket_receives_task_created_and_other_org_nothing(tenant, other_tenant, commit):
     member = MembershipFactory(organization=tenant, role="member")
     globex_member = MembershipFactory(organization=other_tenant, role="owner")
@@ -231,10 +163,10 @@ def test_member_socket_receives_task_created_and_other_org_nothing(tenant, other
         with commit(), tenant_context(tenant):
             return task_services.task_create(actor=member, project_id=project.pk, title="Ship it")
 
-    received = _run_with_sockets(
+    received = expect_on_sockets(
         {
-            "acme": ("acme.localhost", _cookie_for(member.user)),
-            "globex": ("globex.localhost", _cookie_for(globex_member.user, "globex.localhost")),
+            "acme": ("acme.localhost", cookie_for(member.user)),
+            "globex": ("globex.localhost", cookie_for(globex_member.user, "globex.localhost")),
         },
         create_task,
         expect={"acme": True, "globex": False},
@@ -256,10 +188,10 @@ def test_event_for_listed_users_reaches_only_them(tenant, commit):
                 type="task", op="updated", data={"id": "x"}, user_ids=[alice.user_id]
             )
 
-    received = _run_with_sockets(
+    received = expect_on_sockets(
         {
-            "alice": ("acme.localhost", _cookie_for(alice.user)),
-            "bob": ("acme.localhost", _cookie_for(bob.user)),
+            "alice": ("acme.localhost", cookie_for(alice.user)),
+            "bob": ("acme.localhost", cookie_for(bob.user)),
         },
         emit,
         expect={"alice": True, "bob": False},
@@ -281,8 +213,8 @@ def test_rolled_back_work_reaches_no_socket(tenant, commit):
             except RuntimeError:
                 pass
 
-    _run_with_sockets(
-        {"member": ("acme.localhost", _cookie_for(member.user))},
+    expect_on_sockets(
+        {"member": ("acme.localhost", cookie_for(member.user))},
         emit_then_fail,
         expect={"member": False},
     )

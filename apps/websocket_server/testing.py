@@ -7,11 +7,18 @@ so the readers skip ``presence`` unless asked for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
+
+#: Hosts of the session tenants (``tenant``: acme, ``other_tenant``: globex).
+ACME = "acme.localhost"
+GLOBEX = "globex.localhost"
 
 RECEIVE_TIMEOUT = 3  # generous upper bound for something that should arrive
 NOTHING_TIMEOUT = 0.3  # how long "receives nothing" waits
@@ -187,3 +194,53 @@ async def socket_channels(schema_name: str, user_id: Any) -> list[str]:
     client = presence._async_client()
     raw = await client.hkeys(presence._key(schema_name, "sockets", str(user_id)))
     return sorted(k.decode() if isinstance(k, bytes) else k for k in raw)
+
+
+def run_with_sockets(
+    sockets: dict[str, tuple[str, str | None]], action: Callable[[], Any]
+) -> tuple[Any, dict[str, list[dict[str, Any]]]]:
+    """Open the sockets (``{name: (host, cookie)}``), run ``action`` (sync, on
+    the test's database connection), return its result and what each socket
+    received (presence chatter excluded)."""
+
+    @async_to_sync
+    async def scenario() -> tuple[Any, dict[str, list[dict[str, Any]]]]:
+        communicators = await open_sockets(sockets)
+        try:
+            result = await database_sync_to_async(action)()
+            return result, await drain_each(communicators)
+        finally:
+            await close_all(communicators)
+
+    return scenario()
+
+
+def expect_on_sockets(
+    sockets: dict[str, tuple[str, str | None]],
+    action: Callable[[], Any],
+    expect: dict[str, bool],
+) -> dict[str, Any]:
+    """Open ``{name: (host, cookie)}``, run ``action`` (sync, on the test's
+    database connection), then collect one message from each socket that
+    ``expect``s one and assert the others receive nothing. ``"result"`` is
+    what ``action`` returned."""
+
+    @async_to_sync
+    async def scenario() -> dict[str, Any]:
+        communicators: dict[str, WebsocketCommunicator] = {}
+        for name, (host, cookie) in sockets.items():
+            connected, communicators[name] = await connect(host, cookie)
+            assert connected
+        received: dict[str, Any] = {"result": await database_sync_to_async(action)()}
+        try:
+            for name, communicator in communicators.items():
+                if expect[name]:
+                    received[name] = await receive(communicator)
+                else:
+                    assert await receives_nothing(communicator)
+        finally:
+            for communicator in communicators.values():
+                await communicator.disconnect()
+        return received
+
+    return scenario()

@@ -16,8 +16,9 @@ from django_tenants.utils import tenant_context
 from apps.iam.tests.factories import UserFactory
 from apps.organizations.tests.factories import MembershipFactory
 from apps.websocket_server.events import send_event_on_commit
+from apps.websocket_server.testing import cookie_for as _cookie_for
+from apps.websocket_server.testing import expect_on_sockets as _run_with_sockets
 from config.celery import app
-from tests.test_websocket import _cookie_for, _run_with_sockets
 
 pytestmark = pytest.mark.django_db
 
