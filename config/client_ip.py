@@ -58,9 +58,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
 
 #: The one setting (and environment variable): comma-separated IPs/CIDRs.
 TRUSTED_PROXIES_ENV = "NOVATIME_TRUSTED_PROXIES"
@@ -126,7 +130,7 @@ def address_key(address: str) -> str:
     return str(ipaddress.ip_network(f"{parsed}/{IPV6_PREFIX}", strict=False))
 
 
-def client_ip_key(request: Any) -> str:
+def client_ip_key(request: HttpRequest | Request) -> str:
     """:func:`client_ip` as a per-address limit counts it (:func:`address_key`):
     every throttle and the login lockout key on this, so that a host cannot
     escape them by moving through the addresses of its IPv6 /64."""
@@ -137,7 +141,7 @@ def client_ip_key(request: Any) -> str:
 _CACHE_ATTR = "_novatime_client_ip"
 
 
-def client_ip(request: Any) -> str:
+def client_ip(request: HttpRequest | Request) -> str:
     """The address of the client that sent ``request`` (a Django or DRF
     request), as a string; ``""`` when it is unknown: the peer address is
     missing or is not an IP address (a Unix socket), or a trusted proxy's hop
@@ -160,7 +164,7 @@ def client_ip(request: Any) -> str:
     return address
 
 
-def _walk(meta: Any, networks: tuple[Network, ...]) -> str:
+def _walk(meta: Mapping[str, str], networks: tuple[Network, ...]) -> str:
     """Rightmost untrusted hop of ``X-Forwarded-For``, believed only from a
     trusted peer; a hop that is no address stops the walk (``""``); every hop
     trusted gives the rightmost one (see the module docstring for why)."""

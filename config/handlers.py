@@ -33,7 +33,7 @@ class OneHopASGIHandler(ASGIHandler):
         handler._middleware_chain = sync_to_async(handler._middleware_chain, thread_sensitive=True)
 
 
-def get_asgi_application() -> Any:
+def get_asgi_application() -> OneHopASGIHandler:
     """``django.core.asgi.get_asgi_application`` with :class:`OneHopASGIHandler`."""
     import django
 

@@ -35,7 +35,11 @@ from typing import TYPE_CHECKING, Any
 from django.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
+    from celery import Task
+    from sentry_sdk.transport import Transport
     from sentry_sdk.types import Event, Hint
+
+    from config.admission import ASGIApp, Receive, Scope, Send
 
 logger = logging.getLogger("novatime.request")
 
@@ -153,10 +157,10 @@ class SocketContextMiddleware:
     open connections. Sits inside the tenant and auth middlewares, so the scope
     it sees has ``tenant`` and ``user``."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: ASGIApp) -> None:
         self.inner = inner
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         from apps.common.metrics import WEBSOCKET_CONNECTIONS
 
         headers = dict(scope.get("headers") or [])
@@ -177,13 +181,13 @@ class SocketContextMiddleware:
 _task_started: dict[str, tuple[float, contextvars.Token]] = {}
 
 
-def _task_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+def _task_prerun(task_id: str | None = None, task: Task | None = None, **_: object) -> None:
     token = current.set(Context(request_id=task_id or uuid.uuid4().hex, kind="task"))
     _task_started[task_id or ""] = (time.perf_counter(), token)
 
 
 def _task_postrun(
-    task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any
+    task_id: str | None = None, task: Task | None = None, state: str | None = None, **_: object
 ) -> None:
     from apps.common.metrics import CELERY_TASK_DURATION, CELERY_TASKS
 
@@ -238,7 +242,7 @@ def init_sentry(
     environment: str = "production",
     traces_sample_rate: float = 0.0,
     release: str | None = None,
-    transport: Any = None,
+    transport: Transport | None = None,
 ) -> None:
     """Sentry for Django (HTTP, ASGI), Celery and log records of ERROR."""
     import sentry_sdk
@@ -269,7 +273,7 @@ def init_sentry(
     )
 
 
-def wrap_websocket_app(app: Any) -> Any:
+def wrap_websocket_app(app: ASGIApp) -> ASGIApp:
     """Sentry's ASGI middleware around the WebSocket stack (errors in consumers
     reach Sentry with the tenant/user tags); a no-op cost when Sentry is off."""
     from sentry_sdk.integrations.asgi import SentryAsgiMiddleware

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg.rows import TupleRow
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class ProbeResult:
     detail: str
 
 
-def _search_path(conn: psycopg.Connection[Any]) -> str:
+def _search_path(conn: psycopg.Connection[TupleRow]) -> str:
     """The session's ``search_path`` (``SHOW`` always returns one row)."""
     row = conn.execute("SHOW search_path").fetchone()
     if row is None:

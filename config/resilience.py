@@ -33,13 +33,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenant_schemas_celery.task import TenantTask
+
+if TYPE_CHECKING:
+    from celery.result import AsyncResult
+    from redis import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +54,7 @@ _WARN_EVERY_SECONDS = 30.0
 
 #: One ``redis.Redis`` (and its connection pool) per server and options, for
 #: the whole process. See ReusedClientRedisCacheClient.
-_SHARED_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_SHARED_CLIENTS: dict[tuple[str, type, type, str], Redis] = {}
 _SHARED_CLIENTS_LOCK = threading.Lock()
 
 
@@ -68,7 +73,7 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
     child, so one per server and options serves every call of the process.
     """
 
-    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+    def get_client(self, key: object = None, *, write: bool = False) -> Redis:
         django: Any = self  # Django's private attributes below are not in the stubs
         index = django._get_connection_pool_index(write)
         server = django._servers[index]
@@ -120,28 +125,30 @@ class ResilientRedisCache(ReusedClientRedisCache):
             ResilientRedisCache._last_warning = now
             logger.warning("cache unavailable (%s failed: %s); serving without it", operation, exc)
 
-    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+    def get(self, key: str, default: Any = None, version: int | None = None) -> Any:
         try:
             return super().get(key, default, version)
         except _OUTAGE as exc:
             self._outage("get", exc)
             return default
 
-    def get_many(self, keys: Any, version: int | None = None) -> dict[str, Any]:
+    def get_many(self, keys: Iterable[str], version: int | None = None) -> dict[str, Any]:
         try:
             return super().get_many(keys, version)
         except _OUTAGE as exc:
             self._outage("get_many", exc)
             return {}
 
-    def has_key(self, key: Any, version: int | None = None) -> bool:
+    def has_key(self, key: str, version: int | None = None) -> bool:
         try:
             return super().has_key(key, version)
         except _OUTAGE as exc:
             self._outage("has_key", exc)
             return False
 
-    def set(self, key: Any, value: Any, timeout: Any = None, version: int | None = None) -> None:
+    def set(
+        self, key: str, value: Any, timeout: float | None = None, version: int | None = None
+    ) -> None:
         from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
         try:
@@ -150,7 +157,7 @@ class ResilientRedisCache(ReusedClientRedisCache):
             self._outage("set", exc)
 
     def set_many(
-        self, data: dict[str, Any], timeout: Any = None, version: int | None = None
+        self, data: dict[str, Any], timeout: float | None = None, version: int | None = None
     ) -> list:
         from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
@@ -160,7 +167,9 @@ class ResilientRedisCache(ReusedClientRedisCache):
             self._outage("set_many", exc)
             return list(data)
 
-    def add(self, key: Any, value: Any, timeout: Any = None, version: int | None = None) -> bool:
+    def add(
+        self, key: str, value: Any, timeout: float | None = None, version: int | None = None
+    ) -> bool:
         from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
         try:
@@ -169,20 +178,20 @@ class ResilientRedisCache(ReusedClientRedisCache):
             self._outage("add", exc)
             return False
 
-    def delete(self, key: Any, version: int | None = None) -> bool:
+    def delete(self, key: str, version: int | None = None) -> bool:
         try:
             return super().delete(key, version)
         except _OUTAGE as exc:
             self._outage("delete", exc)
             return False
 
-    def delete_many(self, keys: Any, version: int | None = None) -> None:
+    def delete_many(self, keys: Iterable[str], version: int | None = None) -> None:
         try:
             super().delete_many(keys, version)
         except _OUTAGE as exc:
             self._outage("delete_many", exc)
 
-    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+    def incr(self, key: str, delta: int = 1, version: int | None = None) -> int:
         """During an outage the key is missing, as for a read: ``ValueError``,
         Django's answer for incrementing a key that does not exist."""
         try:
@@ -191,7 +200,7 @@ class ResilientRedisCache(ReusedClientRedisCache):
             self._outage("incr", exc)
             raise ValueError(f"Key '{key}' not found (cache unavailable)") from exc
 
-    def touch(self, key: Any, timeout: Any = None, version: int | None = None) -> bool:
+    def touch(self, key: str, timeout: float | None = None, version: int | None = None) -> bool:
         from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
         try:
@@ -206,7 +215,7 @@ class PublishSafeTask(TenantTask):
 
     abstract = True
 
-    def apply_async(self, *args: Any, **kwargs: Any) -> Any:
+    def apply_async(self, *args: Any, **kwargs: Any) -> AsyncResult | None:
         try:
             return super().apply_async(*args, **kwargs)
         except KombuOperationalError as exc:

@@ -10,7 +10,7 @@ itself (see ``apps.websocket_server``).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -18,12 +18,15 @@ from django.conf import settings
 from .middleware import public_hostnames
 from .resolution import resolve_tenant
 
+if TYPE_CHECKING:
+    from config.admission import ASGIApp, Receive, Scope, Send
+
 logger = logging.getLogger(__name__)
 
 CLOSE_UNKNOWN_TENANT = 4404
 
 
-def _host_from_scope(scope: dict[str, Any]) -> str:
+def _host_from_scope(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"host":
             return value.decode("latin-1").rsplit(":", 1)[0].lower().rstrip(".")
@@ -33,10 +36,10 @@ def _host_from_scope(scope: dict[str, Any]) -> str:
 class TenantWebSocketMiddleware:
     """Rejects sockets on unknown or non-serving hosts with close code 4404."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: ASGIApp) -> None:
         self.inner = inner
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             return await self.inner(scope, receive, send)
         hostname = _host_from_scope(scope)
@@ -50,7 +53,7 @@ class TenantWebSocketMiddleware:
         return await self.inner(scope, receive, send)
 
     @staticmethod
-    async def _reject(receive: Any, send: Any) -> None:
+    async def _reject(receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] == "websocket.connect":
             # Accept-then-close so that the client sees the application close code.

@@ -11,12 +11,15 @@ reads, so they cost nothing on hot paths.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from django.db import connection
 from django.http import HttpRequest
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from rest_framework.request import Request
+
     from apps.organizations.models import Organization
 
 
@@ -25,18 +28,18 @@ class TenantConnection(Protocol):
 
     schema_name: str
     tenant: Organization
-    search_path_set_schemas: Any
+    search_path_set_schemas: list[str] | None
 
     def set_tenant(self, tenant: Organization, include_public: bool = True) -> None: ...
 
     def set_schema(
-        self, schema_name: str, include_public: bool = True, tenant_type: Any = None
+        self, schema_name: str, include_public: bool = True, tenant_type: str | None = None
     ) -> None: ...
 
     def set_schema_to_public(self) -> None: ...
 
 
-def tenant_connection(conn: Any = None) -> TenantConnection:
+def tenant_connection(conn: BaseDatabaseWrapper | None = None) -> TenantConnection:
     """The default connection (or ``conn``) as django-tenants' wrapper."""
     return cast(TenantConnection, connection if conn is None else conn)
 
@@ -52,7 +55,7 @@ def current_tenant() -> Organization:
     return tenant_connection().tenant
 
 
-def request_tenant(request: HttpRequest | Any) -> Organization | None:
+def request_tenant(request: HttpRequest | Request) -> Organization | None:
     """The organization the tenant middleware resolved for ``request`` (a
     Django or DRF request), or None on hosts that serve no tenant."""
     django_request = getattr(request, "_request", request)

@@ -38,10 +38,11 @@ import hashlib
 import json
 import logging
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
@@ -51,7 +52,10 @@ from django.db.models import Field, Model
 from django_tenants.utils import get_tenant_model, quote_schema_name
 
 from .db import tenant_connection
-from .provisioning import TenantError, provision_tenant
+from .provisioning import Provisioned, TenantError, provision_tenant
+
+if TYPE_CHECKING:
+    from apps.organizations.models import Organization
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +169,7 @@ def _unmanaged_tables(schema: str) -> list[str]:
         return sorted(t for (t,) in cursor.fetchall() if t not in known)
 
 
-def _tenant_settings(tenant: Any) -> dict[str, Any]:
+def _tenant_settings(tenant: Organization) -> dict[str, Any]:
     out = {}
     for field in tenant._meta.concrete_fields:
         if field.name in _TENANT_OWN_FIELDS or field.is_relation or not field.editable:
@@ -177,7 +181,7 @@ def _tenant_settings(tenant: Any) -> dict[str, Any]:
 # --- export -------------------------------------------------------------------
 
 
-def export_tenant(tenant: Any, out: Path | str) -> dict[str, Any]:
+def export_tenant(tenant: Organization, out: Path | str) -> dict[str, Any]:
     """Write ``tenant``'s archive to ``out``; returns the manifest."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -331,8 +335,8 @@ def import_tenant(
     slug: str,
     name: str | None = None,
     owner_email: str | None = None,
-    create_hook: Any = None,
-) -> tuple[Any, list[TableReport]]:
+    create_hook: Callable[..., Provisioned] | None = None,
+) -> tuple[Organization, list[TableReport]]:
     """Create organization ``slug`` from an archive, all or nothing.
 
     ``create_hook`` (the CLI passes ``NOVATIME_TENANT_HOOKS["create"]``) creates

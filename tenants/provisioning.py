@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -45,6 +45,9 @@ from .migration_state import fingerprint, schemas_with_pending_migrations
 from .models import TemplateSnapshot
 from .resolution import invalidate_tenant
 from .slugs import validate_slug
+
+if TYPE_CHECKING:
+    from apps.organizations.models import Organization
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ class TenantError(Exception):
 
 @dataclass(frozen=True)
 class Provisioned:
-    tenant: Any
+    tenant: Organization
     domain: str
     method: str  # "pool", "template" or "migrate"
 
@@ -203,7 +206,7 @@ def refresh_template_snapshot() -> TemplateSnapshot | None:
     return snapshot
 
 
-def ensure_template() -> Any:
+def ensure_template() -> Organization:
     """Create the template tenant if missing, migrate it, and snapshot it.
 
     The template is a real tenant row (status ``template``) so that every
@@ -241,7 +244,7 @@ def build_schema(schema_name: str, *, method: str = "template") -> str:
 # --- pool ------------------------------------------------------------------------
 
 
-def _claim_pooled() -> Any | None:
+def _claim_pooled() -> Organization | None:
     """Lock one up-to-date pooled tenant for this transaction, or ``None``."""
     candidates = (
         get_tenant_model()
@@ -317,7 +320,7 @@ def _slug_race_is_taken() -> Iterator[None]:
 
 
 def provision_tenant(
-    *, slug: str, name: str, method: str = "auto", status: str = "trialing", **fields: Any
+    *, slug: str, name: str, method: str = "auto", status: str = "trialing", **fields: object
 ) -> Provisioned:
     """Create a tenant with its schema and primary domain, atomically.
 
@@ -377,7 +380,7 @@ def _schedule_pool_refill() -> None:
         logger.warning("could not queue pool refill: %s", exc)
 
 
-def set_tenant_status(tenant: Any, status: str, **fields: Any) -> Any:
+def set_tenant_status(tenant: Organization, status: str, **fields: object) -> Organization:
     """Change a tenant's status (and ``fields`` saved with it, in the same
     UPDATE); the host cache is invalidated by the save.
 
@@ -390,7 +393,7 @@ def set_tenant_status(tenant: Any, status: str, **fields: Any) -> Any:
     return tenant
 
 
-def delete_tenant(tenant: Any) -> None:
+def delete_tenant(tenant: Organization) -> None:
     """Drop the schema, the domains and the row, in one transaction."""
     if tenant.schema_name in (template_schema_name(), "public"):
         raise TenantError("The template and public schemas cannot be deleted.", code="protected")

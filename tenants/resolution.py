@@ -14,13 +14,16 @@ each request resolves from the database: slower, still correct, never a 500.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django_tenants.utils import get_tenant_domain_model, get_tenant_model
+
+if TYPE_CHECKING:
+    from apps.organizations.models import Domain, Organization
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ def cache_key(hostname: str) -> str:
     return f"tenant-host:v1:{hostname.lower()}"
 
 
-def resolve_tenant(hostname: str) -> Any | None:
+def resolve_tenant(hostname: str) -> Organization | None:
     """The tenant that owns ``hostname`` (any status), or ``None``."""
     key = cache_key(hostname)
     cached = cache.get(key)
@@ -68,7 +71,7 @@ def invalidate_hosts(*hostnames: str) -> None:
     logger.debug("tenant cache invalidated for %s", ", ".join(hostnames))
 
 
-def invalidate_tenant(tenant: Any) -> None:
+def invalidate_tenant(tenant: Organization) -> None:
     """Drop the cached entries of every host of ``tenant``.
 
     Model signals fire on ``save()``/``delete()`` only: code that changes
@@ -77,7 +80,7 @@ def invalidate_tenant(tenant: Any) -> None:
     invalidate_hosts(*tenant.domains.values_list("domain", flat=True))
 
 
-def _domain_pre_save(sender: Any, instance: Any, **kwargs: Any) -> None:
+def _domain_pre_save(sender: type[Domain], instance: Any, **kwargs: object) -> None:
     # Remember the old host name so that renaming a domain drops its old entry.
     if instance.pk and not instance._state.adding:
         instance._previous_domain = (
@@ -85,11 +88,11 @@ def _domain_pre_save(sender: Any, instance: Any, **kwargs: Any) -> None:
         )
 
 
-def _domain_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+def _domain_changed(sender: type[Domain], instance: Domain, **kwargs: object) -> None:
     invalidate_hosts(instance.domain, getattr(instance, "_previous_domain", None) or "")
 
 
-def _tenant_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+def _tenant_changed(sender: type[Organization], instance: Organization, **kwargs: object) -> None:
     if instance.pk:
         invalidate_tenant(instance)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.db import connections
@@ -20,22 +20,27 @@ from rest_framework.test import APIClient
 from .db import current_tenant, tenant_connection
 from .provisioning import ensure_template, provision_tenant
 
+if TYPE_CHECKING:
+    from pytest_django import DjangoDbBlocker
+
+    from apps.organizations.models import Organization
+
 SESSION_TENANT_SLUGS = ("acme", "globex")
 
 
-def get_or_create_session_tenant(slug: str) -> Any:
+def get_or_create_session_tenant(slug: str) -> Organization:
     tenant = get_tenant_model().objects.filter(slug=slug).first()
     if tenant is None:
         tenant = provision_tenant(slug=slug, name=slug.capitalize(), status="active").tenant
     return tenant
 
 
-def build_session_tenants() -> dict[str, Any]:
+def build_session_tenants() -> dict[str, Organization]:
     ensure_template()
     return {slug: get_or_create_session_tenant(slug) for slug in SESSION_TENANT_SLUGS}
 
 
-def host_for(tenant: Any | None) -> str:
+def host_for(tenant: Organization | None) -> str:
     base = settings.NOVATIME_BASE_DOMAIN
     return base if tenant is None else f"{tenant.slug}.{base}"
 
@@ -49,7 +54,7 @@ class TenantAPIClient(APIClient):
     running in a tenant schema reads that tenant's rows between requests.
     """
 
-    def __init__(self, tenant: Any | None = None, **defaults: Any) -> None:
+    def __init__(self, tenant: Organization | None = None, **defaults: Any) -> None:
         defaults.setdefault("HTTP_HOST", host_for(tenant))
         super().__init__(**defaults)
         self.tenant = tenant
@@ -97,7 +102,7 @@ def manage_env(**extra: str) -> dict[str, str]:
 T = TypeVar("T")
 
 
-def committed(blocker: Any, work: Callable[[], T]) -> T:
+def committed(blocker: DjangoDbBlocker, work: Callable[[], T]) -> T:
     """Run ``work`` on a fresh connection in autocommit mode and return its result.
 
     Tests run inside a transaction that is rolled back; what another process

@@ -23,19 +23,24 @@ changes or when Django's property does.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
 
+if TYPE_CHECKING:
+    from psycopg import Connection
+    from psycopg.rows import TupleRow
+    from psycopg_pool import ConnectionPool
+
 #: Attribute of a psycopg connection: ``time.monotonic()`` when it went back
 #: to the pool.
 _RETURNED_AT = "_novatime_returned_at"
 
 
-def check_if_idle(conn: Any) -> None:
+def check_if_idle(conn: Connection[TupleRow]) -> None:
     """psycopg pool ``check``: an empty query, unless ``conn`` was in use a
     moment ago (see the module docstring)."""
     from psycopg_pool import ConnectionPool
@@ -49,7 +54,7 @@ def check_if_idle(conn: Any) -> None:
 
 class DatabaseWrapper(base.DatabaseWrapper):
     @property
-    def pool(self) -> Any:
+    def pool(self) -> ConnectionPool | None:
         """Django's own pool (``base.DatabaseWrapper.pool``, Django 5.2), with
         :func:`check_if_idle` as its check when health checks are on."""
         django: Any = self  # Django's private pool attributes are not in the stubs

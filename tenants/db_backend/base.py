@@ -40,11 +40,18 @@ case against ``current_schema()`` of the real session.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django_tenants.postgresql_backend import base as tenants_base
 from django_tenants.utils import get_limit_set_calls
 from psycopg.pq import TransactionStatus
+
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
+    from psycopg import Connection
+    from psycopg.rows import TupleRow
+
+    from apps.organizations.models import Organization
 
 #: Attribute of a pooled psycopg connection: the search_path (a tuple of
 #: schema names) its session held when it was handed back, or None.
@@ -72,14 +79,16 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
         elif not self._selecting_tenant:
             self._session_path = None
 
-    def set_tenant(self, tenant: Any, include_public: bool = True) -> None:
+    def set_tenant(
+        self, tenant: Organization | tenants_base.FakeTenant, include_public: bool = True
+    ) -> None:
         self._selecting_tenant = True
         try:
             super().set_tenant(tenant, include_public)
         finally:
             self._selecting_tenant = False
 
-    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Connection[TupleRow]:
         conn = super().get_new_connection(conn_params)
         held = None
         if self.pool:
@@ -88,7 +97,7 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
         self._session_path = held
         return conn
 
-    def _handle_search_path(self, cursor: Any = None) -> None:
+    def _handle_search_path(self, cursor: CursorWrapper | None = None) -> None:
         if (
             self._session_path is not None
             and not self._setting_search_path

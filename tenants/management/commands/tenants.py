@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.management import call_command
@@ -38,6 +38,9 @@ from tenants.provisioning import (
     fill_pool,
     refresh_template_snapshot,
 )
+
+if TYPE_CHECKING:
+    from apps.organizations.models import Organization
 
 #: pg advisory lock key held by ``tenants migrate`` ("novatime" in ASCII).
 MIGRATE_LOCK_ID = 0x6E6F766174696D65
@@ -150,7 +153,7 @@ class Command(BaseCommand):
 
     # --- helpers ---------------------------------------------------------------
 
-    def _tenant(self, slug: str) -> Any:
+    def _tenant(self, slug: str) -> Organization:
         tenant = get_tenant_model().objects.filter(slug=slug.lower()).first()
         if tenant is None:
             raise CommandError(f"not_found: no organization with slug {slug!r}", returncode=2)
