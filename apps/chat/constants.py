@@ -1,13 +1,11 @@
-"""Chat constants: channel kinds, limits and the chat permission table."""
+"""Chat constants: channel kinds and limits. Who may write and moderate is
+``chat.write`` / ``chat.moderate`` in apps.organizations.permissions."""
 
 from __future__ import annotations
 
 from typing import Final
 
 from django.db import models
-
-from apps.organizations.constants import Role
-from apps.organizations.permissions import ROLE_RANK
 
 
 class ChannelKind(models.TextChoices):
@@ -29,16 +27,3 @@ MEMBER_LISTED_KINDS: Final = frozenset({ChannelKind.PRIVATE, ChannelKind.DIRECT}
 
 MAX_MESSAGE_LENGTH: Final = 10_000
 MAX_EMOJI_LENGTH: Final = 64
-
-#: The weakest role that may write (post, react, create channels). Viewers read only.
-CHAT_WRITE_ROLE: Final = Role.MEMBER
-#: The weakest role that may delete anyone's message and manage any channel.
-CHAT_MODERATE_ROLE: Final = Role.ADMIN
-
-
-def may_write_chat(role: str) -> bool:
-    return ROLE_RANK[Role(role)] >= ROLE_RANK[CHAT_WRITE_ROLE]
-
-
-def may_moderate_chat(role: str) -> bool:
-    return ROLE_RANK[Role(role)] >= ROLE_RANK[CHAT_MODERATE_ROLE]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Any
 
 from django.db.models import (
     Count,
@@ -47,35 +46,33 @@ from .models import Channel, ChannelMember, Message, Reaction
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
-def channel_visibility_filter(membership: Any) -> Q:
-    """A ``Q`` on ``Channel`` keeping the channels ``membership`` may see
+def channel_visibility_filter(actor: Membership) -> Q:
+    """A ``Q`` on ``Channel`` keeping the channels ``actor`` may see
     (``EXISTS`` sub-queries only, so list queries never multiply rows)."""
-    listed = Exists(
-        ChannelMember.objects.filter(channel_id=OuterRef("id"), user_id=membership.user_id)
-    )
+    listed = Exists(ChannelMember.objects.filter(channel_id=OuterRef("id"), user_id=actor.user_id))
     return (
         Q(kind=ChannelKind.PUBLIC)
         | (Q(kind__in=[ChannelKind.PRIVATE, ChannelKind.DIRECT]) & Q(listed))
         | (
             Q(kind=ChannelKind.PROJECT, project__deleted_at__isnull=True)
-            & visible_project_filter(membership, prefix="project__")
+            & visible_project_filter(actor, prefix="project__")
         )
     )
 
 
-def channels_visible_to(*, membership: Any) -> QuerySet[Channel]:
-    return Channel.objects.filter(channel_visibility_filter(membership))
+def channels_visible_to(*, actor: Membership) -> QuerySet[Channel]:
+    return Channel.objects.filter(channel_visibility_filter(actor))
 
 
-def channel_get_for_member(*, membership: Any, channel_id: Any) -> Channel:
-    """The live channel if ``membership`` may see it; else 404."""
-    channel = channels_visible_to(membership=membership).filter(pk=channel_id).first()
+def channel_get_for_member(*, actor: Membership, channel_id: uuid.UUID) -> Channel:
+    """The live channel if ``actor`` may see it; else 404."""
+    channel = channels_visible_to(actor=actor).filter(pk=channel_id).first()
     if channel is None:
         raise Http404("No such channel.")
     return channel
 
 
-def channel_list(*, membership: Any) -> QuerySet[Channel]:
+def channel_list(*, actor: Membership) -> QuerySet[Channel]:
     """The caller's channels with ``my_last_read_at`` and ``unread_count``.
 
     ``unread_count`` counts live top-level messages of *others* after the
@@ -83,21 +80,21 @@ def channel_list(*, membership: Any) -> QuerySet[Channel]:
     channel). Both are correlated sub-queries of the one list statement, so
     the list costs the same number of queries whatever its length.
     """
-    marker = ChannelMember.objects.filter(channel_id=OuterRef("id"), user_id=membership.user_id)
+    marker = ChannelMember.objects.filter(channel_id=OuterRef("id"), user_id=actor.user_id)
     unread = (
         Message.objects.filter(
             channel_id=OuterRef("id"),
             parent__isnull=True,
             created_at__gt=Coalesce(OuterRef("my_last_read_at"), _EPOCH),
         )
-        .exclude(author_id=membership.user_id)
+        .exclude(author_id=actor.user_id)
         .order_by()
         .values("channel_id")
         .annotate(n=Count("id"))
         .values("n")
     )
     return (
-        channels_visible_to(membership=membership)
+        channels_visible_to(actor=actor)
         .annotate(
             my_last_read_at=Subquery(marker.values("last_read_at")[:1]),
             is_member=Exists(marker),
@@ -111,17 +108,17 @@ def channel_members(*, channel: Channel) -> QuerySet[ChannelMember]:
     return ChannelMember.objects.filter(channel=channel).order_by("joined_at", "id")
 
 
-def channel_member_get(*, channel: Channel, user_id: Any) -> ChannelMember | None:
+def channel_member_get(*, channel: Channel, user_id: uuid.UUID) -> ChannelMember | None:
     return ChannelMember.objects.filter(channel=channel, user_id=user_id).first()
 
 
-def direct_key(user_a: Any, user_b: Any) -> str:
+def direct_key(user_a: uuid.UUID | str, user_b: uuid.UUID | str) -> str:
     """The order-independent key of the direct channel between two users."""
     first, second = sorted([str(user_a), str(user_b)])
     return f"{first}:{second}"
 
 
-def direct_peer(channel: Channel, user_id: Any) -> str | None:
+def direct_peer(channel: Channel, user_id: uuid.UUID | str) -> str | None:
     """The other person of a direct channel (from its key: no query)."""
     if channel.kind != ChannelKind.DIRECT or not channel.direct_key:
         return None
@@ -132,7 +129,7 @@ def direct_peer(channel: Channel, user_id: Any) -> str | None:
 # --- audiences ----------------------------------------------------------------------
 
 
-def _managers_of(organization_id: Any) -> list[uuid.UUID]:
+def _managers_of(organization_id: uuid.UUID) -> list[uuid.UUID]:
     return list(
         Membership.objects.filter(
             organization_id=organization_id,
@@ -142,7 +139,7 @@ def _managers_of(organization_id: Any) -> list[uuid.UUID]:
     )
 
 
-def channel_audience(*, channel: Channel, organization_id: Any) -> list[str] | None:
+def channel_audience(*, channel: Channel, organization_id: uuid.UUID) -> list[str] | None:
     """Who may receive the realtime events of ``channel``: ``None`` means the
     whole organization (public channels, channels of public projects); else
     the listed user ids (private/direct members; a private project's members
@@ -164,7 +161,7 @@ def channel_audience(*, channel: Channel, organization_id: Any) -> list[str] | N
 
 
 def users_who_may_see(
-    *, channel: Channel, organization_id: Any, user_ids: list[uuid.UUID]
+    *, channel: Channel, organization_id: uuid.UUID, user_ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
     """Those of ``user_ids`` who are active members and may see ``channel``.
 
@@ -214,10 +211,10 @@ def _with_reactions(query: QuerySet[Message]) -> QuerySet[Message]:
 def message_list(
     *,
     channel: Channel,
-    parent_id: Any | None = None,
+    parent_id: uuid.UUID | None = None,
     search: str | None = None,
     since: datetime.datetime | None = None,
-    since_exclude: Any | None = None,
+    since_exclude: uuid.UUID | None = None,
 ) -> QuerySet[Message]:
     """A channel's history for the cursor-paginated list (newest first).
 
@@ -244,15 +241,15 @@ def message_list(
 
 
 def message_get_for_member(
-    *, membership: Any, message_id: Any, with_deleted: bool = False
+    *, actor: Membership, message_id: uuid.UUID, with_deleted: bool = False
 ) -> Message:
-    """The message if its channel is visible to ``membership``; else 404."""
+    """The message if its channel is visible to ``actor``; else 404."""
     manager = Message.all_objects if with_deleted else Message.objects
     message = (
         manager.filter(
             pk=message_id,
             channel__deleted_at__isnull=True,
-            channel__in=channels_visible_to(membership=membership),
+            channel__in=channels_visible_to(actor=actor),
         )
         .select_related("channel", "channel__project")
         .first()
@@ -262,5 +259,5 @@ def message_get_for_member(
     return message
 
 
-def message_with_reactions(*, message_id: Any) -> Message:
+def message_with_reactions(*, message_id: uuid.UUID) -> Message:
     return _with_reactions(Message.all_objects.filter(pk=message_id)).get()

@@ -38,7 +38,7 @@ import contextlib
 import logging
 import time
 import weakref
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -46,7 +46,6 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
-from django_tenants.utils import tenant_context
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -58,6 +57,7 @@ from .auth import (
     authenticate,
     origin_matches_host,
 )
+from .chat_typing import HIDDEN, Hidden, typing_audience
 from .events import send_event_from_socket
 from .groups import credential_group, org_group, user_group
 
@@ -97,8 +97,6 @@ INVALID_CLOSE_AFTER: Final = 20
 INVALID_WINDOW_SECONDS: Final = 60.0
 #: At most one ``chat.typing`` per channel per socket in this many seconds.
 TYPING_INTERVAL_SECONDS: Final = 3.0
-
-_HIDDEN = object()
 
 #: Redis commands in flight per process for socket bookkeeping (join, leave,
 #: presence). redis-py's asyncio pools refuse a 101st connection instead of
@@ -440,7 +438,7 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         if now - self._typing_sent.get(channel_id, -1e9) < TYPING_INTERVAL_SECONDS:
             return  # throttled: the previous indicator is still showing
         audience = await self._typing_audience(channel_id)
-        if audience is _HIDDEN:
+        if audience is HIDDEN:
             await self._error("unknown_channel", "No such channel.", message_type="chat.typing")
             return
         self._typing_sent[channel_id] = now
@@ -454,28 +452,12 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         )
 
     @database_sync_to_async
-    def _typing_audience(self, channel_id: str) -> Any:
-        """The channel's audience if this user may see it and write, else
-        ``_HIDDEN``. Enters the tenant itself: the database thread is shared
-        by every socket of every organization."""
-        from apps.chat.constants import may_write_chat
-        from apps.chat.selectors import channel_audience, channels_visible_to
-        from apps.organizations.selectors import membership_for
-
-        tenant = self.scope["tenant"]
-        with tenant_context(tenant):
-            membership = membership_for(user=self.scope["user"], organization=tenant)
-            if membership is None or not may_write_chat(membership.role):
-                return _HIDDEN
-            channel = (
-                channels_visible_to(membership=membership)
-                .select_related("project")
-                .filter(pk=channel_id)
-                .first()
-            )
-            if channel is None:
-                return _HIDDEN
-            return channel_audience(channel=channel, organization_id=tenant.pk)
+    def _typing_audience(self, channel_id: str) -> list[str] | Literal[Hidden.HIDDEN] | None:
+        """:func:`chat_typing.typing_audience` of this socket's user, on the
+        database thread."""
+        return typing_audience(
+            tenant=self.scope["tenant"], user=self.scope["user"], channel_id=channel_id
+        )
 
     # --- presence ---------------------------------------------------------------------
 

@@ -4,8 +4,6 @@ what the selectors loaded (annotations, prefetched reactions)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
@@ -13,7 +11,7 @@ from apps.chat.constants import MAX_EMOJI_LENGTH, MAX_MESSAGE_LENGTH, ChannelKin
 from apps.chat.models import Channel, ChannelMember, Message
 from apps.chat.rendering import render_markdown
 from apps.chat.selectors import direct_peer
-from apps.chat.services.events import reactions_summary
+from apps.chat.services.events import ReactionSummary, reactions_summary
 
 _REACTIONS = inline_serializer(
     "ChatReactionSummary",
@@ -68,7 +66,7 @@ class ChannelSerializer(serializers.ModelSerializer):
         return int(getattr(obj, "unread_count", 0) or 0)
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
-    def get_last_read_at(self, obj: Channel) -> Any:
+    def get_last_read_at(self, obj: Channel) -> str | None:
         value = getattr(obj, "my_last_read_at", None)
         return serializers.DateTimeField().to_representation(value) if value else None
 
@@ -151,7 +149,7 @@ class MessageSerializer(serializers.ModelSerializer):
         return "" if obj.deleted_at else render_markdown(obj.body)
 
     @extend_schema_field(_REACTIONS)
-    def get_reactions(self, obj: Message) -> list[dict[str, Any]]:
+    def get_reactions(self, obj: Message) -> list[ReactionSummary]:
         return [] if obj.deleted_at else reactions_summary(obj.reactions.all())
 
     def get_deleted(self, obj: Message) -> bool:

@@ -1,34 +1,35 @@
 """Chat views: thin — validate, call one service or selector, serialize.
 
 Reads are open to every member (viewers included) within what they may see;
-writes need member+ (``IsChatParticipant``: viewers get 403 ``role_required``
-before their input is looked at), except the read marker, which is part of
-reading. Finer rules (authors, channel creators, admins) live in the services.
+writes need ``chat.write`` (member+: viewers get 403 ``role_required`` before
+their input is looked at), except the read marker, which is part of reading.
+Finer rules (authors, channel creators, admins) live in the services. Each
+operation documents the error codes it answers (``error_responses``).
 """
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ErrorDetail, NotFound
 from rest_framework.pagination import Cursor, CursorPagination
-from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.chat import selectors
-from apps.chat.constants import may_write_chat
 from apps.chat.models import Channel, ChannelMember, Message
 from apps.chat.services import channels, messages
 from apps.common.dates import DateOutOfRange, utc_instant
-from apps.common.errors import ApplicationError, RoleRequiredError
+from apps.common.errors import ApplicationError
+from apps.common.openapi import error_responses
 from apps.common.pagination import StandardPagination, page_size
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, required_membership
@@ -48,60 +49,44 @@ from .serializers import (
     UserRefSerializer,
 )
 
-_ERRORS = {
-    400: OpenApiResponse(description="`invalid` (fields named), `invalid_parent`, "
-                         "`not_an_organization_member`, `user_cannot_see_channel`"),
-    401: OpenApiResponse(description="`not_authenticated`"),
-    403: OpenApiResponse(description="`not_a_member`, `role_required`, `not_author`"),
-    404: OpenApiResponse(description="`not_found` (unknown or hidden channel/message)"),
-}  # fmt: skip
-_CONFLICT = {
-    409: OpenApiResponse(
-        description="`channel_name_taken`, `project_channel_exists`, "
-        "`channel_members_fixed`, `direct_channel`"
-    )
-}
-
-
-class IsChatParticipant(IsOrganizationMember):
-    """Any active member reads; writing needs member+ unless the view sets
-    ``viewers_may_write`` (the read marker)."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if not super().has_permission(request, view):
-            return False
-        if (
-            request.method not in SAFE_METHODS
-            and not getattr(view, "viewers_may_write", False)
-            and not may_write_chat(required_membership(request).role)
-        ):
-            raise RoleRequiredError("chat.write")
-        return True
+#: Refusals of ``IsOrganizationMember``, which guards every view here.
+_MEMBER = ("not_a_member", "two_factor_required")
+#: A write by a role without ``chat.write`` (or a channel change without
+#: ``chat.moderate`` by someone other than its creator).
+_WRITE = (*_MEMBER, "role_required")
+#: Bad input refused by the parsers, the input guards or the serializer.
+_INPUT = ("invalid", "parse_error", "json_too_deep", "invalid_characters", "too_many_fields")
+#: A paginated list: bad query parameters, a page past the end (404).
+_PAGE = ("invalid", "invalid_characters", "too_many_fields", "page_out_of_range", "not_found")
+#: Mentions in a message body: members who can see the channel.
+_MENTIONS = ("not_an_organization_member", "user_cannot_see_channel")
 
 
 class _ChatView(APIView):
-    """``self.membership`` and channel lookup for the chat views."""
+    """``self.actor`` and channel lookup for the chat views. Every member reads;
+    writing needs ``chat.write`` unless a view lifts it (the read marker)."""
 
     kwargs: dict[str, Any]
-    permission_classes = [IsChatParticipant]
+    permission_classes = [IsOrganizationMember]
+    write_permission: str | None = "chat.write"
 
     @property
-    def membership(self) -> Membership:
+    def actor(self) -> Membership:
         return required_membership(self.request)  # the permission class requires one
 
     def channel(self) -> Channel:
         return selectors.channel_get_for_member(
-            membership=self.membership, channel_id=self.kwargs["channel_id"]
+            actor=self.actor, channel_id=self.kwargs["channel_id"]
         )
 
     def message(self) -> Message:
         return selectors.message_get_for_member(
-            membership=self.membership, message_id=self.kwargs["message_id"]
+            actor=self.actor, message_id=self.kwargs["message_id"]
         )
 
     def channel_out(self, channel: Channel, code: int = status.HTTP_200_OK) -> Response:
-        fresh = selectors.channel_list(membership=self.membership).get(pk=channel.pk)
-        context = {"user_id": self.membership.user_id}
+        fresh = selectors.channel_list(actor=self.actor).get(pk=channel.pk)
+        context = {"user_id": self.actor.user_id}
         return Response(ChannelSerializer(fresh, context=context).data, status=code)
 
     def message_out(self, message: Message, code: int = status.HTTP_200_OK) -> Response:
@@ -115,38 +100,45 @@ class ChannelListView(_ChatView, generics.GenericAPIView):
     queryset = Channel.objects.none()  # for the schema generator; see get_queryset
 
     def get_queryset(self) -> QuerySet[Channel]:
-        return selectors.channel_list(membership=self.membership)
+        return selectors.channel_list(actor=self.actor)
 
-    @extend_schema(responses={200: ChannelSerializer(many=True), **_ERRORS},
+    @extend_schema(responses={200: ChannelSerializer(many=True),
+                              **error_responses(*_PAGE, *_MEMBER)},
                    summary="Channels the caller may see, with unread counts")  # fmt: skip
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        context = {"user_id": self.membership.user_id}
+        context = {"user_id": self.actor.user_id}
         return self.get_paginated_response(ChannelSerializer(page, many=True, context=context).data)
 
     @extend_schema(request=ChannelCreateSerializer,
-                   responses={201: ChannelSerializer, **_ERRORS, **_CONFLICT},
+                   responses={201: ChannelSerializer,
+                              **error_responses(*_INPUT, "does_not_exist",
+                                                "not_an_organization_member", *_WRITE,
+                                                "channel_name_taken", "project_channel_exists")},
                    summary="Create a public, private or project channel")  # fmt: skip
     def post(self, request: Request) -> Response:
         body = ChannelCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        channel = channels.channel_create(actor=self.membership, **body.validated_data)
+        channel = channels.channel_create(actor=self.actor, **body.validated_data)
         return self.channel_out(channel, status.HTTP_201_CREATED)
 
 
 class ChannelDetailView(_ChatView, APIView):
-    @extend_schema(responses={200: ChannelSerializer, **_ERRORS}, summary="A channel")
+    @extend_schema(responses={200: ChannelSerializer, **error_responses(*_MEMBER, "not_found")},
+                   summary="A channel")  # fmt: skip
     def get(self, request: Request, channel_id: uuid.UUID) -> Response:
         return self.channel_out(self.channel())
 
     @extend_schema(request=ChannelUpdateSerializer,
-                   responses={200: ChannelSerializer, **_ERRORS, **_CONFLICT},
+                   responses={200: ChannelSerializer,
+                              **error_responses(*_INPUT, *_WRITE, "not_found",
+                                                "channel_name_taken", "direct_channel")},
                    summary="Rename / re-topic (creator or admin)")  # fmt: skip
     def patch(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = ChannelUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         channel = channels.channel_update(
-            actor=self.membership, channel=self.channel(), **body.validated_data
+            actor=self.actor, channel=self.channel(), **body.validated_data
         )
         return self.channel_out(channel)
 
@@ -156,7 +148,8 @@ class ChannelMembersView(_ChatView, generics.GenericAPIView):
     serializer_class = ChannelMemberSerializer
     queryset = ChannelMember.objects.none()  # for the schema generator
 
-    @extend_schema(responses={200: ChannelMemberSerializer(many=True), **_ERRORS},
+    @extend_schema(responses={200: ChannelMemberSerializer(many=True),
+                              **error_responses(*_PAGE, *_MEMBER)},
                    summary="Members (and read markers) of a channel")  # fmt: skip
     def get(self, request: Request, channel_id: uuid.UUID) -> Response:
         page = self.paginate_queryset(selectors.channel_members(channel=self.channel()))
@@ -164,13 +157,14 @@ class ChannelMembersView(_ChatView, generics.GenericAPIView):
 
     @extend_schema(request=UserRefSerializer,
                    responses={201: ChannelMemberSerializer, 200: ChannelMemberSerializer,
-                              **_ERRORS, **_CONFLICT},
+                              **error_responses(*_INPUT, "not_an_organization_member",
+                                                *_WRITE, "not_found", "channel_members_fixed")},
                    summary="Add a member to a private channel, or join a public one")  # fmt: skip
     def post(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = UserRefSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         member, created = channels.channel_member_add(
-            actor=self.membership, channel=self.channel(), user_id=body.validated_data["user"]
+            actor=self.actor, channel=self.channel(), user_id=body.validated_data["user"]
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(ChannelMemberSerializer(member).data, status=code)
@@ -178,13 +172,14 @@ class ChannelMembersView(_ChatView, generics.GenericAPIView):
 
 class DirectChannelView(_ChatView, APIView):
     @extend_schema(request=UserRefSerializer,
-                   responses={201: ChannelSerializer, 200: ChannelSerializer, **_ERRORS},
+                   responses={201: ChannelSerializer, 200: ChannelSerializer,
+                              **error_responses(*_INPUT, "not_an_organization_member", *_WRITE)},
                    summary="The direct channel with a user (created once; idempotent)")  # fmt: skip
     def post(self, request: Request) -> Response:
         body = UserRefSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         channel, created = channels.direct_open(
-            actor=self.membership, user_id=body.validated_data["user"]
+            actor=self.actor, user_id=body.validated_data["user"]
         )
         return self.channel_out(channel, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -238,7 +233,7 @@ class ChannelMessagesView(_ChatView, generics.GenericAPIView):
     serializer_class = MessageSerializer
     queryset = Message.objects.none()  # for the schema generator
 
-    def _since(self, channel: Channel) -> Any:
+    def _since(self, channel: Channel) -> tuple[datetime.datetime | None, uuid.UUID | None]:
         raw = self.request.query_params.get("since")
         if not raw:
             return None, None
@@ -268,7 +263,7 @@ class ChannelMessagesView(_ChatView, generics.GenericAPIView):
             extra={"fields": {"since": ["Invalid."]}},
         )
 
-    def _parent(self) -> Any:
+    def _parent(self) -> uuid.UUID | None:
         raw = self.request.query_params.get("parent")
         if not raw:
             return None
@@ -282,7 +277,8 @@ class ChannelMessagesView(_ChatView, generics.GenericAPIView):
             ) from error
 
     @extend_schema(parameters=_HISTORY_PARAMETERS,
-                   responses={200: MessageSerializer(many=True), **_ERRORS},
+                   responses={200: MessageSerializer(many=True),
+                              **error_responses(*_PAGE, "date_out_of_range", *_MEMBER)},
                    summary="History, newest first (cursor pagination)")  # fmt: skip
     def get(self, request: Request, channel_id: uuid.UUID) -> Response:
         channel = self.channel()
@@ -298,72 +294,82 @@ class ChannelMessagesView(_ChatView, generics.GenericAPIView):
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
     @extend_schema(request=MessageCreateSerializer,
-                   responses={201: MessageSerializer, **_ERRORS},
+                   responses={201: MessageSerializer,
+                              **error_responses(*_INPUT, "does_not_exist", "invalid_parent",
+                                                *_MENTIONS, *_WRITE, "not_found")},
                    summary="Post a message (markdown), or reply in a thread")  # fmt: skip
     def post(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = MessageCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         message = messages.message_create(
-            actor=self.membership, channel=self.channel(), **body.validated_data
+            actor=self.actor, channel=self.channel(), **body.validated_data
         )
         return self.message_out(message, status.HTTP_201_CREATED)
 
 
 class ChannelReadView(_ChatView, APIView):
-    viewers_may_write = True
+    write_permission = None  # viewers keep read markers: reading is what they do
 
     @extend_schema(request=ReadMarkerSerializer,
-                   responses={200: ReadMarkerOutSerializer, **_ERRORS},
+                   responses={200: ReadMarkerOutSerializer,
+                              **error_responses(*_INPUT, "does_not_exist", *_MEMBER,
+                                                "not_found")},
                    summary="Move the caller's read marker (never backwards)")  # fmt: skip
     def post(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = ReadMarkerSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         member: ChannelMember = messages.channel_mark_read(
-            actor=self.membership, channel=self.channel(), message_id=body.validated_data["message"]
+            actor=self.actor, channel=self.channel(), message_id=body.validated_data["message"]
         )
         return Response(ReadMarkerOutSerializer(member).data)
 
 
 class MessageDetailView(_ChatView, APIView):
-    @extend_schema(responses={200: MessageSerializer, **_ERRORS}, summary="A message")
+    @extend_schema(responses={200: MessageSerializer, **error_responses(*_MEMBER, "not_found")},
+                   summary="A message")  # fmt: skip
     def get(self, request: Request, message_id: uuid.UUID) -> Response:
         return self.message_out(self.message())
 
     @extend_schema(request=MessageUpdateSerializer,
-                   responses={200: MessageSerializer, **_ERRORS},
+                   responses={200: MessageSerializer,
+                              **error_responses(*_INPUT, *_MENTIONS, *_WRITE, "not_author",
+                                                "not_found")},
                    summary="Edit a message (author only)")  # fmt: skip
     def patch(self, request: Request, message_id: uuid.UUID) -> Response:
         body = MessageUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         message = messages.message_update(
-            actor=self.membership, message=self.message(), body=body.validated_data["body"]
+            actor=self.actor, message=self.message(), body=body.validated_data["body"]
         )
         return self.message_out(message)
 
-    @extend_schema(responses={204: None, **_ERRORS},
+    @extend_schema(responses={204: None, **error_responses(*_WRITE, "not_author", "not_found")},
                    summary="Soft-delete a message (author, or an admin)")  # fmt: skip
     def delete(self, request: Request, message_id: uuid.UUID) -> Response:
         # Admins moderate: the write-role check is the service's (author path).
-        messages.message_delete(actor=self.membership, message=self.message())
+        messages.message_delete(actor=self.actor, message=self.message())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MessageReactionsView(_ChatView, APIView):
     @extend_schema(request=ReactionCreateSerializer,
-                   responses={201: ReactionSerializer, 200: ReactionSerializer, **_ERRORS},
+                   responses={201: ReactionSerializer, 200: ReactionSerializer,
+                              **error_responses(*_INPUT, *_WRITE, "not_found")},
                    summary="React to a message (idempotent per user and emoji)")  # fmt: skip
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
         body = ReactionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         reaction, created = messages.reaction_add(
-            actor=self.membership, message=self.message(), emoji=body.validated_data["emoji"]
+            actor=self.actor, message=self.message(), emoji=body.validated_data["emoji"]
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(ReactionSerializer(reaction).data, status=code)
 
 
 class MessageReactionDetailView(_ChatView, APIView):
-    @extend_schema(responses={204: None, **_ERRORS}, summary="Remove one's own reaction")
+    @extend_schema(responses={204: None,
+                              **error_responses("invalid_characters", *_WRITE, "not_found")},
+                   summary="Remove one's own reaction")  # fmt: skip
     def delete(self, request: Request, message_id: uuid.UUID, emoji: str) -> Response:
-        messages.reaction_remove(actor=self.membership, message=self.message(), emoji=emoji)
+        messages.reaction_remove(actor=self.actor, message=self.message(), emoji=emoji)
         return Response(status=status.HTTP_204_NO_CONTENT)

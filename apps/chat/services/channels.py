@@ -2,45 +2,44 @@
 conversation; and the checks every chat write shares (the writer's role,
 active members of the organization)."""
 
+from __future__ import annotations
+
+import enum
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Final
 
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
 from apps.chat import selectors
-from apps.chat.constants import ChannelKind, may_moderate_chat, may_write_chat
+from apps.chat.constants import ChannelKind
 from apps.chat.models import Channel, ChannelMember
-from apps.common.errors import ApplicationError, ConflictError
+from apps.common.errors import ApplicationError, ConflictError, does_not_exist
 from apps.organizations.constants import MembershipStatus
 from apps.organizations.models import Membership
+from apps.organizations.permissions import require
 from apps.projects.selectors import project_get_for_member
 
 from .events import _emit, channel_data
 
 
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
+class _Unset(enum.Enum):
+    """A keyword argument of an update the caller did not pass (an enum member,
+    so that ``x is UNSET`` narrows ``x`` for the type checker)."""
+
+    UNSET = "UNSET"
 
 
-UNSET: Any = _Unset()
+UNSET: Final = _Unset.UNSET
 
 
 # --- checks ---------------------------------------------------------------------------
 
 
-def _require_writer(actor: Membership) -> None:
-    if not may_write_chat(actor.role):
-        raise ApplicationError(
-            "Your role in this organization does not allow this.",
-            code="role_required",
-            status_code=403,
-        )
-
-
-def _active_member_ids(actor: Membership, user_ids: Iterable[Any], *, field: str) -> list[Any]:
+def _active_member_ids(
+    actor: Membership, user_ids: Iterable[uuid.UUID | str], *, field: str
+) -> list[uuid.UUID]:
     """``user_ids`` (deduplicated, as UUIDs) if all are active members of the
     actor's organization; else 400 ``not_an_organization_member``."""
     wanted = list(dict.fromkeys(uuid.UUID(str(u)) for u in user_ids))
@@ -61,10 +60,6 @@ def _active_member_ids(actor: Membership, user_ids: Iterable[Any], *, field: str
             extra={"fields": {field: [f"Not a member: {', '.join(missing)}."]}},
         )
     return wanted
-
-
-def _may_manage_channel(actor: Membership, channel: Channel) -> bool:
-    return may_moderate_chat(actor.role) or channel.created_by_id == actor.user_id
 
 
 # --- channels -------------------------------------------------------------------------
@@ -93,15 +88,15 @@ def channel_create(
     name: str,
     kind: str,
     topic: str = "",
-    project_id: Any | None = None,
-    members: Iterable[Any] = (),
+    project_id: uuid.UUID | None = None,
+    members: Iterable[uuid.UUID] = (),
 ) -> Channel:
     """Create a public, private or project channel (direct: ``direct_open``).
 
     The creator joins it; ``members`` (private channels) are added too. A
     project channel needs a project the creator may see (one per project).
     """
-    _require_writer(actor)
+    require(actor, "chat.write")
     name = name.strip()
     if kind not in (ChannelKind.PUBLIC, ChannelKind.PRIVATE, ChannelKind.PROJECT):
         raise ApplicationError(
@@ -124,9 +119,7 @@ def channel_create(
         try:
             project = project_get_for_member(membership=actor, project_id=project_id)
         except Http404 as error:
-            raise ApplicationError(
-                "Unknown project.", code="invalid", extra={"fields": {"project": ["Unknown."]}}
-            ) from error
+            raise does_not_exist("project", "project") from error
     elif project_id is not None:
         raise ApplicationError(
             "Only project channels have a project.",
@@ -156,19 +149,19 @@ def channel_create(
 
 
 def channel_update(
-    *, actor: Membership, channel: Channel, name: Any = UNSET, topic: Any = UNSET
+    *,
+    actor: Membership,
+    channel: Channel,
+    name: str | _Unset = UNSET,
+    topic: str | _Unset = UNSET,
 ) -> Channel:
-    """Rename or re-topic a channel: its creator or an admin. Direct channels
-    have no name."""
-    _require_writer(actor)
+    """Rename or re-topic a channel: its creator, or ``chat.moderate`` (an
+    admin). Direct channels have no name."""
+    require(actor, "chat.write")
     if channel.kind == ChannelKind.DIRECT:
         raise ConflictError("Direct conversations cannot be renamed.", code="direct_channel")
-    if not _may_manage_channel(actor, channel):
-        raise ApplicationError(
-            "Only the channel's creator or an admin can change it.",
-            code="role_required",
-            status_code=403,
-        )
+    if channel.created_by_id != actor.user_id:
+        require(actor, "chat.moderate")
     fields = []
     if name is not UNSET:
         name = str(name).strip()
@@ -189,13 +182,13 @@ def channel_update(
 
 
 def channel_member_add(
-    *, actor: Membership, channel: Channel, user_id: Any
+    *, actor: Membership, channel: Channel, user_id: uuid.UUID
 ) -> tuple[ChannelMember, bool]:
     """Add ``user_id`` to a private channel (any of its members may), or join a
     public channel (yourself). Project channels follow the project's members;
     direct channels are fixed. Returns ``(member, created)``; adding someone
     who is already in is not an error."""
-    _require_writer(actor)
+    require(actor, "chat.write")
     [user_uuid] = _active_member_ids(actor, [user_id], field="user")
     if channel.kind in (ChannelKind.PROJECT, ChannelKind.DIRECT):
         raise ConflictError(
@@ -216,7 +209,7 @@ def channel_member_add(
     return member, created
 
 
-def direct_open(*, actor: Membership, user_id: Any) -> tuple[Channel, bool]:
+def direct_open(*, actor: Membership, user_id: uuid.UUID) -> tuple[Channel, bool]:
     """The direct channel between the actor and ``user_id``, created if needed.
 
     Idempotent under concurrency: the unique ``direct_key`` decides which of
@@ -233,7 +226,7 @@ def direct_open(*, actor: Membership, user_id: Any) -> tuple[Channel, bool]:
     existing = Channel.objects.filter(direct_key=key).first()
     if existing is not None:
         return existing, False
-    _require_writer(actor)
+    require(actor, "chat.write")
     try:
         with transaction.atomic():
             channel = Channel.objects.create(

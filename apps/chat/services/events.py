@@ -6,8 +6,11 @@ queues an event for the channel's audience (``selectors.channel_audience``)
 through ``send_event_on_commit``.
 """
 
+from __future__ import annotations
+
+import datetime
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias, TypedDict
 
 from apps.chat import selectors
 from apps.chat.models import Channel, Message, Reaction
@@ -15,8 +18,19 @@ from apps.chat.rendering import render_markdown
 from apps.organizations.models import Membership
 from apps.websocket_server.events import send_event_on_commit
 
+#: The ``data`` of an event: JSON-safe values (ids as strings, instants ISO 8601).
+EventData: TypeAlias = dict[str, Any]
 
-def _iso(value: Any) -> str | None:
+
+class ReactionSummary(TypedDict):
+    """One emoji's reactions to a message."""
+
+    emoji: str
+    count: int
+    users: list[str]
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
     """An instant as the API renders it (DRF: ISO 8601, UTC as ``Z``), so an
     event and a GET of the same object compare equal."""
     if value is None:
@@ -25,7 +39,7 @@ def _iso(value: Any) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def reactions_summary(reactions: Iterable[Reaction]) -> list[dict[str, Any]]:
+def reactions_summary(reactions: Iterable[Reaction]) -> list[ReactionSummary]:
     """``[{emoji, count, users}]`` in first-reaction order."""
     grouped: dict[str, list[str]] = {}
     for reaction in reactions:
@@ -33,7 +47,7 @@ def reactions_summary(reactions: Iterable[Reaction]) -> list[dict[str, Any]]:
     return [{"emoji": e, "count": len(u), "users": u} for e, u in grouped.items()]
 
 
-def message_data(message: Message, reactions: Iterable[Reaction] = ()) -> dict[str, Any]:
+def message_data(message: Message, reactions: Iterable[Reaction] = ()) -> EventData:
     """The client shape of a message (the API serializer has the same fields).
 
     A soft-deleted message is a tombstone: no body, no html, ``deleted: true``.
@@ -56,7 +70,7 @@ def message_data(message: Message, reactions: Iterable[Reaction] = ()) -> dict[s
     }
 
 
-def channel_data(channel: Channel) -> dict[str, Any]:
+def channel_data(channel: Channel) -> EventData:
     return {
         "id": str(channel.pk),
         "name": channel.name,
@@ -70,5 +84,5 @@ def _audience(actor: Membership, channel: Channel) -> list[str] | None:
     return selectors.channel_audience(channel=channel, organization_id=actor.organization_id)
 
 
-def _emit(actor: Membership, channel: Channel, type: str, op: str, data: dict[str, Any]) -> None:
+def _emit(actor: Membership, channel: Channel, type: str, op: str, data: EventData) -> None:
     send_event_on_commit(type=type, op=op, data=data, user_ids=_audience(actor, channel))

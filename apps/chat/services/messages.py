@@ -1,11 +1,12 @@
 """Writes for messages: post (threads one level deep), edit, delete;
 mentions, reactions and read markers."""
 
+from __future__ import annotations
+
 import datetime
 import re
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -13,15 +14,16 @@ from django.http import Http404
 from django.utils import timezone
 
 from apps.chat import selectors
-from apps.chat.constants import MAX_EMOJI_LENGTH, may_moderate_chat
+from apps.chat.constants import MAX_EMOJI_LENGTH
 from apps.chat.models import Channel, ChannelMember, Message, Reaction
 from apps.chat.rendering import mentions_in
-from apps.common.errors import ApplicationError
+from apps.common.errors import ApplicationError, PermissionDeniedError, does_not_exist
 from apps.organizations.models import Membership
+from apps.organizations.permissions import may, require
 from apps.websocket_server.events import send_event_on_commit
 
-from .channels import _active_member_ids, _require_writer
-from .events import _emit, _iso, message_data
+from .channels import _active_member_ids
+from .events import EventData, _emit, _iso, message_data
 
 #: A shortcode (``:thumbsup:``) or a short run of non-space characters that
 #: contains no letters/digits (a Unicode emoji, possibly with modifiers/ZWJ).
@@ -70,7 +72,7 @@ def _clean_body(body: str) -> str:
     return body
 
 
-def _advance_marker(channel: Channel, user_id: Any, message: Message) -> ChannelMember | None:
+def _advance_marker(channel: Channel, user_id: uuid.UUID, message: Message) -> ChannelMember | None:
     """Move ``user_id``'s read marker to ``message`` unless it is already past
     it (markers only move forward, also under concurrent calls)."""
     member, _ = ChannelMember.objects.get_or_create(channel=channel, user_id=user_id)
@@ -109,7 +111,7 @@ def _next_message_time(channel: Channel) -> datetime.datetime:
 
 
 def message_create(
-    *, actor: Membership, channel: Channel, body: str, parent_id: Any | None = None
+    *, actor: Membership, channel: Channel, body: str, parent_id: uuid.UUID | None = None
 ) -> Message:
     """Post ``body`` (markdown) to ``channel``, or as a reply in a thread.
 
@@ -118,7 +120,7 @@ def message_create(
     ``created_at`` grows strictly with the commit order of the channel's
     messages (see ``_next_message_time``).
     """
-    _require_writer(actor)
+    require(actor, "chat.write")
     body = _clean_body(body)
     with transaction.atomic():
         # Before the parent's row lock, in every post (one order: no deadlock
@@ -136,10 +138,12 @@ def message_create(
                 .first()
             )
             if parent is None:
+                if not Message.objects.filter(pk=parent_id, channel=channel).exists():
+                    raise does_not_exist("parent", "message in this channel")
                 raise ApplicationError(
                     "The parent must be a top-level message of this channel.",
                     code="invalid_parent",
-                    extra={"fields": {"parent": ["Unknown or not a thread root."]}},
+                    extra={"fields": {"parent": ["A reply: threads are one level deep."]}},
                 )
         mentions = _checked_mentions(actor, channel, body)
         message = Message.objects.create(
@@ -164,14 +168,12 @@ def message_create(
 
 def message_update(*, actor: Membership, message: Message, body: str) -> Message:
     """Edit a message: its author only. Newly mentioned users are notified."""
-    _require_writer(actor)
+    require(actor, "chat.write")
     body = _clean_body(body)
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message.pk)
         if message.author_id != actor.user_id:
-            raise ApplicationError(
-                "Only the author can edit a message.", code="not_author", status_code=403
-            )
+            raise PermissionDeniedError("Only the author can edit a message.", code="not_author")
         channel = message.channel
         mentions = _checked_mentions(actor, channel, body)
         newly = [u for u in mentions if u not in set(message.mentions)]
@@ -191,14 +193,12 @@ def message_delete(*, actor: Membership, message: Message) -> None:
     ``reply_count``."""
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message.pk)
-        if message.author_id != actor.user_id and not may_moderate_chat(actor.role):
-            raise ApplicationError(
-                "Only the author or an admin can delete a message.",
-                code="not_author",
-                status_code=403,
+        if message.author_id != actor.user_id and not may(actor, "chat.moderate"):
+            raise PermissionDeniedError(
+                "Only the author or an admin can delete a message.", code="not_author"
             )
         if message.author_id == actor.user_id:
-            _require_writer(actor)
+            require(actor, "chat.write")
         message.soft_delete()
         if message.parent_id is not None:
             Message.objects.filter(pk=message.parent_id, reply_count__gt=0).update(
@@ -221,7 +221,7 @@ def _clean_emoji(emoji: str) -> str:
     return emoji
 
 
-def _reaction_data(message: Message, user_id: Any, emoji: str) -> dict[str, Any]:
+def _reaction_data(message: Message, user_id: uuid.UUID, emoji: str) -> EventData:
     return {
         "message": str(message.pk),
         "channel": str(message.channel_id),
@@ -232,7 +232,7 @@ def _reaction_data(message: Message, user_id: Any, emoji: str) -> dict[str, Any]
 
 def reaction_add(*, actor: Membership, message: Message, emoji: str) -> tuple[Reaction, bool]:
     """React; reacting twice with the same emoji is a no-op ``(existing, False)``."""
-    _require_writer(actor)
+    require(actor, "chat.write")
     emoji = _clean_emoji(emoji)
     try:
         with transaction.atomic():
@@ -249,7 +249,7 @@ def reaction_add(*, actor: Membership, message: Message, emoji: str) -> tuple[Re
 
 def reaction_remove(*, actor: Membership, message: Message, emoji: str) -> None:
     """Take one's own reaction back; an absent reaction is 404."""
-    _require_writer(actor)
+    require(actor, "chat.write")
     with transaction.atomic():
         deleted, _ = Reaction.objects.filter(
             message=message, user_id=actor.user_id, emoji=emoji
@@ -263,17 +263,15 @@ def reaction_remove(*, actor: Membership, message: Message, emoji: str) -> None:
 # --- read markers ---------------------------------------------------------------------
 
 
-def channel_mark_read(*, actor: Membership, channel: Channel, message_id: Any) -> ChannelMember:
+def channel_mark_read(
+    *, actor: Membership, channel: Channel, message_id: uuid.UUID
+) -> ChannelMember:
     """Move the actor's read marker to ``message_id`` (a message of this
     channel). Viewers may (reading is what they do). Markers never move back:
     an older message leaves the marker where it is (and emits nothing)."""
     message = Message.all_objects.filter(pk=message_id, channel=channel).first()
     if message is None:
-        raise ApplicationError(
-            "The message is not in this channel.",
-            code="invalid",
-            extra={"fields": {"message": ["Unknown message."]}},
-        )
+        raise does_not_exist("message", "message in this channel")
     with transaction.atomic():
         moved = _advance_marker(channel, actor.user_id, message)
         if moved is not None:

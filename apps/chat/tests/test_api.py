@@ -260,6 +260,20 @@ def test_threads_count_replies(in_tenant, tenant):
         400,
         "invalid_parent",
     )
+    # an id that names no message of this channel is unknown, not a bad parent
+    for unknown in (
+        uuid.uuid4(),
+        MessageFactory(channel=ChannelFactory(), author_id=uuid.uuid4()).pk,
+    ):
+        body = expect(
+            client.post(
+                f"/api/v1/chat/channels/{channel.pk}/messages/",
+                {"body": "x", "parent": str(unknown)},
+            ),
+            400,
+            "does_not_exist",
+        )
+        assert list(body["fields"]) == ["parent"]
     history = expect(client.get(f"/api/v1/chat/channels/{channel.pk}/messages/"), 200)
     assert [m["body"] for m in history["results"]] == ["root"]
     assert history["results"][0]["reply_count"] == 2

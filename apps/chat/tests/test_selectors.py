@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 def _sees_by_the_request_rule(membership: Any, channel: Any) -> bool:
     """The reference: what a request by ``membership`` would be answered."""
-    return selectors.channels_visible_to(membership=membership).filter(pk=channel.pk).exists()
+    return selectors.channels_visible_to(actor=membership).filter(pk=channel.pk).exists()
 
 
 def test_users_who_may_see_agrees_with_the_request_rule(in_tenant, tenant, other_tenant):
