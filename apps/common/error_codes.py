@@ -138,9 +138,9 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _merge(
         user_cannot_see_project="The user may not see the project.",
         task_project_mismatch="The task belongs to another project.",
         parent_other_project="The parent task belongs to another project.",
-        invalid_parent="The parent is not a valid task.",
-        parent_deleted="The parent task is deleted.",
         dependency_self="A task cannot depend on itself.",
+        project_archived="The project is archived: read-only.",
+        label_name_taken="A label with this name exists.",
     ),
     _codes(
         403,
@@ -149,16 +149,15 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _merge(
     ),
     _codes(
         409,
-        project_archived="The project is archived: read-only.",
         client_deleted="The client is deleted.",
         client_in_use="The client still has projects.",
         name_taken="The name is taken.",
-        label_name_taken="A label with this name exists.",
         dependency_cycle="The dependency would make a cycle.",
         dependency_exists="The dependency exists already.",
         parent_cycle="The parent would make a cycle.",
         blockers_open="The task is blocked by open tasks.",
         task_not_deleted="The task is not deleted.",
+        parent_deleted="The parent task is deleted: restore it first.",
     ),
     # --- time entries, timer, idle, imports -------------------------------------------
     _codes(
@@ -211,6 +210,7 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _merge(
         400,
         invalid_kind="Not a channel kind that can be created here.",
         user_cannot_see_channel="The user may not see the channel.",
+        invalid_parent="The parent message is a reply: threads are one level deep.",
     ),
     _codes(
         409,
