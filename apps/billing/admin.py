@@ -9,7 +9,6 @@ exactly like ``manage.py billing_replay``.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -25,7 +24,7 @@ class PlanAdmin(admin.ModelAdmin):
     list_display = ["name", "code", "max_members", "max_projects", "ai_enabled", "price_per_seat"]
     readonly_fields = ["code", "stripe_price_id", "created_at", "updated_at"]
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Plan | None = None) -> bool:
         return False
 
     @admin.display(description="Stripe price (from settings)")
@@ -53,13 +52,15 @@ class SubscriptionAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["organization", "plan"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Subscription | None = None
+    ) -> list[str]:
         return [f.name for f in self.model._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Subscription | None = None) -> bool:
         return False
 
 
@@ -72,7 +73,9 @@ class WebhookEventAdmin(admin.ModelAdmin):
     exclude = ["payload"]
     actions = ["replay_events"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: WebhookEvent | None = None
+    ) -> list[str]:
         return [f.name for f in self.model._meta.fields if f.name != "payload"] + ["payload_pretty"]
 
     @admin.display(description="Payload")
@@ -82,7 +85,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: WebhookEvent | None = None) -> bool:
         return False
 
     @admin.action(description="Replay (re-process) selected events")

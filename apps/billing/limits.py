@@ -12,8 +12,8 @@ billing existed, or the test session's organizations) is not limited.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from typing import Any
 
 from django.db import transaction
 
@@ -29,7 +29,11 @@ class PlanLimitReachedError(PaymentRequiredError):
 
 
 def check_limit(
-    *, organization_id: Any, limit: str, count: Callable[[], int] | None = None, adding: int = 1
+    *,
+    organization_id: uuid.UUID | str,
+    limit: str,
+    count: Callable[[], int] | None = None,
+    adding: int = 1,
 ) -> None:
     """Raise 402 ``plan_limit_reached`` if adding ``adding`` more ``limit``
     ("members" | "projects") would exceed the organization's plan.

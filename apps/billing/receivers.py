@@ -12,7 +12,7 @@ Nothing here may fail the caller's (already committed) request.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import uuid
 
 from . import services, tasks
 
@@ -20,7 +20,11 @@ logger = logging.getLogger(__name__)
 
 
 def on_membership_changed(
-    sender: Any, organization_id: Any, user_id: Any = None, action: str = "", **kwargs: Any
+    sender: object,
+    organization_id: uuid.UUID | str,
+    user_id: uuid.UUID | str | None = None,
+    action: str = "",
+    **kwargs: object,
 ) -> None:
     try:
         if action == "added":

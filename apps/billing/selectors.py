@@ -5,9 +5,10 @@ the tenant middleware shows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.db.models import QuerySet
+
+from apps.organizations.models import Organization
 
 from .constants import FEATURES, SubscriptionStatus
 from .models import Plan, Subscription
@@ -23,13 +24,13 @@ def plan_list() -> QuerySet[Plan]:
     return Plan.objects.all()
 
 
-def subscription_for(*, organization: Any) -> Subscription | None:
+def subscription_for(*, organization: Organization) -> Subscription | None:
     return (
         Subscription.objects.select_related("plan").filter(organization_id=organization.pk).first()
     )
 
 
-def feature_enabled(organization: Any, feature: str) -> bool:
+def feature_enabled(organization: Organization, feature: str) -> bool:
     """Whether ``organization``'s plan includes ``feature`` ("ai", "sso").
 
     One query. Organizations without a subscription row are unmanaged (not
@@ -50,7 +51,7 @@ class Usage:
     projects: int
 
 
-def usage_for(*, organization: Any) -> Usage:
+def usage_for(*, organization: Organization) -> Usage:
     """Members (public schema) and live projects (the organization's schema:
     the caller must be in it, as every request on its host is)."""
     from apps.projects.models import Project
@@ -58,7 +59,7 @@ def usage_for(*, organization: Any) -> Usage:
     return Usage(members=billable_members(organization.pk), projects=Project.objects.count())
 
 
-def read_only_reason(tenant: Any) -> tuple[str, str] | None:
+def read_only_reason(tenant: Organization) -> tuple[str, str] | None:
     """For the tenant middleware (``NOVATIME_TENANT_HOOKS["read_only_reason"]``):
     ``("subscription_inactive", message)`` when billing made ``tenant``
     read-only, else ``None`` (an operator's suspension keeps the default code)."""

@@ -39,6 +39,7 @@ from apps.organizations.constants import (
 )
 from apps.organizations.models import Membership, Organization
 from apps.organizations.selectors import organization_url
+from apps.organizations.signals import organization_status_changed_on_commit
 from tenants.provisioning import set_tenant_status
 
 from . import gateway
@@ -259,7 +260,9 @@ def organization_status_sync(subscription: Subscription, *, now: datetime.dateti
     An organization suspended by an operator (``tenants suspend``, admin) is
     left alone: paying does not lift a suspension billing did not impose.
     The save goes through ``set_tenant_status``, which invalidates the host
-    cache, so the next request on any web process sees the new status.
+    cache, so the next request on any web process sees the new status, and
+    ``organization_status_changed`` goes out after commit (the WebSocket
+    server closes the sockets of an organization that became read-only).
     """
     target = organization_status_for(subscription, now=now)
     if target is None:
@@ -272,7 +275,9 @@ def organization_status_sync(subscription: Subscription, *, now: datetime.dateti
     read_only = target in (OrganizationStatus.SUSPENDED, OrganizationStatus.CANCELLED)
     subscription.suspended_by_billing = read_only
     if org.status != target:
+        previous = org.status
         set_tenant_status(org, target)
+        organization_status_changed_on_commit(org, previous=previous)
         logger.info("billing: organization %s is now %s", org.pk, target)
         if read_only:
             admins_notify(

@@ -9,6 +9,7 @@ which stays the same across its retries.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from celery import shared_task
@@ -26,11 +27,11 @@ MAX_RETRIES = 8
 RETRY_BASE_SECONDS = 5
 
 
-def _seat_sync_key(organization_id: Any) -> str:
+def _seat_sync_key(organization_id: uuid.UUID | str) -> str:
     return f"billing:seat-sync:v1:{organization_id}"
 
 
-def schedule_seat_sync(organization_id: Any) -> bool:
+def schedule_seat_sync(organization_id: uuid.UUID | str) -> bool:
     """Queue one seat sync per organization per debounce window (a burst of
     invitations accepted in a row is one Stripe update). Returns whether a
     task was queued. Call after commit."""

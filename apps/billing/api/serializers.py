@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.billing.models import Plan, Subscription
+from apps.billing.webhooks import Ingested
 
 
 class PlanSerializer(serializers.ModelSerializer):
@@ -83,7 +84,7 @@ class WebhookAckSerializer(serializers.Serializer):
     duplicate = serializers.BooleanField()
     id = serializers.CharField()
 
-    def to_representation(self, instance: Any) -> dict[str, Any]:
+    def to_representation(self, instance: Ingested) -> dict[str, Any]:
         return {
             "received": True,
             "duplicate": not instance.created,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -16,6 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.billing import gateway, selectors, services, webhooks
+from apps.billing.models import Plan
+from apps.common.openapi import error_responses
 from apps.organizations.permissions import IsOrganizationMember, request_organization
 
 from .serializers import (
@@ -26,9 +29,8 @@ from .serializers import (
     WebhookAckSerializer,
 )
 
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(description=description)
+#: Refusals of ``IsOrganizationMember`` (every organization-host view here).
+_MEMBER_ERRORS = ("not_a_member", "two_factor_required", "role_required")
 
 
 class PlanListView(generics.ListAPIView):
@@ -38,7 +40,7 @@ class PlanListView(generics.ListAPIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[Plan]:
         return selectors.plan_list()
 
     @extend_schema(summary="List plans", responses=PlanSerializer(many=True))
@@ -56,8 +58,7 @@ class BillingView(APIView):
         summary="Organization billing",
         responses={
             200: BillingOverviewSerializer,
-            401: _error("not_authenticated"),
-            403: _error("not_a_member / role_required"),
+            **error_responses(*_MEMBER_ERRORS),
         },
     )
     def get(self, request: Request) -> Response:
@@ -84,11 +85,16 @@ class CheckoutView(APIView):
         request=CheckoutInputSerializer,
         responses={
             200: SessionUrlSerializer,
-            400: _error("invalid / unknown_plan / plan_not_purchasable"),
-            403: _error("not_a_member / role_required"),
-            409: _error("subscription_exists"),
-            502: _error("stripe_error"),
-            503: _error("billing_not_configured"),
+            **error_responses(
+                "invalid",
+                "unknown_plan",
+                "plan_not_purchasable",
+                "not_billable",
+                *_MEMBER_ERRORS,
+                "subscription_exists",
+                "stripe_error",
+                "billing_not_configured",
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -113,10 +119,9 @@ class PortalView(APIView):
         request=None,
         responses={
             200: SessionUrlSerializer,
-            403: _error("not_a_member / role_required"),
-            409: _error("no_billing_account"),
-            502: _error("stripe_error"),
-            503: _error("billing_not_configured"),
+            **error_responses(
+                *_MEMBER_ERRORS, "no_billing_account", "stripe_error", "billing_not_configured"
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -138,8 +143,7 @@ class StripeWebhookView(APIView):
         request={"application/json": dict},
         responses={
             200: WebhookAckSerializer,
-            400: _error("invalid_signature / invalid_payload"),
-            503: _error("billing_not_configured"),
+            **error_responses("invalid_signature", "invalid_payload", "billing_not_configured"),
         },
     )
     def post(self, request: Request) -> Response:

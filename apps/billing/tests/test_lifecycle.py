@@ -16,7 +16,7 @@ from apps.billing.constants import SubscriptionStatus, WebhookEventStatus
 from apps.billing.models import Subscription, WebhookEvent
 from apps.common.testing import expect, otp_force_login
 from apps.organizations.models import Organization
-from apps.organizations.signals import membership_changed
+from apps.organizations.signals import membership_changed, organization_status_changed
 from apps.organizations.tests.factories import MembershipFactory, client_as
 from config.celery import app as celery_app
 from tenants.provisioning import set_tenant_status
@@ -270,12 +270,25 @@ def test_unpaid_or_cancelled_makes_the_organization_read_only_at_once(
         else "customer.subscription.updated"
     )
 
-    with commit():
-        post_event(public_client, subscription_event(sub, event))
+    sent: list[dict[str, Any]] = []
+
+    def receive(sender: Any, **kwargs: Any) -> None:
+        sent.append(kwargs)
+
+    organization_status_changed.connect(receive)
+    try:
+        with commit():
+            post_event(public_client, subscription_event(sub, event))
+    finally:
+        organization_status_changed.disconnect(receive)
 
     tenant.refresh_from_db()
     assert tenant.status == org_status
     assert cache.get(cache_key("acme.localhost")) is None  # the status change dropped it
+    # After commit, the WebSocket server hears of it (and closes the sockets).
+    assert [(s["organization_id"], s["status"], s["previous"]) for s in sent] == [
+        (tenant.pk, org_status, "active")
+    ]
     expect(
         client.post("/api/v1/projects/", {"name": "x"}, format="json"), 402, "subscription_inactive"
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -22,7 +22,7 @@ from apps.billing.models import WebhookEvent
 class Command(BaseCommand):
     help = "Re-process stored Stripe webhook events."
 
-    def add_arguments(self, parser: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--event", action="append", default=[], help="Stripe event id (repeatable)"
         )
