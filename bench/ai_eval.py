@@ -403,9 +403,7 @@ def evaluate_suggestions(data: dict, test: list[dict], all_project_ids: set[str]
     with tenant_context(data["org"]):
         for row in test:
             with Timer() as t:
-                found, meta = suggest(
-                    row["description"], membership=members[row["user_id"]], limit=3
-                )
+                found, meta = suggest(row["description"], actor=members[row["user_id"]], limit=3)
             times.append(t.ms)
             truth = (str(row["project"].pk), str(row["task"].pk) if row["task"] else None)
             labels = [(s.project_id, s.task_id) for s in found]
@@ -551,9 +549,7 @@ def evaluate_parse(data: dict, cases: list[dict]) -> dict:
     with tenant_context(data["org"]):
         for case in cases:
             with Timer() as t:
-                draft = entry_draft_from_text(
-                    text=case["text"], membership=member, user=member.user
-                )
+                draft = entry_draft_from_text(text=case["text"], actor=member, user=member.user)
             times.append(t.ms)
             ok = {
                 "date": draft["date"] == case["date"],

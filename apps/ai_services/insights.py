@@ -12,17 +12,20 @@ from __future__ import annotations
 import datetime
 import math
 import statistics
+import uuid
 import zoneinfo
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from django.db import connection
-from django.db.models import Case, DateField, Q, Sum, Value, When
+from django.db.models import Case, DateField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from apps.organizations.permissions import role_has
+from apps.organizations.models import Membership
+from apps.organizations.permissions import may, require
 from apps.projects.constants import ProjectStatus
 from apps.projects.models import Project
 from apps.projects.selectors import users_by_id
@@ -47,16 +50,34 @@ TIMESHEET_PERIODS_CHECKED = 4
 _SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
+class InsightObject(TypedDict):
+    type: str
+    id: str
+
+
+class Insight(TypedDict):
+    """One insight as the API answers it (``InsightSerializer``)."""
+
+    kind: str
+    severity: str
+    message: str
+    user: str | None
+    objects: list[InsightObject]
+    links: list[str]
+    data: dict[str, object]
+    user_name: NotRequired[str | None]
+
+
 def _insight(
     kind: str,
     severity: str,
     message: str,
     *,
-    user_id: Any = None,
-    objects: list[dict[str, Any]] | None = None,
+    user_id: uuid.UUID | None = None,
+    objects: list[InsightObject] | None = None,
     links: list[str] | None = None,
-    **data: Any,
-) -> dict[str, Any]:
+    **data: object,
+) -> Insight:
     return {
         "kind": kind,
         "severity": severity,
@@ -72,15 +93,15 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _entry_link(entry_id: Any) -> str:
+def _entry_link(entry_id: uuid.UUID) -> str:
     return f"/api/v1/time-entries/{entry_id}/"
 
 
 class InsightContext:
     """Who is asking, about whom, over which window."""
 
-    def __init__(self, *, membership: Any, team: bool, days: int, now: datetime.datetime) -> None:
-        self.membership = membership
+    def __init__(self, *, actor: Membership, team: bool, days: int, now: datetime.datetime) -> None:
+        self.actor = actor
         self.organization = current_tenant()
         self.team = team
         self.now = now
@@ -93,15 +114,15 @@ class InsightContext:
                 time_tracking_members().only("user_id", "joined_at", "weekly_expected_hours")
             )
         else:
-            members = [membership] if role_has(membership.role, "time.track") else []
+            members = [actor] if may(actor, "time.track") else []
         self.members = {m.user_id: m for m in members}
         self.user_ids = list(self.members)
 
-    def entries(self) -> Any:
+    def entries(self) -> QuerySet[TimeEntry]:
         return TimeEntry.objects.filter(user_id__in=self.user_ids)
 
 
-def forgotten_timers(ctx: InsightContext) -> list[dict[str, Any]]:
+def forgotten_timers(ctx: InsightContext) -> list[Insight]:
     limit = ctx.now - datetime.timedelta(hours=ctx.organization.forgotten_timer_hours)
     rows = (
         ctx.entries()
@@ -127,7 +148,7 @@ def forgotten_timers(ctx: InsightContext) -> list[dict[str, Any]]:
     return out
 
 
-def overlaps(ctx: InsightContext) -> list[dict[str, Any]]:
+def overlaps(ctx: InsightContext) -> list[Insight]:
     """Pairs of a user's live entries that overlap (possible only for entries
     written while the organization allowed overlaps)."""
     table = connection.ops.quote_name(TimeEntry._meta.db_table)
@@ -171,7 +192,7 @@ def overlaps(ctx: InsightContext) -> list[dict[str, Any]]:
 
 def _daily_totals(
     ctx: InsightContext, since: datetime.datetime
-) -> dict[Any, dict[datetime.date, int]]:
+) -> dict[uuid.UUID, dict[datetime.date, int]]:
     rows = (
         ctx.entries()
         .filter(started_at__gte=since, ended_at__isnull=False)
@@ -179,15 +200,15 @@ def _daily_totals(
         .values("user_id", "day")
         .annotate(total=Sum("duration_seconds"))
     )
-    totals: dict[Any, dict[datetime.date, int]] = defaultdict(dict)
+    totals: dict[uuid.UUID, dict[datetime.date, int]] = defaultdict(dict)
     for row in rows:
         totals[row["user_id"]][row["day"]] = int(row["total"] or 0)
     return totals
 
 
 def long_days(
-    ctx: InsightContext, totals: dict[Any, dict[datetime.date, int]]
-) -> list[dict[str, Any]]:
+    ctx: InsightContext, totals: dict[uuid.UUID, dict[datetime.date, int]]
+) -> list[Insight]:
     out = []
     for user_id, per_day in totals.items():
         usual = statistics.median(per_day.values()) if per_day else 0
@@ -211,8 +232,8 @@ def long_days(
 
 
 def missing_days(
-    ctx: InsightContext, totals: dict[Any, dict[datetime.date, int]]
-) -> list[dict[str, Any]]:
+    ctx: InsightContext, totals: dict[uuid.UUID, dict[datetime.date, int]]
+) -> list[Insight]:
     """Working days (Mon-Fri) of the window without time, for members who
     are expected to track (``weekly_expected_hours``) or usually do."""
     out = []
@@ -246,7 +267,7 @@ def missing_days(
     return out[:MAX_PER_KIND]
 
 
-def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
+def budget_burn(ctx: InsightContext) -> list[Insight]:
     """Projects whose recent burn rate exhausts the budget (hours or amount)
     before their end date, with the projected date; and those already over.
 
@@ -255,9 +276,7 @@ def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
     allows with ``owner_ids=None``, and named in the project's currency (the
     client's, else the organization's), the currency its entries' amounts are in.
     """
-    with_money = may_view_money(
-        membership=ctx.membership, owner_ids=None, organization=ctx.organization
-    )
+    with_money = may_view_money(membership=ctx.actor, owner_ids=None, organization=ctx.organization)
     budgeted = Q(budget_hours__isnull=False)
     if with_money:
         budgeted |= Q(budget_amount__isnull=False)
@@ -305,7 +324,7 @@ def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
             )
         for measure, used, recent, budget in checks:
             link = [f"/api/v1/projects/{project.pk}/"]
-            objects = [{"type": "project", "id": str(project.pk)}]
+            objects: list[InsightObject] = [{"type": "project", "id": str(project.pk)}]
             unit = (
                 "h"
                 if measure == "hours"
@@ -356,7 +375,7 @@ def budget_burn(ctx: InsightContext) -> list[dict[str, Any]]:
     return out[:MAX_PER_KIND]
 
 
-def missing_timesheets(ctx: InsightContext) -> list[dict[str, Any]]:
+def missing_timesheets(ctx: InsightContext) -> list[Insight]:
     """Closed periods in which a user tracked time but whose sheet is not
     submitted or approved (missing, draft or rejected)."""
     periods = []
@@ -416,12 +435,33 @@ def missing_timesheets(ctx: InsightContext) -> list[dict[str, Any]]:
     return out[:MAX_PER_KIND]
 
 
+@dataclass(frozen=True)
+class InsightList:
+    scope: str
+    results: list[Insight]
+
+
+def insight_list(
+    *, actor: Membership, scope: str | None, days: int = 14, now: datetime.datetime | None = None
+) -> InsightList:
+    """The insights ``actor`` asked for: ``scope`` ``me`` (their own) or
+    ``team`` (everyone, plus budget forecasts: ``entries.view_all``, else 403
+    ``role_required``). Without a scope: ``team`` for those who may see it,
+    else ``me``."""
+    scope = scope or ("team" if may(actor, "entries.view_all") else "me")
+    if scope == "team":
+        require(actor, "entries.view_all")
+    return InsightList(
+        scope=scope, results=insights_for(actor=actor, team=scope == "team", days=days, now=now)
+    )
+
+
 def insights_for(
-    *, membership: Any, team: bool, days: int = 14, now: datetime.datetime | None = None
-) -> list[dict[str, Any]]:
+    *, actor: Membership, team: bool, days: int = 14, now: datetime.datetime | None = None
+) -> list[Insight]:
     """Every insight for the member (or the team), most severe first."""
-    ctx = InsightContext(membership=membership, team=team, days=days, now=now or timezone.now())
-    results: list[dict[str, Any]] = []
+    ctx = InsightContext(actor=actor, team=team, days=days, now=now or timezone.now())
+    results: list[Insight] = []
     if ctx.user_ids:
         totals = _daily_totals(
             ctx, ctx.since - datetime.timedelta(days=60 - days if days < 60 else 0)
@@ -441,7 +481,5 @@ def insights_for(
     return results
 
 
-def _uuid(value: str) -> Any:
-    import uuid
-
+def _uuid(value: str) -> uuid.UUID:
     return uuid.UUID(value)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Any
+from typing import Generic, TypeVar
 
-from django.db.models import F, FloatField, Func, Q, Value
+from django.db.models import F, FloatField, Func, Model, Q, QuerySet, Value
 
+from apps.organizations.models import Membership
 from apps.projects.constants import ProjectStatus
 from apps.projects.models import Client, Project
 from apps.projects.selectors import visible_project_filter
@@ -39,9 +40,13 @@ _WORD = re.compile(r"[^\s:;,()\[\]{}\"]+")
 _CONNECTORS = {"on", "for", "in", "at", "to", "with", "about", "re", "-", "\u2013", "\u2014"}
 
 
+#: The kind of object matched (a project, client or task).
+_M = TypeVar("_M", bound=Model)
+
+
 @dataclass(frozen=True)
-class Match:
-    obj: Any
+class Match(Generic[_M]):
+    obj: _M
     score: float
     span: tuple[int, int]
 
@@ -81,8 +86,8 @@ def best_window(text: str, name: str) -> tuple[float, tuple[int, int]] | None:
     return (best[1], best[2]) if best else None
 
 
-def _pick(text: str, rows: list[tuple[Any, str]]) -> Match | None:
-    best: Match | None = None
+def _pick(text: str, rows: list[tuple[_M, str]]) -> Match[_M] | None:
+    best: Match[_M] | None = None
     for obj, name in rows:
         found = best_window(text, name)
         if found is None:
@@ -97,7 +102,7 @@ def _pick(text: str, rows: list[tuple[Any, str]]) -> Match | None:
     return best
 
 
-def _similar(queryset: Any, field: str, text: str) -> list[Any]:
+def _similar(queryset: QuerySet[_M], field: str, text: str) -> list[_M]:
     return list(
         queryset.annotate(_sim=WordSimilarity(F(field), Value(text)))
         .filter(_sim__gte=MIN_TRIGRAM)
@@ -105,21 +110,21 @@ def _similar(queryset: Any, field: str, text: str) -> list[Any]:
     )
 
 
-def open_projects(membership: Any) -> Any:
+def open_projects(actor: Membership) -> QuerySet[Project]:
     """Projects the member may see and book time on (never archived or deleted)."""
-    return Project.objects.filter(visible_project_filter(membership)).exclude(
+    return Project.objects.filter(visible_project_filter(actor)).exclude(
         status=ProjectStatus.ARCHIVED
     )
 
 
-def match_project(text: str, *, membership: Any) -> Match | None:
+def match_project(text: str, *, actor: Membership) -> Match[Project] | None:
     if not text.strip():
         return None
-    rows = _similar(open_projects(membership), "name", text)
+    rows = _similar(open_projects(actor), "name", text)
     return _pick(text, [(p, p.name) for p in rows])
 
 
-def match_client_project(text: str, *, membership: Any) -> Match | None:
+def match_client_project(text: str, *, actor: Membership) -> Match[Project] | None:
     """ "for Acme": a client's name; the member's most used open project of that
     client stands for it (score discounted: the project was inferred)."""
     if not text.strip():
@@ -130,9 +135,9 @@ def match_client_project(text: str, *, membership: Any) -> Match | None:
         return None
     from apps.time_entries.models import TimeEntry
 
-    projects = open_projects(membership).filter(client=found.obj)
+    projects = open_projects(actor).filter(client=found.obj)
     recent = (
-        TimeEntry.objects.filter(user_id=membership.user_id, project__in=projects)
+        TimeEntry.objects.filter(user_id=actor.user_id, project__in=projects)
         .order_by("-started_at")
         .values_list("project_id", flat=True)
         .first()
@@ -143,10 +148,10 @@ def match_client_project(text: str, *, membership: Any) -> Match | None:
     return Match(obj=project, score=round(found.score * 0.8, 3), span=found.span)
 
 
-def match_task(text: str, *, membership: Any, project: Project | None) -> Match | None:
+def match_task(text: str, *, actor: Membership, project: Project | None) -> Match[Task] | None:
     if not text.strip():
         return None
-    tasks = Task.objects.filter(project__in=open_projects(membership))
+    tasks = Task.objects.filter(project__in=open_projects(actor))
     if project is not None:
         tasks = tasks.filter(project=project)
     tasks = tasks.filter(~Q(status__in=["cancelled"])).select_related("project")

@@ -4,21 +4,26 @@ the members whose time they look at."""
 from __future__ import annotations
 
 import datetime
+import uuid
 import zoneinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from apps.organizations.constants import MembershipStatus, Role
-from apps.organizations.models import Membership
+from apps.organizations.models import Membership, Organization
 from apps.organizations.permissions import role_has
 from tenants.db import current_tenant
 
 from . import matching
 from .models import AutomationRule, RuleRun
 from .parsing import parse_text, remaining_text, stray_numbers
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
 
 #: Roles that carry ``time.track`` in the shared permission table.
 TIME_TRACKING_ROLES = tuple(role for role in Role.values if role_has(role, "time.track"))
@@ -37,7 +42,9 @@ def time_tracking_members() -> QuerySet[Membership]:
     )
 
 
-def user_timezone(*, user: Any, organization: Any) -> zoneinfo.ZoneInfo:
+def user_timezone(
+    *, user: AbstractBaseUser | AnonymousUser, organization: Organization
+) -> zoneinfo.ZoneInfo:
     """The user's own timezone; a user still on the default ``UTC`` gets the
     organization's (most people never set theirs, their organization has)."""
     name = getattr(user, "timezone", "") or "UTC"
@@ -47,7 +54,11 @@ def user_timezone(*, user: Any, organization: Any) -> zoneinfo.ZoneInfo:
 
 
 def entry_draft_from_text(
-    *, text: str, membership: Any, user: Any, now: datetime.datetime | None = None
+    *,
+    text: str,
+    actor: Membership,
+    user: AbstractBaseUser | AnonymousUser,
+    now: datetime.datetime | None = None,
 ) -> dict[str, Any]:
     """A draft time entry read from ``text``; nothing is saved.
 
@@ -56,20 +67,20 @@ def entry_draft_from_text(
     ("for Acme") stands for the member's most used project of that client.
     ``unparsed`` lists what looked like data but could not be used.
     """
-    tz = user_timezone(user=user, organization=membership.organization)
+    tz = user_timezone(user=user, organization=actor.organization)
     local_now = (now or timezone.now()).astimezone(tz)
     parsed = parse_text(text, today=local_now.date())
     rest = remaining_text(text, parsed.consumed)
 
-    project_match = matching.match_project(rest, membership=membership)
+    project_match = matching.match_project(rest, actor=actor)
     task_match = None
     if project_match is not None:
         rest = remaining_text(rest, [project_match.span])
-        task_match = matching.match_task(rest, membership=membership, project=project_match.obj)
+        task_match = matching.match_task(rest, actor=actor, project=project_match.obj)
     else:
-        task_match = matching.match_task(rest, membership=membership, project=None)
+        task_match = matching.match_task(rest, actor=actor, project=None)
         if task_match is None:
-            project_match = matching.match_client_project(rest, membership=membership)
+            project_match = matching.match_client_project(rest, actor=actor)
             if project_match is not None:
                 rest = remaining_text(rest, [project_match.span])
     # A task's words stay in the description: "offline sync conflicts" names
@@ -124,7 +135,7 @@ def rule_list() -> QuerySet[AutomationRule]:
     return AutomationRule.objects.order_by("kind", "created_at", "id")
 
 
-def rule_get(*, rule_id: Any) -> AutomationRule:
+def rule_get(*, rule_id: uuid.UUID | str) -> AutomationRule:
     rule = rule_list().filter(pk=rule_id).first()
     if rule is None:
         raise Http404("No such rule.")

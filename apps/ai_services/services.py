@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.billing.selectors import feature_enabled
 from apps.common.errors import PaymentRequiredError
+from apps.organizations.models import Membership, Organization
 from tenants.db import current_schema
 from tenants.locks import tenant_xact_lock
 
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 # --- plan gating -------------------------------------------------------------------
 
 
-def ai_feature_check(organization: Any) -> None:
+def ai_feature_check(organization: Organization) -> None:
     """402 ``feature_not_in_plan`` unless the organization's plan includes AI
     (billing owns the answer; an organization without a subscription row is
     unmanaged and has every feature)."""
@@ -149,15 +150,15 @@ def suggestion_model_maybe_schedule() -> None:
 
 @transaction.atomic
 def rule_create(
-    *, actor_id: Any, kind: str, params: dict[str, Any], enabled: bool = True, name: str = ""
+    *, actor: Membership, kind: str, params: dict[str, object], enabled: bool = True, name: str = ""
 ) -> AutomationRule:
     return AutomationRule.objects.create(
-        kind=kind, params=params, enabled=enabled, name=name, created_by_id=actor_id
+        kind=kind, params=params, enabled=enabled, name=name, created_by_id=actor.user_id
     )
 
 
 @transaction.atomic
-def rule_update(*, rule: AutomationRule, **changes: Any) -> AutomationRule:
+def rule_update(*, rule: AutomationRule, **changes: object) -> AutomationRule:
     rule = AutomationRule.objects.select_for_update().get(pk=rule.pk)
     for name, value in changes.items():
         setattr(rule, name, value)

@@ -30,6 +30,7 @@ import logging
 import math
 import pickle
 import threading
+import uuid
 import zlib
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from django.db.models import Count, F, Max, Q, Value
 from django.utils import timezone
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from apps.organizations.models import Membership
 from tenants.db import current_schema
 
 from .matching import WordSimilarity, open_projects
@@ -279,8 +281,8 @@ def score_labels(
 
 
 def _visible_labels(
-    candidates: list[tuple[Label, float, dict[str, float]]], *, membership: Any
-) -> list[tuple[Any, Any | None, float, dict[str, float]]]:
+    candidates: list[tuple[Label, float, dict[str, float]]], *, actor: Membership
+) -> list[tuple[SimpleNamespace, SimpleNamespace | None, float, dict[str, float]]]:
     """Drop labels the member may not see or book on, in one query: the
     visible open projects among the candidates, each with its live,
     not-cancelled candidate tasks aggregated into arrays. A label whose task
@@ -291,7 +293,7 @@ def _visible_labels(
         tasks__status="cancelled"
     )
     rows = (
-        open_projects(membership)
+        open_projects(actor)
         .filter(pk__in=project_ids)
         .values("pk", "name")
         .annotate(
@@ -299,8 +301,8 @@ def _visible_labels(
             task_titles=ArrayAgg("tasks__title", filter=live_task, default=Value([])),
         )
     )
-    projects: dict[str, Any] = {}
-    tasks: dict[str, Any] = {}
+    projects: dict[str, SimpleNamespace] = {}
+    tasks: dict[str, SimpleNamespace] = {}
     for row in rows:
         projects[str(row["pk"])] = SimpleNamespace(pk=row["pk"], name=row["name"])
         for task_id, title in zip(row["task_ids"], row["task_titles"], strict=True):
@@ -322,12 +324,12 @@ def _visible_labels(
 
 
 def model_suggestions(
-    model: FittedModel, description: str, *, membership: Any, limit: int
+    model: FittedModel, description: str, *, actor: Membership, limit: int
 ) -> list[Suggestion]:
-    ranked = score_labels(model, description, user_id=str(membership.user_id))
+    ranked = score_labels(model, description, user_id=str(actor.user_id))
     candidates = [(model.labels[idx], conf, votes) for idx, conf, votes in ranked]
     out = []
-    for project, task, confidence, votes in _visible_labels(candidates, membership=membership):
+    for project, task, confidence, votes in _visible_labels(candidates, actor=actor):
         tags = sorted(tag for tag, share in votes.items() if share >= 0.5)
         out.append(
             Suggestion(
@@ -343,7 +345,7 @@ def model_suggestions(
     return out[:limit]
 
 
-def cold_suggestions(description: str, *, membership: Any, limit: int) -> list[Suggestion]:
+def cold_suggestions(description: str, *, actor: Membership, limit: int) -> list[Suggestion]:
     """Frequency rules for an organization without a model: the member's most
     used (project, task) pairs of the last 90 days, the organization's, and
     projects whose name resembles the description (pg_trgm). Three bounded
@@ -351,13 +353,13 @@ def cold_suggestions(description: str, *, membership: Any, limit: int) -> list[S
     from apps.time_entries.models import TimeEntry
 
     since = timezone.now() - datetime.timedelta(days=90)
-    projects = open_projects(membership)
+    projects = open_projects(actor)
     recent = TimeEntry.objects.filter(started_at__gte=since, project__in=projects).filter(
         Q(task__isnull=True) | Q(task__deleted_at__isnull=True)
     )
-    scores: dict[tuple[Any, Any], float] = defaultdict(float)
+    scores: dict[tuple[uuid.UUID, uuid.UUID | None], float] = defaultdict(float)
     mine = (
-        recent.filter(user_id=membership.user_id)
+        recent.filter(user_id=actor.user_id)
         .values("project_id", "task_id")
         .annotate(n=Count("id"), last=Max("started_at"))
         .order_by("-n")[:20]
@@ -393,24 +395,24 @@ def cold_suggestions(description: str, *, membership: Any, limit: int) -> list[S
             task_title=task.title if task else None,
             source="frequency",
         )
-        for project, task, conf, _ in _visible_labels(candidates, membership=membership)
+        for project, task, conf, _ in _visible_labels(candidates, actor=actor)
     ]
     out.sort(key=lambda s: -s.confidence)
     return out[:limit]
 
 
 def suggest(
-    description: str, *, membership: Any, limit: int = 3
-) -> tuple[list[Suggestion], dict[str, Any]]:
+    description: str, *, actor: Membership, limit: int = 3
+) -> tuple[list[Suggestion], dict[str, str | int | None]]:
     """Suggestions for ``description`` plus how they were made (model version
     or ``frequency``), for the response and the logs."""
     version, model = current_model()
     if model is not None:
-        return model_suggestions(model, description, membership=membership, limit=limit), {
+        return model_suggestions(model, description, actor=actor, limit=limit), {
             "source": "model",
             "model_version": version,
         }
-    return cold_suggestions(description, membership=membership, limit=limit), {
+    return cold_suggestions(description, actor=actor, limit=limit), {
         "source": "frequency",
         "model_version": None,
     }

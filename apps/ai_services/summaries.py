@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import uuid
 import zoneinfo
 from decimal import Decimal
 from typing import Any
@@ -27,17 +28,22 @@ from typing import Any
 from django.db.models import Count, F, Func, Q, Sum
 from django.db.models.functions import TruncDate
 
+from apps.common.errors import does_not_exist
+from apps.organizations.models import Membership
+from apps.organizations.permissions import require
 from apps.projects.selectors import users_by_id
 from apps.time_entries.models import TimeEntry
 from apps.time_entries.money import (
     currency_totals,
     entry_currency_expression,
+    may_view_money,
     single_amount,
     single_currency,
 )
 from tenants.db import current_tenant
 
 from . import llm
+from .selectors import time_tracking_members
 
 logger = logging.getLogger(__name__)
 TOP = 5
@@ -49,7 +55,7 @@ def _hours(seconds: float) -> str:
 
 
 def summary_facts(
-    *, user_ids: list[Any], first: datetime.date, last: datetime.date, show_money: bool
+    *, user_ids: list[uuid.UUID], first: datetime.date, last: datetime.date, show_money: bool
 ) -> dict[str, Any]:
     """Aggregates of the users' entries from ``first`` to ``last`` (inclusive,
     organization calendar). Without ``show_money`` no amount is read at all:
@@ -220,7 +226,7 @@ SYSTEM_PROMPT = (
 
 def summarize(
     *,
-    user_ids: list[Any],
+    user_ids: list[uuid.UUID],
     first: datetime.date,
     last: datetime.date,
     subject: str,
@@ -254,3 +260,44 @@ def summarize(
         logger.warning("ai.llm_fallback", extra={"error": str(exc)})
         return {"text": local, "provider": "local", "facts": facts, "fallback_reason": str(exc)}
     return {"text": text, "provider": "llm", "facts": facts}
+
+
+def summary_for(
+    *,
+    actor: Membership,
+    first: datetime.date,
+    last: datetime.date,
+    user_id: uuid.UUID | None = None,
+    team: bool = False,
+) -> dict[str, Any]:
+    """The summary ``actor`` asked for: their own work (default), another
+    member's (``user_id``) or the team's (``team``). The last two need
+    ``entries.view_all`` (403 ``role_required``); a ``user_id`` that is no
+    member of this organization is 400 ``does_not_exist``. Money follows the
+    one money rule over the summarized users."""
+    organization = actor.organization
+    if team:
+        require(actor, "entries.view_all")
+        user_ids = list(time_tracking_members().values_list("user_id", flat=True))
+        subject = "The team"
+    elif user_id and user_id != actor.user_id:
+        require(actor, "entries.view_all")
+        other = (
+            Membership.objects.filter(organization_id=organization.pk, user_id=user_id)
+            .select_related("user")
+            .first()
+        )
+        if other is None:
+            raise does_not_exist("user", "member of this organization")
+        user_ids = [other.user_id]
+        subject = other.user.full_name
+    else:
+        user_ids = [actor.user_id]
+        subject = "You"
+    return summarize(
+        user_ids=user_ids,
+        first=first,
+        last=last,
+        subject=subject,
+        show_money=may_view_money(membership=actor, owner_ids=user_ids, organization=organization),
+    )

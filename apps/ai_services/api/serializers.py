@@ -232,7 +232,7 @@ class RuleUpdateSerializer(serializers.Serializer):
         return attrs
 
 
-def _clean(kind: str, params: Any) -> dict[str, Any]:
+def _clean(kind: str, params: object) -> dict[str, object]:
     try:
         return clean_params(kind, params)
     except DjangoValidationError as exc:

@@ -14,21 +14,19 @@ import uuid
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.ai_services import automation, insights, selectors, services, suggestions, summaries
 from apps.ai_services.models import AutomationRule, RuleRun
-from apps.common.errors import RoleRequiredError
+from apps.common.openapi import error_responses
 from apps.common.pagination import StandardPagination
 from apps.organizations.models import Membership
-from apps.organizations.permissions import IsOrganizationMember, request_membership, role_has
-from apps.time_entries.money import may_view_money
+from apps.organizations.permissions import IsOrganizationMember, request_membership
 
 from .serializers import (
     InsightListSerializer,
@@ -48,12 +46,25 @@ from .serializers import (
 
 logger = logging.getLogger(__name__)
 
-_ERRORS = {
-    400: OpenApiResponse(description="`invalid`: bad input (fields named)."),
-    401: OpenApiResponse(description="`not_authenticated`."),
-    402: OpenApiResponse(description="`feature_not_in_plan` / `plan_limit_reached`."),
-    403: OpenApiResponse(description="`not_a_member` / `role_required`."),
-}
+#: Refusals of ``HasAIFeature`` (every endpoint here).
+_ACCESS_ERRORS = ("feature_not_in_plan", "not_a_member", "two_factor_required", "role_required")
+#: Bad input, also the kinds refused before any view runs (apps/common/README.md).
+_INPUT_ERRORS = (
+    "invalid",
+    "parse_error",
+    "json_too_deep",
+    "invalid_characters",
+    "too_many_fields",
+    "date_out_of_range",
+)
+#: A paginated list's query: a page out of range is 400, an unknown page 404.
+_LIST_ERRORS = (
+    "invalid",
+    "invalid_characters",
+    "too_many_fields",
+    "page_out_of_range",
+    "not_found",
+)
 
 
 class HasAIFeature(IsOrganizationMember):
@@ -87,7 +98,10 @@ class SuggestionView(_AIView, APIView):
 
     @extend_schema(
         request=SuggestionRequestSerializer,
-        responses={200: SuggestionResponseSerializer, **_ERRORS},
+        responses={
+            200: SuggestionResponseSerializer,
+            **error_responses(*_INPUT_ERRORS, *_ACCESS_ERRORS),
+        },
         summary="Project/task/tag suggestions for a description",
     )
     def post(self, request: Request) -> Response:
@@ -97,7 +111,7 @@ class SuggestionView(_AIView, APIView):
         body.is_valid(raise_exception=True)
         found, meta = suggestions.suggest(
             body.validated_data["description"],
-            membership=self.membership,
+            actor=self.membership,
             limit=body.validated_data["limit"],
         )
         services.suggestion_model_maybe_schedule()
@@ -109,14 +123,17 @@ class ParseView(_AIView, APIView):
 
     @extend_schema(
         request=ParseRequestSerializer,
-        responses={200: ParseResponseSerializer, **_ERRORS},
+        responses={
+            200: ParseResponseSerializer,
+            **error_responses(*_INPUT_ERRORS, *_ACCESS_ERRORS),
+        },
         summary="A draft time entry from a sentence (nothing is saved)",
     )
     def post(self, request: Request) -> Response:
         body = ParseRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         draft = selectors.entry_draft_from_text(
-            text=body.validated_data["text"], membership=self.membership, user=request.user
+            text=body.validated_data["text"], actor=self.membership, user=request.user
         )
         return Response(ParseResponseSerializer(draft).data)
 
@@ -126,27 +143,28 @@ class InsightView(_AIView, APIView):
 
     @extend_schema(
         parameters=[InsightQuerySerializer],
-        responses={200: InsightListSerializer, **_ERRORS},
+        responses={
+            200: InsightListSerializer,
+            **error_responses(*_INPUT_ERRORS, *_ACCESS_ERRORS),
+        },
         summary="Forgotten timers, overlaps, long/missing days, budgets, missing timesheets",
     )
     def get(self, request: Request) -> Response:
         """``scope=me`` (default for members) or ``team`` (manager+, their default)."""
         query = InsightQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        sees_all = role_has(self.membership.role, "entries.view_all")
-        scope = query.validated_data.get("scope") or ("team" if sees_all else "me")
-        if scope == "team" and not sees_all:
-            raise RoleRequiredError("entries.view_all")
-        results = insights.insights_for(
-            membership=self.membership, team=scope == "team", days=query.validated_data["days"]
+        found = insights.insight_list(
+            actor=self.membership,
+            scope=query.validated_data.get("scope") or None,
+            days=query.validated_data["days"],
         )
         return Response(
             {
-                "count": len(results),
+                "count": len(found.results),
                 "next": None,
                 "previous": None,
-                "scope": scope,
-                "results": results,
+                "scope": found.scope,
+                "results": found.results,
             }
         )
 
@@ -156,42 +174,22 @@ class SummaryView(_AIView, APIView):
 
     @extend_schema(
         request=SummaryRequestSerializer,
-        responses={200: SummaryResponseSerializer, **_ERRORS},
+        responses={
+            200: SummaryResponseSerializer,
+            **error_responses(*_INPUT_ERRORS, "does_not_exist", *_ACCESS_ERRORS),
+        },
         summary="A readable summary of a person's or the team's work for a period",
     )
     def post(self, request: Request) -> Response:
         body = SummaryRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        me = self.membership
-        sees_all = role_has(me.role, "entries.view_all")
-        organization = me.organization
-        if data["team"]:
-            if not sees_all:
-                raise RoleRequiredError("entries.view_all")
-            user_ids = list(selectors.time_tracking_members().values_list("user_id", flat=True))
-            subject = "The team"
-        elif data.get("user") and data["user"] != me.user_id:
-            if not sees_all:
-                raise RoleRequiredError("entries.view_all")
-            other = (
-                Membership.objects.filter(organization_id=organization.pk, user_id=data["user"])
-                .select_related("user")
-                .first()
-            )
-            if other is None:
-                raise ValidationError({"user": ["Not a member of this organization."]})
-            user_ids = [other.user_id]
-            subject = other.user.full_name
-        else:
-            user_ids = [me.user_id]
-            subject = "You"
-        result = summaries.summarize(
-            user_ids=user_ids,
+        result = summaries.summary_for(
+            actor=self.membership,
             first=data["from"],
             last=data["to"],
-            subject=subject,
-            show_money=may_view_money(membership=me, owner_ids=user_ids, organization=organization),
+            user_id=data.get("user"),
+            team=data["team"],
         )
         return Response(SummaryResponseSerializer(result).data)
 
@@ -227,29 +225,40 @@ class RuleViewSet(
         )
         self._last_runs = {run.rule_id: run for run in runs}
 
-    @extend_schema(responses={200: RuleSerializer(many=True), **_ERRORS})
+    @extend_schema(
+        responses={
+            200: RuleSerializer(many=True),
+            **error_responses(*_LIST_ERRORS, *_ACCESS_ERRORS),
+        }
+    )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         assert page is not None  # pagination_class is set: always a page
         self._load_last_runs(page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    @extend_schema(responses={200: RuleSerializer, 404: OpenApiResponse(description="`not_found`")})
+    @extend_schema(responses={200: RuleSerializer, **error_responses(*_ACCESS_ERRORS, "not_found")})
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         rule = self.get_object()
         self._load_last_runs([rule])
         return Response(self.get_serializer(rule).data)
 
-    @extend_schema(request=RuleCreateSerializer, responses={201: RuleSerializer, **_ERRORS})
+    @extend_schema(
+        request=RuleCreateSerializer,
+        responses={201: RuleSerializer, **error_responses(*_INPUT_ERRORS, *_ACCESS_ERRORS)},
+    )
     def create(self, request: Request) -> Response:
         body = RuleCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        rule = services.rule_create(actor_id=request.user.pk, **body.validated_data)
+        rule = services.rule_create(actor=self.membership, **body.validated_data)
         return Response(RuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=RuleUpdateSerializer,
-        responses={200: RuleSerializer, 404: OpenApiResponse(description="`not_found`"), **_ERRORS},
+        responses={
+            200: RuleSerializer,
+            **error_responses(*_INPUT_ERRORS, *_ACCESS_ERRORS, "not_found"),
+        },
     )
     def partial_update(self, request: Request, pk: uuid.UUID) -> Response:
         rule = self.get_object()
@@ -259,21 +268,27 @@ class RuleViewSet(
         self._load_last_runs([rule])
         return Response(self.get_serializer(rule).data)
 
-    @extend_schema(
-        responses={204: None, 404: OpenApiResponse(description="`not_found`"), **_ERRORS}
-    )
+    @extend_schema(responses={204: None, **error_responses(*_ACCESS_ERRORS, "not_found")})
     def destroy(self, request: Request, pk: uuid.UUID) -> Response:
         services.rule_delete(rule=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={200: RuleRunSerializer(many=True), **_ERRORS})
+    @extend_schema(
+        responses={
+            200: RuleRunSerializer(many=True),
+            **error_responses(*_LIST_ERRORS, *_ACCESS_ERRORS, "not_found"),
+        }
+    )
     @action(detail=True, methods=["get"])
     def runs(self, request: Request, pk: uuid.UUID) -> Response:
         """The rule's run log, newest first."""
         page = self.paginate_queryset(selectors.rule_run_list(rule=self.get_object()))
         return self.get_paginated_response(RuleRunSerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses={200: RuleRunSerializer, **_ERRORS})
+    @extend_schema(
+        request=None,
+        responses={200: RuleRunSerializer, **error_responses(*_ACCESS_ERRORS, "not_found")},
+    )
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: uuid.UUID) -> Response:
         """Run the rule now (as the periodic sweep would) and return the run."""

@@ -126,7 +126,7 @@ def test_other_organizations_users_are_unknown(org, other_tenant):
     body = expect(
         client_as(org, "manager").post(URL, {**PERIOD, "user": str(stranger.user_id)}),
         400,
-        "invalid",
+        "does_not_exist",
     )
     assert "user" in body["fields"]
 
