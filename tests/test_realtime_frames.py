@@ -219,7 +219,7 @@ def test_a_handler_that_raises_answers_internal_error_and_keeps_the_socket(
     def broken(**kwargs: Any) -> Any:
         raise RuntimeError("secret internals /srv/app/selectors.py")
 
-    monkeypatch.setattr("apps.chat.selectors.channels_visible_to", broken)
+    monkeypatch.setattr("apps.websocket_server.chat_typing.channels_visible_to", broken)
 
     @async_to_sync
     async def scenario() -> tuple[dict, dict]:
