@@ -112,7 +112,6 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _merge(
     ),
     _codes(
         403,
-        login_locked="Too many failed sign-ins: locked for a while.",
         not_staff="Two-factor enrolment by an operator is for staff accounts.",
         staff_enrolment_needs_operator_code="Staff enrol with the operator's code.",
     ),
@@ -131,6 +130,7 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _merge(
         currency_in_use="The currency cannot change once money is recorded in it.",
         suspended_by_billing="Billing suspended the organization: it resumes when paid.",
     ),
+    _codes(429, login_locked="Too many failed sign-ins: locked for a while."),
     # --- projects, clients, tasks --------------------------------------------------------
     _codes(
         400,
@@ -174,6 +174,8 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _merge(
         import_bad_encoding="The import file is not UTF-8 text.",
         import_malformed="The import file is not valid CSV.",
         import_too_many_rows="The import file has too many rows.",
+        import_unknown_layout="The import file is not a known export (`missing_columns`).",
+        cannot_restart="A finished entry cannot run again (use continue).",
     ),
     _codes(
         409,
@@ -181,7 +183,6 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _merge(
         entry_overlap="The entry overlaps another entry of the same person.",
         timer_already_running="A timer is already running.",
         no_running_timer="No timer is running.",
-        cannot_restart="The entry cannot be restarted.",
         idle_already_resolved="The idle period was already resolved.",
         import_conflict="The import conflicts with existing entries.",
     ),

@@ -28,9 +28,8 @@ from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework import status
 
-from apps.common.errors import ApplicationError
+from apps.common.errors import ApplicationError, ConflictError, PermissionDeniedError
 
 from .models import User
 
@@ -61,10 +60,8 @@ def _not_set_up() -> ApplicationError:
 
 
 def _already_enabled() -> ApplicationError:
-    return ApplicationError(
-        "Two-factor authentication is already enabled.",
-        code="two_factor_already_enabled",
-        status_code=status.HTTP_409_CONFLICT,
+    return ConflictError(
+        "Two-factor authentication is already enabled.", code="two_factor_already_enabled"
     )
 
 
@@ -111,11 +108,10 @@ def _staff_enrolment_check(*, user: User) -> None:
     (``two_factor_login_required``).
     """
     if user.is_staff and not two_factor_login_required(user=user):
-        raise ApplicationError(
+        raise PermissionDeniedError(
             "Staff accounts turn two-factor on only after logging in with a one-time "
             "code from an operator (manage.py staff_two_factor_bootstrap).",
             code="staff_enrolment_needs_operator_code",
-            status_code=status.HTTP_403_FORBIDDEN,
         )
 
 
@@ -201,7 +197,7 @@ def staff_two_factor_bootstrap(*, user: User, reset: bool = False) -> str:
     from .tokens import tokens_revoke
 
     if not user.is_staff:
-        raise ApplicationError(
+        raise PermissionDeniedError(
             "The account is not staff: members enrol through the API themselves.", code="not_staff"
         )
     with transaction.atomic():

@@ -48,7 +48,10 @@ class InvitationEmailMismatchError(ApplicationError):
     code = "invitation_email_mismatch"
 
 
-class AlreadyMemberError(ApplicationError):
+class AlreadyMemberError(ConflictError):
+    """409: the person is already an active member (the status of
+    ``member_exists``, a project's equivalent)."""
+
     code = "already_member"
 
 
@@ -113,7 +116,7 @@ def invitation_create(
     Returns the invitation and the raw token (only ever emailed; the row holds
     its hash). Inviting an address that already has a pending invitation
     re-issues that one (new token, role, expiry; the old link stops working)
-    rather than adding a second live token. Refuses an active member (400
+    rather than adding a second live token. Refuses an active member (409
     ``already_member``), non-admins (403 ``role_required``, ``invitations.manage``)
     and admins inviting an owner (403 ``role_required``, ``owners.manage``).
     """

@@ -212,7 +212,7 @@ def test_the_expiry_follows_the_ttl_setting(tenant, settings, frozen_now):
     assert invitation.expires_at == NOW + datetime.timedelta(days=2)
 
 
-def test_inviting_an_active_member_is_400_already_member(tenant, mailoutbox, commit):
+def test_inviting_an_active_member_is_409_already_member(tenant, mailoutbox, commit):
     MembershipFactory(organization=tenant, role="viewer", user__email="bob@example.com")
     client = client_as(tenant, "admin")
     before = snapshot()
@@ -220,7 +220,7 @@ def test_inviting_an_active_member_is_400_already_member(tenant, mailoutbox, com
     with commit():
         response = client.post(LIST_URL, {"email": "BOB@example.com"}, format="json")
 
-    expect(response, 400, "already_member")
+    expect(response, 409, "already_member")
     assert response.json()["fields"] == {"email": ["Already a member of this organization."]}
     assert snapshot() == before
     assert mailoutbox == []
@@ -718,7 +718,7 @@ def test_an_anonymous_accept_for_an_existing_account_must_log_in(tenant, public_
     assert snapshot() == before
 
 
-def test_accept_when_already_an_active_member_is_400_and_keeps_the_role(tenant, public_client):
+def test_accept_when_already_an_active_member_is_409_and_keeps_the_role(tenant, public_client):
     _, raw_token = invite(tenant, email="bob@example.com", role="admin")
     bob = MembershipFactory(organization=tenant, role="viewer", user__email="bob@example.com").user
     public_client.force_authenticate(bob)
@@ -726,7 +726,7 @@ def test_accept_when_already_an_active_member_is_400_and_keeps_the_role(tenant, 
 
     response = public_client.post(ACCEPT_URL, {"token": raw_token}, format="json")
 
-    expect(response, 400, "already_member")
+    expect(response, 409, "already_member")
     assert snapshot() == before
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 
-from apps.common.errors import ApplicationError, ConflictError, field_error
+from apps.common.errors import ApplicationError, ConflictError
 from apps.time_entries.money import refuse_currency_change
 from apps.websocket_server.events import send_event_on_commit
 
@@ -21,7 +21,10 @@ CLIENT_FIELDS = ("name", "contact_email", "notes", "currency", "is_archived")
 
 
 def _client_name_taken_error() -> ApplicationError:
-    return field_error("name", "A client with this name already exists.", code="name_taken")
+    """409 ``name_taken`` naming the field (the one status of the code, as
+    on restore)."""
+    message = "A client with this name already exists."
+    return ConflictError(message, code="name_taken", extra={"fields": {"name": [message]}})
 
 
 def _check_client(client: Client) -> None:

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from apps.billing.limits import check_limit
-from apps.common.errors import ApplicationError, ConflictError, field_error
+from apps.common.errors import ApplicationError, ConflictError, does_not_exist
 from apps.time_entries.money import refuse_currency_change
 from tenants.db import current_tenant
 
@@ -52,7 +52,7 @@ def _lock_client(client: Client | None) -> None:
     if client is None:
         return
     if not Client.objects.select_for_update().filter(pk=client.pk).exists():
-        raise field_error("client", "No such client.", code="does_not_exist")
+        raise does_not_exist("client", "client")
 
 
 def _save_project(project: Project, **save_kwargs: Any) -> None:
@@ -65,9 +65,10 @@ def _save_project(project: Project, **save_kwargs: Any) -> None:
 
 
 def _name_taken_error() -> ApplicationError:
-    return field_error(
-        "name", "A project with this name already exists for this client.", code="name_taken"
-    )
+    """409 ``name_taken`` naming the field (the one status of the code, as
+    on restore)."""
+    message = "A project with this name already exists for this client."
+    return ConflictError(message, code="name_taken", extra={"fields": {"name": [message]}})
 
 
 def _check_project(project: Project) -> None:
@@ -105,7 +106,8 @@ def project_create(
     is_private: bool = False,
 ) -> Project:
     """A new project (400 with ``fields`` for dates out of order, a negative
-    budget or rate, a name taken for the same client, or a deleted client)."""
+    budget or rate, or a deleted client: ``does_not_exist``; 409 ``name_taken``
+    for a name taken for the same client)."""
     check_limit(organization_id=current_tenant().pk, limit="projects", count=Project.objects.count)
     _lock_client(client)
     project = Project(

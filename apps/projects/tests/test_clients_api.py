@@ -107,7 +107,6 @@ def test_create_normalizes_and_returns_the_client(in_tenant):
         ({"name": "X", "currency": "EURO"}, "currency"),
         ({"name": "X", "currency": "E1R"}, "currency"),
         ({"name": "X", "contact_email": "not-an-email"}, "contact_email"),
-        ({"name": "initech"}, "name"),  # taken, any case
     ],
 )
 def test_bad_input_is_400_and_writes_nothing(in_tenant, payload, field):
@@ -118,6 +117,19 @@ def test_bad_input_is_400_and_writes_nothing(in_tenant, payload, field):
 
     expect(response, 400)
     assert field in response.json()["fields"]
+    assert _snapshot() == before
+
+
+def test_a_taken_name_is_409_name_taken_and_writes_nothing(in_tenant):
+    ClientFactory(name="Initech")
+    before = _snapshot()
+
+    response = client_as(in_tenant, "manager").post(
+        "/api/v1/clients/", {"name": "initech"}, format="json"
+    )  # taken, any case
+
+    expect(response, 409, "name_taken")
+    assert "name" in response.json()["fields"]
     assert _snapshot() == before
 
 

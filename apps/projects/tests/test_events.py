@@ -109,7 +109,7 @@ def test_refused_writes_emit_nothing(in_tenant, emitted):
                 format="json",
             ),
         ]
-    assert [r.status_code for r in responses] == [403, 400, 400, 400, 400]
+    assert [r.status_code for r in responses] == [403, 409, 400, 400, 400]
     assert events == []
 
 

@@ -362,9 +362,9 @@ def test_names_are_unique_per_client_ignoring_case(in_tenant):
     no_client = client.post("/api/v1/projects/", {"name": "intranet"}, format="json")
     other_client = client.post("/api/v1/projects/", {"name": "Website"}, format="json")
 
-    expect(same_client, 400, "name_taken")
+    expect(same_client, 409, "name_taken")
     assert "name" in same_client.json()["fields"]
-    expect(no_client, 400, "name_taken")
+    expect(no_client, 409, "name_taken")
     expect(other_client, 201)
     assert Project.objects.count() == 3
 
