@@ -9,7 +9,7 @@ from .db import current_schema
 #: The SQL expression that takes a tenant lock until the transaction ends;
 #: its one parameter is :func:`tenant_lock_key`. For a query that must take
 #: the lock in the same statement as it reads something the lock does not
-#: protect (see ``apps.time_entries.services._timer_project``).
+#: protect (see ``apps.time_entries.hot_path.timer_project_locked``).
 XACT_LOCK_SQL = "pg_advisory_xact_lock(hashtext(%s))"
 
 

@@ -30,8 +30,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from django.db import connections, models, router
-from django.db.models.signals import post_save, pre_save
+from django.db import connections, models
 
 M = TypeVar("M", bound=models.Model)
 
@@ -127,7 +126,8 @@ class PreparedQuery(Generic[M]):
 
     def sql(self, shape: Hashable = None, **values: Any) -> tuple[str, list[Any]]:
         """The compiled SQL of ``shape`` and its parameters for ``values``
-        (to embed the query in another statement, e.g. :func:`insert_new`)."""
+        (to embed the query in another statement, e.g. the timer's INSERT in
+        ``apps.time_entries.hot_path``)."""
         _, sql, params = self._bound(shape, values)
         return sql, params
 
@@ -182,49 +182,3 @@ class PreparedQuery(Generic[M]):
             else:
                 raise PreparedQueryError(f"a value was transformed on its way to SQL: {value!r}")
         return queryset, sql, slots
-
-
-def insert_new(instance: models.Model, *, unless: tuple[str, list[Any]] | None = None) -> bool:
-    """INSERT a new ``instance`` as ``save()`` would — every concrete field,
-    ``pre_save`` (``auto_now``) and ``get_db_prep_save`` applied, Django's
-    placeholders — and, with ``unless`` (a query's SQL and parameters), only
-    when that query finds no row, in the same statement. Returns whether the
-    row was written.
-
-    For a hot path that would otherwise spend a round trip on the check and
-    the ORM's per-call insert compilation on the write. Only for models with
-    no save signals, no ``save()`` override and a primary key with a default;
-    query expressions as values are refused (``save()`` takes those).
-    """
-    model = type(instance)
-    if pre_save.has_listeners(model) or post_save.has_listeners(model):
-        # Loud, not silent: a receiver added later would never hear of these rows.
-        raise PreparedQueryError(f"{model.__name__} has save signal receivers: use save()")
-    opts = model._meta
-    db = router.db_for_write(model, instance=instance)
-    connection = connections[db]
-    fields = [f for f in opts.local_concrete_fields if not f.generated]
-    placeholders, params = [], []
-    for field in fields:
-        value = field.get_db_prep_save(field.pre_save(instance, True), connection)
-        if hasattr(value, "resolve_expression"):
-            raise PreparedQueryError(f"{field.name} is an expression: use save()")
-        placeholder = getattr(field, "get_placeholder", None)
-        placeholders.append("%s" if placeholder is None else placeholder(value, None, connection))
-        params.append(value)
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) SELECT {}".format(
-        quote(opts.db_table),
-        ", ".join(quote(str(f.column)) for f in fields),
-        ", ".join(placeholders),
-    )
-    if unless is not None:
-        sql += f" WHERE NOT EXISTS ({unless[0]})"
-        params.extend(unless[1])
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        written = cursor.rowcount == 1
-    if written:
-        instance._state.adding = False
-        instance._state.db = db
-    return written

@@ -31,21 +31,29 @@ currency, the organization's currency for its projects without one).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, NullIf
 
 from apps.common.errors import ConflictError
-from apps.organizations.permissions import role_has
+from apps.organizations.permissions import may
+
+if TYPE_CHECKING:
+    from apps.organizations.models import Membership, Organization
+    from apps.projects.models import Client, Project
 
 CENT = Decimal("0.01")
 
 
 def may_view_money(
-    *, membership: Any | None, owner_ids: Iterable[Any] | None = None, organization: Any = None
+    *,
+    membership: Membership | None,
+    owner_ids: Iterable[uuid.UUID | str] | None = None,
+    organization: Organization | None = None,
 ) -> bool:
     """Whether ``membership`` may see money made of the time of ``owner_ids``.
 
@@ -56,7 +64,7 @@ def may_view_money(
     """
     if membership is None:
         return False
-    if role_has(membership.role, "rates.view"):
+    if may(membership, "rates.view"):
         return True
     if owner_ids is None:
         return False
@@ -71,7 +79,7 @@ def may_view_money(
 # --- currency ----------------------------------------------------------------------
 
 
-def client_currency(client: Any, *, default: str) -> str:
+def client_currency(client: Client | None, *, default: str) -> str:
     """The currency of amounts of a project with ``client`` (``None``: no
     client): the client's when set, else ``default`` (the organization's)."""
     if client is not None and client.currency:
@@ -79,12 +87,14 @@ def client_currency(client: Any, *, default: str) -> str:
     return default
 
 
-def project_currency(project: Any, *, default: str) -> str:
+def project_currency(project: Project, *, default: str) -> str:
     """The currency of ``project``'s amounts (its entries', its budget's)."""
     return client_currency(project.client, default=default)
 
 
-def entry_currency_expression(organization: Any, *, project_prefix: str = "project__") -> Any:
+def entry_currency_expression(
+    organization: Organization, *, project_prefix: str = "project__"
+) -> Coalesce:
     """The currency of an entry's amount as an ORM expression (``project_prefix``
     leads from the queried model to the entry's project)."""
     return Coalesce(
@@ -126,7 +136,7 @@ def refuse_currency_change(*, old: str, new: str, entries: Q, what: str, field: 
     raise ConflictError(message, code="currency_in_use", extra={"fields": {field: [message]}})
 
 
-def currency_totals(amounts: Mapping[str, Any]) -> list[dict[str, str]]:
+def currency_totals(amounts: Mapping[str, Decimal | str]) -> list[dict[str, str]]:
     """``{currency: amount}`` as the API's list, sorted by currency, amounts as
     exact two-decimal strings."""
     return [

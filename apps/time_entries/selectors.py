@@ -8,63 +8,64 @@ reachable: every query runs in the connection's schema.
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.organizations.permissions import role_has
+from apps.organizations.models import Membership
+from apps.organizations.permissions import may
 
 from .models import IdlePeriod, TimeEntry
 
 
-def sees_all_entries(membership: Any) -> bool:
-    return membership is not None and role_has(membership.role, "entries.view_all")
+def sees_all_entries(actor: Membership | None) -> bool:
+    return may(actor, "entries.view_all")
 
 
-def entries_visible_to(*, membership: Any) -> QuerySet[TimeEntry]:
-    """Live entries ``membership`` may read."""
+def entries_visible_to(*, actor: Membership) -> QuerySet[TimeEntry]:
+    """Live entries ``actor`` may read."""
     queryset = TimeEntry.objects.all()
-    if not sees_all_entries(membership):
-        queryset = queryset.filter(user_id=membership.user_id)
+    if not sees_all_entries(actor):
+        queryset = queryset.filter(user_id=actor.user_id)
     return queryset
 
 
-def entry_list(*, membership: Any) -> QuerySet[TimeEntry]:
+def entry_list(*, actor: Membership) -> QuerySet[TimeEntry]:
     """Visible entries for a list page: project and task joined, newest first,
     the id as tie-breaker so pages are stable."""
     return (
-        entries_visible_to(membership=membership)
+        entries_visible_to(actor=actor)
         .select_related("project", "task")
         .order_by("-started_at", "-id")
     )
 
 
-def entry_get_for_member(*, membership: Any, entry_id: Any) -> TimeEntry:
-    """The live entry if ``membership`` may see it; else 404 (another user's
+def entry_get_for_member(*, actor: Membership, entry_id: uuid.UUID) -> TimeEntry:
+    """The live entry if ``actor`` may see it; else 404 (another user's
     or another organization's entry looks unknown)."""
-    entry = entry_list(membership=membership).filter(pk=entry_id).first()
+    entry = entry_list(actor=actor).filter(pk=entry_id).first()
     if entry is None:
         raise Http404("No such time entry.")
     return entry
 
 
-def running_entry(*, user_id: Any) -> TimeEntry | None:
-    """``user_id``'s running timer, if any (at most one: a unique index)."""
+def running_entry(*, actor: Membership) -> TimeEntry | None:
+    """The actor's running timer, if any (at most one: a unique index)."""
     return (
         TimeEntry.objects.select_related("project", "task")
-        .filter(user_id=user_id, ended_at__isnull=True)
+        .filter(user_id=actor.user_id, ended_at__isnull=True)
         .first()
     )
 
 
-def idle_period_list(*, user_id: Any) -> QuerySet[IdlePeriod]:
-    """The user's own idle periods, newest first."""
-    return IdlePeriod.objects.filter(user_id=user_id).order_by("-started_at", "-id")
+def idle_period_list(*, actor: Membership) -> QuerySet[IdlePeriod]:
+    """The actor's own idle periods, newest first."""
+    return IdlePeriod.objects.filter(user_id=actor.user_id).order_by("-started_at", "-id")
 
 
-def idle_period_get(*, user_id: Any, idle_period_id: Any) -> IdlePeriod:
-    idle = idle_period_list(user_id=user_id).filter(pk=idle_period_id).first()
+def idle_period_get(*, actor: Membership, idle_period_id: uuid.UUID) -> IdlePeriod:
+    idle = idle_period_list(actor=actor).filter(pk=idle_period_id).first()
     if idle is None:
         raise Http404("No such idle period.")
     return idle

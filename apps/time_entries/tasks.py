@@ -18,8 +18,9 @@ from django.db import transaction
 
 from tenants.db import current_schema, current_tenant
 
-from . import services
 from .models import TimeEntry
+from .rates import recompute_amounts_for
+from .services.forgotten import forgotten_timers_process
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +28,9 @@ logger = logging.getLogger(__name__)
 @shared_task(name="time_entries.recompute_amounts", ignore_result=True)
 def recompute_amounts(project_id: str | None = None, user_id: str | None = None) -> int:
     """Re-snapshot rates and amounts after a rate changed (sent after commit
-    by :func:`services.enqueue_rate_recompute`); running it twice changes
-    nothing the second time. Locked entries keep their snapshot."""
-    changed = services.recompute_amounts_for(project_id=project_id, user_id=user_id)
+    by :func:`apps.time_entries.rates.enqueue_rate_recompute`); running it
+    twice changes nothing the second time. Locked entries keep their snapshot."""
+    changed = recompute_amounts_for(project_id=project_id, user_id=user_id)
     logger.info(
         "recomputed %s entries in %s (project=%s user=%s)",
         changed,
@@ -70,7 +71,7 @@ def _email_forgotten(entry: TimeEntry, stopped: bool) -> None:
 def forgotten_timers() -> int:
     """Report (and, when the organization says so, stop) forgotten timers of
     the current organization."""
-    found = services.forgotten_timers_process(notify=_email_forgotten)
+    found = forgotten_timers_process(notify=_email_forgotten)
     return len(found)
 
 

@@ -1,6 +1,6 @@
-"""Reads of timesheets: the lock check other apps call, lists, the sheet
-detail (entries, totals, flags, audit trail), the team overview and the
-payroll export.
+"""Reads of timesheets: lists, the sheet detail (entries, totals, flags, audit
+trail), the team overview and the payroll export. The lock rule other apps
+call lives with the time it locks: :mod:`apps.time_entries.locking`.
 
 Visibility: members and viewers see their own sheets; managers and above
 (``timesheets.approve``) see everybody's. Another organization's sheet, or
@@ -13,7 +13,6 @@ period its start falls in, in the organization's timezone.
 from __future__ import annotations
 
 import datetime
-import uuid
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -39,7 +38,6 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from apps.common.prepared import PreparedQuery
 from apps.organizations.constants import MembershipStatus
 from apps.organizations.permissions import role_has
 from apps.time_entries.money import (
@@ -50,74 +48,12 @@ from apps.time_entries.money import (
 )
 from tenants.db import current_tenant
 
-from .constants import LOCKED_STATUSES, TimesheetStatus
+from .constants import TimesheetStatus
 from .models import Timesheet, TimesheetEvent
 from .periods import local_date, period_bounds, period_range_utc
 
 #: Working days for the gap / missing-day flags (Monday=0 … Friday=4).
 WORKING_WEEKDAYS = frozenset(range(5))
-
-
-def locking_timesheet(
-    *, user_id: Any, started_at: datetime.datetime, ended_at: datetime.datetime | None = None
-) -> Timesheet | None:
-    """The submitted/approved sheet of ``user_id`` covering any day of the span,
-    or ``None`` when the span may be written.
-
-    Every write path of time entries calls this (create, edit — for the old
-    and the new span —, delete, bulk edit, import, rate recompute) while
-    holding :func:`apps.time_entries.locks.user_time_lock`, which timesheet
-    transitions hold too: an edit either lands before the submission/approval
-    (and is in its snapshot) or sees the lock.
-    """
-    rows = _LOCKING_SHEETS.run(**_span_days(user_id, started_at, ended_at))
-    return rows[0] if rows else None
-
-
-def locking_timesheet_sql(
-    *, user_id: Any, started_at: datetime.datetime, ended_at: datetime.datetime | None = None
-) -> tuple[str, list[Any]]:
-    """The query of :func:`locking_timesheet` as SQL and parameters, for a
-    write that checks it in its own statement (the timer start's INSERT,
-    ``apps.common.prepared.insert_new``); same rule, same lock discipline."""
-    return _LOCKING_SHEETS.sql(**_span_days(user_id, started_at, ended_at))
-
-
-def _span_days(
-    user_id: Any, started_at: datetime.datetime, ended_at: datetime.datetime | None
-) -> dict[str, Any]:
-    organization = current_tenant()
-    first = local_date(organization, started_at)
-    return {
-        "user_id": user_id,
-        "first": first,
-        "last": local_date(organization, ended_at) if ended_at else first,
-    }
-
-
-def locking_timesheets(*, user_id: Any, first: Any, last: Any) -> QuerySet[Timesheet]:
-    """The submitted/approved sheets of ``user_id`` covering any local day from
-    ``first`` to ``last``: the one lock rule, as a queryset. The arguments may
-    be expressions (``OuterRef``), for queries that check many spans at once
-    (``apps.ai_services.automation``)."""
-    return Timesheet.objects.filter(
-        user_id=user_id,
-        status__in=LOCKED_STATUSES,
-        period_start__lte=last,
-        period_end__gte=first,
-    )
-
-
-def _locking_sheets(
-    shape: None, *, user_id: Any, first: datetime.date, last: datetime.date
-) -> QuerySet[Timesheet]:
-    return locking_timesheets(user_id=user_id, first=first, last=last).order_by("period_start")[:1]
-
-
-#: Every write of time asks this: compiled once per process (apps/common/prepared.py).
-_LOCKING_SHEETS = PreparedQuery(
-    _locking_sheets, user_id=uuid.UUID, first=datetime.date, last=datetime.date
-)
 
 
 # --- SQL building blocks ------------------------------------------------------------
@@ -452,7 +388,6 @@ def timesheet_export_entries(*, period_start: datetime.date) -> QuerySet[Any]:
 __all__ = [
     "MISSING",
     "TimesheetDetail",
-    "locking_timesheet",
     "overview_page",
     "timesheet_detail",
     "timesheet_export_entries",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -128,69 +127,3 @@ def test_a_query_without_the_primary_key_is_refused(in_tenant):
     project = ProjectFactory()
     with pytest.raises(PreparedQueryError, match="primary key"):
         PreparedQuery(names, pk=uuid.UUID).run(None, pk=project.pk)
-
-
-def test_insert_new_writes_what_save_writes(in_tenant):
-    """Every column as ``save()`` would write it (defaults, auto_now, arrays,
-    decimals, nulls); with ``unless`` the row is written only when the
-    guard query finds nothing."""
-    from apps.common.prepared import insert_new
-    from apps.time_entries.models import TimeEntry
-
-    project = ProjectFactory()
-    start = datetime.datetime(2026, 11, 2, 9, tzinfo=datetime.UTC)
-
-    def entry(**kw):
-        return TimeEntry(
-            user_id=uuid.uuid4(),
-            project=project,
-            started_at=start,
-            tags=["Client A", "réunion"],
-            hourly_rate=Decimal("87.50"),
-            **kw,
-        )
-
-    saved, inserted = entry(), entry()
-    saved.save()
-    assert insert_new(inserted, unless=("SELECT 1 WHERE false", [])) is True
-    assert not inserted._state.adding
-
-    def row(pk):
-        return {
-            k: v
-            for k, v in TimeEntry.all_objects.filter(pk=pk).values().get().items()
-            if k not in ("id", "user_id", "created_at", "updated_at")
-        }
-
-    assert row(inserted.pk) == row(saved.pk)
-    stored = TimeEntry.all_objects.get(pk=inserted.pk)
-    assert stored.updated_at == inserted.updated_at  # auto_now applied, as save() does
-
-    refused = entry()
-    sql, params = Project.objects.filter(pk=project.pk).values("id").query.sql_with_params()
-    assert insert_new(refused, unless=(sql, list(params))) is False
-    assert refused._state.adding
-    assert not TimeEntry.all_objects.filter(pk=refused.pk).exists()
-
-
-def test_insert_new_refuses_a_model_with_save_receivers(in_tenant):
-    """A receiver added later must not silently miss the rows written here."""
-    from django.db.models.signals import post_save
-
-    from apps.common.prepared import insert_new
-    from apps.time_entries.models import TimeEntry
-
-    def receiver(**kwargs):
-        pass
-
-    post_save.connect(receiver, sender=TimeEntry, weak=False)
-    try:
-        entry = TimeEntry(
-            user_id=uuid.uuid4(),
-            project=ProjectFactory(),
-            started_at=datetime.datetime(2026, 11, 2, 9, tzinfo=datetime.UTC),
-        )
-        with pytest.raises(PreparedQueryError, match="save signal"):
-            insert_new(entry)
-    finally:
-        post_save.disconnect(receiver, sender=TimeEntry)

@@ -8,6 +8,7 @@ from django.db.models import Q
 
 from apps.common.errors import ConflictError
 from apps.iam.two_factor import two_factor_enabled
+from apps.time_entries.rates import enqueue_rate_recompute
 
 from ..models import Membership, Organization
 from ..permissions import require
@@ -81,6 +82,4 @@ def organization_update(
 def _rates_changed(*, organization: Organization, user_id: Any | None = None) -> None:
     """Time entries snapshot rates: queue the recompute of the organization's
     (or one member's) unlocked entries after commit (apps.time_entries)."""
-    from apps.time_entries.services import enqueue_rate_recompute
-
     enqueue_rate_recompute(organization=organization, user_id=user_id)

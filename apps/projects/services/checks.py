@@ -14,6 +14,7 @@ from django.http import Http404
 
 from apps.common.errors import ApplicationError, field_error
 from apps.time_entries.money import client_currency
+from apps.time_entries.rates import enqueue_rate_recompute
 from tenants.db import current_tenant
 
 from ..models import Client
@@ -65,6 +66,4 @@ def _save_unique(
 def _rates_changed(*, project_id: Any, user_id: Any | None = None) -> None:
     """Time entries snapshot rates: queue the recompute of the affected ones
     (after commit; apps.time_entries skips entries in locked timesheets)."""
-    from apps.time_entries.services import enqueue_rate_recompute
-
     enqueue_rate_recompute(project_id=project_id, user_id=user_id)

@@ -25,11 +25,11 @@ from apps.time_entries.models import TimeEntry
 class DateOrDateTimeField(forms.CharField):
     """A date (``2026-11-26``) or an ISO datetime with offset."""
 
-    def to_python(self, value: Any) -> Any:
+    def to_python(self, value: Any) -> Any:  # a date or datetime (CharField says str)
         value = super().to_python(value)
         if not value:
             return None
-        parsed: Any = None
+        parsed: datetime.date | datetime.datetime | None = None
         try:
             parsed = parse_date(value) if len(value) == 10 else parse_datetime(value)
         except ValueError:
@@ -58,7 +58,9 @@ class DateOrDateTimeFilter(filters.Filter):
     field_class = DateOrDateTimeField
 
 
-def _bound(value: Any, tz: zoneinfo.ZoneInfo, *, end: bool) -> datetime.datetime:
+def _bound(
+    value: datetime.date | datetime.datetime, tz: zoneinfo.ZoneInfo, *, end: bool
+) -> datetime.datetime:
     """A date is the start of that day in ``tz`` (for ``to``: of the next day)."""
     if isinstance(value, datetime.datetime):
         return value
@@ -96,14 +98,20 @@ class TimeEntryFilter(filters.FilterSet):
         tenant = getattr(self.request, "tenant", None)
         return zoneinfo.ZoneInfo(getattr(tenant, "timezone", None) or "UTC")
 
-    def filter_from(self, queryset: QuerySet[TimeEntry], name: str, value: Any) -> Any:
+    def filter_from(
+        self, queryset: QuerySet[TimeEntry], name: str, value: datetime.date | datetime.datetime
+    ) -> QuerySet[TimeEntry]:
         return queryset.filter(started_at__gte=_bound(value, self._tz(), end=False))
 
-    def filter_to(self, queryset: QuerySet[TimeEntry], name: str, value: Any) -> Any:
+    def filter_to(
+        self, queryset: QuerySet[TimeEntry], name: str, value: datetime.date | datetime.datetime
+    ) -> QuerySet[TimeEntry]:
         if isinstance(value, datetime.datetime):
             return queryset.filter(started_at__lt=value)
         return queryset.filter(started_at__lt=_bound(value, self._tz(), end=True))
 
-    def filter_tags(self, queryset: QuerySet[TimeEntry], name: str, value: str) -> Any:
+    def filter_tags(
+        self, queryset: QuerySet[TimeEntry], name: str, value: str
+    ) -> QuerySet[TimeEntry]:
         tags = [t.strip() for t in value.split(",") if t.strip()]
         return queryset.filter(tags__overlap=tags) if tags else queryset

@@ -26,23 +26,14 @@ from apps.common.serializers import SharedReadFieldsMixin
 from apps.time_entries.constants import IdleResolution
 from apps.time_entries.models import IdlePeriod, TimeEntry
 from apps.time_entries.money import may_view_money
-from apps.time_entries.services import IDLE_ACTIONS, MAX_TAG_LENGTH, MAX_TAGS, normalize_tags
+from apps.time_entries.services.idle import IDLE_ACTIONS
+from apps.time_entries.services.validation import MAX_TAG_LENGTH, MAX_TAGS, normalize_tags
 
 # Some API field names (``source``, ``parent``, ``data``, ``create``, …) are
 # also attributes of DRF's ``Field``/``Serializer``. Declaring them is fine at
 # run time (the serializer metaclass moves declared fields out of the class
 # namespace into ``_declared_fields``), but the stubs see a class attribute
 # overriding the base one: those lines carry ``type: ignore[assignment]``.
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The error shape of every 4xx (apps.common.errors)."""
-
-    code = serializers.CharField()
-    message = serializers.CharField()
-    # Per field a list of messages, or (list items, nested objects such as a
-    # bulk edit's ``set``) an object of those: DRF's error detail as is.
-    fields = serializers.DictField(required=False)  # type: ignore[assignment]  # API field name, see note
 
 
 class OrgDateTimeField(dates.DateTimeField):
@@ -66,7 +57,7 @@ class OrgDateTimeField(dates.DateTimeField):
     }
 )
 class TagsField(serializers.ListField):
-    """A list of tags, checked by :func:`apps.time_entries.services.normalize_tags`,
+    """A list of tags, checked by :func:`apps.time_entries.services.validation.normalize_tags`,
     the one tag rule of every write path (the import's too). Its refusals are
     the service's errors as they are (400 ``too_many_tags`` / ``tag_too_long``,
     ``fields`` naming this field), not DRF's generic ``invalid``; so the count

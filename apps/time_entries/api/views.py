@@ -4,7 +4,8 @@ Thin by design: validate the input, call one service or selector, serialize.
 Everyone in the organization may read (members and viewers their own
 entries, ``entries.view_all`` everyone's); writing needs ``time.track``
 (members and above). The finer rules (another user's entries, locks,
-overlaps, projects) are enforced by :mod:`apps.time_entries.services`.
+overlaps, projects) are enforced by :mod:`apps.time_entries.services`. Each
+operation documents the error codes it answers (``error_responses``).
 """
 
 from __future__ import annotations
@@ -14,23 +15,35 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import JsonResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.utils.serializer_helpers import ReturnDict
 from rest_framework.views import APIView
 
+from apps.common.openapi import error_responses
 from apps.common.pagination import UncountedPagination
-from apps.organizations.permissions import IsOrganizationMember, request_membership
-from apps.time_entries import selectors, services
+from apps.organizations.models import Membership
+from apps.organizations.permissions import IsOrganizationMember, required_membership
+from apps.time_entries import selectors
 from apps.time_entries.models import IdlePeriod, TimeEntry
+from apps.time_entries.services.bulk import entry_bulk_delete, entry_bulk_update
+from apps.time_entries.services.entries import (
+    entry_create,
+    entry_delete,
+    entry_duplicate,
+    entry_update,
+)
+from apps.time_entries.services.idle import activity_heartbeat, idle_period_resolve
+from apps.time_entries.services.timer import entry_continue, timer_start, timer_stop
 
 from .filters import TimeEntryFilter
 from .serializers import (
     BulkResultSerializer,
     BulkUpdateSerializer,
     DuplicateSerializer,
-    ErrorSerializer,
     HeartbeatResultSerializer,
     HeartbeatSerializer,
     IdlePeriodSerializer,
@@ -43,18 +56,55 @@ from .serializers import (
     TimerStopSerializer,
 )
 
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    described = {
-        400: "Invalid input (`fields` names it): end_before_start, entry_too_long, "
-        "entry_in_future, does_not_exist, project_archived, task_project_mismatch, "
-        "too_many_tags, tag_too_long.",
-        403: "not_a_member, role_required.",
-        404: "Unknown entry (another user's or organization's looks the same).",
-        409: "entry_locked, entry_overlap, timer_already_running, no_running_timer, "
-        "idle_already_resolved.",
-    }
-    return {c: OpenApiResponse(ErrorSerializer, description=described[c]) for c in codes}
+#: Refusals of ``IsOrganizationMember``, which guards every view here.
+_MEMBER = ("not_a_member", "two_factor_required")
+#: A write by a role without ``time.track``.
+_WRITE = (*_MEMBER, "role_required")
+#: Bad input refused by the parsers, the input guards or the serializer.
+_INPUT = (
+    "invalid",
+    "parse_error",
+    "json_too_deep",
+    "invalid_characters",
+    "too_many_fields",
+    "date_out_of_range",
+)
+#: A paginated list: bad query parameters, a page past the end (404).
+_PAGE = (
+    "invalid",
+    "invalid_characters",
+    "too_many_fields",
+    "date_out_of_range",
+    "page_out_of_range",
+    "not_found",
+)
+#: What the services check on an entry's fields (400).
+_ENTRY_FIELDS = (
+    "required",
+    "naive_datetime",
+    "end_before_start",
+    "entry_too_long",
+    "entry_in_future",
+    "does_not_exist",
+    "project_archived",
+    "task_project_mismatch",
+    "too_many_tags",
+    "tag_too_long",
+)
+#: Starting a timer (400 and 409 codes; the running timer is stopped first).
+_TIMER_START = (
+    "naive_datetime",
+    "entry_in_future",
+    "end_before_start",
+    "does_not_exist",
+    "project_archived",
+    "task_project_mismatch",
+    "too_many_tags",
+    "tag_too_long",
+    "entry_locked",
+    "entry_overlap",
+    "timer_already_running",
+)
 
 
 class TimeAPIMixin(APIView):
@@ -69,29 +119,37 @@ class TimeAPIMixin(APIView):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     @property
-    def membership(self) -> Any:
-        return request_membership(self.request)
+    def actor(self) -> Membership:
+        return required_membership(self.request)  # the permission class requires one
 
     def entry_context(self) -> dict[str, Any]:
         tenant = getattr(self.request, "tenant", None)
         return {
             "request": self.request,
-            "membership": self.membership,
+            "membership": self.actor,
             "organization": tenant,
             "timezone": getattr(tenant, "timezone", None),
         }
 
-    def entry_data(self, entry: TimeEntry | None) -> Any:
+    def entry_data(self, entry: TimeEntry | None) -> ReturnDict[str, Any] | None:
         if entry is None:
             return None
         return TimeEntrySerializer(entry, context=self.entry_context()).data
 
-    def body(self, serializer_class: type, data: Any) -> dict[str, Any]:
+    def body(self, serializer_class: type[BaseSerializer[Any]], data: Any) -> dict[str, Any]:
         serializer = serializer_class(data=data, context=self.entry_context())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
 
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: TimeEntrySerializer(many=True), **error_responses(*_PAGE, *_MEMBER)}
+    ),
+    retrieve=extend_schema(
+        responses={200: TimeEntrySerializer, **error_responses(*_MEMBER, "not_found")}
+    ),
+)
 class TimeEntryViewSet(
     TimeAPIMixin,
     mixins.ListModelMixin,
@@ -108,54 +166,78 @@ class TimeEntryViewSet(
     lookup_value_converter = "uuid"
 
     def get_queryset(self) -> QuerySet[TimeEntry]:
-        return selectors.entry_list(membership=self.membership)
+        return selectors.entry_list(actor=self.actor)
 
     def get_object(self) -> TimeEntry:
-        return selectors.entry_get_for_member(
-            membership=self.membership, entry_id=self.kwargs["pk"]
-        )
+        return selectors.entry_get_for_member(actor=self.actor, entry_id=self.kwargs["pk"])
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), **self.entry_context()}
 
     @extend_schema(
         request=TimeEntryCreateSerializer,
-        responses={201: TimeEntrySerializer, **_errors(400, 403, 409)},
+        responses={
+            201: TimeEntrySerializer,
+            **error_responses(*_INPUT, *_ENTRY_FIELDS, *_WRITE, "entry_locked", "entry_overlap"),
+        },
     )
     def create(self, request: Request) -> Response:
         data = self.body(TimeEntryCreateSerializer, request.data)
-        entry = services.entry_create(membership=self.membership, data=data)
+        entry = entry_create(actor=self.actor, data=data)
         return Response(self.entry_data(entry), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=TimeEntryUpdateSerializer,
-        responses={200: TimeEntrySerializer, **_errors(400, 403, 404, 409)},
+        responses={
+            200: TimeEntrySerializer,
+            **error_responses(
+                *_INPUT,
+                *_ENTRY_FIELDS,
+                "cannot_restart",
+                *_WRITE,
+                "not_found",
+                "entry_locked",
+                "entry_overlap",
+            ),
+        },
     )
     def partial_update(self, request: Request, pk: UUID) -> Response:
         entry = self.get_object()
         data = self.body(TimeEntryUpdateSerializer, request.data)
-        entry = services.entry_update(membership=self.membership, entry=entry, data=data)
+        entry = entry_update(actor=self.actor, entry=entry, data=data)
         return Response(self.entry_data(entry))
 
-    @extend_schema(responses={204: None, **_errors(403, 404, 409)})
+    @extend_schema(responses={204: None, **error_responses(*_WRITE, "not_found", "entry_locked")})
     def destroy(self, request: Request, pk: UUID) -> Response:
-        services.entry_delete(membership=self.membership, entry=self.get_object())
+        entry_delete(actor=self.actor, entry=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         request=BulkUpdateSerializer,
-        responses={200: BulkResultSerializer, **_errors(400, 403, 409)},
+        responses={
+            200: BulkResultSerializer,
+            **error_responses(
+                *_INPUT,
+                "required",
+                "does_not_exist",
+                "project_archived",
+                "task_project_mismatch",
+                "too_many_tags",
+                "tag_too_long",
+                *_WRITE,
+                "entry_locked",
+                "entry_overlap",
+            ),
+        },
         description="All or nothing: `{ids, set: {project?, task?, billable?, tags?, "
         "add_tags?, remove_tags?}}` or `{ids, delete: true}`.",
     )
     def bulk(self, request: Request) -> Response:
         data = self.body(BulkUpdateSerializer, request.data)
         if data.get("delete"):
-            deleted = services.entry_bulk_delete(membership=self.membership, ids=data["ids"])
+            deleted = entry_bulk_delete(actor=self.actor, ids=data["ids"])
             return Response({"deleted": deleted})
-        entries = services.entry_bulk_update(
-            membership=self.membership, ids=data["ids"], changes=data["set"]
-        )
+        entries = entry_bulk_update(actor=self.actor, ids=data["ids"], changes=data["set"])
         context = self.entry_context()
         return Response(
             {
@@ -166,22 +248,36 @@ class TimeEntryViewSet(
 
     @extend_schema(
         request=DuplicateSerializer,
-        responses={201: TimeEntrySerializer, **_errors(400, 403, 404, 409)},
+        responses={
+            201: TimeEntrySerializer,
+            **error_responses(
+                *_INPUT,
+                "entry_running",
+                *_ENTRY_FIELDS,
+                *_WRITE,
+                "not_found",
+                "entry_locked",
+                "entry_overlap",
+            ),
+        },
         description="A copy of a finished entry, by default right after the original.",
     )
     def duplicate(self, request: Request, pk: UUID) -> Response:
         entry = self.get_object()
         data = self.body(DuplicateSerializer, request.data)
-        copy = services.entry_duplicate(membership=self.membership, entry=entry, **data)
+        copy = entry_duplicate(actor=self.actor, entry=entry, **data)
         return Response(self.entry_data(copy), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=None,
-        responses={201: TimeEntrySerializer, **_errors(400, 403, 404, 409)},
+        responses={
+            201: TimeEntrySerializer,
+            **error_responses(*_TIMER_START, *_WRITE, "not_author", "not_found"),
+        },
         description="Start the caller's timer now with this entry's fields.",
     )
     def continue_entry(self, request: Request, pk: UUID) -> Response:
-        entry = services.entry_continue(membership=self.membership, entry=self.get_object())
+        entry = entry_continue(actor=self.actor, entry=self.get_object())
         return Response(self.entry_data(entry), status=status.HTTP_201_CREATED)
 
 
@@ -192,11 +288,11 @@ class TimerView(TimeAPIMixin, APIView):
     @extend_schema(
         responses={
             200: {"allOf": [{"$ref": "#/components/schemas/TimeEntry"}], "nullable": True},
-            **_errors(403),
+            **error_responses(*_MEMBER),
         }
     )
     def get(self, request: Request) -> Response | JsonResponse:
-        entry = selectors.running_entry(user_id=request.user.pk)
+        entry = selectors.running_entry(actor=self.actor)
         if entry is None:
             # DRF renders ``None`` as an empty body; API.md promises JSON ``null``.
             return JsonResponse(None, safe=False)
@@ -208,12 +304,12 @@ class TimerStartView(TimeAPIMixin, APIView):
 
     @extend_schema(
         request=TimerStartSerializer,
-        responses={201: TimeEntrySerializer, **_errors(400, 403, 409)},
+        responses={201: TimeEntrySerializer, **error_responses(*_INPUT, *_TIMER_START, *_WRITE)},
     )
     def post(self, request: Request) -> Response:
         data = self.body(TimerStartSerializer, request.data)
-        entry = services.timer_start(
-            membership=self.membership,
+        entry = timer_start(
+            actor=self.actor,
             project_id=data["project"],
             task_id=data.get("task"),
             description=data.get("description", ""),
@@ -229,11 +325,21 @@ class TimerStopView(TimeAPIMixin, APIView):
 
     @extend_schema(
         request=TimerStopSerializer,
-        responses={200: TimeEntrySerializer, **_errors(400, 403, 409)},
+        responses={
+            200: TimeEntrySerializer,
+            **error_responses(
+                *_INPUT,
+                "entry_in_future",
+                "end_before_start",
+                *_WRITE,
+                "no_running_timer",
+                "entry_locked",
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.body(TimerStopSerializer, request.data or {})
-        entry = services.timer_stop(user_id=request.user.pk, at=data.get("ended_at"))
+        entry = timer_stop(user_id=self.actor.user_id, at=data.get("ended_at"))
         return Response(self.entry_data(entry))
 
 
@@ -244,13 +350,14 @@ class HeartbeatView(TimeAPIMixin, APIView):
 
     @extend_schema(
         request=HeartbeatSerializer,
-        responses={200: HeartbeatResultSerializer, **_errors(400, 403)},
+        responses={
+            200: HeartbeatResultSerializer,
+            **error_responses(*_INPUT, "naive_datetime", "entry_in_future", *_WRITE),
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.body(HeartbeatSerializer, request.data)
-        result = services.activity_heartbeat(
-            user_id=request.user.pk, last_input_at=data["last_input_at"]
-        )
+        result = activity_heartbeat(actor=self.actor, last_input_at=data["last_input_at"])
         idle = result.idle_period
         return Response(
             {
@@ -262,6 +369,11 @@ class HeartbeatView(TimeAPIMixin, APIView):
         )
 
 
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: IdlePeriodSerializer(many=True), **error_responses(*_PAGE, *_MEMBER)}
+    ),
+)
 class IdlePeriodViewSet(TimeAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """``/api/v1/activity/idle-periods/``: the caller's idle periods
     (``?resolution=pending`` for the undecided ones) and ``resolve``."""
@@ -271,17 +383,27 @@ class IdlePeriodViewSet(TimeAPIMixin, mixins.ListModelMixin, viewsets.GenericVie
     filterset_fields = ["resolution"]
 
     def get_queryset(self) -> QuerySet[IdlePeriod]:
-        return selectors.idle_period_list(user_id=self.request.user.pk)
+        return selectors.idle_period_list(actor=self.actor)
 
     @extend_schema(
         request=IdleResolveSerializer,
-        responses={200: IdleResolveResultSerializer, **_errors(400, 403, 404, 409)},
+        responses={
+            200: IdleResolveResultSerializer,
+            # discard_and_continue starts a timer: its refusals too.
+            **error_responses(
+                *_INPUT,
+                *_TIMER_START,
+                *_WRITE,
+                "not_found",
+                "idle_already_resolved",
+            ),
+        },
     )
     def resolve(self, request: Request, pk: UUID) -> Response:
-        idle = selectors.idle_period_get(user_id=request.user.pk, idle_period_id=pk)
+        idle = selectors.idle_period_get(actor=self.actor, idle_period_id=pk)
         data = self.body(IdleResolveSerializer, request.data)
-        idle, started = services.idle_period_resolve(
-            membership=self.membership, idle_period=idle, action=data["action"]
+        idle, started = idle_period_resolve(
+            actor=self.actor, idle_period=idle, action=data["action"]
         )
         return Response(
             {

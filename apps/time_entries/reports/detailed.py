@@ -3,6 +3,7 @@ rounded duration and the amount the summary counts for them."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,7 +97,7 @@ def iter_detailed_rows(query: ReportQuery, *, chunk_size: int = 2000) -> Iterato
         .values(*EXPORT_FIELDS, *local)
         .iterator(chunk_size=chunk_size)
     )
-    names: dict[Any, tuple[str, str]] = {}
+    names: dict[uuid.UUID, tuple[str, str]] = {}
     chunk: list[dict[str, Any]] = []
     for row in rows:
         chunk.append(row)
@@ -108,7 +109,7 @@ def iter_detailed_rows(query: ReportQuery, *, chunk_size: int = 2000) -> Iterato
 
 
 def _with_names(
-    chunk: list[dict[str, Any]], names: dict[Any, tuple[str, str]]
+    chunk: list[dict[str, Any]], names: dict[uuid.UUID, tuple[str, str]]
 ) -> Iterator[dict[str, Any]]:
     missing = {row["user_id"] for row in chunk} - names.keys()
     if missing:

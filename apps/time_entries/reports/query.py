@@ -19,13 +19,15 @@ Rules (documented in apps/time_entries/README.md):
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from django.db.models import Q
 
-from apps.organizations.permissions import role_has
+from apps.organizations.models import Membership, Organization
+from apps.organizations.permissions import may
 from apps.time_entries.money import may_view_money
 from apps.timesheets.periods import period_range_utc
 
@@ -37,9 +39,12 @@ DIMENSIONS = ("project", "client", "user", "task", "tag", "day", "week")
 MAX_RANGE_DAYS = 3 * 366 + 31
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class ReportQuery:
-    organization: Any
+    organization: Organization
     start_date: datetime.date
     end_date: datetime.date
     rounding: Rounding
@@ -123,19 +128,19 @@ class ReportQuery:
 
 
 def build_report_query(
-    *, organization: Any, membership: Any, params: dict[str, Any]
+    *, organization: Organization, actor: Membership, params: Mapping[str, Any]
 ) -> ReportQuery:
     """Apply the caller's visibility to validated ``params`` (see module doc)."""
-    sees_all = role_has(membership.role, "entries.view_all")
+    sees_all = may(actor, "entries.view_all")
     users = params.get("users")
     if not sees_all:
         # Members see their own time only: any other user filter narrows to nothing.
-        own = membership.user_id
+        own = actor.user_id
         users = (own,) if users is None or own in users else ()
     # Below entries.view_all the report is the caller's own time (``users``
     # is narrowed above); above it, the report may hold anybody's.
     show_amounts = may_view_money(
-        membership=membership,
+        membership=actor,
         owner_ids=None if sees_all else users,
         organization=organization,
     )
@@ -154,5 +159,5 @@ def build_report_query(
     )
 
 
-def _tuple_or_none(value: Any) -> tuple[Any, ...] | None:
+def _tuple_or_none(value: Iterable[T] | None) -> tuple[T, ...] | None:
     return tuple(value) if value is not None else None

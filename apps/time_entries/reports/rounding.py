@@ -13,9 +13,12 @@ exact (no floating point) and cheap enough to evaluate on millions of rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from apps.organizations.constants import ROUNDING_MINUTES, RoundingMode
+
+if TYPE_CHECKING:
+    from apps.organizations.models import Organization
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class Rounding:
     minutes: int = 1
 
     @classmethod
-    def for_organization(cls, organization: Any) -> Rounding:
+    def for_organization(cls, organization: Organization) -> Rounding:
         mode = getattr(organization, "rounding_mode", RoundingMode.NONE) or RoundingMode.NONE
         minutes = int(getattr(organization, "rounding_minutes", 1) or 1)
         return cls(mode=mode, minutes=minutes)

@@ -33,6 +33,7 @@ entries' amounts.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -336,7 +337,7 @@ def _sort_key(dimension: str) -> Any:
     return lambda g: (g["key"] is None, g["label"].casefold(), g["key"] or "")
 
 
-def user_identities(ids: Iterable[Any]) -> dict[Any, tuple[str, str]]:
+def user_identities(ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str]]:
     """``(full name or email, email)`` of users, from the public schema in one query."""
     users = get_user_model().objects.filter(pk__in=list(ids))
     return {
@@ -345,6 +346,6 @@ def user_identities(ids: Iterable[Any]) -> dict[Any, tuple[str, str]]:
     }
 
 
-def user_labels(ids: Iterable[Any]) -> dict[Any, str]:
+def user_labels(ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Full names (or emails) of users, from the public schema in one query."""
     return {pk: name for pk, (name, _) in user_identities(ids).items()}

@@ -11,6 +11,7 @@ session tenants).
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,8 +23,9 @@ from apps.common.errors import ApplicationError
 from apps.iam.tests.factories import UserFactory
 from apps.organizations.models import Membership
 from apps.projects.models import Client, Project
-from apps.time_entries import services
+from apps.time_entries import hot_path
 from apps.time_entries.models import TimeEntry
+from apps.time_entries.services.timer import timer_start
 from tenants.testing import committed
 
 pytestmark = pytest.mark.django_db
@@ -67,9 +69,7 @@ def _race(blocker: Any, tenant: Any, racer: dict[str, Any]) -> list[Any]:
         try:
             with tenant_context(tenant):
                 barrier.wait(timeout=30)
-                entry = services.timer_start(
-                    membership=racer["membership"], project_id=racer["project"].pk
-                )
+                entry = timer_start(actor=racer["membership"], project_id=racer["project"].pk)
                 outcomes[i] = entry.pk
         except ApplicationError as exc:
             outcomes[i] = exc.code
@@ -108,8 +108,10 @@ def test_without_the_lock_the_database_still_allows_one_running_timer(
     tenant, racer, django_db_blocker, monkeypatch
 ):
     # Simulate a writer that skips the per-user lock (a bug, a raw import):
-    # only the partial unique index and the exclusion constraint remain.
-    monkeypatch.setattr(services, "user_time_lock", lambda user_id: None)
+    # only the partial unique index and the exclusion constraint remain. The
+    # start takes the lock in its project query: a key of its own per call
+    # serialises nothing.
+    monkeypatch.setattr(hot_path, "user_time_lock_key", lambda user_id: f"none:{uuid.uuid4()}")
 
     outcomes = _race(django_db_blocker, tenant, racer)
 

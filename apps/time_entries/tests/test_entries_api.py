@@ -15,7 +15,7 @@ from apps.organizations.tests.factories import client_as
 from apps.projects.tests.factories import ProjectFactory, ProjectMemberFactory
 from apps.tasks.models import Task
 from apps.time_entries.models import TimeEntry
-from apps.time_entries.services import MAX_TAG_LENGTH, MAX_TAGS, normalize_tags
+from apps.time_entries.services.validation import MAX_TAG_LENGTH, MAX_TAGS, normalize_tags
 from apps.timesheets.models import Timesheet
 
 from .factories import TimeEntryFactory

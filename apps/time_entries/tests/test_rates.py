@@ -12,7 +12,7 @@ import pytest
 from apps.common.testing import expect
 from apps.organizations.tests.factories import client_as
 from apps.projects.tests.factories import ProjectFactory
-from apps.time_entries import services
+from apps.time_entries import hot_path, rates
 from apps.time_entries.models import TimeEntry
 from apps.time_entries.tasks import recompute_amounts
 from apps.timesheets.models import Timesheet
@@ -50,7 +50,7 @@ def _entry(user_id, project, start, minutes=90, **kw):
     ],
 )
 def test_compute_amount(rate, seconds, billable, amount):
-    assert services.compute_amount(rate=rate, duration_seconds=seconds, billable=billable) == amount
+    assert rates.compute_amount(rate=rate, duration_seconds=seconds, billable=billable) == amount
 
 
 def test_recompute_skips_locked_entries_and_is_idempotent(in_tenant):
@@ -70,8 +70,8 @@ def test_recompute_skips_locked_entries_and_is_idempotent(in_tenant):
     project.hourly_rate = Decimal("20.00")
     project.save()
 
-    assert services.recompute_amounts_for(project_id=project.pk) == 3
-    assert services.recompute_amounts_for(project_id=project.pk) == 0  # idempotent
+    assert rates.recompute_amounts_for(project_id=project.pk) == 3
+    assert rates.recompute_amounts_for(project_id=project.pk) == 0  # idempotent
 
     def money(entry):
         entry.refresh_from_db()
@@ -224,7 +224,7 @@ def test_rate_hierarchy_is_the_same_for_resolve_and_the_timer(
         project=project, user_id=member.user.pk, hourly_rate=to_decimal(member_rate)
     )
 
-    assert services.resolve_rate(user_id=member.user.pk, project=project) == to_decimal(expected)
+    assert rates.resolve_rate(user_id=member.user.pk, project=project) == to_decimal(expected)
     body = expect(
         member.post("/api/v1/timer/start/", {"project": str(project.pk)}, format="json"), 201
     )
@@ -234,10 +234,9 @@ def test_rate_hierarchy_is_the_same_for_resolve_and_the_timer(
 
 @pytest.mark.parametrize("role", ["viewer", "member", "manager", "admin", "owner"])
 def test_prepared_project_lookup_agrees_with_the_visibility_rule(in_tenant, role):
-    """The timer's compiled project query (services._TIMER_PROJECT) keeps
+    """The timer's compiled project query (hot_path._TIMER_PROJECT) keeps
     exactly the projects ``visible_project_filter`` keeps, with the rate
     ``resolve_rate`` gives, for every role."""
-    from apps.common.errors import ApplicationError
     from apps.projects.models import Project
     from apps.projects.selectors import visible_project_filter
     from apps.projects.tests.factories import ProjectMemberFactory
@@ -251,13 +250,10 @@ def test_prepared_project_lookup_agrees_with_the_visibility_rule(in_tenant, role
     private_out = ProjectFactory(is_private=True)
     for project in (public, private_in, private_out):
         visible = Project.objects.filter(visible_project_filter(membership), pk=project.pk)
-        try:
-            found = services._timer_project_locked(membership, project.pk)
-        except ApplicationError:
-            found = None
+        found = hot_path.timer_project_locked(membership, project.pk)
         assert (found is not None) == visible.exists(), (role, project)
         if found is not None:
-            assert found.user_hourly_rate == services.resolve_rate(
+            assert found.user_hourly_rate == rates.resolve_rate(
                 user_id=membership.user_id, project=project
             )
 
@@ -268,16 +264,14 @@ def test_the_timer_project_query_takes_the_users_time_lock(in_tenant):
     transaction ends; an unknown project takes none."""
     from django.db import transaction
 
-    from apps.common.errors import ApplicationError
-    from apps.time_entries.locks import user_time_lock_key
+    from apps.time_entries.locking import user_time_lock_key
     from tenants.testing import advisory_lock_free_elsewhere
 
     membership = client_as(in_tenant, "member").membership
     project = ProjectFactory()
     with transaction.atomic():
         key = user_time_lock_key(membership.user_id)
-        with pytest.raises(ApplicationError):
-            services._timer_project_locked(membership, uuid.uuid4())
+        assert hot_path.timer_project_locked(membership, uuid.uuid4()) is None
         assert advisory_lock_free_elsewhere(key)
-        services._timer_project_locked(membership, project.pk)
+        assert hot_path.timer_project_locked(membership, project.pk) is not None
         assert not advisory_lock_free_elsewhere(key)

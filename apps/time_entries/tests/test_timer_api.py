@@ -15,7 +15,7 @@ from apps.projects.constants import ProjectStatus
 from apps.projects.tests.factories import ProjectFactory
 from apps.tasks.models import Task
 from apps.time_entries.models import TimeEntry
-from apps.time_entries.services import MAX_TAG_LENGTH, MAX_TAGS
+from apps.time_entries.services.validation import MAX_TAG_LENGTH, MAX_TAGS
 
 from .factories import TimeEntryFactory
 
@@ -177,6 +177,17 @@ def test_continue_starts_a_timer_with_the_same_fields(member):
     )
 
 
+def test_continuing_another_members_entry_is_403_not_author(in_tenant, member):
+    """A manager sees everyone's entries but continues only their own timer's."""
+    manager = client_as(in_tenant, "manager")
+    theirs = TimeEntryFactory(user_id=member.user.pk, project=ProjectFactory())
+
+    body = expect(manager.post(f"/api/v1/time-entries/{theirs.pk}/continue/"), 403, "not_author")
+
+    assert body["message"] == "You can only continue your own entries."
+    assert TimeEntry.objects.filter(ended_at__isnull=True).count() == 0
+
+
 @time_machine.travel(NOW, tick=False)
 def test_timer_hot_path_query_budget(member, django_assert_max_num_queries):
     """Start (stopping the running timer) and stop stay lean: stopping keeps
@@ -254,10 +265,10 @@ def test_service_start_with_a_malformed_project_id_is_400_and_writes_nothing(mem
     """The serializer refuses it first; the service answers the same for
     callers that pass text (an unknown project, not a 500)."""
     from apps.common.errors import ApplicationError
-    from apps.time_entries import services
+    from apps.time_entries.services.timer import timer_start
 
     with pytest.raises(ApplicationError) as refused:
-        services.timer_start(membership=member.membership, project_id="not-a-uuid")
+        timer_start(actor=member.membership, project_id="not-a-uuid")
     assert refused.value.code == "does_not_exist"
     assert not TimeEntry.objects.exists()
 

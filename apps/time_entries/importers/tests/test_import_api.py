@@ -326,7 +326,7 @@ def test_more_tags_than_the_api_allows_is_a_row_error(acme):
     """Over MAX_TAGS distinct tags (the entries API's limit) a row is refused
     with the API's code and message, by line; it is never silently cut. Case
     duplicates count once, as in the API."""
-    from apps.time_entries.services import MAX_TAGS
+    from apps.time_entries.services.validation import MAX_TAGS
 
     twenty = [f"t{i}" for i in range(MAX_TAGS)]
     content = _tags_file(
@@ -362,7 +362,7 @@ def test_a_tag_longer_than_the_api_allows_is_a_row_error(acme):
     code and message (``tag_too_long``), in the dry run and the real run
     (which then writes nothing); it is never cut. A tag of exactly
     MAX_TAG_LENGTH characters (after trimming) is written whole."""
-    from apps.time_entries.services import MAX_TAG_LENGTH
+    from apps.time_entries.services.validation import MAX_TAG_LENGTH
 
     full, too_long = "x" * MAX_TAG_LENGTH, "y" * (MAX_TAG_LENGTH + 1)
     content = _tags_file("dev", f"ok, {too_long}", f" {full} , Dev")
@@ -392,7 +392,7 @@ def test_a_tag_longer_than_the_api_allows_is_a_row_error(acme):
 def test_import_and_api_refuse_the_same_tags_with_the_same_code_and_message(acme):
     """One rule: what the entries API answers for a tag list is what the
     import reports for the same tags in a row."""
-    from apps.time_entries.services import MAX_TAG_LENGTH, MAX_TAGS
+    from apps.time_entries.services.validation import MAX_TAG_LENGTH, MAX_TAGS
 
     cases = [
         [f"t{i}" for i in range(MAX_TAGS + 1)],
@@ -478,6 +478,39 @@ def test_locked_timesheets_refuse_rows(acme, status):
     assert [(e["line"], e["code"]) for e in report["errors"]] == [(4, "entry_locked")]
 
 
+def test_the_import_refuses_locked_rows_through_the_one_lock_rule(acme, monkeypatch):
+    """The import asks apps.time_entries.locking, the rule every write asks,
+    not a copy of it: each row gets the answer ``locking_timesheet`` gives for
+    its span, and that answer alone decides the row."""
+    from apps.time_entries import locking
+
+    with tenant_context(acme.tenant):
+        sheet = Timesheet.objects.create(
+            user_id=acme.bob.user_id,
+            period_start=datetime.date(2026, 3, 2),
+            period_end=datetime.date(2026, 3, 8),
+            status="submitted",
+        )
+    asked = []
+    covering = locking.LockedSheets.covering
+
+    def spy(self, *, user_id, started_at, ended_at):
+        found = covering(self, user_id=user_id, started_at=started_at, ended_at=ended_at)
+        one = locking.locking_timesheet(user_id=user_id, started_at=started_at, ended_at=ended_at)
+        asked.append((found, one))
+        return found
+
+    monkeypatch.setattr(locking.LockedSheets, "covering", spy)
+    report = expect(upload(acme.manager, "toggl_detailed.csv"), 200)
+
+    assert [(e["line"], e["code"]) for e in report["errors"]] == [(4, "entry_locked")]
+    assert sorted(str(found) for found, _ in asked) == sorted(["None", "None", str(sheet)])
+    assert all(found == one for found, one in asked)
+
+    monkeypatch.setattr(locking.LockedSheets, "covering", lambda self, **span: None)
+    assert expect(upload(acme.manager, "toggl_detailed.csv"), 200)["error_count"] == 0
+
+
 def test_archived_projects_take_no_time(acme):
     with tenant_context(acme.tenant):
         Project.objects.filter(pk=acme.borealis.pk).update(status="archived")
@@ -488,7 +521,7 @@ def test_archived_projects_take_no_time(acme):
 
 
 def test_a_lost_race_on_the_constraint_is_a_409_not_a_500(acme, monkeypatch):
-    from apps.time_entries.importers import services
+    from apps.time_entries.importers import planning
 
     with tenant_context(acme.tenant):
         make_entry(
@@ -498,7 +531,7 @@ def test_a_lost_race_on_the_constraint_is_a_409_not_a_500(acme, monkeypatch):
             seconds=600,
         )
     # As if the overlapping entry had been written after the checks ran.
-    monkeypatch.setattr(services, "_check_locks_and_overlaps", lambda plan, org: None)
+    monkeypatch.setattr(planning, "_check_locks_and_overlaps", lambda plan, org: None)
 
     expect(upload(acme.manager, "toggl_detailed.csv", dry_run="false"), 409, "import_conflict")
 
@@ -560,7 +593,7 @@ def test_unreadable_files_are_400(acme, content, code):
 
 
 def test_too_large_files_are_refused_before_reading(acme, monkeypatch):
-    monkeypatch.setattr("apps.time_entries.importers.api.views.MAX_FILE_BYTES", 100)
+    monkeypatch.setattr("apps.time_entries.importers.services.MAX_FILE_BYTES", 100)
 
     expect(upload(acme.manager, "toggl_detailed.csv"), 400, "import_too_large")
 

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.common import dates
+from apps.time_entries.models import TimeEntry
 
 from ..query import DIMENSIONS, MAX_RANGE_DAYS
 
@@ -185,28 +186,30 @@ class DetailedEntrySerializer(serializers.Serializer):
     billable_amount = serializers.SerializerMethodField()
     currency = serializers.SerializerMethodField()
 
-    def get_user(self, entry: Any) -> dict[str, Any]:
+    def get_user(self, entry: TimeEntry) -> dict[str, Any]:
         return {"id": entry.user_id, "name": self.context["user_names"].get(entry.user_id, "")}
 
-    def get_project(self, entry: Any) -> dict[str, Any]:
+    def get_project(self, entry: TimeEntry) -> dict[str, Any]:
         return {"id": entry.project_id, "name": entry.project.name}
 
-    def get_client(self, entry: Any) -> dict[str, Any] | None:
+    def get_client(self, entry: TimeEntry) -> dict[str, Any] | None:
         client = entry.project.client
         return {"id": client.pk, "name": client.name} if client else None
 
-    def get_task(self, entry: Any) -> dict[str, Any] | None:
-        return {"id": entry.task_id, "name": entry.task.title} if entry.task_id else None
+    def get_task(self, entry: TimeEntry) -> dict[str, Any] | None:
+        if entry.task_id is None or entry.task is None:
+            return None
+        return {"id": entry.task_id, "name": entry.task.title}
 
-    def get_hourly_rate(self, entry: Any) -> str | None:
+    def get_hourly_rate(self, entry: TimeEntry) -> str | None:
         if not self.context["show_amounts"] or entry.hourly_rate is None:
             return None
         return str(entry.hourly_rate)
 
-    def get_billable_amount(self, entry: Any) -> str | None:
+    def get_billable_amount(self, entry: TimeEntry) -> str | None:
         if not self.context["show_amounts"]:
             return None
-        return f"{entry.billable_amount:.2f}"
+        return f"{entry.billable_amount:.2f}"  # type: ignore[attr-defined]  # annotation
 
     @extend_schema_field(
         serializers.CharField(
@@ -215,5 +218,5 @@ class DetailedEntrySerializer(serializers.Serializer):
             "null when amounts are hidden.",
         )
     )
-    def get_currency(self, entry: Any) -> str | None:
-        return str(entry.currency) if self.context["show_amounts"] else None
+    def get_currency(self, entry: TimeEntry) -> str | None:
+        return str(entry.currency) if self.context["show_amounts"] else None  # type: ignore[attr-defined]  # annotation

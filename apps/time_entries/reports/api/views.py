@@ -15,10 +15,14 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.common.openapi import error_responses
 from apps.common.pagination import StandardPagination
-from apps.organizations.permissions import IsOrganizationMember, request_membership
+from apps.organizations.permissions import (
+    IsOrganizationMember,
+    request_organization,
+    required_membership,
+)
 from apps.time_entries.models import TimeEntry
-from tenants.db import request_tenant
 
 from ..detailed import report_detailed
 from ..exports import CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE, export_response
@@ -33,11 +37,27 @@ from .serializers import (
     query_data,
 )
 
-_ERRORS = {
-    400: OpenApiResponse(description="`invalid`: bad dates, filters or group_by (`fields`)."),
-    401: OpenApiResponse(description="`not_authenticated`"),
-    403: OpenApiResponse(description="`not_a_member` / `two_factor_required`"),
-}
+#: Bad dates, filters or group_by (``fields`` says which), the query guards,
+#: and the refusals of ``IsOrganizationMember``.
+_ERRORS = error_responses(
+    "invalid",
+    "invalid_characters",
+    "too_many_fields",
+    "date_out_of_range",
+    "not_a_member",
+    "two_factor_required",
+)
+#: The detailed report is paginated: a page past the end, or out of range.
+_PAGE_ERRORS = error_responses(
+    "invalid",
+    "invalid_characters",
+    "too_many_fields",
+    "date_out_of_range",
+    "page_out_of_range",
+    "not_a_member",
+    "two_factor_required",
+    "not_found",
+)
 _FILTERS = [
     OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First local day."),
     OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last local day."),
@@ -61,8 +81,8 @@ class ReportView(GenericAPIView):
         params = self.params_serializer(data=query_data(request.query_params))
         params.is_valid(raise_exception=True)
         query = build_report_query(
-            organization=request_tenant(request),
-            membership=request_membership(request),
+            organization=request_organization(request),
+            actor=required_membership(request),
             params=params.validated_data,
         )
         return query, params.validated_data
@@ -89,7 +109,7 @@ class DetailedReportView(ReportView):
     queryset = TimeEntry.objects.none()  # for the schema generator; see report_detailed
 
     @extend_schema(
-        parameters=_FILTERS, responses={200: DetailedEntrySerializer(many=True), **_ERRORS}
+        parameters=_FILTERS, responses={200: DetailedEntrySerializer(many=True), **_PAGE_ERRORS}
     )
     def get(self, request: Request) -> Response:
         query, _ = self.report_query(request)
