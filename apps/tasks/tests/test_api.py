@@ -75,6 +75,8 @@ def test_create_matrix(project, tenant, role, status, code):
         assert body["reporter"] == str(client.membership.user_id)
         assert body["status"] == "todo"
         assert body["assignees"] == [] and body["subtask_count"] == 0
+    if code == "role_required":
+        assert body["permission"] == "tasks.contribute"
 
 
 @pytest.mark.parametrize(
@@ -381,8 +383,10 @@ def test_label_create_matrix(in_tenant, tenant, role, status, code):
     response = client_as(tenant, role).post(
         "/api/v1/labels/", {"name": "bug", "color": "#aa0000"}, format="json"
     )
-    expect(response, status, code)
+    body = expect(response, status, code)
     assert Label.objects.count() == (1 if status == 201 else 0)
+    if code == "role_required":
+        assert body["permission"] == "tasks.manage_all"
 
 
 def test_label_endpoints(in_tenant, tenant):

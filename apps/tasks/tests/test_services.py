@@ -152,8 +152,9 @@ def test_create_done_sets_completed_at(project, member):
 
 
 def test_viewer_cannot_create(project, tenant):
-    with _raises("role_required", 403):
+    with _raises("role_required", 403) as info:
         tasks.task_create(actor=member_of(tenant, "viewer"), project_id=project.pk, title="x")
+    assert info.value.extra == {"permission": "tasks.contribute"}
     assert Task.objects.count() == 0
 
 
@@ -697,8 +698,9 @@ def test_comment_edit_and_delete_rules(project, member, tenant, captured_events,
 
 
 def test_labels_are_managed_by_managers(in_tenant, tenant, manager, captured_events, commit):
-    with _raises("role_required", 403):
+    with _raises("role_required", 403) as info:
         labels.label_create(actor=member_of(tenant, "member"), name="bug")
+    assert info.value.extra == {"permission": "tasks.manage_all"}
 
     with commit():
         label = labels.label_create(actor=manager, name="Bug", color="#ff0000")
