@@ -1,6 +1,7 @@
 """Two-factor endpoints under ``/api/v1/auth/2fa/`` (the caller's own devices).
 
-Thin views over ``apps.iam.two_factor``; the rules and error codes live there.
+Thin views over ``apps.iam.two_factor``; the rules and error codes live there
+(each operation documents the codes it answers).
 Reachable on every host, so a member whose organization requires two-factor
 can turn it on without leaving that organization's host.
 """
@@ -14,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.common.openapi import error_responses
 from apps.iam.authentication import authenticated_user
 from apps.iam.two_factor import (
     two_factor_confirm,
@@ -21,6 +23,7 @@ from apps.iam.two_factor import (
     two_factor_enabled,
     two_factor_setup,
 )
+from apps.organizations.api.openapi import INPUT_ERRORS
 
 
 class TwoFactorStatusSerializer(serializers.Serializer):
@@ -69,7 +72,13 @@ class TwoFactorSetupView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses=TwoFactorSetupSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: TwoFactorSetupSerializer,
+            **error_responses("staff_enrolment_needs_operator_code", "two_factor_already_enabled"),
+        },
+    )
     def post(self, request: Request) -> Response:
         setup = two_factor_setup(user=authenticated_user(request))
         return Response({"secret": setup.secret, "otpauth_url": setup.otpauth_url})
@@ -82,7 +91,19 @@ class TwoFactorConfirmView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_scope = "dj_rest_auth"
 
-    @extend_schema(request=TwoFactorCodeSerializer, responses=TwoFactorBackupCodesSerializer)
+    @extend_schema(
+        request=TwoFactorCodeSerializer,
+        responses={
+            200: TwoFactorBackupCodesSerializer,
+            **error_responses(
+                *INPUT_ERRORS,
+                "otp_invalid",
+                "two_factor_not_set_up",
+                "staff_enrolment_needs_operator_code",
+                "two_factor_already_enabled",
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         codes = two_factor_confirm(user=authenticated_user(request), code=_code(request))
         return Response({"backup_codes": codes})
@@ -95,7 +116,13 @@ class TwoFactorDisableView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_scope = "dj_rest_auth"
 
-    @extend_schema(request=TwoFactorCodeSerializer, responses={204: None})
+    @extend_schema(
+        request=TwoFactorCodeSerializer,
+        responses={
+            204: None,
+            **error_responses(*INPUT_ERRORS, "otp_invalid", "two_factor_not_set_up"),
+        },
+    )
     def post(self, request: Request) -> Response:
         two_factor_disable(user=authenticated_user(request), code=_code(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

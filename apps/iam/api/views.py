@@ -17,10 +17,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.errors import ApplicationError
+from apps.common.openapi import error_responses
 from apps.iam import lockout
 from apps.iam.authentication import authenticated_user
 from apps.iam.models import AuthToken
 from apps.iam.tokens import token_create, tokens_revoke
+from apps.organizations.api.openapi import INPUT_ERRORS
+
+from .serializers import LoginSerializer
 
 _detail = inline_serializer("Detail", {"detail": serializers.CharField()})
 
@@ -34,6 +38,14 @@ class LoginView(rest_auth_views.LoginView):
 
     throttle_scope = "login"
 
+    @extend_schema(
+        responses={
+            200: LoginSerializer,
+            **error_responses(
+                *INPUT_ERRORS, "otp_required", "otp_invalid", "login_locked", "throttled"
+            ),
+        }
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = request.data
         email = data.get("email", "") if isinstance(data, dict) else ""

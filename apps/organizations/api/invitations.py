@@ -1,7 +1,8 @@
 """Invitations API: manage them on the organization host, accept on the public host.
 
 Thin by design: the views validate input, call one service from
-``apps.organizations.services`` and serialize the result.
+``apps.organizations.services`` and serialize the result. Each operation
+documents the error codes it answers (``error_responses``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -17,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.common.openapi import error_responses
 from apps.iam.tokens import token_create
 from apps.organizations import services
 from apps.organizations.constants import Role
@@ -27,6 +34,7 @@ from apps.organizations.permissions import (
     required_membership,
 )
 
+from .openapi import INPUT_ERRORS, PAGE_ERRORS, WRITE_ERRORS
 from .serializers import MemberUserSerializer, OrganizationSummarySerializer
 
 # --- serializers -----------------------------------------------------------------
@@ -89,6 +97,14 @@ class InvitationAcceptResponseSerializer(serializers.Serializer):
 # --- views -----------------------------------------------------------------------
 
 
+@extend_schema_view(
+    list=extend_schema(
+        responses={
+            200: InvitationSerializer(many=True),
+            **error_responses(*PAGE_ERRORS, *WRITE_ERRORS),
+        }
+    )
+)
 class InvitationViewSet(
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
@@ -115,7 +131,13 @@ class InvitationViewSet(
         # Detail actions see every state, so a used/revoked one answers 409, not 404.
         return invitations.pending() if self.action == "list" else invitations
 
-    @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationSerializer})
+    @extend_schema(
+        request=InvitationCreateSerializer,
+        responses={
+            201: InvitationSerializer,
+            **error_responses(*INPUT_ERRORS, *WRITE_ERRORS, "already_member", "invitation_pending"),
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = InvitationCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -126,12 +148,29 @@ class InvitationViewSet(
         )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={
+            204: None,
+            **error_responses(*WRITE_ERRORS, "not_found", "invitation_not_pending"),
+        }
+    )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         services.invitation_revoke(actor=required_membership(request), invitation=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses=InvitationSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: InvitationSerializer,
+            **error_responses(
+                *INPUT_ERRORS,
+                *WRITE_ERRORS,
+                "not_found",
+                "invitation_not_pending",
+                "already_member",
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def resend(self, request: Request, pk: str | None = None) -> Response:
         invitation, _ = services.invitation_resend(
@@ -154,13 +193,28 @@ class InvitationAcceptView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("token", str, required=True)],
-        responses=inline_serializer("InvitationLink", {"token": serializers.CharField()}),
+        responses={
+            200: inline_serializer("InvitationLink", {"token": serializers.CharField()}),
+            **error_responses("invalid_characters", "too_many_fields"),
+        },
     )
     def get(self, request: Request) -> Response:
         return Response({"token": request.query_params.get("token", "")})
 
     @extend_schema(
-        request=InvitationAcceptSerializer, responses={200: InvitationAcceptResponseSerializer}
+        request=InvitationAcceptSerializer,
+        responses={
+            200: InvitationAcceptResponseSerializer,
+            **error_responses(
+                *INPUT_ERRORS,
+                "invitation_invalid",
+                "invitation_expired",
+                "invitation_email_mismatch",
+                "email_taken",
+                "plan_limit_reached",
+                "already_member",
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         body = InvitationAcceptSerializer(data=request.data)

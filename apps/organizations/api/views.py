@@ -1,11 +1,14 @@
-"""Views for signup (public host), my organizations, settings and members."""
+"""Views for signup (public host), my organizations, settings and members.
+
+Each operation documents the error codes it answers (``error_responses``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -14,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from apps.common.openapi import error_responses
 from apps.common.serializers import bound_instance
 from apps.iam.tokens import token_create
 from apps.organizations import selectors, services
@@ -26,6 +30,7 @@ from apps.organizations.permissions import (
 )
 from apps.time_entries.money import may_view_money
 
+from .openapi import INPUT_ERRORS, MEMBER_ERRORS, PAGE_ERRORS, WRITE_ERRORS
 from .serializers import (
     MemberSerializer,
     MemberUpdateSerializer,
@@ -44,7 +49,20 @@ class SignupView(APIView):
     permission_classes = [AllowAny]
     throttle_scope = "signup"
 
-    @extend_schema(request=SignupSerializer, responses={201: SignupResponseSerializer})
+    @extend_schema(
+        request=SignupSerializer,
+        responses={
+            201: SignupResponseSerializer,
+            **error_responses(
+                *INPUT_ERRORS,
+                "slug_invalid",
+                "slug_length",
+                "slug_reserved",
+                "slug_taken",
+                "email_taken",
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = SignupSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -67,6 +85,11 @@ class SignupView(APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        responses={200: MyOrganizationSerializer(many=True), **error_responses(*PAGE_ERRORS)}
+    )
+)
 class MyOrganizationsView(generics.ListAPIView):
     """``GET /api/v1/organizations/``: the caller's organizations and roles."""
 
@@ -78,6 +101,19 @@ class MyOrganizationsView(generics.ListAPIView):
         return selectors.memberships_of_user(user=self.request.user)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        responses={200: OrganizationSettingsSerializer, **error_responses(*MEMBER_ERRORS)}
+    ),
+    patch=extend_schema(
+        responses={
+            200: OrganizationSettingsSerializer,
+            **error_responses(
+                *INPUT_ERRORS, *WRITE_ERRORS, "two_factor_required_for_actor", "currency_in_use"
+            ),
+        }
+    ),
+)
 class OrganizationSettingsView(generics.RetrieveUpdateAPIView):
     """``GET/PATCH /api/v1/organization/`` on the organization host (PATCH: admin+)."""
 
@@ -116,6 +152,20 @@ class OrganizationSettingsView(generics.RetrieveUpdateAPIView):
         )
 
 
+@extend_schema_view(
+    list=extend_schema(
+        responses={
+            200: MemberSerializer(many=True),
+            **error_responses(*PAGE_ERRORS, *MEMBER_ERRORS),
+        }
+    ),
+    retrieve=extend_schema(
+        responses={200: MemberSerializer, **error_responses(*MEMBER_ERRORS, "not_found")}
+    ),
+    destroy=extend_schema(
+        responses={204: None, **error_responses(*WRITE_ERRORS, "not_found", "last_owner")}
+    ),
+)
 class MemberViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -144,7 +194,13 @@ class MemberViewSet(
             return MemberWithTermsSerializer
         return MemberSerializer
 
-    @extend_schema(request=MemberUpdateSerializer, responses=MemberWithTermsSerializer)
+    @extend_schema(
+        request=MemberUpdateSerializer,
+        responses={
+            200: MemberWithTermsSerializer,
+            **error_responses(*INPUT_ERRORS, *WRITE_ERRORS, "not_found", "last_owner"),
+        },
+    )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         membership = self.get_object()
         body = MemberUpdateSerializer(data=request.data)
@@ -164,7 +220,13 @@ class MemberViewSet(
         services.member_remove(actor=required_membership(request), membership=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses=MemberSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: MemberSerializer,
+            **error_responses(*INPUT_ERRORS, *WRITE_ERRORS, "not_found"),
+        },
+    )
     @action(detail=True, methods=["post"], url_path="transfer-ownership")
     def transfer_ownership(self, request: Request, pk: str | None = None) -> Response:
         target = services.ownership_transfer(

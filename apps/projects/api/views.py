@@ -5,7 +5,8 @@ Thin by design: a view validates input, calls one service (writes) or selector
 (reads) from ``apps.projects`` and serializes the result. Reading needs
 ``projects.view`` (every role), writing ``projects.manage`` (managers and
 above); which projects a caller sees comes from ``selectors`` (a private
-project the caller may not see is a 404, like an unknown id).
+project the caller may not see is a 404, like an unknown id). Each operation
+documents the error codes it answers (``error_responses``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
@@ -23,7 +24,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from apps.common.openapi import error_responses
 from apps.common.serializers import bound_instance
+from apps.organizations.api.openapi import INPUT_ERRORS, MEMBER_ERRORS, PAGE_ERRORS, WRITE_ERRORS
 from apps.organizations.permissions import IsOrganizationMember, request_membership
 from apps.projects import selectors, services
 from apps.projects.models import Client, Milestone, Project, ProjectDependency, ProjectMember
@@ -43,6 +46,44 @@ from .serializers import (
     ProjectSerializer,
     TimelineRowSerializer,
 )
+
+#: The project (or client) fields that name other objects or carry dates.
+_DATED_INPUT = (*INPUT_ERRORS, "date_out_of_range")
+
+
+def _docs(
+    serializer: type[BaseSerializer[Any]],
+    *,
+    create: tuple[str, ...] = (),
+    update: tuple[str, ...] = (),
+    destroy: tuple[str, ...] = (),
+    input_errors: tuple[str, ...] = INPUT_ERRORS,
+    only: tuple[str, ...] = ("list", "retrieve", "create", "partial_update", "destroy"),
+) -> dict[str, Any]:
+    """``extend_schema_view`` arguments for the viewset actions in ``only``
+    (those without an ``extend_schema`` of their own): the codes every one of
+    them answers plus each operation's own."""
+    docs = {
+        "list": extend_schema(
+            responses={200: serializer(many=True), **error_responses(*PAGE_ERRORS, *MEMBER_ERRORS)}
+        ),
+        "retrieve": extend_schema(
+            responses={200: serializer, **error_responses(*MEMBER_ERRORS, "not_found")}
+        ),
+        "create": extend_schema(
+            responses={201: serializer, **error_responses(*input_errors, *WRITE_ERRORS, *create)}
+        ),
+        "partial_update": extend_schema(
+            responses={
+                200: serializer,
+                **error_responses(*input_errors, *WRITE_ERRORS, "not_found", *update),
+            }
+        ),
+        "destroy": extend_schema(
+            responses={204: None, **error_responses(*WRITE_ERRORS, "not_found", *destroy)}
+        ),
+    }
+    return {action: docs[action] for action in only}
 
 
 class ProjectsAPIMixin(GenericAPIView):
@@ -69,6 +110,14 @@ class ProjectsAPIMixin(GenericAPIView):
 # --- clients ------------------------------------------------------------------------
 
 
+@extend_schema_view(
+    **_docs(
+        ClientSerializer,
+        create=("name_taken",),
+        update=("name_taken", "currency_in_use"),
+        destroy=("client_in_use",),
+    )
+)
 class ClientViewSet(
     ProjectsAPIMixin,
     mixins.ListModelMixin,
@@ -100,7 +149,13 @@ class ClientViewSet(
     def perform_destroy(self, instance: Client) -> None:
         services.client_delete(client=instance)
 
-    @extend_schema(request=None, responses=ClientSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: ClientSerializer,
+            **error_responses(*INPUT_ERRORS, *WRITE_ERRORS, "not_found", "name_taken"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def restore(self, request: Request, pk: UUID | None = None) -> Response:
         client = selectors.client_get(client_id=pk, with_deleted=True)
@@ -110,6 +165,14 @@ class ClientViewSet(
 # --- projects -----------------------------------------------------------------------
 
 
+@extend_schema_view(
+    **_docs(
+        ProjectSerializer,
+        input_errors=(*_DATED_INPUT, "does_not_exist"),
+        create=("plan_limit_reached", "name_taken"),
+        update=("name_taken", "currency_in_use"),
+    )
+)
 class ProjectViewSet(
     ProjectsAPIMixin,
     mixins.ListModelMixin,
@@ -162,13 +225,26 @@ class ProjectViewSet(
     def perform_destroy(self, instance: Project) -> None:
         services.project_delete(project=instance)
 
-    @extend_schema(request=None, responses=ProjectSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: ProjectSerializer,
+            **error_responses(
+                *INPUT_ERRORS, *WRITE_ERRORS, "not_found", "name_taken", "client_deleted"
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def restore(self, request: Request, pk: UUID | None = None) -> Response:
         project = selectors.project_get_for_restore(membership=self.membership, project_id=pk)
         return Response(self.get_serializer(services.project_restore(project=project)).data)
 
-    @extend_schema(responses=TimelineRowSerializer(many=True))
+    @extend_schema(
+        responses={
+            200: TimelineRowSerializer(many=True),
+            **error_responses(*PAGE_ERRORS, *MEMBER_ERRORS),
+        }
+    )
     @action(
         detail=False,
         methods=["get"],
@@ -199,6 +275,7 @@ class ProjectChildViewSet(ProjectsAPIMixin, viewsets.GenericViewSet):
         return self._project
 
 
+@extend_schema_view(**_docs(ProjectMemberSerializer, only=("list", "retrieve", "destroy")))
 class ProjectMemberViewSet(ProjectChildViewSet):
     """``/projects/{project_id}/members/``: who works on the project, with a
     project role and an optional rate override (shown to ``rates.view`` only)."""
@@ -232,7 +309,19 @@ class ProjectMemberViewSet(ProjectChildViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response(self._data([self.get_object()])[0])
 
-    @extend_schema(request=ProjectMemberCreateSerializer, responses={201: ProjectMemberSerializer})
+    @extend_schema(
+        request=ProjectMemberCreateSerializer,
+        responses={
+            201: ProjectMemberSerializer,
+            **error_responses(
+                *INPUT_ERRORS,
+                "not_an_organization_member",
+                *WRITE_ERRORS,
+                "not_found",
+                "member_exists",
+            ),
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = ProjectMemberCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -245,7 +334,13 @@ class ProjectMemberViewSet(ProjectChildViewSet):
         )
         return Response(self._data([member])[0], status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=ProjectMemberUpdateSerializer, responses=ProjectMemberSerializer)
+    @extend_schema(
+        request=ProjectMemberUpdateSerializer,
+        responses={
+            200: ProjectMemberSerializer,
+            **error_responses(*INPUT_ERRORS, *WRITE_ERRORS, "not_found"),
+        },
+    )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         member = self.get_object()
         body = ProjectMemberUpdateSerializer(data=request.data)
@@ -258,6 +353,7 @@ class ProjectMemberViewSet(ProjectChildViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema_view(**_docs(MilestoneSerializer, only=("list", "retrieve", "destroy")))
 class MilestoneViewSet(ProjectChildViewSet):
     """``/projects/{project_id}/milestones/``: dated checkpoints."""
 
@@ -277,14 +373,26 @@ class MilestoneViewSet(ProjectChildViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
 
-    @extend_schema(request=MilestoneInputSerializer, responses={201: MilestoneSerializer})
+    @extend_schema(
+        request=MilestoneInputSerializer,
+        responses={
+            201: MilestoneSerializer,
+            **error_responses(*_DATED_INPUT, *WRITE_ERRORS, "not_found"),
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = MilestoneInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         milestone = services.milestone_create(project=self.get_project(), **body.validated_data)
         return Response(self.get_serializer(milestone).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=MilestoneInputSerializer, responses=MilestoneSerializer)
+    @extend_schema(
+        request=MilestoneInputSerializer,
+        responses={
+            200: MilestoneSerializer,
+            **error_responses(*_DATED_INPUT, *WRITE_ERRORS, "not_found"),
+        },
+    )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         milestone = self.get_object()
         body = MilestoneInputSerializer(data=request.data, partial=True)
@@ -297,6 +405,7 @@ class MilestoneViewSet(ProjectChildViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema_view(**_docs(ProjectDependencySerializer, only=("list", "destroy")))
 class ProjectDependencyViewSet(ProjectChildViewSet):
     """``/projects/{project_id}/dependencies/``: what the project waits for
     (finish-to-start). Cycles are refused with 409 ``dependency_cycle``."""
@@ -317,7 +426,18 @@ class ProjectDependencyViewSet(ProjectChildViewSet):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
-        request=ProjectDependencyCreateSerializer, responses={201: ProjectDependencySerializer}
+        request=ProjectDependencyCreateSerializer,
+        responses={
+            201: ProjectDependencySerializer,
+            **error_responses(
+                *INPUT_ERRORS,
+                "dependency_self",
+                *WRITE_ERRORS,
+                "not_found",
+                "dependency_exists",
+                "dependency_cycle",
+            ),
+        },
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         project = self.get_project()

@@ -11,14 +11,16 @@ API already does; the socket still re-checks membership when it connects.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.errors import ApplicationError
+from apps.common.openapi import error_responses
 from apps.common.pagination import StandardPagination
+from apps.organizations.api.openapi import MEMBER_ERRORS, PAGE_ERRORS
 from apps.organizations.constants import MembershipStatus
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, request_organization
@@ -39,10 +41,13 @@ class RealtimeTicketView(APIView):
         request=None,
         responses={
             201: RealtimeTicketSerializer,
-            401: OpenApiResponse(description="`not_authenticated`"),
-            403: OpenApiResponse(description="`not_a_member`, `two_factor_required`"),
-            429: OpenApiResponse(description="`throttled` (scope `realtime_ticket`)"),
-            503: OpenApiResponse(description="`realtime_unavailable` (Redis unreachable)"),
+            **error_responses(
+                "not_authenticated",
+                "authentication_failed",
+                *MEMBER_ERRORS,
+                "throttled",
+                "realtime_unavailable",
+            ),
         },
         summary="Get a single-use WebSocket ticket (60 s)",
     )
@@ -79,9 +84,13 @@ class PresenceListView(generics.GenericAPIView):
     @extend_schema(
         responses={
             200: PresenceSerializer(many=True),
-            401: OpenApiResponse(description="`not_authenticated`"),
-            403: OpenApiResponse(description="`not_a_member`"),
-            503: OpenApiResponse(description="`presence_unavailable` (Redis unreachable)"),
+            **error_responses(
+                *PAGE_ERRORS,
+                "not_authenticated",
+                "authentication_failed",
+                *MEMBER_ERRORS,
+                "presence_unavailable",
+            ),
         },
         summary="Presence of the organization's members",
     )
