@@ -7,14 +7,13 @@ read, ``projects.manage`` to write); which projects a member sees is decided by
 
 from __future__ import annotations
 
-from typing import Any
-
+from apps.organizations.models import Membership
 from apps.time_entries.money import may_view_money
 
 
-def may_view_rates(membership: Any | None) -> bool:
-    """Whether ``membership`` may see a project's rates and money figures
+def may_view_rates(actor: Membership | None) -> bool:
+    """Whether ``actor`` may see a project's rates and money figures
     (rates, budget amount, budget spent): money that is not the caller's own
     time, so managers and above only (the one money rule,
     :func:`apps.time_entries.money.may_view_money`). ``None`` may not."""
-    return may_view_money(membership=membership, owner_ids=None)
+    return may_view_money(membership=actor, owner_ids=None)

@@ -12,14 +12,14 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from uuid import UUID
 
-from django.contrib.auth import get_user_model
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
 from django.db.models import (
     BooleanField,
     Exists,
+    Expression,
     ExpressionWrapper,
     OuterRef,
     Q,
@@ -29,26 +29,28 @@ from django.db.models import (
 )
 from django.http import Http404
 
-from apps.organizations.permissions import role_has
+from apps.iam.models import User
+from apps.organizations.models import Membership
+from apps.organizations.permissions import may
 
 from .constants import ProjectStatus
 from .models import Client, Milestone, Project, ProjectDependency, ProjectMember
 
 
-def sees_all_projects(membership: Any) -> bool:
-    return role_has(membership.role, "projects.manage")
+def sees_all_projects(actor: Membership) -> bool:
+    return may(actor, "projects.manage")
 
 
-def visible_project_filter(membership: Any, prefix: str = "") -> Q:
+def visible_project_filter(actor: Membership, prefix: str = "") -> Q:
     """A ``Q`` on ``<prefix>`` (e.g. ``"project__"`` for tasks) that keeps only
-    projects ``membership`` may see. Built with ``EXISTS`` so it never
+    projects ``actor`` may see. Built with ``EXISTS`` so it never
     multiplies rows in list queries."""
-    if sees_all_projects(membership):
+    if sees_all_projects(actor):
         return Q()
-    return member_visible_project_filter(membership.user_id, prefix)
+    return member_visible_project_filter(actor.user_id, prefix)
 
 
-def member_visible_project_filter(user_id: Any, prefix: str = "") -> Q:
+def member_visible_project_filter(user_id: UUID, prefix: str = "") -> Q:
     """:func:`visible_project_filter` for a role that does not see every
     project: public projects and the private ones ``user_id`` belongs to."""
     is_member = Exists(
@@ -59,14 +61,14 @@ def member_visible_project_filter(user_id: Any, prefix: str = "") -> Q:
     return Q(**{f"{prefix}is_private": False}) | Q(is_member)
 
 
-def projects_visible_to(*, membership: Any) -> QuerySet[Project]:
-    return Project.objects.filter(visible_project_filter(membership))
+def projects_visible_to(*, actor: Membership) -> QuerySet[Project]:
+    return Project.objects.filter(visible_project_filter(actor))
 
 
-def project_get_for_member(*, membership: Any, project_id: Any) -> Project:
-    """The project if it exists (alive) and ``membership`` may see it; else 404
+def project_get_for_member(*, actor: Membership, project_id: UUID) -> Project:
+    """The project if it exists (alive) and ``actor`` may see it; else 404
     (another organization's or a hidden project look the same: unknown)."""
-    project = projects_visible_to(membership=membership).filter(pk=project_id).first()
+    project = projects_visible_to(actor=actor).filter(pk=project_id).first()
     if project is None:
         raise Http404("No such project.")
     return project
@@ -75,8 +77,8 @@ def project_get_for_member(*, membership: Any, project_id: Any) -> Project:
 # --- projects: lists, trash, time -------------------------------------------------
 
 
-def project_list(*, membership: Any, with_deleted: bool = False) -> QuerySet[Project]:
-    """Projects ``membership`` may see, ready for serializing (client joined).
+def project_list(*, actor: Membership, with_deleted: bool = False) -> QuerySet[Project]:
+    """Projects ``actor`` may see, ready for serializing (client joined).
 
     ``with_deleted`` also yields soft-deleted rows, for the list's trash filter
     (``?deleted=true``); the filter set narrows to live rows by default, every
@@ -85,7 +87,7 @@ def project_list(*, membership: Any, with_deleted: bool = False) -> QuerySet[Pro
     """
     manager = Project.all_objects if with_deleted else Project.objects
     return (
-        manager.filter(visible_project_filter(membership))
+        manager.filter(visible_project_filter(actor))
         .select_related("client")
         .order_by("name", "id")
     )
@@ -105,7 +107,7 @@ class BudgetSpent:
         return (Decimal(self.seconds) / 3600).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
-def project_budget_spent(*, project_ids: Iterable[Any]) -> dict[Any, BudgetSpent]:
+def project_budget_spent(*, project_ids: Iterable[UUID]) -> dict[UUID, BudgetSpent]:
     """Budget consumption of the given projects in ONE grouped query.
 
     Counted: live (not soft-deleted) *finished* entries, billable or not for
@@ -142,8 +144,8 @@ class BudgetSpentLookup:
     The list and the detail read the same function, so they show the same numbers."""
 
     def __init__(self) -> None:
-        self._spent: dict[Any, BudgetSpent] = {}
-        self._known: set[Any] = set()
+        self._spent: dict[UUID, BudgetSpent] = {}
+        self._known: set[UUID] = set()
 
     def prefetch(self, projects: Iterable[Project]) -> None:
         missing = [p.pk for p in projects if p.pk not in self._known]
@@ -156,12 +158,12 @@ class BudgetSpentLookup:
         return self._spent.get(project.pk, BudgetSpent())
 
 
-def project_get_for_restore(*, membership: Any, project_id: Any) -> Project:
-    """A project ``membership`` may see, in the trash or not (restoring a live
+def project_get_for_restore(*, actor: Membership, project_id: UUID) -> Project:
+    """A project ``actor`` may see, in the trash or not (restoring a live
     project is a harmless no-op, so a repeated restore is not an error).
     Unknown → 404."""
     project = (
-        Project.all_objects.filter(visible_project_filter(membership), pk=project_id)
+        Project.all_objects.filter(visible_project_filter(actor), pk=project_id)
         .select_related("client")
         .first()
     )
@@ -180,7 +182,9 @@ def project_accepts_time(project: Project) -> bool:
     return project.deleted_at is None and project.status != ProjectStatus.ARCHIVED
 
 
-def project_name_taken(*, name: str, client_id: Any, exclude_id: Any | None = None) -> bool:
+def project_name_taken(
+    *, name: str, client_id: UUID | None, exclude_id: UUID | None = None
+) -> bool:
     """Whether a live project with this name (any case) exists for the same client.
 
     The database enforces this for projects *with* a client; for projects
@@ -207,14 +211,14 @@ def client_list(*, with_deleted: bool = False) -> QuerySet[Client]:
     return manager.order_by("name", "id")
 
 
-def client_get(*, client_id: Any, with_deleted: bool = False) -> Client:
+def client_get(*, client_id: UUID, with_deleted: bool = False) -> Client:
     client = client_list(with_deleted=with_deleted).filter(pk=client_id).first()
     if client is None:
         raise Http404("No such client.")
     return client
 
 
-def client_name_taken(*, name: str, exclude_id: Any | None = None) -> bool:
+def client_name_taken(*, name: str, exclude_id: UUID | None = None) -> bool:
     query = Client.objects.filter(name__iexact=name)
     if exclude_id is not None:
         query = query.exclude(pk=exclude_id)
@@ -228,27 +232,27 @@ def project_member_list(*, project: Project) -> QuerySet[ProjectMember]:
     return ProjectMember.objects.filter(project=project).order_by("created_at", "id")
 
 
-def project_member_get(*, project: Project, member_id: Any) -> ProjectMember:
+def project_member_get(*, project: Project, member_id: UUID) -> ProjectMember:
     member = project_member_list(project=project).filter(pk=member_id).first()
     if member is None:
         raise Http404("No such project member.")
     return member
 
 
-def users_by_id(*, user_ids: Iterable[Any]) -> dict[Any, Any]:
+def users_by_id(*, user_ids: Iterable[UUID | None]) -> dict[UUID, User]:
     """Users (public schema) for a page of tenant rows that hold ``user_id``s,
     in one query: tenant tables cannot join users, so lists look them up here."""
     ids = {uid for uid in user_ids if uid is not None}
     if not ids:
         return {}
-    return {u.pk: u for u in get_user_model().objects.filter(pk__in=ids)}
+    return {u.pk: u for u in User.objects.filter(pk__in=ids)}
 
 
 def milestone_list(*, project: Project) -> QuerySet[Milestone]:
     return Milestone.objects.filter(project=project).order_by("due_date", "name", "id")
 
 
-def milestone_get(*, project: Project, milestone_id: Any) -> Milestone:
+def milestone_get(*, project: Project, milestone_id: UUID) -> Milestone:
     milestone = milestone_list(project=project).filter(pk=milestone_id).first()
     if milestone is None:
         raise Http404("No such milestone.")
@@ -264,14 +268,14 @@ def project_dependency_list(*, project: Project) -> QuerySet[ProjectDependency]:
     )
 
 
-def project_dependency_get(*, project: Project, dependency_id: Any) -> ProjectDependency:
+def project_dependency_get(*, project: Project, dependency_id: UUID) -> ProjectDependency:
     dependency = project_dependency_list(project=project).filter(pk=dependency_id).first()
     if dependency is None:
         raise Http404("No such dependency.")
     return dependency
 
 
-def project_dependency_would_cycle(*, project_id: Any, depends_on_id: Any) -> bool:
+def project_dependency_would_cycle(*, project_id: UUID, depends_on_id: UUID) -> bool:
     """Whether adding "``project`` depends on ``depends_on``" closes a cycle,
     i.e. ``depends_on`` already waits for ``project``, directly or transitively.
 
@@ -305,14 +309,14 @@ class TimelineRow:
     planned ``start_date`` is before that.
     """
 
-    id: Any
+    id: UUID
     name: str
     status: str
     start_date: datetime.date | None
     end_date: datetime.date | None
     earliest_start: datetime.date | None
     earliest_finish: datetime.date | None
-    depends_on: list[Any]
+    depends_on: list[UUID]
     blocked: bool
 
 
@@ -334,11 +338,11 @@ def _earliest_finish(
     return max(end, earliest_start)
 
 
-def project_timeline(*, membership: Any) -> list[TimelineRow]:
+def project_timeline(*, actor: Membership) -> list[TimelineRow]:
     """The visible live projects with the earliest start their dependencies imply.
 
     One query loads every live project of the organization with the ids of its
-    live predecessors (``ARRAY_AGG``) and whether ``membership`` may see it;
+    live predecessors (``ARRAY_AGG``) and whether ``actor`` may see it;
     a topological pass (Kahn) then computes, in dependency order,
     ``earliest_start = max(earliest_finish(predecessor))`` transitively.
 
@@ -347,10 +351,10 @@ def project_timeline(*, membership: Any) -> list[TimelineRow]:
     projects take no part. A successor may start on the day its predecessor
     ends (end dates are the hand-over day).
     """
-    visible: Any = (
+    visible: Expression = (
         Value(True)
-        if sees_all_projects(membership)
-        else ExpressionWrapper(visible_project_filter(membership), output_field=BooleanField())
+        if sees_all_projects(actor)
+        else ExpressionWrapper(visible_project_filter(actor), output_field=BooleanField())
     )
     rows = list(
         Project.objects.annotate(
@@ -368,16 +372,16 @@ def project_timeline(*, membership: Any) -> list[TimelineRow]:
     predecessors = {
         row["id"]: [p for p in (row["predecessor_ids"] or []) if p in by_id] for row in rows
     }
-    successors: dict[Any, list[Any]] = defaultdict(list)
+    successors: dict[UUID, list[UUID]] = defaultdict(list)
     waiting = {pid: len(preds) for pid, preds in predecessors.items()}
     for pid, preds in predecessors.items():
         for pred in preds:
             successors[pred].append(pid)
 
-    earliest_start: dict[Any, datetime.date | None] = {}
-    earliest_finish: dict[Any, datetime.date | None] = {}
+    earliest_start: dict[UUID, datetime.date | None] = {}
+    earliest_finish: dict[UUID, datetime.date | None] = {}
     ready = deque(pid for pid, count in waiting.items() if count == 0)
-    order: list[Any] = []
+    order: list[UUID] = []
     while ready:
         pid = ready.popleft()
         order.append(pid)

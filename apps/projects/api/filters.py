@@ -8,21 +8,24 @@ places between pages.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TypeVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
 
 from apps.projects.constants import ProjectStatus
 from apps.projects.models import Client, Project
 
+_M = TypeVar("_M", bound=Model)
+
 
 class StableOrderingFilter(filters.OrderingFilter):
     """``?ordering=-start_date,name``, then ``id`` as the tie-breaker."""
 
-    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
-        if value in EMPTY_VALUES:
+    def filter(self, qs: QuerySet[_M], value: Sequence[str] | None) -> QuerySet[_M]:
+        if value is None or value in EMPTY_VALUES:
             return qs
         return qs.order_by(*(self.get_ordering_value(param) for param in value), "id")
 
@@ -38,12 +41,12 @@ class TrashFilterSet(filters.FilterSet):
         method="filter_deleted", help_text="true: the soft-deleted rows (the trash) instead."
     )
 
-    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+    def filter_queryset(self, queryset: QuerySet[_M]) -> QuerySet[_M]:
         if self.form.cleaned_data.get("deleted") is None:
             queryset = queryset.filter(deleted_at__isnull=True)
         return super().filter_queryset(queryset)
 
-    def filter_deleted(self, queryset: QuerySet[Any], name: str, value: bool) -> QuerySet[Any]:
+    def filter_deleted(self, queryset: QuerySet[_M], name: str, value: bool) -> QuerySet[_M]:
         return queryset.filter(deleted_at__isnull=not value)
 
 

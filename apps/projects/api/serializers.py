@@ -17,14 +17,17 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, cast
+from uuid import UUID
 
 from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import Direction, extend_schema_field
 from rest_framework import serializers
 
 from apps.common import dates
 from apps.common.serializers import currency_input
+from apps.iam.models import User
 from apps.projects.constants import ProjectRole, ProjectStatus
 from apps.projects.models import Client, Milestone, Project, ProjectDependency, ProjectMember
 from apps.projects.selectors import BudgetSpent
@@ -36,7 +39,7 @@ _ZERO = Decimal("0")
 _CENT = Decimal("0.01")
 
 
-def _can_view_rates(context: Mapping[str, Any]) -> bool:
+def _can_view_rates(context: Mapping[str, object]) -> bool:
     return bool(context.get("can_view_rates"))
 
 
@@ -61,7 +64,9 @@ class EnumChoiceFieldExtension(OpenApiSerializerFieldExtension):
     def get_name(self) -> str:
         return f"{self.target.enum.__name__}Enum"
 
-    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+    def map_serializer_field(
+        self, auto_schema: AutoSchema, direction: Direction
+    ) -> dict[str, object]:
         enum = self.target.enum
         return {
             "type": "string",
@@ -147,7 +152,7 @@ class ProjectBudgetSerializer(serializers.Serializer):
         spent = self._spent(project)
         return None if spent is None else str(spent.amount.quantize(_CENT))
 
-    def to_representation(self, instance: Project) -> dict[str, Any]:
+    def to_representation(self, instance: Project) -> dict[str, object]:
         data = super().to_representation(instance)
         if not _can_view_rates(self.context):
             data.pop("amount")
@@ -225,7 +230,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("Use a hex colour like #4f46e5.")
         return value.lower()
 
-    def to_representation(self, instance: Project) -> dict[str, Any]:
+    def to_representation(self, instance: Project) -> dict[str, object]:
         data = super().to_representation(instance)
         if not _can_view_rates(self.context):
             for field in _MONEY_FIELDS:
@@ -292,8 +297,9 @@ class ProjectMemberSerializer(serializers.ModelSerializer):
         fields = ["id", "project", "user", "email", "name", "role", "hourly_rate", "created_at"]
         read_only_fields = fields
 
-    def _user(self, member: ProjectMember) -> Any:
-        return self.context.get("users", {}).get(member.user_id)
+    def _user(self, member: ProjectMember) -> User | None:
+        users: Mapping[UUID, User] = self.context.get("users", {})
+        return users.get(member.user_id)
 
     def get_email(self, member: ProjectMember) -> str | None:
         user = self._user(member)
@@ -303,7 +309,7 @@ class ProjectMemberSerializer(serializers.ModelSerializer):
         user = self._user(member)
         return f"{user.first_name} {user.last_name}".strip() if user else None
 
-    def to_representation(self, instance: ProjectMember) -> dict[str, Any]:
+    def to_representation(self, instance: ProjectMember) -> dict[str, object]:
         data = super().to_representation(instance)
         if not _can_view_rates(self.context):
             data.pop("hourly_rate")

@@ -27,7 +27,12 @@ from rest_framework.serializers import BaseSerializer
 from apps.common.openapi import error_responses
 from apps.common.serializers import bound_instance
 from apps.organizations.api.openapi import INPUT_ERRORS, MEMBER_ERRORS, PAGE_ERRORS, WRITE_ERRORS
-from apps.organizations.permissions import IsOrganizationMember, request_membership
+from apps.organizations.models import Membership
+from apps.organizations.permissions import (
+    IsOrganizationMember,
+    request_membership,
+    required_membership,
+)
 from apps.projects import selectors, services
 from apps.projects.models import Client, Milestone, Project, ProjectDependency, ProjectMember
 from apps.projects.permissions import may_view_rates
@@ -95,14 +100,15 @@ class ProjectsAPIMixin(GenericAPIView):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     @property
-    def membership(self) -> Any:
-        return request_membership(self.request)
+    def actor(self) -> Membership:
+        """The caller's membership (``IsOrganizationMember`` requires one)."""
+        return required_membership(self.request)
 
-    def get_serializer_context(self) -> dict[str, Any]:
+    def get_serializer_context(self) -> dict[str, object]:
         return {
             **super().get_serializer_context(),
             # No membership only while the OpenAPI generator inspects the view.
-            "can_view_rates": may_view_rates(self.membership),
+            "can_view_rates": may_view_rates(request_membership(self.request)),
             "currency": getattr(request_tenant(self.request), "currency", ""),
         }
 
@@ -157,7 +163,7 @@ class ClientViewSet(
         },
     )
     @action(detail=True, methods=["post"])
-    def restore(self, request: Request, pk: UUID | None = None) -> Response:
+    def restore(self, request: Request, pk: UUID) -> Response:
         client = selectors.client_get(client_id=pk, with_deleted=True)
         return Response(self.get_serializer(services.client_restore(client=client)).data)
 
@@ -191,9 +197,7 @@ class ProjectViewSet(
     lookup_value_converter = "uuid"  # a malformed id is a 404, typed in OpenAPI
 
     def get_queryset(self) -> QuerySet[Project]:
-        return selectors.project_list(
-            membership=self.membership, with_deleted=self.action == "list"
-        )
+        return selectors.project_list(actor=self.actor, with_deleted=self.action == "list")
 
     @property
     def budget_spent(self) -> selectors.BudgetSpentLookup:
@@ -201,10 +205,10 @@ class ProjectViewSet(
             self._budget_spent = selectors.BudgetSpentLookup()
         return self._budget_spent
 
-    def get_serializer_context(self) -> dict[str, Any]:
+    def get_serializer_context(self) -> dict[str, object]:
         return {**super().get_serializer_context(), "budget_spent": self.budget_spent}
 
-    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+    def get_serializer(self, *args: Any, **kwargs: Any) -> BaseSerializer[Project]:
         """A page of projects gets its budget consumption in one query."""
         if args and kwargs.get("many"):
             projects = list(args[0])
@@ -235,8 +239,8 @@ class ProjectViewSet(
         },
     )
     @action(detail=True, methods=["post"])
-    def restore(self, request: Request, pk: UUID | None = None) -> Response:
-        project = selectors.project_get_for_restore(membership=self.membership, project_id=pk)
+    def restore(self, request: Request, pk: UUID) -> Response:
+        project = selectors.project_get_for_restore(actor=self.actor, project_id=pk)
         return Response(self.get_serializer(services.project_restore(project=project)).data)
 
     @extend_schema(
@@ -253,7 +257,7 @@ class ProjectViewSet(
     )
     def timeline(self, request: Request) -> Response:
         # Dates depend on the whole graph, so list filters do not apply here.
-        rows = selectors.project_timeline(membership=self.membership)
+        rows = selectors.project_timeline(actor=self.actor)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(TimelineRowSerializer(page, many=True).data)
 
@@ -265,12 +269,12 @@ class ProjectChildViewSet(ProjectsAPIMixin, viewsets.GenericViewSet):
     """Base for ``/projects/{project_id}/...``: the project must be live and
     visible to the caller (else 404), whatever the method."""
 
-    kwargs: dict[str, Any]
+    kwargs: dict[str, UUID]  # project_id and pk, through the uuid converter
 
     def get_project(self) -> Project:
         if not hasattr(self, "_project"):
             self._project = selectors.project_get_for_member(
-                membership=self.membership, project_id=self.kwargs["project_id"]
+                actor=self.actor, project_id=self.kwargs["project_id"]
             )
         return self._project
 
@@ -300,13 +304,13 @@ class ProjectMemberViewSet(ProjectChildViewSet):
             ProjectMemberSerializer(members, many=True, context=context).data,
         )
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         if page is None:  # only without a pagination_class
             raise TypeError("ProjectMemberViewSet must paginate")
         return self.get_paginated_response(self._data(page))
 
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def retrieve(self, request: Request, *args: object, **kwargs: object) -> Response:
         return Response(self._data([self.get_object()])[0])
 
     @extend_schema(
@@ -322,7 +326,7 @@ class ProjectMemberViewSet(ProjectChildViewSet):
             ),
         },
     )
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
         body = ProjectMemberCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -341,14 +345,14 @@ class ProjectMemberViewSet(ProjectChildViewSet):
             **error_responses(*INPUT_ERRORS, *WRITE_ERRORS, "not_found"),
         },
     )
-    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:
         member = self.get_object()
         body = ProjectMemberUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         member = services.project_member_update(member=member, data=body.validated_data)
         return Response(self._data([member])[0])
 
-    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
         services.project_member_remove(member=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -366,11 +370,11 @@ class MilestoneViewSet(ProjectChildViewSet):
     def get_object(self) -> Milestone:
         return selectors.milestone_get(project=self.get_project(), milestone_id=self.kwargs["pk"])
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def retrieve(self, request: Request, *args: object, **kwargs: object) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(
@@ -380,7 +384,7 @@ class MilestoneViewSet(ProjectChildViewSet):
             **error_responses(*_DATED_INPUT, *WRITE_ERRORS, "not_found"),
         },
     )
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
         body = MilestoneInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         milestone = services.milestone_create(project=self.get_project(), **body.validated_data)
@@ -393,14 +397,14 @@ class MilestoneViewSet(ProjectChildViewSet):
             **error_responses(*_DATED_INPUT, *WRITE_ERRORS, "not_found"),
         },
     )
-    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:
         milestone = self.get_object()
         body = MilestoneInputSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         milestone = services.milestone_update(milestone=milestone, data=body.validated_data)
         return Response(self.get_serializer(milestone).data)
 
-    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
         services.milestone_delete(milestone=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -421,7 +425,7 @@ class ProjectDependencyViewSet(ProjectChildViewSet):
             project=self.get_project(), dependency_id=self.kwargs["pk"]
         )
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -439,9 +443,9 @@ class ProjectDependencyViewSet(ProjectChildViewSet):
             ),
         },
     )
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
         project = self.get_project()
-        visible = selectors.projects_visible_to(membership=self.membership)
+        visible = selectors.projects_visible_to(actor=self.actor)
         body = ProjectDependencyCreateSerializer(
             data=request.data, context={"visible_projects": visible}
         )
@@ -451,6 +455,6 @@ class ProjectDependencyViewSet(ProjectChildViewSet):
         )
         return Response(self.get_serializer(dependency).data, status=status.HTTP_201_CREATED)
 
-    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
         services.project_dependency_delete(dependency=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

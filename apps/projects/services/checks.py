@@ -4,12 +4,13 @@ a unique index, the client currency rule and the rate recompute."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TypeVar
+from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import Http404
 
 from apps.common.errors import ApplicationError, field_error
@@ -19,8 +20,10 @@ from tenants.db import current_tenant
 
 from ..models import Client
 
+_M = TypeVar("_M", bound=Model)
 
-def _locked(queryset: QuerySet[Any], pk: Any) -> Any:
+
+def _locked(queryset: QuerySet[_M], pk: UUID) -> _M:
     """The row, locked until commit (only its own table: nullable joins cannot
     be locked); 404 when it vanished meanwhile."""
     obj = queryset.select_for_update(of=("self",)).filter(pk=pk).first()
@@ -50,20 +53,24 @@ def _check_not_negative(values: Mapping[str, Decimal | None]) -> None:
 
 
 def _save_unique(
-    obj: Any, *, constraint: str, error: Callable[[], ApplicationError], **save_kwargs: Any
+    obj: Model,
+    *,
+    constraint: str,
+    error: Callable[[], ApplicationError],
+    update_fields: Sequence[str] | None = None,
 ) -> None:
     """Save, turning a lost race on the unique ``constraint`` into the same 400
     the service's own check gives (never an IntegrityError 500)."""
     try:
         with transaction.atomic():
-            obj.save(**save_kwargs)
+            obj.save(update_fields=update_fields)
     except IntegrityError as exc:
         if constraint in str(exc):
             raise error() from exc
         raise
 
 
-def _rates_changed(*, project_id: Any, user_id: Any | None = None) -> None:
+def _rates_changed(*, project_id: UUID, user_id: UUID | None = None) -> None:
     """Time entries snapshot rates: queue the recompute of the affected ones
     (after commit; apps.time_entries skips entries in locked timesheets)."""
     enqueue_rate_recompute(project_id=project_id, user_id=user_id)

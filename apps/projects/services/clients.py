@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from django.db import transaction
 from django.db.models import Q
@@ -32,12 +31,12 @@ def _check_client(client: Client) -> None:
         raise _client_name_taken_error()
 
 
-def _save_client(client: Client, **save_kwargs: Any) -> None:
+def _save_client(client: Client, update_fields: Sequence[str] | None = None) -> None:
     _save_unique(
         client,
         constraint="projects_client_name_unique_alive",
         error=_client_name_taken_error,
-        **save_kwargs,
+        update_fields=update_fields,
     )
 
 
@@ -65,7 +64,7 @@ def client_create(
 
 
 @transaction.atomic
-def client_update(*, client: Client, data: Mapping[str, Any]) -> Client:
+def client_update(*, client: Client, data: Mapping[str, object]) -> Client:
     """Change the given fields (a partial update); archiving is ``is_archived``.
 
     409 ``currency_in_use`` when the currency change would relabel priced

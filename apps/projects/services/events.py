@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
 from apps.organizations.constants import MembershipStatus, Role
 from apps.organizations.models import Membership
@@ -27,11 +28,14 @@ _ROLES_SEEING_ALL = tuple(role for role in Role if role_has(role, "projects.mana
 
 
 def _organization_id() -> Any:
-    """The organization whose schema this connection writes to."""
+    """The organization whose schema this connection writes to (``None`` on
+    the public schema's placeholder tenant, which has no primary key)."""
     return getattr(current_tenant(), "pk", None)
 
 
-def _audience(project: Project, *, also: Iterable[Any] = (), was_private: bool = True) -> Any:
+def _audience(
+    project: Project, *, also: Iterable[UUID] = (), was_private: bool = True
+) -> list[str] | None:
     """Who may receive events about ``project``: ``None`` (the organization)
     for a public project, else its members and the roles that see all.
 
@@ -49,7 +53,7 @@ def _audience(project: Project, *, also: Iterable[Any] = (), was_private: bool =
     return sorted({str(uid) for uid in (*members, *seeing_all, *also)})
 
 
-def _project_event_data(project: Project) -> dict[str, Any]:
+def _project_event_data(project: Project) -> dict[str, object]:
     return {
         "id": project.pk,
         "name": project.name,
@@ -65,7 +69,7 @@ def _project_event_data(project: Project) -> dict[str, Any]:
     }
 
 
-def _client_event_data(client: Client) -> dict[str, Any]:
+def _client_event_data(client: Client) -> dict[str, object]:
     return {
         "id": client.pk,
         "name": client.name,
@@ -74,10 +78,12 @@ def _client_event_data(client: Client) -> dict[str, Any]:
     }
 
 
-def _emit_project(project: Project, op: str, **audience: Any) -> None:
+def _emit_project(
+    project: Project, op: str, *, also: Iterable[UUID] = (), was_private: bool = True
+) -> None:
     send_event_on_commit(
         type=EVENT_PROJECT,
         op=op,
         data=_project_event_data(project),
-        user_ids=_audience(project, **audience),
+        user_ids=_audience(project, also=also, was_private=was_private),
     )

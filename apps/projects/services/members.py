@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
@@ -21,7 +21,7 @@ from .events import EVENT_PROJECT_MEMBER, _audience, _organization_id
 PROJECT_MEMBER_FIELDS = ("role", "hourly_rate")
 
 
-def _member_event(member: ProjectMember, op: str, *, also: Iterable[Any] = ()) -> None:
+def _member_event(member: ProjectMember, op: str, *, also: Iterable[UUID] = ()) -> None:
     send_event_on_commit(
         type=EVENT_PROJECT_MEMBER,
         op=op,
@@ -39,7 +39,7 @@ def _member_event(member: ProjectMember, op: str, *, also: Iterable[Any] = ()) -
 def project_member_add(
     *,
     project: Project,
-    user_id: Any,
+    user_id: UUID,
     role: str = ProjectRole.MEMBER,
     hourly_rate: Decimal | None = None,
 ) -> ProjectMember:
@@ -76,7 +76,7 @@ def project_member_add(
 
 
 @transaction.atomic
-def project_member_update(*, member: ProjectMember, data: Mapping[str, Any]) -> ProjectMember:
+def project_member_update(*, member: ProjectMember, data: Mapping[str, object]) -> ProjectMember:
     """Change a member's project role and/or rate override."""
     member = _locked(ProjectMember.objects.select_related("project"), member.pk)
     old_rate = member.hourly_rate

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -47,7 +46,7 @@ def milestone_create(
 
 
 @transaction.atomic
-def milestone_update(*, milestone: Milestone, data: Mapping[str, Any]) -> Milestone:
+def milestone_update(*, milestone: Milestone, data: Mapping[str, object]) -> Milestone:
     """Rename, move or (un)complete a milestone.
 
     ``completed: true`` keeps the first completion time when repeated, so the

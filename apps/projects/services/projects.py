@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 from django.db.models import Q
@@ -55,12 +56,12 @@ def _lock_client(client: Client | None) -> None:
         raise does_not_exist("client", "client")
 
 
-def _save_project(project: Project, **save_kwargs: Any) -> None:
+def _save_project(project: Project, update_fields: Sequence[str] | None = None) -> None:
     _save_unique(
         project,
         constraint="projects_project_name_unique_alive",
         error=_name_taken_error,
-        **save_kwargs,
+        update_fields=update_fields,
     )
 
 
@@ -90,7 +91,7 @@ def _check_project(project: Project) -> None:
 @transaction.atomic
 def project_create(
     *,
-    created_by_id: Any,
+    created_by_id: UUID | None,
     name: str,
     client: Client | None = None,
     code: str = "",
