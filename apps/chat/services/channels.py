@@ -117,7 +117,7 @@ def channel_create(
                 extra={"fields": {"project": ["Required for a project channel."]}},
             )
         try:
-            project = project_get_for_member(membership=actor, project_id=project_id)
+            project = project_get_for_member(actor=actor, project_id=project_id)
         except Http404 as error:
             raise does_not_exist("project", "project") from error
     elif project_id is not None:

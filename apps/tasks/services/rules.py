@@ -1,6 +1,6 @@
 """Who may change what, and the checks every task write makes first.
 
-Roles, task participation (reporter, assignee), archived projects, whether
+Task participation (reporter, assignee), archived projects, whether
 users named in a request are members who can see the project, and the
 lookups of ids named in a request body (visible projects and tasks).
 """
@@ -150,7 +150,7 @@ def _visible_project(
     ``does_not_exist`` naming ``field`` (an unknown id, another organization's
     id and a hidden project are indistinguishable)."""
     try:
-        return project_get_for_member(membership=actor, project_id=project_id)
+        return project_get_for_member(actor=actor, project_id=project_id)
     except Http404:
         raise does_not_exist(field, "project") from None
 
