@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.request import Request
 
-from .models import User
+from .models import AuthToken, User
 from .tokens import token_for_key
 
 
@@ -28,7 +26,7 @@ def authenticated_user(request: Request) -> User:
 class HashedTokenAuthentication(TokenAuthentication):
     keyword = "Token"
 
-    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+    def authenticate_credentials(self, key: str) -> tuple[User, AuthToken]:
         token = token_for_key(key)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")

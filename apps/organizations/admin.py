@@ -25,11 +25,12 @@ also carries the console's name); then Django's model permissions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -43,6 +44,9 @@ from .constants import INTERNAL_STATUSES, MembershipStatus, Role
 from .models import Domain, Invitation, Membership, Organization
 from .services import organization_resume, organization_suspend
 from .signals import membership_changed
+
+if TYPE_CHECKING:
+    from django.contrib.admin.filters import _ListFilterChoices
 
 
 def _is_internal(org: Organization | None) -> bool:
@@ -60,14 +64,16 @@ class KindFilter(admin.SimpleListFilter):
     parameter_name = "kind"
     CUSTOMERS, INTERNAL, ALL = "customers", "internal", "all"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Organization]
+    ) -> list[tuple[str, str]]:
         return [
             (self.CUSTOMERS, "Customers"),
             (self.INTERNAL, "Template & pool"),
             (self.ALL, "All"),
         ]
 
-    def choices(self, changelist: Any) -> Any:
+    def choices(self, changelist: ChangeList) -> Iterator[_ListFilterChoices]:
         # Unlike a stock filter, "no parameter" means "customers", not "all".
         current = self.value() or self.CUSTOMERS
         for lookup, title in self.lookup_choices:
@@ -95,10 +101,10 @@ class DomainInline(admin.TabularInline):
     fields = ("domain", "is_primary", "created_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return False
 
 
@@ -117,10 +123,10 @@ class MembershipOfOrganizationInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         return super().get_queryset(request).select_related("user")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return False
 
 
@@ -177,7 +183,7 @@ class OrganizationAdmin(admin.ModelAdmin):
             )
         )
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+    def get_fields(self, request: HttpRequest, obj: Organization | None = None) -> tuple[str, ...]:
         """Identity first, timestamps last, every other (settings) field between.
 
         Derived from the model rather than listed, so organization settings
@@ -212,10 +218,10 @@ class OrganizationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # provisioning: signup or `manage.py tenants create`
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return False  # drops a schema: `manage.py tenants delete` only
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         if _is_internal(obj):
             return False  # template and pool rows are view-only
         return super().has_change_permission(request, obj)
@@ -306,7 +312,7 @@ class DomainAdmin(admin.ModelAdmin):
         url = reverse("admin:organizations_organization_change", args=[domain.tenant_id])
         return format_html('<a href="{}">{}</a>', url, domain.tenant)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Domain | None = None) -> bool:
         # Without its primary domain an organization is unreachable.
         if obj is not None and obj.is_primary:
             return False
@@ -379,7 +385,9 @@ class MembershipAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "joined_at", "updated_at")
     fields = ("id", "user", "organization", "role", "status", "joined_at", "updated_at")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Membership | None = None
+    ) -> tuple[str, ...]:
         # A membership never moves to another user or organization: add a new one.
         if obj is not None:
             return (*self.readonly_fields, "user", "organization")
@@ -391,7 +399,7 @@ class MembershipAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
         if (
             obj is not None
             and obj.role == Role.OWNER
@@ -401,7 +409,9 @@ class MembershipAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Membership, form: forms.ModelForm[Membership], change: bool
+    ) -> None:
         super().save_model(request, obj, form, change)
         if not change:
             _send_membership_changed(obj, "added")
@@ -453,5 +463,5 @@ class InvitationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Invitation | None = None) -> bool:
         return False

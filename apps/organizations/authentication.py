@@ -16,7 +16,7 @@ class (403 ``not_a_member``).
 
 from __future__ import annotations
 
-from typing import Any
+from uuid import UUID
 
 from django.db import connection
 from django.db.models import Model
@@ -65,7 +65,7 @@ _SQL = f"""
 
 
 def token_and_membership(
-    key: str, organization_id: Any
+    key: str, organization_id: UUID
 ) -> tuple[AuthToken, Membership | None] | None:
     """The token of ``key`` (with its user) and the user's active membership
     in ``organization_id`` (with its organization), in one statement;
@@ -92,12 +92,12 @@ class OrganizationTokenAuthentication(HashedTokenAuthentication):
     """``Authorization: Token <key>``; on an organization host, the caller's
     membership comes with the token (see the module docstring)."""
 
-    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+    def authenticate(self, request: Request) -> tuple[User, AuthToken] | None:
         self._organization = request_tenant(request)
         self._request = request
         return super().authenticate(request)
 
-    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+    def authenticate_credentials(self, key: str) -> tuple[User, AuthToken]:
         organization = getattr(self, "_organization", None)
         if organization is None or not isinstance(organization, Organization):
             return super().authenticate_credentials(key)  # public host

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -41,7 +41,15 @@ DEMO_CLIENTS: dict[str | None, list[tuple[str, str, str | None, str | None]]] = 
 }
 
 
-def seed_demo() -> dict[str, Any]:
+class DemoAccess(TypedDict):
+    """What a person needs to log in to the demo organization."""
+
+    slug: str | None
+    users: list[str]
+    password: str
+
+
+def seed_demo() -> DemoAccess:
     """Create (or complete) the demo organization; returns what a person needs."""
     User = get_user_model()
     org = Organization.objects.filter(slug=DEMO_SLUG).first()

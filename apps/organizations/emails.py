@@ -7,8 +7,8 @@ with an HTML alternative, so every mail client shows something readable.
 from __future__ import annotations
 
 import logging
-from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -33,7 +33,7 @@ def invitation_accept_url(raw_token: str) -> str:
     return f"{public_url().rstrip('/')}{path}?{urlencode({'token': raw_token})}"
 
 
-def invitation_email_send(*, invitation_id: Any, raw_token: str) -> bool:
+def invitation_email_send(*, invitation_id: UUID, raw_token: str) -> bool:
     """Send the invitation email; returns whether it was sent.
 
     Runs after commit, so the invitation may have been revoked or re-issued in

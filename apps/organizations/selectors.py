@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
+from apps.iam.models import User
 from apps.iam.two_factor import two_factor_enabled
 
 from .constants import MembershipStatus
@@ -33,7 +33,9 @@ def public_url() -> str:
     return _host_url(settings.NOVATIME_BASE_DOMAIN)
 
 
-def membership_for(*, user: Any, organization: Organization | None) -> Membership | None:
+def membership_for(
+    *, user: User | AnonymousUser | None, organization: Organization | None
+) -> Membership | None:
     """The user's active membership in ``organization``, or ``None``."""
     if user is None or not user.is_authenticated or organization is None:
         return None
@@ -46,15 +48,17 @@ def membership_for(*, user: Any, organization: Organization | None) -> Membershi
     )
 
 
-def membership_needs_two_factor(*, membership: Membership, user: Any) -> bool:
+def membership_needs_two_factor(*, membership: Membership, user: User | AnonymousUser) -> bool:
     """Whether the organization requires two-factor and this member has not
     turned it on: such a member is refused on the organization's host, over
     HTTP and WebSocket alike (the flag is read from the membership's freshly
     loaded organization, not a cached tenant)."""
-    return membership.organization.require_two_factor and not two_factor_enabled(user=user)
+    return membership.organization.require_two_factor and not (
+        isinstance(user, User) and two_factor_enabled(user=user)
+    )
 
 
-def memberships_of_user(*, user: Any) -> QuerySet[Membership]:
+def memberships_of_user(*, user: User) -> QuerySet[Membership]:
     """The caller's organizations (the switcher in clients)."""
     return (
         Membership.objects.filter(user=user, status=MembershipStatus.ACTIVE)

@@ -7,8 +7,6 @@ documents the error codes it answers (``error_responses``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -138,7 +136,7 @@ class InvitationViewSet(
             **error_responses(*INPUT_ERRORS, *WRITE_ERRORS, "already_member", "invitation_pending"),
         },
     )
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
         body = InvitationCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         invitation, _ = services.invitation_create(
@@ -154,7 +152,7 @@ class InvitationViewSet(
             **error_responses(*WRITE_ERRORS, "not_found", "invitation_not_pending"),
         }
     )
-    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
         services.invitation_revoke(actor=required_membership(request), invitation=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -220,15 +218,16 @@ class InvitationAcceptView(APIView):
         body = InvitationAcceptSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        is_new_user = not request.user.is_authenticated
+        user = request.user if request.user.is_authenticated else None
+        is_new_user = user is None
         membership = services.invitation_accept(
             raw_token=data["token"],
-            user=None if is_new_user else request.user,
+            user=user,
             password=data.get("password", ""),
             first_name=data.get("first_name", ""),
             last_name=data.get("last_name", ""),
         )
-        result: dict[str, Any] = {
+        result: dict[str, object] = {
             "organization": membership.organization,
             "role": membership.role,
             "membership_id": membership.id,

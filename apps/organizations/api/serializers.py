@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from rest_framework import serializers
 
@@ -10,6 +10,13 @@ from apps.common.serializers import currency_input
 from apps.organizations.constants import Role
 from apps.organizations.models import Membership, Organization
 from apps.organizations.selectors import organization_url
+
+
+class Rounding(TypedDict):
+    """How reported durations are rounded (``rounding`` in the settings)."""
+
+    mode: str
+    minutes: int
 
 
 class SignupSerializer(serializers.Serializer):
@@ -24,7 +31,7 @@ class SignupSerializer(serializers.Serializer):
     first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
     last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
         request = self.context["request"]
         if not request.user.is_authenticated:
             missing = {
@@ -116,7 +123,7 @@ class OrganizationSettingsSerializer(serializers.ModelSerializer):
     def get_url(self, obj: Organization) -> str:
         return organization_url(obj)
 
-    def get_rounding(self, obj: Organization) -> dict[str, Any]:
+    def get_rounding(self, obj: Organization) -> Rounding:
         return {"mode": obj.rounding_mode, "minutes": obj.rounding_minutes}
 
     def validate_currency(self, value: str) -> str:
@@ -163,7 +170,7 @@ class MemberUpdateSerializer(serializers.Serializer):
         max_digits=5, decimal_places=2, min_value=0, max_value=168, allow_null=True, required=False
     )
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
         if not attrs:
             raise serializers.ValidationError("Give role, hourly_rate or weekly_expected_hours.")
         return attrs

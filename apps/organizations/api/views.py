@@ -5,8 +5,6 @@ Each operation documents the error codes it answers (``error_responses``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
@@ -19,6 +17,7 @@ from rest_framework.views import APIView
 
 from apps.common.openapi import error_responses
 from apps.common.serializers import bound_instance
+from apps.iam.authentication import authenticated_user
 from apps.iam.tokens import token_create
 from apps.organizations import selectors, services
 from apps.organizations.models import Membership, Organization
@@ -98,7 +97,7 @@ class MyOrganizationsView(generics.ListAPIView):
     queryset = Membership.objects.none()  # for the schema generator; see get_queryset
 
     def get_queryset(self) -> QuerySet[Membership]:
-        return selectors.memberships_of_user(user=self.request.user)
+        return selectors.memberships_of_user(user=authenticated_user(self.request))
 
 
 @extend_schema_view(
@@ -127,7 +126,7 @@ class OrganizationSettingsView(generics.RetrieveUpdateAPIView):
         return required_membership(self.request).organization
 
     def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
+        self, request: Request, response: Response, *args: object, **kwargs: object
     ) -> Response:
         """``default_hourly_rate`` is money that is not the caller's own time:
         ``null`` for callers the one money rule
@@ -201,7 +200,7 @@ class MemberViewSet(
             **error_responses(*INPUT_ERRORS, *WRITE_ERRORS, "not_found", "last_owner"),
         },
     )
-    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:
         membership = self.get_object()
         body = MemberUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -216,7 +215,7 @@ class MemberViewSet(
             updated = services.member_update_terms(actor=actor, membership=updated, data=data)
         return Response(self.get_serializer(updated).data)
 
-    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
         services.member_remove(actor=required_membership(request), membership=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 

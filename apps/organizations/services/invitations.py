@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
+from uuid import UUID
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.common.errors import ApplicationError, ConflictError, NotFoundError, RoleRequiredError
+from apps.iam.models import User
 from apps.iam.services import new_user_password_check
 
 from ..constants import MembershipStatus, Role
@@ -72,7 +73,7 @@ def _check_may_invite(actor: Membership, role: str | None = None) -> None:
         require(actor, "owners.manage")
 
 
-def _refuse_active_member(organization_id: Any, email: str) -> None:
+def _refuse_active_member(organization_id: UUID, email: str) -> None:
     if Membership.objects.filter(
         organization_id=organization_id,
         user__email__iexact=email,
@@ -208,7 +209,7 @@ def invitation_revoke(*, actor: Membership, invitation: Invitation) -> Invitatio
     return invitation
 
 
-def _invitation_register(*, email: str, password: str, first_name: str, last_name: str) -> Any:
+def _invitation_register(*, email: str, password: str, first_name: str, last_name: str) -> User:
     """Create the invitee's account. Their email is verified: they received the
     token there. An existing account must log in and accept instead, so that
     an invitation link never becomes a way into somebody's account."""
@@ -242,7 +243,7 @@ def _invitation_register(*, email: str, password: str, first_name: str, last_nam
     return user
 
 
-def _membership_join(*, organization_id: Any, user: Any, role: str) -> Membership:
+def _membership_join(*, organization_id: UUID, user: User, role: str) -> Membership:
     """Add ``user`` with ``role`` (:func:`_seat`); an active member is refused
     (409 ``already_member``)."""
     membership, seated = _seat(organization_id=organization_id, user=user, role=role)
@@ -254,7 +255,7 @@ def _membership_join(*, organization_id: Any, user: Any, role: str) -> Membershi
 def invitation_accept(
     *,
     raw_token: str,
-    user: Any | None = None,
+    user: User | None = None,
     password: str = "",
     first_name: str = "",
     last_name: str = "",

@@ -8,7 +8,7 @@ read-only).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 
@@ -31,7 +31,9 @@ SUSPENDABLE_STATUSES = frozenset(
 )
 
 
-def _locked_for_status_change(organization_id: Any) -> tuple[Organization, Subscription | None]:
+def _locked_for_status_change(
+    organization_id: UUID,
+) -> tuple[Organization, Subscription | None]:
     """The organization and its subscription, locked in billing's order
     (subscription first, as webhook processing takes them) so that an
     operator's action and a webhook never deadlock."""
@@ -44,7 +46,7 @@ def _locked_for_status_change(organization_id: Any) -> tuple[Organization, Subsc
     return organization, subscription
 
 
-def organization_suspend(*, organization_id: Any) -> Organization:
+def organization_suspend(*, organization_id: UUID) -> Organization:
     """An operator's suspension (``tenants suspend``, the admin action): the
     organization becomes read-only (writes get 402 ``organization_inactive``)
     and remembers the status it had, which :func:`organization_resume` restores.
@@ -70,7 +72,7 @@ def organization_suspend(*, organization_id: Any) -> Organization:
     return org
 
 
-def organization_resume(*, organization_id: Any) -> Organization:
+def organization_resume(*, organization_id: UUID) -> Organization:
     """Lift an operator's suspension: the organization gets back the status
     it had when suspended, then whatever its subscription calls for now
     (billing left it alone meanwhile: a trial that ended resumes ``active``, a

@@ -6,12 +6,15 @@ Every function here is all-or-nothing (one transaction) and sends
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Literal
+from uuid import UUID
 
 from django.db import transaction
 
 from apps.billing.limits import check_limit
 from apps.common.errors import ApplicationError, ConflictError
+from apps.iam.models import User
 
 from ..constants import MembershipStatus, Role
 from ..models import Membership, Organization
@@ -29,7 +32,7 @@ def _notify(membership: Membership, action: str) -> None:
     )
 
 
-def member_ensure(*, organization: Organization, user: Any, role: str) -> Membership:
+def member_ensure(*, organization: Organization, user: User, role: str) -> Membership:
     """Make ``user`` an active member of ``organization`` with ``role``, whatever
     they were before (no membership, deactivated, another role); idempotent.
 
@@ -53,7 +56,7 @@ def member_ensure(*, organization: Organization, user: Any, role: str) -> Member
 
 
 def _seat(
-    *, organization_id: Any, user: Any, role: str
+    *, organization_id: UUID, user: User, role: str
 ) -> tuple[Membership, Literal["added", "reactivated", "active"]]:
     """Give ``user`` an active seat with ``role``, the one way both joining
     (:func:`_membership_join`) and operators' tools (:func:`member_ensure`)
@@ -84,7 +87,7 @@ MEMBER_TERMS_FIELDS = ("hourly_rate", "weekly_expected_hours")
 
 
 def member_update_terms(
-    *, actor: Membership, membership: Membership, data: dict[str, Any]
+    *, actor: Membership, membership: Membership, data: Mapping[str, object]
 ) -> Membership:
     """Set a member's default ``hourly_rate`` and/or ``weekly_expected_hours``
     (admins; owners' terms only by owners). A rate change queues the
@@ -106,7 +109,7 @@ def member_update_terms(
     return membership
 
 
-def _owners_left(organization_id: Any, excluding: Membership) -> int:
+def _owners_left(organization_id: UUID, excluding: Membership) -> int:
     """Active owners other than ``excluding``, with their rows locked.
 
     The rows are fetched (not counted: Django drops ``FOR UPDATE`` from a

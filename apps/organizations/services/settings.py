@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django.db.models import Q
 
@@ -79,7 +80,7 @@ def organization_update(
     return org
 
 
-def _rates_changed(*, organization: Organization, user_id: Any | None = None) -> None:
+def _rates_changed(*, organization: Organization, user_id: UUID | None = None) -> None:
     """Time entries snapshot rates: queue the recompute of the organization's
     (or one member's) unlocked entries after commit (apps.time_entries)."""
     enqueue_rate_recompute(organization=organization, user_id=user_id)

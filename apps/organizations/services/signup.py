@@ -14,6 +14,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from apps.common.errors import ApplicationError
+from apps.iam.models import User
 from apps.iam.services import new_user_password_check
 from tenants.provisioning import Provisioned, TenantError, provision_tenant
 
@@ -60,7 +61,7 @@ def organization_create(
 @dataclass(frozen=True)
 class SignupResult:
     organization: Organization
-    user: Any
+    user: User
     created_user: bool
 
 
@@ -68,7 +69,7 @@ def organization_signup(
     *,
     organization_name: str,
     slug: str,
-    user: Any | None = None,
+    user: User | None = None,
     email: str = "",
     password: str = "",
     first_name: str = "",
