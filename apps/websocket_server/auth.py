@@ -20,29 +20,46 @@ schema it needs itself.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
+from asgiref.typing import WebSocketScope
 from channels.db import database_sync_to_async
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
 from django_tenants.utils import schema_context
 
+from apps.iam.models import User
+from apps.organizations.models import Organization
 from apps.organizations.selectors import membership_for, membership_needs_two_factor
 
 from .tickets import consume_ticket
+
+if TYPE_CHECKING:
+    from django.contrib.sessions.backends.base import SessionBase
 
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
+class SocketScope(WebSocketScope, total=False):
+    """The scope of a socket as the ASGI middlewares fill it in: the host's
+    organization (``tenants.asgi``), the session and its user (Channels'
+    ``AuthMiddlewareStack``)."""
+
+    tenant: Organization
+    session: SessionBase
+    user: User | AnonymousUser
+
+
+def _header(scope: SocketScope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
             return value.decode("latin-1")
     return None
 
 
-def origin_matches_host(scope: dict[str, Any]) -> bool:
+def origin_matches_host(scope: SocketScope) -> bool:
     """Whether the ``Origin`` header names the host the socket was opened on.
 
     A missing Origin is refused: the contract says it must match, and every
@@ -55,7 +72,7 @@ def origin_matches_host(scope: dict[str, Any]) -> bool:
     return bool(netloc) and netloc.lower().rstrip(".") == host.lower().rstrip(".")
 
 
-def _ticket_param(scope: dict[str, Any]) -> list[str] | None:
+def _ticket_param(scope: SocketScope) -> list[str] | None:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     return query.get("ticket")
 
@@ -72,7 +89,7 @@ def token_credential(key_hash: str | None) -> str:
     return f"t{key_hash[:32]}" if key_hash else ""
 
 
-def credential_ids(request: Any) -> list[str]:
+def credential_ids(request: HttpRequest) -> list[str]:
     """The credential ids of a Django request (ticket issuance, logout): its
     session, and the token it was authenticated with (DRF sets
     ``request.auth`` on the underlying Django request too)."""
@@ -87,16 +104,16 @@ def credential_ids(request: Any) -> list[str]:
 
 
 @database_sync_to_async
-def _user_from_ticket(ticket: str, schema_name: str) -> tuple[Any, str]:
+def _user_from_ticket(ticket: str, schema_name: str) -> tuple[User | None, str]:
     binding = consume_ticket(ticket=ticket, schema_name=schema_name)
     if binding is None:
         return None, ""
     with schema_context("public"):
-        user = get_user_model().objects.filter(pk=binding.user_id, is_active=True).first()
+        user = User.objects.filter(pk=binding.user_id, is_active=True).first()
     return user, binding.credential
 
 
-async def authenticate(scope: dict[str, Any]) -> tuple[Any, str]:
+async def authenticate(scope: SocketScope) -> tuple[User | None, str]:
     """``(user, credential id)`` of the socket; ``user`` is ``None`` → close 4401.
 
     A ``?ticket=`` wins over the cookie, and a bad one (unknown, expired,
@@ -118,7 +135,7 @@ async def authenticate(scope: dict[str, Any]) -> tuple[Any, str]:
 
 
 @database_sync_to_async
-def active_membership_allows(user: Any, tenant: Any) -> bool:
+def active_membership_allows(user: User, tenant: Organization) -> bool:
     """Whether ``user`` may use ``tenant``'s socket: the HTTP rule, and the
     organization (read freshly, not the host cache's copy) is not suspended
     or cancelled — such organizations lose realtime; their sockets are closed

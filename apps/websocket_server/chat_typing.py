@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Final, Literal
 
+from django.contrib.auth.models import AnonymousUser
 from django_tenants.utils import tenant_context
 
 from apps.chat.selectors import channel_audience, channels_visible_to
@@ -29,7 +30,7 @@ HIDDEN: Final = Hidden.HIDDEN
 
 
 def typing_audience(
-    *, tenant: Organization, user: User, channel_id: str
+    *, tenant: Organization, user: User | AnonymousUser, channel_id: str
 ) -> list[str] | Literal[Hidden.HIDDEN] | None:
     """The channel's audience (``None``: the whole organization) if ``user``
     may see it and write, else :data:`HIDDEN`."""

@@ -38,8 +38,10 @@ import contextlib
 import logging
 import time
 import weakref
-from typing import Any, Final, Literal
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Final, Literal
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -53,12 +55,13 @@ from . import frames, presence
 from .auth import (
     CLOSE_FORBIDDEN,
     CLOSE_NOT_AUTHENTICATED,
+    SocketScope,
     active_membership_allows,
     authenticate,
     origin_matches_host,
 )
 from .chat_typing import HIDDEN, Hidden, typing_audience
-from .events import send_event_from_socket
+from .events import EventMessage, EvictMessage, send_event_from_socket
 from .groups import credential_group, org_group, user_group
 
 logger = logging.getLogger(__name__)
@@ -119,7 +122,9 @@ def _redis_slot() -> asyncio.Semaphore:
 class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
     joined_groups: list[str]
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(
+        self, scope: SocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         """``AsyncConsumer.__call__`` with a channel-layer receive that
         survives Redis trouble.
 
@@ -134,6 +139,7 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
+        sources: list[Callable[[], Awaitable[object]]]
         if self.channel_layer is None:
             sources = [receive]
         else:
@@ -164,7 +170,7 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
             logger.info("websocket: cancelled while leaving; leaving in the background")
             raise
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
+    async def dispatch(self, message: dict[str, object]) -> None:
         """``AsyncConsumer.dispatch`` without its per-message
         ``aclose_old_connections()``, and with no exception left to end the
         consumer silently.
@@ -227,7 +233,7 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
             logger.warning("websocket: could not send the 1011 close", exc_info=True)
             raise StopConsumer() from None
 
-    async def _layer_receive(self) -> dict[str, Any]:
+    async def _layer_receive(self) -> dict[str, object]:
         delay = 0.05
         while True:
             try:
@@ -239,7 +245,9 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+    async def accept(
+        self, subprotocol: str | None = None, headers: Iterable[tuple[bytes, bytes]] | None = None
+    ) -> None:
         await super().accept(subprotocol=subprotocol, headers=headers)
         self._accepted = True
 
@@ -361,7 +369,7 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
             }
         )
 
-    async def websocket_receive(self, message: dict[str, Any]) -> None:
+    async def websocket_receive(self, message: dict[str, object]) -> None:
         """Every client frame: rate limit, then ``frames.decode`` (size,
         depth, JSON, schema), then the message's handler.
 
@@ -485,7 +493,7 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
 
     # --- server → client --------------------------------------------------------------
 
-    async def event_message(self, message: dict[str, Any]) -> None:
+    async def event_message(self, message: EventMessage) -> None:
         """A domain event from ``events``: forward its client shape, unless it
         is this user's own typing indicator or it names an audience (sent via
         the organization group) without this user, or the socket is closed."""
@@ -498,7 +506,7 @@ class TenantSocketConsumer(AsyncJsonWebsocketConsumer):
             return  # a large listed audience sent through the org group
         await self.send_json(message["event"])
 
-    async def socket_evict(self, message: dict[str, Any]) -> None:
+    async def socket_evict(self, message: EvictMessage) -> None:
         """Access lost (``receivers``): leave everything, then close."""
         if self.evicted or getattr(self, "_closed", False):
             return

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
@@ -32,6 +32,25 @@ from .publisher import publisher
 logger = logging.getLogger(__name__)
 
 
+class EventMessage(TypedDict):
+    """A domain event on the channel layer (handled by ``consumers.event_message``)."""
+
+    type: str  # "event.message"
+    event: dict[str, object]
+    #: The user whose sockets drop it (their own typing indicator).
+    exclude_user: NotRequired[str]
+    #: The listed audience of an event sent through the organization group.
+    only_users: NotRequired[list[str]]
+
+
+class EvictMessage(TypedDict):
+    """Close the sockets that receive it (``consumers.socket_evict``)."""
+
+    type: str  # "socket.evict"
+    code: int
+    reason: str
+
+
 @dataclass(frozen=True)
 class DomainEvent:
     """``{"type": "task", "op": "created", "data": {...}}`` for one organization."""
@@ -39,10 +58,10 @@ class DomainEvent:
     schema_name: str
     type: str
     op: str
-    data: dict[str, Any]
+    data: dict[str, object]
     user_ids: tuple[str, ...] | None = field(default=None)
 
-    def message(self) -> dict[str, Any]:
+    def message(self) -> dict[str, object]:
         """The client-facing shape (API.md, WebSocket section)."""
         return {"type": self.type, "op": self.op, "data": self.data}
 
@@ -51,7 +70,7 @@ _recorders: list[Callable[[DomainEvent], None]] = []
 
 
 def send_event_on_commit(
-    *, type: str, op: str, data: dict[str, Any], user_ids: Iterable[Any] | None = None
+    *, type: str, op: str, data: Mapping[str, object], user_ids: Iterable[object] | None = None
 ) -> None:
     """Emit ``type``/``op`` with ``data`` to the current organization after commit.
 
@@ -72,8 +91,8 @@ def send_event(
     schema_name: str,
     type: str,
     op: str,
-    data: dict[str, Any],
-    user_ids: Iterable[Any] | None = None,
+    data: Mapping[str, object],
+    user_ids: Iterable[object] | None = None,
 ) -> None:
     """Emit now, to the organization of ``schema_name``.
 
@@ -94,9 +113,9 @@ async def send_event_from_socket(
     schema_name: str,
     type: str,
     op: str,
-    data: dict[str, Any],
-    user_ids: Iterable[Any] | None = None,
-    exclude_user: Any = None,
+    data: dict[str, object],
+    user_ids: Iterable[object] | None = None,
+    exclude_user: str | None = None,
 ) -> None:
     """Emit from a consumer (typing, presence): nothing to commit, already on
     the event loop. ``exclude_user``'s sockets drop the event (typing is not
@@ -174,9 +193,9 @@ SEND_CONCURRENCY = 16
 
 
 async def _send_to_groups(
-    layer: BaseChannelLayer, groups: list[str], event: DomainEvent, exclude_user: Any = None
+    layer: BaseChannelLayer, groups: list[str], event: DomainEvent, exclude_user: str | None = None
 ) -> None:
-    message: dict[str, Any] = {"type": "event.message", "event": event.message()}
+    message: EventMessage = {"type": "event.message", "event": event.message()}
     if exclude_user is not None:
         message["exclude_user"] = str(exclude_user)
     if event.user_ids is not None and len(event.user_ids) > ORG_GROUP_AUDIENCE_THRESHOLD:
@@ -213,7 +232,7 @@ def evict_sockets(*, groups: list[str], code: int, reason: str) -> None:
     """Close every socket in ``groups`` now; never raises (logged)."""
     if not groups:
         return
-    message = {"type": "socket.evict", "code": code, "reason": reason}
+    message: EvictMessage = {"type": "socket.evict", "code": code, "reason": reason}
     try:
         layer = get_channel_layer()
         if layer is None:
@@ -223,12 +242,12 @@ def evict_sockets(*, groups: list[str], code: int, reason: str) -> None:
         logger.exception("socket eviction (%s) not sent to the channel layer", reason)
 
 
-async def _send_raw(layer: BaseChannelLayer, groups: list[str], message: dict[str, Any]) -> None:
+async def _send_raw(layer: BaseChannelLayer, groups: list[str], message: EvictMessage) -> None:
     for group in groups:
         try:
             await layer.group_send(group, message)
         except Exception:
-            logger.exception("message %s not sent to group %s", message.get("type"), group)
+            logger.exception("message %s not sent to group %s", message["type"], group)
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from apps.common.parsers import InputError, json_loads
 
@@ -64,7 +64,7 @@ def _invalid(message: str, *, message_type: str | None = None) -> FrameError:
 # --- JSON with bounds ----------------------------------------------------------------
 
 
-def loads_bounded(text: str, *, max_chars: int, max_depth: int) -> Any:
+def loads_bounded(text: str, *, max_chars: int, max_depth: int) -> object:
     """Untrusted JSON text → value, or ``ValueError``: more than
     ``max_chars`` characters are refused unread, then
     ``apps.common.parsers.json_loads`` reads it with ``max_depth`` (nesting
@@ -81,13 +81,13 @@ def loads_bounded(text: str, *, max_chars: int, max_depth: int) -> Any:
 # --- message schemas -----------------------------------------------------------------
 
 
-def _presence_state(value: Any) -> str:
+def _presence_state(value: object) -> str:
     if not isinstance(value, str) or value not in PRESENCE_STATES:
         raise _invalid("state is 'active' or 'away'.", message_type="presence.heartbeat")
     return value
 
 
-def _channel_id(value: Any) -> str:
+def _channel_id(value: object) -> str:
     # Only the canonical and the bare-hex forms; uuid.UUID also takes
     # "{...}" and "urn:uuid:..." which no client needs.
     if not isinstance(value, str) or len(value) not in (32, 36):
@@ -104,8 +104,8 @@ class MessageSchema:
     ``optional`` (with its default) map a field to the function that checks
     and normalizes its value (raising ``FrameError``)."""
 
-    required: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
-    optional: Mapping[str, tuple[Callable[[Any], Any], Any]] = field(default_factory=dict)
+    required: Mapping[str, Callable[[object], str]] = field(default_factory=dict)
+    optional: Mapping[str, tuple[Callable[[object], str], str]] = field(default_factory=dict)
 
 
 #: Everything a client may send. README "Client → server" documents the same.
@@ -121,10 +121,10 @@ class ClientMessage:
     """A validated client message: its ``type`` and normalized fields."""
 
     type: str
-    fields: Mapping[str, Any]
+    fields: Mapping[str, str]
 
 
-def decode(message: Mapping[str, Any]) -> ClientMessage:
+def decode(message: Mapping[str, object]) -> ClientMessage:
     """The ``websocket.receive`` ASGI message → ``ClientMessage``, or
     ``FrameError`` for anything else."""
     text = message.get("text")
@@ -157,7 +157,7 @@ def decode(message: Mapping[str, Any]) -> ClientMessage:
             f"Unknown field for {kind}; it takes: {', '.join(sorted(allowed))}.",
             message_type=kind,
         )
-    fields: dict[str, Any] = {}
+    fields: dict[str, str] = {}
     for name, check in schema.required.items():
         if name not in content:
             raise _invalid(f"{name} is required.", message_type=kind)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 
@@ -25,7 +25,7 @@ def _prefix() -> str:
     return _INVALID.sub("-", str(settings.NOVATIME_ENV_PREFIX))[:40]
 
 
-def _name(*parts: Any) -> str:
+def _name(*parts: object) -> str:
     prefix = _prefix()
     name = ".".join([prefix, *(_INVALID.sub("-", str(p)) for p in parts)])
     if len(name) <= MAX_GROUP_NAME_LENGTH:
@@ -39,7 +39,7 @@ def org_group(schema_name: str) -> str:
     return _name(schema_name, "org")
 
 
-def user_group(schema_name: str, user_id: Any) -> str:
+def user_group(schema_name: str, user_id: UUID | str) -> str:
     """The sockets of one user *in one organization* (a user with two
     organizations open has two unrelated groups)."""
     return _name(schema_name, "user", user_id)

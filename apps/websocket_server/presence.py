@@ -35,8 +35,10 @@ import logging
 import time
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, TypedDict
+from uuid import UUID
 
 import redis
 import redis.asyncio as aioredis
@@ -136,14 +138,16 @@ def _keys(schema_name: str, user_id: str) -> list[str]:
     ]
 
 
-def _args(now: float, socket: str, state: str, user_id: str) -> list[Any]:
+def _args(now: float, socket: str, state: str, user_id: str) -> list[str | float]:
     expires = now + SOCKET_TTL_SECONDS if state else 0
     return [now, socket, state, expires, user_id, SOCKET_TTL_SECONDS * 2, ANNOUNCED_TTL_SECONDS]
 
 
-def _change(user_id: str, result: list[Any]) -> PresenceChange:
+def _change(user_id: str, result: list[bytes | str | int]) -> PresenceChange:
     before, state, changed = (v.decode() if isinstance(v, bytes) else v for v in result)
-    return PresenceChange(user_id=user_id, before=before, state=state, changed=bool(int(changed)))
+    return PresenceChange(
+        user_id=user_id, before=str(before), state=str(state), changed=bool(int(changed))
+    )
 
 
 # --- async side (consumers) -----------------------------------------------------------
@@ -164,7 +168,7 @@ def _async_client() -> aioredis.Redis:
 
 
 async def socket_seen(
-    *, schema_name: str, user_id: Any, socket: str, state: str, now: float | None = None
+    *, schema_name: str, user_id: object, socket: str, state: str, now: float | None = None
 ) -> PresenceChange:
     """Record (or refresh) ``socket`` of ``user_id`` in ``state``."""
     assert state in STATES
@@ -176,7 +180,7 @@ async def socket_seen(
 
 
 async def socket_gone(
-    *, schema_name: str, user_id: Any, socket: str, now: float | None = None
+    *, schema_name: str, user_id: object, socket: str, now: float | None = None
 ) -> PresenceChange:
     """Forget ``socket`` (disconnect, eviction)."""
     user = str(user_id)
@@ -253,9 +257,17 @@ def _client() -> redis.Redis:
     return _sync_client
 
 
+class PresenceState(TypedDict):
+    """One member's presence, from their live socket entries."""
+
+    state: str
+    sockets: int
+    expires_at: float | None
+
+
 def states_of(
-    *, schema_name: str, user_ids: list[Any], now: float | None = None
-) -> dict[str, dict[str, Any]]:
+    *, schema_name: str, user_ids: Sequence[UUID | str], now: float | None = None
+) -> dict[str, PresenceState]:
     """``{user_id: {"state", "sockets", "expires_at"}}`` computed from the live
     socket entries (expired ones do not count, swept or not). One pipelined
     round trip for the whole page of users."""
@@ -264,7 +276,7 @@ def states_of(
     pipe = _client().pipeline(transaction=False)
     for user in users:
         pipe.hgetall(_key(schema_name, "sockets", user))
-    out = {}
+    out: dict[str, PresenceState] = {}
     for user, entries in zip(users, pipe.execute(), strict=True):
         state, latest, live = "offline", 0.0, 0
         for value in entries.values():

@@ -40,7 +40,6 @@ import queue
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from asgiref.sync import SyncToAsync
 
@@ -169,7 +168,7 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
 publisher = EventPublisher()
 
 
-def flush_after_task(**_: Any) -> None:
+def flush_after_task(**_: object) -> None:
     """Celery ``task_postrun`` receiver: the events a task emitted leave
     before the worker takes the next task (and before it could be killed)."""
     if not publisher.flush(TASK_FLUSH_SECONDS):

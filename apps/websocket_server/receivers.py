@@ -23,8 +23,11 @@ Nothing here may fail the caller's request: errors are logged.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from uuid import UUID
 
+from django.http import HttpRequest
+
+from apps.iam.models import User
 from apps.organizations.constants import READ_ONLY_STATUSES, MembershipStatus
 from apps.organizations.models import Membership, Organization
 
@@ -36,7 +39,11 @@ logger = logging.getLogger(__name__)
 
 
 def on_membership_changed(
-    sender: Any, organization_id: Any, user_id: Any = None, action: str = "", **kwargs: Any
+    sender: object,
+    organization_id: UUID,
+    user_id: UUID | None = None,
+    action: str = "",
+    **kwargs: object,
 ) -> None:
     try:
         organization = Organization.objects.filter(pk=organization_id).first()
@@ -75,7 +82,12 @@ def on_organization_status_changed(
     )
 
 
-def on_user_logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+def on_user_logged_out(
+    sender: object,
+    request: HttpRequest | None = None,
+    user: User | None = None,
+    **kwargs: object,
+) -> None:
     try:
         groups = [credential_group(c) for c in credential_ids(request)] if request else []
         evict_sockets(groups=groups, code=CLOSE_NOT_AUTHENTICATED, reason="logged_out")

@@ -7,14 +7,18 @@ so the readers skip ``presence`` unless asked for it.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, TypeVar
+from uuid import UUID
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
+
+from apps.iam.models import User
 
 #: Hosts of the session tenants (``tenant``: acme, ``other_tenant``: globex).
 ACME = "acme.localhost"
@@ -24,7 +28,14 @@ RECEIVE_TIMEOUT = 3  # generous upper bound for something that should arrive
 NOTHING_TIMEOUT = 0.3  # how long "receives nothing" waits
 SKIP = ("presence",)
 
-_SAME = object()
+
+class _Origin(enum.Enum):
+    SAME = "same"
+
+
+#: ``connect``'s default Origin: the host's own.
+_SAME: Literal[_Origin.SAME] = _Origin.SAME
+_T = TypeVar("_T")
 
 
 def headers(host: str, cookie: str | None, origin: str | None) -> list[tuple[bytes, bytes]]:
@@ -37,7 +48,11 @@ def headers(host: str, cookie: str | None, origin: str | None) -> list[tuple[byt
 
 
 async def connect(
-    host: str, cookie: str | None = None, *, origin: Any = _SAME, query: str = ""
+    host: str,
+    cookie: str | None = None,
+    *,
+    origin: str | Literal[_Origin.SAME] | None = _SAME,
+    query: str = "",
 ) -> tuple[bool, WebsocketCommunicator]:
     from config.asgi import application
 
@@ -48,7 +63,7 @@ async def connect(
     return connected, communicator
 
 
-def cookie_for(user: Any, host: str = "acme.localhost") -> str:
+def cookie_for(user: User, host: str = "acme.localhost") -> str:
     client = Client(HTTP_HOST=host)
     client.force_login(user)
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
@@ -112,7 +127,9 @@ async def close_code(communicator: WebsocketCommunicator) -> int:
             return output.get("code", 1000)
 
 
-async def open_sockets(sockets: dict[str, tuple[str, str | None]]) -> dict[str, Any]:
+async def open_sockets(
+    sockets: dict[str, tuple[str, str | None]],
+) -> dict[str, WebsocketCommunicator]:
     """``{name: (host, cookie)}`` → ``{name: communicator}``, all connected,
     with the presence chatter of the connects drained."""
     out = {}
@@ -130,7 +147,7 @@ DRAIN_TIMEOUT = 1.0
 
 
 async def drain_each(
-    communicators: dict[str, Any], *, skip: tuple[str, ...] = SKIP
+    communicators: dict[str, WebsocketCommunicator], *, skip: tuple[str, ...] = SKIP
 ) -> dict[str, list[dict[str, Any]]]:
     """Every message (minus ``skip`` types) each socket got until silence
     (all sockets drained concurrently)."""
@@ -146,12 +163,12 @@ async def drain_each(
     }
 
 
-async def close_all(communicators: dict[str, Any]) -> None:
+async def close_all(communicators: dict[str, WebsocketCommunicator]) -> None:
     for communicator in communicators.values():
         await communicator.disconnect()
 
 
-async def acookie(user: Any, host: str = "acme.localhost") -> str:
+async def acookie(user: User, host: str = "acme.localhost") -> str:
     """``cookie_for`` from async code (it writes a session)."""
     from channels.db import database_sync_to_async
 
@@ -185,7 +202,7 @@ async def presence_until(
     return seen, float("inf")
 
 
-async def socket_channels(schema_name: str, user_id: Any) -> list[str]:
+async def socket_channels(schema_name: str, user_id: UUID | str) -> list[str]:
     """The channel names of ``user_id``'s live sockets in the organization,
     read from presence (each socket's entry is keyed by its channel name), so
     a test can address one socket of several through the channel layer."""
@@ -197,14 +214,14 @@ async def socket_channels(schema_name: str, user_id: Any) -> list[str]:
 
 
 def run_with_sockets(
-    sockets: dict[str, tuple[str, str | None]], action: Callable[[], Any]
-) -> tuple[Any, dict[str, list[dict[str, Any]]]]:
+    sockets: dict[str, tuple[str, str | None]], action: Callable[[], _T]
+) -> tuple[_T, dict[str, list[dict[str, Any]]]]:
     """Open the sockets (``{name: (host, cookie)}``), run ``action`` (sync, on
     the test's database connection), return its result and what each socket
     received (presence chatter excluded)."""
 
     @async_to_sync
-    async def scenario() -> tuple[Any, dict[str, list[dict[str, Any]]]]:
+    async def scenario() -> tuple[_T, dict[str, list[dict[str, Any]]]]:
         communicators = await open_sockets(sockets)
         try:
             result = await database_sync_to_async(action)()
@@ -217,7 +234,7 @@ def run_with_sockets(
 
 def expect_on_sockets(
     sockets: dict[str, tuple[str, str | None]],
-    action: Callable[[], Any],
+    action: Callable[[], object],
     expect: dict[str, bool],
 ) -> dict[str, Any]:
     """Open ``{name: (host, cookie)}``, run ``action`` (sync, on the test's
