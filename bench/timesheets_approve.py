@@ -137,6 +137,7 @@ def main() -> None:
     with Timer() as load_timer:
         data = load(org, args.members, args.per_member, args.entries)
     owner = Membership.objects.get(organization=org, role="owner")
+    big_membership = Membership.objects.get(organization=org, user=data["big"])
     gc.freeze()  # as config/asgi.py does in every server process
 
     client = Client(HTTP_HOST="sheets.localhost")
@@ -147,11 +148,9 @@ def main() -> None:
         with tenant_context(org):
             sheet = Timesheet.objects.get(pk=sheet_id)
             if sheet.status == "approved":
-                services.timesheet_reopen(
-                    timesheet=sheet, approver_membership=owner, reason="bench"
-                )
+                services.timesheet_reopen(timesheet=sheet, actor=owner, reason="bench")
             if sheet.status != "submitted":
-                services.timesheet_submit(timesheet=sheet, actor_id=data["big"].pk)
+                services.timesheet_submit(timesheet=sheet, actor=big_membership)
 
     approve_times, approve_db, approve_counts, approve_cpu = [], [], set(), []
     for i in range(args.requests + 5):

@@ -43,19 +43,19 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Combinable, RawSQL
 from django.db.models.functions import Cast, Coalesce, Greatest, TruncDate
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
 from apps.common.errors import ApplicationError
 from apps.common.parsers import find_bad_text
-from apps.time_entries.locks import user_time_lock
+from apps.organizations.models import Organization
+from apps.time_entries.locking import locking_timesheets, user_time_lock
 from apps.time_entries.models import TimeEntry
 from apps.time_entries.services import MAX_TAGS, timer_stop
 from apps.timesheets.constants import TimesheetStatus
 from apps.timesheets.models import Timesheet
-from apps.timesheets.selectors import locking_timesheets
 from apps.timesheets.services import timesheet_submit
 from apps.websocket_server.events import send_event_on_commit
 from tenants.db import current_tenant
@@ -78,14 +78,14 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 # --- parameters ------------------------------------------------------------------------
 
 
-def _int(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+def _int(params: dict[str, object], name: str, default: int, low: int, high: int) -> int:
     value = params.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValidationError({"params": [f"{name}: an integer from {low} to {high}."]})
     return value
 
 
-def _text(params: dict[str, Any], name: str, max_length: int) -> str:
+def _text(params: dict[str, object], name: str, max_length: int) -> str:
     value = params.get(name)
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > max_length:
         raise ValidationError({"params": [f"{name}: a text of 1 to {max_length} characters."]})
@@ -94,7 +94,7 @@ def _text(params: dict[str, Any], name: str, max_length: int) -> str:
     return value.strip()
 
 
-def clean_params(kind: str, params: Any) -> dict[str, Any]:
+def clean_params(kind: str, params: object) -> dict[str, object]:
     """The validated, normalised params of a rule of ``kind`` (400 on bad input,
     unknown keys included: a typo must not silently become a default)."""
     if not isinstance(params, dict):
@@ -172,7 +172,7 @@ class Outcome:
     cursor: uuid.UUID | None = None
 
 
-def _org_tz(organization: Any) -> zoneinfo.ZoneInfo:
+def _org_tz(organization: Organization) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(organization.timezone)
 
 
@@ -198,7 +198,7 @@ def _batch(
     return rows, (rows[-1][0] if rows else None)
 
 
-def _at_time_zone(expression: Any, tz: str) -> Func:
+def _at_time_zone(expression: str | Combinable, tz: str) -> Func:
     """``expression AT TIME ZONE tz``: a timestamptz as the wall clock there,
     or a wall-clock timestamp as the instant it is there."""
     return Func(
@@ -231,7 +231,7 @@ def next_local_time(expression: str, *, tz: str, at: datetime.time) -> Func:
     return _at_time_zone(wall_clock, tz)
 
 
-def _stop_timer(entry_id: Any, user_id: Any, at: datetime.datetime) -> bool:
+def _stop_timer(entry_id: uuid.UUID, user_id: uuid.UUID, at: datetime.datetime) -> bool:
     """Stop ``entry_id`` at ``at`` if it is still the user's running timer
     (checked under the user's time lock, which ``timer_stop`` takes again:
     advisory locks are re-entrant within a transaction)."""
@@ -289,12 +289,12 @@ def run_auto_stop(
     return Outcome(len(stopped), {"stopped": stopped, "skipped": skipped}, next_cursor)
 
 
-def _submit(timesheet_id: Any, comment: str) -> bool:
+def _submit(timesheet_id: uuid.UUID, comment: str) -> bool:
     with transaction.atomic():
         sheet = Timesheet.objects.filter(pk=timesheet_id, status=TimesheetStatus.DRAFT).first()
         if sheet is None:
             return False
-        timesheet_submit(timesheet=sheet, actor_id=None, comment=comment)
+        timesheet_submit(timesheet=sheet, actor=None, comment=comment)
         return True
 
 
@@ -380,7 +380,7 @@ def run_remind_missing_days(
         .order_by("user_id")
         .values_list("user_id", *flags)[:RUN_BATCH]
     )
-    missing: dict[Any, list[datetime.date]] = {
+    missing: dict[uuid.UUID, list[datetime.date]] = {
         user_id: [day for day, flag in zip(days, row, strict=True) if flag]
         for user_id, *row in rows
     }

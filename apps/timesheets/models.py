@@ -3,9 +3,9 @@
 One sheet per user and period. The period boundaries are dates in the
 organization's timezone (see :mod:`apps.timesheets.periods`). While a sheet
 is submitted or approved, the time entries of its user and period are
-read-only: :func:`apps.timesheets.selectors.locking_timesheet` is the single
+read-only: :func:`apps.time_entries.locking.locking_timesheet` is the single
 check every entry write path calls, under the per-user time lock
-(:func:`apps.time_entries.locks.user_time_lock`) that approvals take too.
+(:func:`apps.time_entries.locking.user_time_lock`) that approvals take too.
 """
 
 from __future__ import annotations

@@ -10,12 +10,18 @@ from __future__ import annotations
 import calendar
 import datetime
 import zoneinfo
-from typing import Any
+from typing import TYPE_CHECKING
 
+from apps.common.errors import field_error
 from apps.organizations.constants import TimesheetPeriod
 
+if TYPE_CHECKING:
+    from apps.organizations.models import Organization
 
-def period_bounds(organization: Any, day: datetime.date) -> tuple[datetime.date, datetime.date]:
+
+def period_bounds(
+    organization: Organization, day: datetime.date
+) -> tuple[datetime.date, datetime.date]:
     """The period (first day, inclusive last day) that contains ``day``."""
     kind = organization.timesheet_period
     if kind == TimesheetPeriod.MONTHLY:
@@ -31,18 +37,35 @@ def period_bounds(organization: Any, day: datetime.date) -> tuple[datetime.date,
     return start, start + datetime.timedelta(days=6)
 
 
-def is_period_start(organization: Any, day: datetime.date) -> bool:
+def aligned_period(
+    organization: Organization, period_start: datetime.date
+) -> tuple[datetime.date, datetime.date]:
+    """The period that starts on ``period_start``, or 400 ``period_not_aligned``
+    (with ``fields.period_start``) when no period of the organization starts
+    that day."""
+    start, end = period_bounds(organization, period_start)
+    if start != period_start:
+        raise field_error(
+            "period_start",
+            f"Periods of this organization start on {start.isoformat()}, "
+            f"not {period_start.isoformat()}.",
+            code="period_not_aligned",
+        )
+    return start, end
+
+
+def is_period_start(organization: Organization, day: datetime.date) -> bool:
     """Whether ``day`` is the first day of one of the organization's periods."""
     return period_bounds(organization, day)[0] == day
 
 
-def local_date(organization: Any, moment: datetime.datetime) -> datetime.date:
+def local_date(organization: Organization, moment: datetime.datetime) -> datetime.date:
     """The calendar date of ``moment`` in the organization's timezone."""
     return moment.astimezone(zoneinfo.ZoneInfo(organization.timezone)).date()
 
 
 def period_range_utc(
-    organization: Any, start: datetime.date, end: datetime.date
+    organization: Organization, start: datetime.date, end: datetime.date
 ) -> tuple[datetime.datetime, datetime.datetime]:
     """The half-open instant range [start 00:00, end+1 00:00) in the org's timezone."""
     tz = zoneinfo.ZoneInfo(organization.timezone)

@@ -13,11 +13,12 @@ period its start falls in, in the organization's timezone.
 from __future__ import annotations
 
 import datetime
+import uuid
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import (
     BigIntegerField,
@@ -26,6 +27,7 @@ from django.db.models import (
     DateTimeField,
     ExpressionWrapper,
     F,
+    Field,
     Func,
     OuterRef,
     Q,
@@ -34,12 +36,14 @@ from django.db.models import (
     Sum,
     Value,
 )
+from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
 from apps.organizations.constants import MembershipStatus
-from apps.organizations.permissions import role_has
+from apps.organizations.models import Membership
+from apps.organizations.permissions import may
 from apps.time_entries.money import (
     currency_totals,
     entry_currency_expression,
@@ -51,6 +55,9 @@ from tenants.db import current_tenant
 from .constants import TimesheetStatus
 from .models import Timesheet, TimesheetEvent
 from .periods import local_date, period_bounds, period_range_utc
+
+if TYPE_CHECKING:
+    from apps.time_entries.models import TimeEntry
 
 #: Working days for the gap / missing-day flags (Monday=0 … Friday=4).
 WORKING_WEEKDAYS = frozenset(range(5))
@@ -71,7 +78,7 @@ class LocalDayStart(Func):
     output_field = DateTimeField()
 
 
-def _day_after(expression: Any) -> ExpressionWrapper:
+def _day_after(expression: Combinable) -> ExpressionWrapper:
     return ExpressionWrapper(expression + Value(1), output_field=DateField())
 
 
@@ -81,7 +88,9 @@ def _entries_model() -> Any:
     return TimeEntry
 
 
-def _period_entries(*, user_ref: Any, start_ref: Any, end_ref: Any, tz: str) -> QuerySet[Any]:
+def _period_entries(
+    *, user_ref: Combinable, start_ref: Combinable, end_ref: Combinable, tz: str
+) -> QuerySet[TimeEntry]:
     """Live entries of ``user_ref`` starting in [start_ref, end_ref] (local days)."""
     return _entries_model().objects.filter(
         user_id=user_ref,
@@ -90,7 +99,9 @@ def _period_entries(*, user_ref: Any, start_ref: Any, end_ref: Any, tz: str) -> 
     )
 
 
-def _sum_subquery(entries: QuerySet[Any], column: str, output: Any, **filters: Any) -> Subquery:
+def _sum_subquery(
+    entries: QuerySet[TimeEntry], column: str, output: Field, **filters: object
+) -> Subquery:
     """``SUM(column)`` over ``entries`` (one row: grouped by a constant)."""
     rows = (
         entries.filter(**filters)
@@ -106,12 +117,12 @@ def _sum_subquery(entries: QuerySet[Any], column: str, output: Any, **filters: A
 # --- lists and access ---------------------------------------------------------------
 
 
-def sees_all_timesheets(membership: Any) -> bool:
-    return role_has(membership.role, "timesheets.approve")
+def sees_all_timesheets(actor: Membership) -> bool:
+    return may(actor, "timesheets.approve")
 
 
-def timesheet_list(*, membership: Any) -> QuerySet[Timesheet]:
-    """Sheets ``membership`` may see, with ``total_seconds`` (the approved
+def timesheet_list(*, actor: Membership) -> QuerySet[Timesheet]:
+    """Sheets ``actor`` may see, with ``total_seconds`` (the approved
     snapshot once approved, else the live sum of the period's entries)."""
     tz = current_tenant().timezone
     live = _period_entries(
@@ -128,14 +139,14 @@ def timesheet_list(*, membership: Any) -> QuerySet[Timesheet]:
             output_field=BigIntegerField(),
         )
     )
-    if not sees_all_timesheets(membership):
-        queryset = queryset.filter(user_id=membership.user_id)
+    if not sees_all_timesheets(actor):
+        queryset = queryset.filter(user_id=actor.user_id)
     return queryset.order_by("-period_start", "user_id", "id")
 
 
-def timesheet_get_for_member(*, membership: Any, timesheet_id: Any) -> Timesheet:
-    """The sheet if ``membership`` may see it; else 404."""
-    sheet = timesheet_list(membership=membership).filter(pk=timesheet_id).first()
+def timesheet_get_for_member(*, actor: Membership, timesheet_id: uuid.UUID | str) -> Timesheet:
+    """The sheet if ``actor`` may see it; else 404."""
+    sheet = timesheet_list(actor=actor).filter(pk=timesheet_id).first()
     if sheet is None:
         raise Http404("No such timesheet.")
     return sheet
@@ -160,9 +171,7 @@ class TimesheetDetail:
     flags: dict[str, Any] = field(default_factory=dict)
 
 
-def _expected_seconds_per_day(user_id: Any) -> int | None:
-    from apps.organizations.models import Membership
-
+def _expected_seconds_per_day(user_id: uuid.UUID) -> int | None:
     hours = (
         Membership.objects.filter(
             organization_id=current_tenant().pk, user_id=user_id, status=MembershipStatus.ACTIVE
@@ -287,9 +296,9 @@ def timesheet_overview(
     *,
     period_start: datetime.date,
     status: str | None = None,
-    user_id: Any = None,
-    project_id: Any = None,
-) -> QuerySet[Any]:
+    user_id: uuid.UUID | None = None,
+    project_id: uuid.UUID | None = None,
+) -> QuerySet[Membership]:
     """Active members of the organization for one period, filtered, ready to
     page (the user joined). Complete a page with :func:`overview_page`.
 
@@ -298,7 +307,6 @@ def timesheet_overview(
     correlated subquery in the same statement. ``project_id`` keeps members
     of that project; ``status`` ``missing`` keeps members without a sheet.
     """
-    from apps.organizations.models import Membership
     from apps.projects.models import ProjectMember
 
     org = current_tenant()
@@ -372,7 +380,7 @@ def overview_page(*, memberships: list[Any], period_start: datetime.date) -> lis
     return memberships
 
 
-def timesheet_export_entries(*, period_start: datetime.date) -> QuerySet[Any]:
+def timesheet_export_entries(*, period_start: datetime.date) -> QuerySet[TimeEntry]:
     """Entries of the approved sheets of one period, for payroll/invoicing
     (locked, so they match the sheets' approval snapshots)."""
     return (

@@ -4,7 +4,7 @@
 ``timesheets.reminders_for_tenant`` per organization that is a customer and
 may be written to; tenant-schemas-celery carries the schema in the message,
 so each run sees exactly one organization and a slow one delays no other.
-Both are idempotent (see :func:`apps.timesheets.services.timesheet_reminders_run`).
+Both are idempotent (see :func:`apps.timesheets.reminders.timesheet_reminders_run`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def reminders_all_tenants() -> int:
 @shared_task(name="timesheets.reminders_for_tenant", ignore_result=True)
 def reminders_for_tenant() -> dict[str, int]:
     """Reminders and auto-submission for the current tenant's closed period."""
-    from .services import timesheet_reminders_run
+    from .reminders import timesheet_reminders_run
 
     stats = timesheet_reminders_run()  # one transaction per sheet: locks stay short
     logger.info("timesheet reminders: %s", stats)

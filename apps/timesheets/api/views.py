@@ -10,27 +10,26 @@ projects, admin-only reopen) are enforced by the services.
 
 from __future__ import annotations
 
-import csv
-import datetime
-import io
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
-from apps.common.errors import field_error
+from apps.common.openapi import error_responses
 from apps.organizations.models import Membership
-from apps.organizations.permissions import IsOrganizationMember, request_membership, role_has
-from apps.time_entries.money import may_view_money, project_currency
-from apps.timesheets import periods, selectors, services
+from apps.organizations.permissions import IsOrganizationMember, may, request_membership
+from apps.time_entries.money import may_view_money
+from apps.timesheets import exports, periods, selectors, services
 from apps.timesheets.models import Timesheet
 from tenants.db import current_tenant
 
@@ -66,38 +65,17 @@ ACTION_PERMISSIONS = {
 }
 
 
-def _errors(*codes: str) -> dict[int, OpenApiResponse]:
-    """Documented error responses: ``{status: description with the codes}``."""
-    by_status: dict[int, list[str]] = {}
-    table = {
-        "invalid": 400,
-        "period_not_aligned": 400,
-        "comment_required": 400,
-        "reason_required": 400,
-        "role_required": 403,
-        "not_a_member": 403,
-        "self_approval": 403,
-        "not_sheet_approver": 403,
-        "not_sheet_owner": 403,
-        "not_found": 404,
-        "invalid_transition": 409,
-        "timer_running": 409,
-        "period_overlaps": 409,
-    }
-    for code in codes:
-        by_status.setdefault(table[code], []).append(code)
-    return {
-        code_status: OpenApiResponse(description="Error codes: " + ", ".join(names))
-        for code_status, names in by_status.items()
-    }
-
-
-def _aligned_period(period_start: datetime.date) -> tuple[datetime.date, datetime.date]:
-    start, end = periods.period_bounds(current_tenant(), period_start)
-    if start != period_start:
-        message = f"Periods of this organization start on {start.isoformat()}."
-        raise field_error("period_start", message, code="period_not_aligned")
-    return start, end
+#: Refusals of ``IsOrganizationMember`` (every action here).
+_MEMBER_ERRORS = ("not_a_member", "two_factor_required", "role_required")
+#: Bad input, also the kinds refused before any view runs (apps/common/README.md).
+_INPUT_ERRORS = (
+    "invalid",
+    "parse_error",
+    "json_too_deep",
+    "invalid_characters",
+    "too_many_fields",
+    "date_out_of_range",
+)
 
 
 class TimesheetViewSet(
@@ -126,11 +104,11 @@ class TimesheetViewSet(
         return membership
 
     def get_queryset(self) -> QuerySet[Timesheet]:
-        return selectors.timesheet_list(membership=self.membership)
+        return selectors.timesheet_list(actor=self.membership)
 
     def get_object(self) -> Timesheet:
         return selectors.timesheet_get_for_member(
-            membership=self.membership, timesheet_id=self.kwargs["pk"]
+            actor=self.membership, timesheet_id=self.kwargs["pk"]
         )
 
     def _can_view_rates(self) -> bool:
@@ -140,7 +118,7 @@ class TimesheetViewSet(
         membership = request_membership(self.request)
         if membership is None:
             return False
-        sees_all = role_has(membership.role, "entries.view_all")
+        sees_all = may(membership, "entries.view_all")
         return may_view_money(
             membership=membership, owner_ids=None if sees_all else [membership.user_id]
         )
@@ -153,26 +131,25 @@ class TimesheetViewSet(
         }
 
     def _sheet_response(self, sheet: Timesheet, code: int = status.HTTP_200_OK) -> Response:
-        fresh = selectors.timesheet_get_for_member(
-            membership=self.membership, timesheet_id=sheet.pk
-        )
+        fresh = selectors.timesheet_get_for_member(actor=self.membership, timesheet_id=sheet.pk)
         serializer = TimesheetSerializer(fresh, context=self.get_serializer_context())
         return Response(serializer.data, status=code)
 
     def _transition(
-        self, request: Request, body_class: type[Any], service: Any, **actor: Any
+        self, request: Request, body_class: type[Serializer], service: Callable[..., Timesheet]
     ) -> Response:
         """Validate the body, run the ``service`` transition on the URL's sheet
-        with ``actor`` plus the body's fields, and answer with the fresh sheet:
-        the five transition actions differ only in these three arguments."""
+        with the caller as ``actor`` plus the body's fields, and answer with
+        the fresh sheet: the five transition actions differ only in these two
+        arguments."""
         body = body_class(data=request.data)
         body.is_valid(raise_exception=True)
-        sheet = service(timesheet=self.get_object(), **actor, **body.validated_data)
+        sheet = service(timesheet=self.get_object(), actor=self.membership, **body.validated_data)
         return self._sheet_response(sheet)
 
     @extend_schema(
         request=None,
-        responses={200: TimesheetDetailSchemaSerializer, **_errors("not_found")},
+        responses={200: TimesheetDetailSchemaSerializer, **error_responses("not_found")},
     )
     def retrieve(self, request: Request, pk: UUID | None = None) -> Response:
         """The sheet with its entries, daily/project/billable totals, flags and
@@ -187,7 +164,9 @@ class TimesheetViewSet(
         responses={
             201: TimesheetSerializer,
             200: TimesheetSerializer,
-            **_errors("invalid", "period_not_aligned", "role_required", "period_overlaps"),
+            **error_responses(
+                *_INPUT_ERRORS, "period_not_aligned", *_MEMBER_ERRORS, "period_overlaps"
+            ),
         },
     )
     def create(self, request: Request) -> Response:
@@ -205,42 +184,40 @@ class TimesheetViewSet(
         request=TransitionSerializer,
         responses={
             200: TimesheetSerializer,
-            **_errors("not_sheet_owner", "not_found", "invalid_transition", "timer_running"),
+            **error_responses(
+                *_MEMBER_ERRORS,
+                "not_sheet_owner",
+                "not_found",
+                "invalid_transition",
+                "timer_running",
+            ),
         },
     )
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: UUID | None = None) -> Response:
         """draft|rejected → submitted (the owner; no running timer in the period)."""
-        return self._transition(
-            request,
-            TransitionSerializer,
-            services.timesheet_submit,
-            actor_id=self.membership.user_id,
-        )
+        return self._transition(request, TransitionSerializer, services.timesheet_submit)
 
     @extend_schema(
         request=TransitionSerializer,
         responses={
             200: TimesheetSerializer,
-            **_errors("not_sheet_owner", "not_found", "invalid_transition"),
+            **error_responses(
+                *_MEMBER_ERRORS, "not_sheet_owner", "not_found", "invalid_transition"
+            ),
         },
     )
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: UUID | None = None) -> Response:
         """submitted → draft (the owner)."""
-        return self._transition(
-            request,
-            TransitionSerializer,
-            services.timesheet_withdraw,
-            actor_id=self.membership.user_id,
-        )
+        return self._transition(request, TransitionSerializer, services.timesheet_withdraw)
 
     @extend_schema(
         request=TransitionSerializer,
         responses={
             200: TimesheetSerializer,
-            **_errors(
-                "role_required",
+            **error_responses(
+                *_MEMBER_ERRORS,
                 "self_approval",
                 "not_sheet_approver",
                 "not_found",
@@ -251,20 +228,16 @@ class TimesheetViewSet(
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: UUID | None = None) -> Response:
         """submitted → approved (manager+, not one's own sheet); snapshots the totals."""
-        return self._transition(
-            request,
-            TransitionSerializer,
-            services.timesheet_approve,
-            approver_membership=self.membership,
-        )
+        return self._transition(request, TransitionSerializer, services.timesheet_approve)
 
     @extend_schema(
         request=RejectSerializer,
         responses={
             200: TimesheetSerializer,
-            **_errors(
+            **error_responses(
+                *_INPUT_ERRORS,
                 "comment_required",
-                "role_required",
+                *_MEMBER_ERRORS,
                 "self_approval",
                 "not_sheet_approver",
                 "not_found",
@@ -275,33 +248,32 @@ class TimesheetViewSet(
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: UUID | None = None) -> Response:
         """submitted → rejected with a required ``comment``."""
-        return self._transition(
-            request,
-            RejectSerializer,
-            services.timesheet_reject,
-            approver_membership=self.membership,
-        )
+        return self._transition(request, RejectSerializer, services.timesheet_reject)
 
     @extend_schema(
         request=ReopenSerializer,
         responses={
             200: TimesheetSerializer,
-            **_errors("reason_required", "role_required", "not_found", "invalid_transition"),
+            **error_responses(
+                *_INPUT_ERRORS,
+                "reason_required",
+                *_MEMBER_ERRORS,
+                "not_found",
+                "invalid_transition",
+            ),
         },
     )
     @action(detail=True, methods=["post"])
     def reopen(self, request: Request, pk: UUID | None = None) -> Response:
         """approved → draft (admin+) with a required ``reason``; clears the snapshot."""
-        return self._transition(
-            request,
-            ReopenSerializer,
-            services.timesheet_reopen,
-            approver_membership=self.membership,
-        )
+        return self._transition(request, ReopenSerializer, services.timesheet_reopen)
 
     @extend_schema(
         request=BulkApproveSerializer,
-        responses={200: BulkApproveResponseSerializer, **_errors("invalid", "role_required")},
+        responses={
+            200: BulkApproveResponseSerializer,
+            **error_responses(*_INPUT_ERRORS, *_MEMBER_ERRORS),
+        },
     )
     @action(detail=False, methods=["post"], url_path="bulk-approve")
     def bulk_approve(self, request: Request) -> Response:
@@ -310,7 +282,7 @@ class TimesheetViewSet(
         body.is_valid(raise_exception=True)
         results = services.timesheet_bulk_approve(
             timesheet_ids=body.validated_data["ids"],
-            approver_membership=self.membership,
+            actor=self.membership,
             comment=body.validated_data["comment"],
         )
         approved = sum(1 for r in results if r["ok"])
@@ -322,7 +294,9 @@ class TimesheetViewSet(
         parameters=[OverviewQuerySerializer],
         responses={
             200: OverviewRowSerializer(many=True),
-            **_errors("invalid", "period_not_aligned", "role_required"),
+            **error_responses(
+                *_INPUT_ERRORS, "period_not_aligned", "page_out_of_range", *_MEMBER_ERRORS
+            ),
         },
     )
     @action(detail=False, methods=["get"])
@@ -333,7 +307,7 @@ class TimesheetViewSet(
         query = OverviewQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        start, _ = _aligned_period(params["period_start"])
+        start, _ = periods.aligned_period(current_tenant(), params["period_start"])
         rows = selectors.timesheet_overview(
             period_start=start,
             status=params.get("status") or None,
@@ -346,7 +320,9 @@ class TimesheetViewSet(
         data = OverviewRowSerializer(page, many=True, context=self.get_serializer_context()).data
         return self.get_paginated_response(data)
 
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
         # ``?format=csv`` of the export is our parameter, not DRF's renderer
         # override: answer (and err) in JSON, the export builds its own file.
         if getattr(self, "action", None) == "export":
@@ -361,7 +337,7 @@ class TimesheetViewSet(
                 200,
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             ): OpenApiTypes.BINARY,
-            **_errors("invalid", "period_not_aligned", "role_required"),
+            **error_responses(*_INPUT_ERRORS, "period_not_aligned", *_MEMBER_ERRORS),
         },
     )
     @action(detail=False, methods=["get"])
@@ -370,108 +346,16 @@ class TimesheetViewSet(
         for payroll and invoicing."""
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        start, end = _aligned_period(query.validated_data["period_start"])
-        rows = _export_rows(
+        start, end = periods.aligned_period(current_tenant(), query.validated_data["period_start"])
+        rows = exports.export_rows(
             selectors.timesheet_export_entries(period_start=start),
             show_money=self._can_view_rates(),
         )
-        name = f"timesheets-{start.isoformat()}-{end.isoformat()}"
-        if query.validated_data["format"] == "xlsx":
-            return _xlsx_response(rows, name)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerows(rows)
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-        return response
-
-
-EXPORT_HEADER = [
-    "user_id",
-    "email",
-    "name",
-    "date",
-    "started_at",
-    "ended_at",
-    "client",
-    "project",
-    "task",
-    "description",
-    "billable",
-    "duration_seconds",
-    "hours",
-    "hourly_rate",
-    "amount",
-    "currency",
-]
-#: Columns left out when the caller may not see money (the one money rule).
-_MONEY_COLUMNS = ("hourly_rate", "amount", "currency")
-
-
-def _safe_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in user text (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def _export_rows(queryset: QuerySet[Any], *, show_money: bool) -> list[list[Any]]:
-    """Header plus one row per entry; users are looked up in one query. Each
-    amount is in the row's ``currency`` (its project's); without
-    ``show_money`` the money columns are left out."""
-    entries = list(queryset)
-    users = {
-        m.user_id: m.user
-        for m in Membership.objects.filter(
-            organization_id=current_tenant().pk, user_id__in={e.user_id for e in entries}
-        ).select_related("user")
-    }
-    org = current_tenant()
-    rows: list[list[Any]] = [EXPORT_HEADER]
-    for entry in entries:
-        user = users.get(entry.user_id)
-        seconds = entry.duration_seconds or 0
-        rows.append(
-            [
-                str(entry.user_id),
-                user.email if user else "",
-                _safe_cell(f"{user.first_name} {user.last_name}".strip() if user else ""),
-                periods.local_date(org, entry.started_at).isoformat(),
-                entry.started_at.isoformat(),
-                entry.ended_at.isoformat() if entry.ended_at else "",
-                _safe_cell(entry.project.client.name if entry.project.client_id else ""),
-                _safe_cell(entry.project.name),
-                _safe_cell(entry.task.title if entry.task_id else ""),
-                _safe_cell(entry.description),
-                "yes" if entry.billable else "no",
-                seconds,
-                f"{seconds / 3600:.2f}",
-                "" if entry.hourly_rate is None else str(entry.hourly_rate),
-                "" if entry.amount is None else str(entry.amount),
-                project_currency(entry.project, default=str(org.currency)),
-            ]
+        return exports.export_file(
+            rows,
+            name=f"timesheets-{start.isoformat()}-{end.isoformat()}",
+            file_format=query.validated_data["format"],
         )
-    if not show_money:
-        keep = [i for i, name in enumerate(EXPORT_HEADER) if name not in _MONEY_COLUMNS]
-        rows = [[row[i] for i in keep] for row in rows]
-    return rows
-
-
-def _xlsx_response(rows: list[list[Any]], name: str) -> HttpResponse:
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Approved time")
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    response = HttpResponse(
-        buffer.getvalue(),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
-    response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
-    return response
 
 
 __all__ = ["TimesheetViewSet"]

@@ -117,7 +117,7 @@ def _race(blocker: Any, tenant: Any, world: dict[str, Any]) -> dict[str, Any]:
                         if k % 5 == 4:  # now and then a new entry in the editor's slot
                             start = _slot(i) + datetime.timedelta(minutes=40 + k)
                             entry_services.entry_create(
-                                membership=world["member"],
+                                actor=world["member"],
                                 data={
                                     "project": world["project"].pk,
                                     "started_at": start,
@@ -126,7 +126,7 @@ def _race(blocker: Any, tenant: Any, world: dict[str, Any]) -> dict[str, Any]:
                             )
                         else:
                             entry_services.entry_update(
-                                membership=world["member"],
+                                actor=world["member"],
                                 entry=entry,
                                 data={"ended_at": _slot(i) + datetime.timedelta(minutes=11 + k)},
                             )
@@ -144,8 +144,8 @@ def _race(blocker: Any, tenant: Any, world: dict[str, Any]) -> dict[str, Any]:
                 barrier.wait(timeout=30)
                 time.sleep(0.2)  # let some edits land first: both outcomes occur
                 sheet = Timesheet.objects.get(pk=world["sheet"].pk)
-                services.timesheet_submit(timesheet=sheet, actor_id=world["member"].user_id)
-                services.timesheet_approve(timesheet=sheet, approver_membership=world["manager"])
+                services.timesheet_submit(timesheet=sheet, actor=world["member"])
+                services.timesheet_approve(timesheet=sheet, actor=world["manager"])
                 decision["sheet"] = sheet
         except BaseException as exc:
             decision["error"] = exc
@@ -208,8 +208,8 @@ def test_edits_after_approval_are_refused_and_change_nothing(tenant, world, djan
     def approve() -> Any:
         with tenant_context(tenant):
             sheet = Timesheet.objects.get(pk=world["sheet"].pk)
-            services.timesheet_submit(timesheet=sheet, actor_id=world["member"].user_id)
-            return services.timesheet_approve(timesheet=sheet, approver_membership=world["manager"])
+            services.timesheet_submit(timesheet=sheet, actor=world["member"])
+            return services.timesheet_approve(timesheet=sheet, actor=world["manager"])
 
     sheet = committed(django_db_blocker, approve)
     assert sheet.approved_total_seconds == 600 * EDITORS
@@ -232,7 +232,7 @@ def _race_edits_only(blocker: Any, tenant: Any, world: dict[str, Any]) -> list[A
         try:
             with tenant_context(tenant):
                 entry_services.entry_update(
-                    membership=world["member"],
+                    actor=world["member"],
                     entry=world["entries"][i],
                     data={"ended_at": _slot(i) + datetime.timedelta(minutes=30)},
                 )

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.organizations.constants import Role
 from apps.organizations.tests.factories import MembershipFactory
-from apps.timesheets import services, tasks
+from apps.timesheets import approvers, reminders, services, tasks
 from apps.timesheets.constants import TimesheetStatus as S
 from apps.timesheets.models import Timesheet, TimesheetEvent
 
@@ -54,7 +54,7 @@ def test_members_with_unsubmitted_sheets_are_reminded_once(in_tenant, team, emit
     TimesheetFactory(user_id=team["submitted"].user_id, period_start=MONDAY, status=S.SUBMITTED)
     mail.outbox.clear()
     with emitted() as events:
-        services.timesheet_reminders_run()
+        reminders.timesheet_reminders_run()
 
     reminded = _ids(events, "reminder")
     assert {str(team["missing"].user_id), str(team["draft"].user_id)} <= reminded
@@ -75,7 +75,7 @@ def test_members_with_unsubmitted_sheets_are_reminded_once(in_tenant, team, emit
 
     mail.outbox.clear()
     with emitted() as again:
-        services.timesheet_reminders_run()
+        reminders.timesheet_reminders_run()
     assert [e for e in again if e.op in ("reminder", "approval_reminder")] == []
     assert mail.outbox == []
 
@@ -85,12 +85,12 @@ def test_nothing_is_due_before_the_period_closes_in_the_org_timezone(in_tenant, 
     # Monday 01:00 in Auckland (UTC+13), where that week has closed.
     instant = datetime.datetime(2026, 11, 8, 12, 0, tzinfo=UTC)
     with time_machine.travel(instant, tick=False):
-        services.timesheet_reminders_run()
+        reminders.timesheet_reminders_run()
     assert not Timesheet.objects.filter(period_start=MONDAY).exists()
 
     in_tenant.timezone = "Pacific/Auckland"
     with time_machine.travel(instant, tick=False):
-        services.timesheet_reminders_run()
+        reminders.timesheet_reminders_run()
     assert Timesheet.objects.filter(
         user_id=team["missing"].user_id, period_start=MONDAY, reminded_at__isnull=False
     ).exists()
@@ -101,14 +101,14 @@ def test_a_rejected_sheet_is_reminded_and_a_transition_rearms_the_reminder(
     in_tenant, team, emitted
 ):
     sheet = TimesheetFactory(user_id=team["draft"].user_id, period_start=MONDAY)
-    services.timesheet_reminders_run()
+    reminders.timesheet_reminders_run()
     sheet.refresh_from_db()
     assert sheet.reminded_at is not None
-    services.timesheet_submit(timesheet=sheet, actor_id=sheet.user_id)
-    services.timesheet_reject(timesheet=sheet, approver_membership=team["manager"], comment="No")
+    services.timesheet_submit(timesheet=sheet, actor=team["draft"])
+    services.timesheet_reject(timesheet=sheet, actor=team["manager"], comment="No")
     assert sheet.reminded_at is None
     with emitted() as events:
-        services.timesheet_reminders_run()
+        reminders.timesheet_reminders_run()
     assert str(sheet.user_id) in _ids(events, "reminder")
 
 
@@ -128,7 +128,7 @@ def test_auto_submit_at_period_end(in_tenant, team, emitted):
     idle = _member(in_tenant)
 
     with emitted() as events:
-        stats = services.timesheet_reminders_run()
+        stats = reminders.timesheet_reminders_run()
 
     draft.refresh_from_db()
     assert draft.status == S.SUBMITTED
@@ -188,10 +188,10 @@ def test_approver_digest_does_not_query_per_sheet(in_tenant, team):
 
     pending(2)
     with CaptureQueriesContext(connection) as few:
-        services._remind_approvers(org=in_tenant, now=timezone.now(), users={})
+        reminders._remind_approvers(org=in_tenant, now=timezone.now(), users={})
     pending(12)
     with CaptureQueriesContext(connection) as many:
-        services._remind_approvers(org=in_tenant, now=timezone.now(), users={})
+        reminders._remind_approvers(org=in_tenant, now=timezone.now(), users={})
     assert len(few) == len(many)
 
 
@@ -230,7 +230,7 @@ def test_limited_approver_digest_loads_project_leads_once_and_reaches_the_same_p
 
     def run():
         with emitted() as events, CaptureQueriesContext(connection) as queries:
-            services._remind_approvers(org=in_tenant, now=timezone.now(), users={})
+            reminders._remind_approvers(org=in_tenant, now=timezone.now(), users={})
         digests = {
             e.user_ids[0]: {str(i) for i in e.data["ids"]}
             for e in events
@@ -248,7 +248,7 @@ def test_limited_approver_digest_loads_project_leads_once_and_reaches_the_same_p
     sheets = [s for _, team in leads_and_sheets for s in team]
     # who each sheet reaches, asked one sheet at a time (the unbatched path)
     expected = {
-        s.pk: services.timesheet_approver_ids(user_id=s.user_id, organization=in_tenant)
+        s.pk: approvers.timesheet_approver_ids(user_id=s.user_id, organization=in_tenant)
         for s in sheets
     }
     many, digests = run()

@@ -109,18 +109,14 @@ ALL = [S.DRAFT, S.SUBMITTED, S.APPROVED, S.REJECTED]
 
 def _do(action, sheet, member, manager, admin):
     if action == "submit":
-        return services.timesheet_submit(timesheet=sheet, actor_id=member.user_id)
+        return services.timesheet_submit(timesheet=sheet, actor=member)
     if action == "withdraw":
-        return services.timesheet_withdraw(timesheet=sheet, actor_id=member.user_id)
+        return services.timesheet_withdraw(timesheet=sheet, actor=member)
     if action == "approve":
-        return services.timesheet_approve(timesheet=sheet, approver_membership=manager)
+        return services.timesheet_approve(timesheet=sheet, actor=manager)
     if action == "reject":
-        return services.timesheet_reject(
-            timesheet=sheet, approver_membership=manager, comment="Missing Friday."
-        )
-    return services.timesheet_reopen(
-        timesheet=sheet, approver_membership=admin, reason="Client disputed hours."
-    )
+        return services.timesheet_reject(timesheet=sheet, actor=manager, comment="Missing Friday.")
+    return services.timesheet_reopen(timesheet=sheet, actor=admin, reason="Client disputed hours.")
 
 
 LEGAL = {
@@ -155,11 +151,11 @@ def test_transition_matrix(in_tenant, member, manager, admin, action, status):
 
 def test_full_cycle_records_an_ordered_audit_trail(in_tenant, member, manager, admin):
     sheet = _sheet(member)
-    services.timesheet_submit(timesheet=sheet, actor_id=member.user_id)
-    services.timesheet_reject(timesheet=sheet, approver_membership=manager, comment="Fix Tue.")
-    services.timesheet_submit(timesheet=sheet, actor_id=member.user_id, comment="Fixed.")
-    services.timesheet_approve(timesheet=sheet, approver_membership=manager)
-    services.timesheet_reopen(timesheet=sheet, approver_membership=admin, reason="Typo.")
+    services.timesheet_submit(timesheet=sheet, actor=member)
+    services.timesheet_reject(timesheet=sheet, actor=manager, comment="Fix Tue.")
+    services.timesheet_submit(timesheet=sheet, actor=member, comment="Fixed.")
+    services.timesheet_approve(timesheet=sheet, actor=manager)
+    services.timesheet_reopen(timesheet=sheet, actor=admin, reason="Typo.")
     trail = list(
         TimesheetEvent.objects.filter(timesheet=sheet)
         .order_by("created_at")
@@ -177,7 +173,7 @@ def test_full_cycle_records_an_ordered_audit_trail(in_tenant, member, manager, a
 
 def test_events_are_immutable(in_tenant, member):
     sheet = _sheet(member)
-    services.timesheet_submit(timesheet=sheet, actor_id=member.user_id)
+    services.timesheet_submit(timesheet=sheet, actor=member)
     event = TimesheetEvent.objects.get()
     event.comment = "rewritten"
     with pytest.raises(RuntimeError):
@@ -192,7 +188,7 @@ def test_submit_refused_while_a_timer_runs_in_the_period(in_tenant, member):
         user_id=member.user_id, started_at=at(MONDAY + datetime.timedelta(days=2)), seconds=None
     )
     with pytest.raises(ApplicationError) as exc:
-        services.timesheet_submit(timesheet=sheet, actor_id=member.user_id)
+        services.timesheet_submit(timesheet=sheet, actor=member)
     assert _refusal(exc) == (409, "timer_running")
     sheet.refresh_from_db()
     assert sheet.status == S.DRAFT
@@ -203,14 +199,14 @@ def test_a_timer_started_after_the_period_does_not_block_submission(in_tenant, m
     make_entry(
         user_id=member.user_id, started_at=at(MONDAY + datetime.timedelta(days=8)), seconds=None
     )
-    services.timesheet_submit(timesheet=sheet, actor_id=member.user_id)
+    services.timesheet_submit(timesheet=sheet, actor=member)
     assert sheet.status == S.SUBMITTED
 
 
 def test_withdraw_only_by_the_owner(in_tenant, member, manager):
     sheet = _sheet(member, S.SUBMITTED)
     with pytest.raises(ApplicationError) as exc:
-        services.timesheet_withdraw(timesheet=sheet, actor_id=manager.user_id)
+        services.timesheet_withdraw(timesheet=sheet, actor=manager)
     assert _refusal(exc) == (403, "not_sheet_owner")
     sheet.refresh_from_db()
     assert sheet.status == S.SUBMITTED
@@ -220,7 +216,7 @@ def test_withdraw_only_by_the_owner(in_tenant, member, manager):
 def test_reject_needs_a_comment(in_tenant, member, manager, comment):
     sheet = _sheet(member, S.SUBMITTED)
     with pytest.raises(ApplicationError) as exc:
-        services.timesheet_reject(timesheet=sheet, approver_membership=manager, comment=comment)
+        services.timesheet_reject(timesheet=sheet, actor=manager, comment=comment)
     assert _refusal(exc) == (400, "comment_required")
     assert exc.value.extra["fields"].keys() == {"comment"}
     sheet.refresh_from_db()
@@ -230,10 +226,10 @@ def test_reject_needs_a_comment(in_tenant, member, manager, comment):
 def test_reopen_needs_a_reason_and_admin(in_tenant, member, manager, admin):
     sheet = _sheet(member, S.APPROVED)
     with pytest.raises(ApplicationError) as exc:
-        services.timesheet_reopen(timesheet=sheet, approver_membership=admin, reason=" ")
+        services.timesheet_reopen(timesheet=sheet, actor=admin, reason=" ")
     assert _refusal(exc) == (400, "reason_required")
     with pytest.raises(ApplicationError) as exc:
-        services.timesheet_reopen(timesheet=sheet, approver_membership=manager, reason="x")
+        services.timesheet_reopen(timesheet=sheet, actor=manager, reason="x")
     assert _refusal(exc) == (403, "role_required")
     sheet.refresh_from_db()
     assert sheet.status == S.APPROVED
@@ -247,7 +243,7 @@ def test_members_and_viewers_do_not_approve(in_tenant, tenant, member, role):
     other = MembershipFactory(organization=tenant, role=role)
     sheet = _sheet(member, S.SUBMITTED)
     with pytest.raises(ApplicationError) as exc:
-        services.timesheet_approve(timesheet=sheet, approver_membership=other)
+        services.timesheet_approve(timesheet=sheet, actor=other)
     assert _refusal(exc) == (403, "role_required")
     sheet.refresh_from_db()
     assert sheet.status == S.SUBMITTED
@@ -258,7 +254,7 @@ def test_nobody_approves_their_own_sheet_by_default(in_tenant, tenant, role):
     approver = MembershipFactory(organization=tenant, role=role)
     sheet = _sheet(approver, S.SUBMITTED)
     with pytest.raises(ApplicationError) as exc:
-        services.timesheet_approve(timesheet=sheet, approver_membership=approver)
+        services.timesheet_approve(timesheet=sheet, actor=approver)
     assert _refusal(exc) == (403, "self_approval")
     sheet.refresh_from_db()
     assert sheet.status == S.SUBMITTED
@@ -270,11 +266,11 @@ def test_self_approval_setting_is_for_owners_only(in_tenant, tenant, role, allow
     approver = MembershipFactory(organization=tenant, role=role)
     sheet = _sheet(approver, S.SUBMITTED)
     if allowed:
-        services.timesheet_approve(timesheet=sheet, approver_membership=approver)
+        services.timesheet_approve(timesheet=sheet, actor=approver)
         assert sheet.status == S.APPROVED
     else:
         with pytest.raises(ApplicationError) as exc:
-            services.timesheet_approve(timesheet=sheet, approver_membership=approver)
+            services.timesheet_approve(timesheet=sheet, actor=approver)
         assert _refusal(exc) == (403, "self_approval")
 
 
@@ -284,7 +280,7 @@ def test_limited_approvers_decide_only_members_of_projects_they_lead(
     in_tenant.approvers_limited_to_managed_projects = True
     sheet = _sheet(member, S.SUBMITTED)
     with pytest.raises(ApplicationError) as exc:
-        services.timesheet_approve(timesheet=sheet, approver_membership=manager)
+        services.timesheet_approve(timesheet=sheet, actor=manager)
     assert _refusal(exc) == (403, "not_sheet_approver")
     assert services.timesheet_approver_ids(user_id=member.user_id) == [str(admin.user_id)]
 
@@ -292,20 +288,20 @@ def test_limited_approvers_decide_only_members_of_projects_they_lead(
     ProjectMemberFactory(project=project, user_id=member.user_id)
     ProjectMemberFactory(project=project, user_id=manager.user_id, role=ProjectRole.MEMBER)
     with pytest.raises(ApplicationError):  # a plain project member is not its manager
-        services.timesheet_approve(timesheet=sheet, approver_membership=manager)
+        services.timesheet_approve(timesheet=sheet, actor=manager)
     ProjectMemberFactory(project=ProjectFactory(), user_id=manager.user_id, role=ProjectRole.LEAD)
     with pytest.raises(ApplicationError):  # leads another project only
-        services.timesheet_approve(timesheet=sheet, approver_membership=manager)
+        services.timesheet_approve(timesheet=sheet, actor=manager)
 
     project.members.filter(user_id=manager.user_id).update(role=ProjectRole.LEAD)
-    services.timesheet_approve(timesheet=sheet, approver_membership=manager)
+    services.timesheet_approve(timesheet=sheet, actor=manager)
     assert sheet.status == S.APPROVED
 
 
 def test_admins_are_not_limited_to_managed_projects(in_tenant, member, admin):
     in_tenant.approvers_limited_to_managed_projects = True
     sheet = _sheet(member, S.SUBMITTED)
-    services.timesheet_approve(timesheet=sheet, approver_membership=admin)
+    services.timesheet_approve(timesheet=sheet, actor=admin)
     assert sheet.status == S.APPROVED
 
 
@@ -313,7 +309,7 @@ def test_membership_of_another_organization_cannot_approve(in_tenant, other_tena
     foreign = MembershipFactory(organization=other_tenant, role=Role.OWNER)
     sheet = _sheet(member, S.SUBMITTED)
     with pytest.raises(ApplicationError) as exc:
-        services.timesheet_approve(timesheet=sheet, approver_membership=foreign)
+        services.timesheet_approve(timesheet=sheet, actor=foreign)
     assert _refusal(exc) == (403, "role_required")
 
 
@@ -334,7 +330,7 @@ def test_approval_snapshots_the_period_totals(in_tenant, member, manager):
     make_entry(user_id=uid, started_at=at(MONDAY, 14), seconds=600).soft_delete()
     make_entry(user_id=manager.user_id, started_at=at(MONDAY), seconds=600)
 
-    services.timesheet_approve(timesheet=sheet, approver_membership=manager)
+    services.timesheet_approve(timesheet=sheet, actor=manager)
     stored = Timesheet.objects.get(pk=sheet.pk)
     assert stored.approved_total_seconds == 3600 + 1800 + 5400
     assert stored.approved_billable_seconds == 3600 + 5400
@@ -353,7 +349,7 @@ def test_period_days_are_the_organizations_local_days(in_tenant, member, manager
     make_entry(
         user_id=member.user_id, started_at=at(MONDAY + datetime.timedelta(days=7), 2), seconds=200
     )
-    services.timesheet_approve(timesheet=sheet, approver_membership=manager)
+    services.timesheet_approve(timesheet=sheet, actor=manager)
     assert sheet.approved_total_seconds == 200
 
 
@@ -363,7 +359,7 @@ def test_submit_links_entries_and_unlinks_moved_ones(in_tenant, member):
     moved = make_entry(
         user_id=member.user_id, started_at=at(MONDAY - datetime.timedelta(days=3)), timesheet=sheet
     )
-    services.timesheet_submit(timesheet=sheet, actor_id=member.user_id)
+    services.timesheet_submit(timesheet=sheet, actor=member)
     inside.refresh_from_db()
     moved.refresh_from_db()
     assert inside.timesheet_id == sheet.pk
@@ -378,7 +374,7 @@ def test_submission_is_announced_to_approvers_and_decisions_to_the_owner(
 ):
     sheet = _sheet(member)
     with emitted() as events:
-        services.timesheet_submit(timesheet=sheet, actor_id=member.user_id)
+        services.timesheet_submit(timesheet=sheet, actor=member)
     (event,) = events
     assert (event.type, event.op) == ("timesheet", "submitted")
     approvers = set(event.user_ids)
@@ -387,7 +383,7 @@ def test_submission_is_announced_to_approvers_and_decisions_to_the_owner(
     assert event.data["id"] == str(sheet.pk)
 
     with emitted() as events:
-        services.timesheet_approve(timesheet=sheet, approver_membership=manager)
+        services.timesheet_approve(timesheet=sheet, actor=manager)
     (event,) = events
     assert (event.op, event.user_ids, event.data["status"]) == (
         "approved",
@@ -395,18 +391,18 @@ def test_submission_is_announced_to_approvers_and_decisions_to_the_owner(
         "approved",
     )
     with emitted() as events:
-        services.timesheet_reopen(timesheet=sheet, approver_membership=admin, reason="r")
+        services.timesheet_reopen(timesheet=sheet, actor=admin, reason="r")
     assert [(e.op, e.user_ids) for e in events] == [("reopened", (str(member.user_id),))]
-    services.timesheet_submit(timesheet=sheet, actor_id=member.user_id)
+    services.timesheet_submit(timesheet=sheet, actor=member)
     with emitted() as events:
-        services.timesheet_reject(timesheet=sheet, approver_membership=manager, comment="No.")
+        services.timesheet_reject(timesheet=sheet, actor=manager, comment="No.")
     assert [(e.op, e.data["comment"]) for e in events] == [("rejected", "No.")]
 
 
 def test_a_refused_transition_emits_nothing(in_tenant, member, manager, emitted):
     sheet = _sheet(member)
     with emitted() as events, pytest.raises(ApplicationError):
-        services.timesheet_approve(timesheet=sheet, approver_membership=manager)
+        services.timesheet_approve(timesheet=sheet, actor=manager)
     assert events == []
 
 
@@ -418,7 +414,7 @@ def test_bulk_approve_reports_each_id(in_tenant, tenant, member, manager):
     own = _sheet(manager, S.SUBMITTED)
     unknown = "00000000-0000-0000-0000-000000000000"
     results = services.timesheet_bulk_approve(
-        timesheet_ids=[ok.pk, draft.pk, own.pk, unknown], approver_membership=manager
+        timesheet_ids=[ok.pk, draft.pk, own.pk, unknown], actor=manager
     )
     assert [(r["id"], r["ok"], r.get("code")) for r in results] == [
         (str(ok.pk), True, None),
@@ -466,7 +462,7 @@ def test_withdrawal_is_announced_to_active_approvers_only(
     gone = MembershipFactory(organization=tenant, role=Role.ADMIN, status="deactivated")
     sheet = _sheet(member, S.SUBMITTED)
     with emitted() as events:
-        services.timesheet_withdraw(timesheet=sheet, actor_id=member.user_id, comment="oops")
+        services.timesheet_withdraw(timesheet=sheet, actor=member, comment="oops")
     (event,) = events
     assert (event.op, event.data["status"], event.data["comment"]) == ("withdrawn", "draft", "oops")
     assert str(manager.user_id) in event.user_ids
@@ -511,5 +507,5 @@ def test_period_bounds_follow_a_dst_change_in_the_org_timezone(in_tenant, member
         started_at=datetime.datetime(2026, 10, 18, 21, 30, tzinfo=utc),
         seconds=1000,
     )
-    services.timesheet_approve(timesheet=sheet, approver_membership=manager)
+    services.timesheet_approve(timesheet=sheet, actor=manager)
     assert sheet.approved_total_seconds == 11
