@@ -473,7 +473,7 @@ def insights_for(
         results += missing_timesheets(ctx)
     if team:
         results += budget_burn(ctx)
-    names = users_by_id(user_ids=[r["user"] for r in results if r["user"]])
+    names = users_by_id(user_ids=[_uuid(r["user"]) for r in results if r["user"]])
     for r in results:
         user = names.get(_uuid(r["user"])) if r["user"] else None
         r["user_name"] = user.full_name if user else None
