@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
@@ -35,7 +36,7 @@ class _MembershipCount(TypedDict):
     membership_count: int
 
 
-def _clean_login_email(form: Any) -> str:
+def _clean_login_email(form: forms.ModelForm[User]) -> str:
     """Normalise the login like the manager does and refuse case-only duplicates.
 
     The database holds a unique index on ``lower(email)``; checking here turns
@@ -93,10 +94,10 @@ class MembershipOfUserInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         return super().get_queryset(request).select_related("organization")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False
 
     @admin.display(description="Organization")
@@ -190,5 +191,5 @@ class AuthTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: AuthToken | None = None) -> bool:
         return False

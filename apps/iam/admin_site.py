@@ -30,7 +30,7 @@ through the API with ``otp``) and turns two-factor on through the API
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -43,6 +43,9 @@ from django_otp.models import Device
 
 from apps.iam import lockout
 from apps.iam.two_factor import normalize_code, two_factor_device_for_code
+
+if TYPE_CHECKING:
+    from apps.iam.models import User
 
 #: The fields django-otp's form adds to the admin's email + password
 #: (``otp_device`` is dropped, see ``StaffLoginForm``).
@@ -94,7 +97,7 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
             for name in OTP_FIELDS:
                 self.fields.pop(name, None)
 
-    def _update_form(self, user: Any) -> None:
+    def _update_form(self, user: User) -> None:
         """django-otp fills the device list and echoes the password back into
         the page after a refused code; this page has no device list, and a
         password never travels back to the browser."""
@@ -108,12 +111,12 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
         cleaned: dict[str, Any] = super().clean()
         return cleaned
 
-    def clean_otp(self, user: Any) -> None:
+    def clean_otp(self, user: User) -> None:
         if user is not None and not user_has_device(user, confirmed=True):
             raise forms.ValidationError(self.otp_error_messages["not_set_up"], code="not_set_up")
         super().clean_otp(user)
 
-    def _chosen_device(self, user: Any) -> Device | None:
+    def _chosen_device(self, user: User) -> Device | None:
         """The user's confirmed device for the code's shape (never a posted id)."""
         code = self.cleaned_data.get("otp_token") or ""
         device = two_factor_device_for_code(user=user, code=code)
@@ -123,7 +126,7 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
             device = Device.from_persistent_id(device.persistent_id, for_verify=True)
         return device
 
-    def _verify_token(self, user: Any, token: str, device: Device | None = None) -> Device:
+    def _verify_token(self, user: User, token: str, device: Device | None = None) -> Device:
         try:
             if device is None:  # the user has no device for a code of this shape
                 raise forms.ValidationError(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
@@ -23,8 +23,12 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
+from django.http import HttpRequest
 
 from config.client_ip import client_ip_key
+
+if TYPE_CHECKING:
+    from .models import User
 
 
 def _limits() -> tuple[int, int, int]:
@@ -32,7 +36,7 @@ def _limits() -> tuple[int, int, int]:
     return cfg["ACCOUNT_FAILURES"], cfg["IP_FAILURES"], cfg["SECONDS"]
 
 
-def _client_ip(request: Any) -> str:
+def _client_ip(request: HttpRequest | None) -> str:
     """The per-address key: ``config.client_ip.client_ip_key`` (a spoofed
     X-Forwarded-For from an untrusted peer counts against the peer, not a
     made-up address; an IPv6 client counts by its /64, which it could
@@ -55,7 +59,7 @@ def _keys(email: str, ip: str) -> list[tuple[str, int]]:
     return keys
 
 
-def locked_for(*, email: str, request: Any = None) -> int:
+def locked_for(*, email: str, request: HttpRequest | None = None) -> int:
     """Seconds until ``email``/the request's address may try again (0: not locked)."""
     now = time.time()
     waits = []
@@ -66,7 +70,7 @@ def locked_for(*, email: str, request: Any = None) -> int:
     return max(waits, default=0)
 
 
-def record_failure(*, email: str, request: Any = None) -> None:
+def record_failure(*, email: str, request: HttpRequest | None = None) -> None:
     _, _, seconds = _limits()
     until = time.time() + seconds
     for key, _limit in _keys(email, _client_ip(request)):
@@ -81,14 +85,17 @@ def clear(*, email: str) -> None:
 
 @receiver(user_login_failed, dispatch_uid="iam.lockout.failed")
 def _on_login_failed(
-    sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any
+    sender: object,
+    credentials: dict[str, str],
+    request: HttpRequest | None = None,
+    **kw: object,
 ) -> None:
     email = credentials.get("email") or credentials.get("username") or ""
     record_failure(email=email, request=request)
 
 
 @receiver(user_logged_in, dispatch_uid="iam.lockout.success")
-def _on_login(sender: Any, request: Any, user: Any, **kw: Any) -> None:
+def _on_login(sender: object, request: HttpRequest | None, user: User, **kw: object) -> None:
     clear(email=user.email)
 
 
@@ -96,8 +103,12 @@ class LockoutBackend(ModelBackend):
     """Model backend that refuses to authenticate a locked account or address."""
 
     def authenticate(
-        self, request: Any, username: str | None = None, password: str | None = None, **kwargs: Any
-    ) -> Any:
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
         email = username or kwargs.get("email") or ""
         if locked_for(email=email, request=request):
             raise PermissionDenied("locked")  # stops authenticate(); counted as a failure

@@ -7,6 +7,7 @@ import secrets
 from typing import Any
 
 from django.utils import timezone
+from rest_framework.serializers import BaseSerializer
 
 from .models import AuthToken, User
 
@@ -57,7 +58,9 @@ def tokens_revoke(*, user: User, keep: AuthToken | None = None) -> int:
     return deleted
 
 
-def login_token_creator(token_model: Any, user: User, serializer: Any) -> AuthToken:
+def login_token_creator(
+    token_model: type[AuthToken], user: User, serializer: BaseSerializer[Any] | None
+) -> AuthToken:
     """dj-rest-auth ``TOKEN_CREATOR``: a fresh token for every login."""
     request = serializer.context.get("request") if serializer is not None else None
     agent = request.META.get("HTTP_USER_AGENT", "") if request is not None else ""

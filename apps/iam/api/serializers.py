@@ -6,6 +6,7 @@ from typing import Any
 
 from dj_rest_auth.registration.serializers import RegisterSerializer as BaseRegisterSerializer
 from dj_rest_auth.serializers import LoginSerializer as BaseLoginSerializer
+from django.http import HttpRequest
 from rest_framework import serializers
 
 from apps.common.errors import ApplicationError
@@ -90,7 +91,7 @@ class RegisterSerializer(BaseRegisterSerializer):
         data["last_name"] = self.validated_data.get("last_name", "")
         return data
 
-    def custom_signup(self, request: Any, user: User) -> None:
+    def custom_signup(self, request: HttpRequest, user: User) -> None:
         user.first_name = self.validated_data.get("first_name", "")
         user.last_name = self.validated_data.get("last_name", "")
         user.save(update_fields=["first_name", "last_name"])

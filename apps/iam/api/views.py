@@ -3,8 +3,6 @@ and the login lockout."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from allauth.account import app_settings as allauth_settings
 from dj_rest_auth import views as rest_auth_views
 from dj_rest_auth.registration import views as registration_views
@@ -20,11 +18,11 @@ from apps.common.errors import ApplicationError
 from apps.common.openapi import error_responses
 from apps.iam import lockout
 from apps.iam.authentication import authenticated_user
-from apps.iam.models import AuthToken
+from apps.iam.models import AuthToken, User
 from apps.iam.tokens import token_create, tokens_revoke
 from apps.organizations.api.openapi import INPUT_ERRORS
 
-from .serializers import LoginSerializer
+from .serializers import LoginSerializer, RegisterSerializer
 
 _detail = inline_serializer("Detail", {"detail": serializers.CharField()})
 
@@ -46,7 +44,7 @@ class LoginView(rest_auth_views.LoginView):
             ),
         }
     )
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         data = request.data
         email = data.get("email", "") if isinstance(data, dict) else ""
         # A non-string email is refused by the serializer below; it names no account.
@@ -77,7 +75,7 @@ class LogoutView(APIView):
 class PasswordChangeView(rest_auth_views.PasswordChangeView):
     """Changing the password revokes every other token of the user."""
 
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         response = super().post(request, *args, **kwargs)
         keep = request.auth if isinstance(request.auth, AuthToken) else None
         tokens_revoke(user=authenticated_user(request), keep=keep)
@@ -87,7 +85,7 @@ class PasswordChangeView(rest_auth_views.PasswordChangeView):
 class PasswordResetConfirmView(rest_auth_views.PasswordResetConfirmView):
     """Resetting the password revokes every token of the user."""
 
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         serializer.save()
@@ -131,7 +129,7 @@ class RegisterView(registration_views.RegisterView):
 
     _new_key: str | None = None
 
-    def perform_create(self, serializer: Any) -> Any:
+    def perform_create(self, serializer: RegisterSerializer) -> User:
         user = serializer.save(self.request)
         mandatory = (
             allauth_settings.EMAIL_VERIFICATION
@@ -144,7 +142,7 @@ class RegisterView(registration_views.RegisterView):
         )
         return user
 
-    def get_response_data(self, user: Any) -> dict[str, str]:
+    def get_response_data(self, user: User) -> dict[str, str]:
         if self._new_key is None:
             return {"detail": "Verification e-mail sent."}
         return {"key": self._new_key}
