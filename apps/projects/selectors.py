@@ -32,6 +32,7 @@ from django.http import Http404
 from apps.iam.models import User
 from apps.organizations.models import Membership
 from apps.organizations.permissions import may
+from apps.time_entries.models import TimeEntry
 
 from .constants import ProjectStatus
 from .models import Client, Milestone, Project, ProjectDependency, ProjectMember
@@ -118,8 +119,6 @@ def project_budget_spent(*, project_ids: Iterable[UUID]) -> dict[UUID, BudgetSpe
     the next read). Durations are raw, not rounded by the organization's
     report rounding. Projects without entries are absent from the result.
     """
-    from apps.time_entries.models import TimeEntry  # time entries depend on projects
-
     ids = list(dict.fromkeys(project_ids))
     if not ids:
         return {}

@@ -6,9 +6,11 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import Q
+from django_tenants.utils import tenant_context
 
 from apps.common.errors import ConflictError
 from apps.iam.two_factor import two_factor_enabled
+from apps.time_entries.money import refuse_currency_change
 from apps.time_entries.rates import enqueue_rate_recompute
 
 from ..models import Membership, Organization
@@ -59,10 +61,6 @@ def organization_update(
     if "currency" in data and data["currency"] != org.currency:
         # Priced entries of projects without a client currency are in the
         # organization's: relabelling them is refused (409 currency_in_use).
-        from django_tenants.utils import tenant_context
-
-        from apps.time_entries.money import refuse_currency_change
-
         with tenant_context(org):
             refuse_currency_change(
                 old=org.currency,
