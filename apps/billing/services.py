@@ -38,6 +38,7 @@ from apps.organizations.constants import (
     Role,
 )
 from apps.organizations.models import Membership, Organization
+from apps.organizations.permissions import role_has
 from apps.organizations.selectors import organization_url
 from apps.organizations.signals import organization_status_changed_on_commit
 from tenants.provisioning import set_tenant_status
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Who hears about billing (``billing.manage`` in the permission table: owners, admins).
+BILLING_MANAGER_ROLES = tuple(role for role in Role if role_has(role, "billing.manage"))
 #: Plan an organization's trial runs on.
 TRIAL_PLAN = PlanCode.PRO
 #: Stripe refuses a Checkout ``trial_end`` less than 48 hours ahead.
@@ -310,7 +313,7 @@ def admins_notify(subscription: Subscription, *, subject: str, body: str) -> Non
         Membership.objects.filter(
             organization_id=subscription.organization_id,
             status=MembershipStatus.ACTIVE,
-            role__in=[Role.OWNER, Role.ADMIN],
+            role__in=BILLING_MANAGER_ROLES,
         ).values_list("user__email", flat=True)
     )
     if not emails:
