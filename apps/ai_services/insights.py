@@ -276,7 +276,7 @@ def budget_burn(ctx: InsightContext) -> list[Insight]:
     allows with ``owner_ids=None``, and named in the project's currency (the
     client's, else the organization's), the currency its entries' amounts are in.
     """
-    with_money = may_view_money(membership=ctx.actor, owner_ids=None, organization=ctx.organization)
+    with_money = may_view_money(actor=ctx.actor, owner_ids=None, organization=ctx.organization)
     budgeted = Q(budget_hours__isnull=False)
     if with_money:
         budgeted |= Q(budget_amount__isnull=False)

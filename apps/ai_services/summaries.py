@@ -299,5 +299,5 @@ def summary_for(
         first=first,
         last=last,
         subject=subject,
-        show_money=may_view_money(membership=actor, owner_ids=user_ids, organization=organization),
+        show_money=may_view_money(actor=actor, owner_ids=user_ids, organization=organization),
     )

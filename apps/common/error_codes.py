@@ -232,6 +232,7 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _merge(
     _codes(
         402,
         payment_required="The subscription is not active.",
+        organization_inactive="The organization is suspended or cancelled: read-only.",
         subscription_inactive="Billing made the organization read-only until it is paid.",
         plan_limit_reached="The plan's limit is reached.",
         feature_not_in_plan="The plan does not include this feature.",

@@ -9,7 +9,8 @@ so generated clients and schemathesis know what a 4xx body looks like.
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, Final
 
 from drf_spectacular.utils import OpenApiResponse
 
@@ -33,6 +34,41 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
     "additionalProperties": True,
 }
+
+#: Refusals of ``IsOrganizationMember``, which guards every organization-host view.
+MEMBER_ERRORS: Final = ("not_a_member", "two_factor_required")
+#: The same plus a role without the view's (or a service's) permission.
+WRITE_ERRORS: Final = (*MEMBER_ERRORS, "role_required")
+#: A body or query refused by the parsers, the input guards or the serializer.
+INPUT_ERRORS: Final = (
+    "invalid",
+    "parse_error",
+    "json_too_deep",
+    "invalid_characters",
+    "too_many_fields",
+    "date_out_of_range",
+)
+#: A paginated list's query: bad parameters, a page number past the maximum
+#: (400) or not a number / past the end (404).
+PAGE_ERRORS: Final = (
+    "invalid",
+    "invalid_characters",
+    "too_many_fields",
+    "date_out_of_range",
+    "page_out_of_range",
+    "not_found",
+)
+#: Refused before any view runs, whatever the operation declares (the hook
+#: adds them to a declared enum): by status, and whether only with a body
+#: or only for unsafe methods (CSRF on a session-authenticated write).
+_GUARD_CODES: Final = (
+    ("400", "invalid_characters", "any"),
+    ("400", "too_many_fields", "any"),
+    ("400", "date_out_of_range", "any"),
+    ("400", "parse_error", "body"),
+    ("400", "json_too_deep", "body"),
+    ("403", "permission_denied", "write"),
+)
 
 
 def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
@@ -102,4 +138,28 @@ def add_error_responses(
             for status, response in responses.items():
                 if str(status).startswith("4") and not response.get("content"):
                     response["content"] = {"application/json": {"schema": ref}}
+            _add_guard_codes(method, operation)
     return result
+
+
+def _add_guard_codes(method: str, operation: dict[str, Any]) -> None:
+    """Widen an operation's declared code enums by the codes the input guards
+    answer before its view runs, so a view's list never has to repeat them
+    and a hostile request never gets a code its schema leaves out."""
+    has_body = "requestBody" in operation
+    for status, code, when in _GUARD_CODES:
+        if (when == "body" and not has_body) or (when == "write" and method == "get"):
+            continue
+        response = operation["responses"].get(status) or operation["responses"].get(int(status))
+        if not response:
+            continue
+        media = response.get("content", {}).get("application/json", {})
+        enum = media.get("schema", {}).get("properties", {}).get("code", {}).get("enum")
+        if enum is not None and code not in enum:
+            # Operations may share one schema object (a module-level
+            # error_responses(...) used twice): widen this operation's copy.
+            media["schema"] = copy.deepcopy(media["schema"])
+            media["schema"]["properties"]["code"]["enum"].append(code)
+            response["description"] = (
+                f"{response.get('description', '')}; `{code}`: {ERROR_CODES[code].meaning}"
+            ).lstrip("; ")

@@ -16,4 +16,4 @@ def may_view_rates(actor: Membership | None) -> bool:
     (rates, budget amount, budget spent): money that is not the caller's own
     time, so managers and above only (the one money rule,
     :func:`apps.time_entries.money.may_view_money`). ``None`` may not."""
-    return may_view_money(membership=actor, owner_ids=None)
+    return may_view_money(actor=actor, owner_ids=None)

@@ -51,28 +51,28 @@ CENT = Decimal("0.01")
 
 def may_view_money(
     *,
-    membership: Membership | None,
+    actor: Membership | None,
     owner_ids: Iterable[uuid.UUID | str] | None = None,
     organization: Organization | None = None,
 ) -> bool:
-    """Whether ``membership`` may see money made of the time of ``owner_ids``.
+    """Whether the acting member may see money made of the time of ``owner_ids``.
 
     ``owner_ids`` lists whose time the money comes from; ``None`` means money
     that is not one person's own (rates, budgets, team totals). ``organization``
-    defaults to the membership's (pass it when it is at hand, to spare a query).
-    ``None`` as membership (the OpenAPI generator, anonymous) sees nothing.
+    defaults to the actor's (pass it when it is at hand, to spare a query).
+    ``None`` as actor (the OpenAPI generator, anonymous) sees nothing.
     """
-    if membership is None:
+    if actor is None:
         return False
-    if may(membership, "rates.view"):
+    if may(actor, "rates.view"):
         return True
     if owner_ids is None:
         return False
     if organization is None:
-        organization = membership.organization
+        organization = actor.organization
     if not getattr(organization, "members_see_rates", False):
         return False
-    own = str(membership.user_id)
+    own = str(actor.user_id)
     return all(str(owner) == own for owner in owner_ids)
 
 

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from apps.ai_services import automation, insights, selectors, services, suggestions, summaries
 from apps.ai_services.models import AutomationRule, RuleRun
-from apps.common.openapi import error_responses
+from apps.common.openapi import INPUT_ERRORS, PAGE_ERRORS, error_responses
 from apps.common.pagination import StandardPagination
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, request_membership
@@ -48,23 +48,6 @@ logger = logging.getLogger(__name__)
 
 #: Refusals of ``HasAIFeature`` (every endpoint here).
 _ACCESS_ERRORS = ("feature_not_in_plan", "not_a_member", "two_factor_required", "role_required")
-#: Bad input, also the kinds refused before any view runs (apps/common/README.md).
-_INPUT_ERRORS = (
-    "invalid",
-    "parse_error",
-    "json_too_deep",
-    "invalid_characters",
-    "too_many_fields",
-    "date_out_of_range",
-)
-#: A paginated list's query: a page out of range is 400, an unknown page 404.
-_LIST_ERRORS = (
-    "invalid",
-    "invalid_characters",
-    "too_many_fields",
-    "page_out_of_range",
-    "not_found",
-)
 
 
 class HasAIFeature(IsOrganizationMember):
@@ -100,7 +83,7 @@ class SuggestionView(_AIView, APIView):
         request=SuggestionRequestSerializer,
         responses={
             200: SuggestionResponseSerializer,
-            **error_responses(*_INPUT_ERRORS, *_ACCESS_ERRORS),
+            **error_responses(*INPUT_ERRORS, *_ACCESS_ERRORS),
         },
         summary="Project/task/tag suggestions for a description",
     )
@@ -125,7 +108,7 @@ class ParseView(_AIView, APIView):
         request=ParseRequestSerializer,
         responses={
             200: ParseResponseSerializer,
-            **error_responses(*_INPUT_ERRORS, *_ACCESS_ERRORS),
+            **error_responses(*INPUT_ERRORS, *_ACCESS_ERRORS),
         },
         summary="A draft time entry from a sentence (nothing is saved)",
     )
@@ -145,7 +128,7 @@ class InsightView(_AIView, APIView):
         parameters=[InsightQuerySerializer],
         responses={
             200: InsightListSerializer,
-            **error_responses(*_INPUT_ERRORS, *_ACCESS_ERRORS),
+            **error_responses(*INPUT_ERRORS, *_ACCESS_ERRORS),
         },
         summary="Forgotten timers, overlaps, long/missing days, budgets, missing timesheets",
     )
@@ -176,7 +159,7 @@ class SummaryView(_AIView, APIView):
         request=SummaryRequestSerializer,
         responses={
             200: SummaryResponseSerializer,
-            **error_responses(*_INPUT_ERRORS, "does_not_exist", *_ACCESS_ERRORS),
+            **error_responses(*INPUT_ERRORS, "does_not_exist", *_ACCESS_ERRORS),
         },
         summary="A readable summary of a person's or the team's work for a period",
     )
@@ -228,7 +211,7 @@ class RuleViewSet(
     @extend_schema(
         responses={
             200: RuleSerializer(many=True),
-            **error_responses(*_LIST_ERRORS, *_ACCESS_ERRORS),
+            **error_responses(*PAGE_ERRORS, *_ACCESS_ERRORS),
         }
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -245,7 +228,7 @@ class RuleViewSet(
 
     @extend_schema(
         request=RuleCreateSerializer,
-        responses={201: RuleSerializer, **error_responses(*_INPUT_ERRORS, *_ACCESS_ERRORS)},
+        responses={201: RuleSerializer, **error_responses(*INPUT_ERRORS, *_ACCESS_ERRORS)},
     )
     def create(self, request: Request) -> Response:
         body = RuleCreateSerializer(data=request.data)
@@ -257,7 +240,7 @@ class RuleViewSet(
         request=RuleUpdateSerializer,
         responses={
             200: RuleSerializer,
-            **error_responses(*_INPUT_ERRORS, *_ACCESS_ERRORS, "not_found"),
+            **error_responses(*INPUT_ERRORS, *_ACCESS_ERRORS, "not_found"),
         },
     )
     def partial_update(self, request: Request, pk: uuid.UUID) -> Response:
@@ -276,7 +259,7 @@ class RuleViewSet(
     @extend_schema(
         responses={
             200: RuleRunSerializer(many=True),
-            **error_responses(*_LIST_ERRORS, *_ACCESS_ERRORS, "not_found"),
+            **error_responses(*PAGE_ERRORS, *_ACCESS_ERRORS, "not_found"),
         }
     )
     @action(detail=True, methods=["get"])

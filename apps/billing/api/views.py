@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from apps.billing import gateway, selectors, services, webhooks
 from apps.billing.models import Plan
-from apps.common.openapi import error_responses
+from apps.common.openapi import WRITE_ERRORS, error_responses
 from apps.organizations.permissions import IsOrganizationMember, request_organization
 
 from .serializers import (
@@ -28,9 +28,6 @@ from .serializers import (
     SessionUrlSerializer,
     WebhookAckSerializer,
 )
-
-#: Refusals of ``IsOrganizationMember`` (every organization-host view here).
-_MEMBER_ERRORS = ("not_a_member", "two_factor_required", "role_required")
 
 
 class PlanListView(generics.ListAPIView):
@@ -58,7 +55,7 @@ class BillingView(APIView):
         summary="Organization billing",
         responses={
             200: BillingOverviewSerializer,
-            **error_responses(*_MEMBER_ERRORS),
+            **error_responses(*WRITE_ERRORS),
         },
     )
     def get(self, request: Request) -> Response:
@@ -90,7 +87,7 @@ class CheckoutView(APIView):
                 "unknown_plan",
                 "plan_not_purchasable",
                 "not_billable",
-                *_MEMBER_ERRORS,
+                *WRITE_ERRORS,
                 "subscription_exists",
                 "stripe_error",
                 "billing_not_configured",
@@ -120,7 +117,7 @@ class PortalView(APIView):
         responses={
             200: SessionUrlSerializer,
             **error_responses(
-                *_MEMBER_ERRORS, "no_billing_account", "stripe_error", "billing_not_configured"
+                *WRITE_ERRORS, "no_billing_account", "stripe_error", "billing_not_configured"
             ),
         },
     )

@@ -1,4 +1,5 @@
-"""Billing test fixtures: Stripe configured against ``FakeStripe``, eager Celery."""
+"""Billing test fixtures: Stripe configured against ``FakeStripe`` (eager Celery is
+the root conftest's ``eager_celery``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 from apps.billing import gateway
 from apps.billing.constants import SubscriptionStatus
 from apps.billing.models import Plan, Subscription
-from config.celery import app as celery_app
 
 from .fake_stripe import PRICES, WEBHOOK_SECRET, FakeStripe
 
@@ -32,18 +32,6 @@ def fake_stripe(stripe_settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setattr(gateway, "MAX_NETWORK_RETRIES", 0)
     with gateway.use_http_client(FakeStripe()) as fake:
         yield fake  # type: ignore[misc]
-
-
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    """Tasks sent during the test run in-process (in the test's transaction)."""
-    old = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    try:
-        yield
-    finally:
-        celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
 
 
 def make_subscription(organization: Any, plan: str = "free", **fields: Any) -> Subscription:

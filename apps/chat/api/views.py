@@ -29,7 +29,13 @@ from apps.chat.models import Channel, ChannelMember, Message
 from apps.chat.services import channels, messages
 from apps.common.dates import DateOutOfRange, utc_instant
 from apps.common.errors import ApplicationError
-from apps.common.openapi import error_responses
+from apps.common.openapi import (
+    INPUT_ERRORS,
+    MEMBER_ERRORS,
+    PAGE_ERRORS,
+    WRITE_ERRORS,
+    error_responses,
+)
 from apps.common.pagination import StandardPagination, page_size
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, required_membership
@@ -49,15 +55,6 @@ from .serializers import (
     UserRefSerializer,
 )
 
-#: Refusals of ``IsOrganizationMember``, which guards every view here.
-_MEMBER = ("not_a_member", "two_factor_required")
-#: A write by a role without ``chat.write`` (or a channel change without
-#: ``chat.moderate`` by someone other than its creator).
-_WRITE = (*_MEMBER, "role_required")
-#: Bad input refused by the parsers, the input guards or the serializer.
-_INPUT = ("invalid", "parse_error", "json_too_deep", "invalid_characters", "too_many_fields")
-#: A paginated list: bad query parameters, a page past the end (404).
-_PAGE = ("invalid", "invalid_characters", "too_many_fields", "page_out_of_range", "not_found")
 #: Mentions in a message body: members who can see the channel.
 _MENTIONS = ("not_an_organization_member", "user_cannot_see_channel")
 
@@ -102,20 +99,33 @@ class ChannelListView(_ChatView, generics.GenericAPIView):
     def get_queryset(self) -> QuerySet[Channel]:
         return selectors.channel_list(actor=self.actor)
 
-    @extend_schema(responses={200: ChannelSerializer(many=True),
-                              **error_responses(*_PAGE, *_MEMBER)},
-                   summary="Channels the caller may see, with unread counts")  # fmt: skip
+    @extend_schema(
+        responses={
+            200: ChannelSerializer(many=True),
+            **error_responses(*PAGE_ERRORS, *MEMBER_ERRORS),
+        },
+        summary="Channels the caller may see, with unread counts",
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         context = {"user_id": self.actor.user_id}
         return self.get_paginated_response(ChannelSerializer(page, many=True, context=context).data)
 
-    @extend_schema(request=ChannelCreateSerializer,
-                   responses={201: ChannelSerializer,
-                              **error_responses(*_INPUT, "does_not_exist",
-                                                "not_an_organization_member", *_WRITE,
-                                                "channel_name_taken", "project_channel_exists")},
-                   summary="Create a public, private or project channel")  # fmt: skip
+    @extend_schema(
+        request=ChannelCreateSerializer,
+        responses={
+            201: ChannelSerializer,
+            **error_responses(
+                *INPUT_ERRORS,
+                "does_not_exist",
+                "not_an_organization_member",
+                *WRITE_ERRORS,
+                "channel_name_taken",
+                "project_channel_exists",
+            ),
+        },
+        summary="Create a public, private or project channel",
+    )
     def post(self, request: Request) -> Response:
         body = ChannelCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -124,16 +134,23 @@ class ChannelListView(_ChatView, generics.GenericAPIView):
 
 
 class ChannelDetailView(_ChatView, APIView):
-    @extend_schema(responses={200: ChannelSerializer, **error_responses(*_MEMBER, "not_found")},
-                   summary="A channel")  # fmt: skip
+    @extend_schema(
+        responses={200: ChannelSerializer, **error_responses(*MEMBER_ERRORS, "not_found")},
+        summary="A channel",
+    )
     def get(self, request: Request, channel_id: uuid.UUID) -> Response:
         return self.channel_out(self.channel())
 
-    @extend_schema(request=ChannelUpdateSerializer,
-                   responses={200: ChannelSerializer,
-                              **error_responses(*_INPUT, *_WRITE, "not_found",
-                                                "channel_name_taken", "direct_channel")},
-                   summary="Rename / re-topic (creator or admin)")  # fmt: skip
+    @extend_schema(
+        request=ChannelUpdateSerializer,
+        responses={
+            200: ChannelSerializer,
+            **error_responses(
+                *INPUT_ERRORS, *WRITE_ERRORS, "not_found", "channel_name_taken", "direct_channel"
+            ),
+        },
+        summary="Rename / re-topic (creator or admin)",
+    )
     def patch(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = ChannelUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
@@ -148,18 +165,32 @@ class ChannelMembersView(_ChatView, generics.GenericAPIView):
     serializer_class = ChannelMemberSerializer
     queryset = ChannelMember.objects.none()  # for the schema generator
 
-    @extend_schema(responses={200: ChannelMemberSerializer(many=True),
-                              **error_responses(*_PAGE, *_MEMBER)},
-                   summary="Members (and read markers) of a channel")  # fmt: skip
+    @extend_schema(
+        responses={
+            200: ChannelMemberSerializer(many=True),
+            **error_responses(*PAGE_ERRORS, *MEMBER_ERRORS),
+        },
+        summary="Members (and read markers) of a channel",
+    )
     def get(self, request: Request, channel_id: uuid.UUID) -> Response:
         page = self.paginate_queryset(selectors.channel_members(channel=self.channel()))
         return self.get_paginated_response(ChannelMemberSerializer(page, many=True).data)
 
-    @extend_schema(request=UserRefSerializer,
-                   responses={201: ChannelMemberSerializer, 200: ChannelMemberSerializer,
-                              **error_responses(*_INPUT, "not_an_organization_member",
-                                                *_WRITE, "not_found", "channel_members_fixed")},
-                   summary="Add a member to a private channel, or join a public one")  # fmt: skip
+    @extend_schema(
+        request=UserRefSerializer,
+        responses={
+            201: ChannelMemberSerializer,
+            200: ChannelMemberSerializer,
+            **error_responses(
+                *INPUT_ERRORS,
+                "not_an_organization_member",
+                *WRITE_ERRORS,
+                "not_found",
+                "channel_members_fixed",
+            ),
+        },
+        summary="Add a member to a private channel, or join a public one",
+    )
     def post(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = UserRefSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -171,10 +202,15 @@ class ChannelMembersView(_ChatView, generics.GenericAPIView):
 
 
 class DirectChannelView(_ChatView, APIView):
-    @extend_schema(request=UserRefSerializer,
-                   responses={201: ChannelSerializer, 200: ChannelSerializer,
-                              **error_responses(*_INPUT, "not_an_organization_member", *_WRITE)},
-                   summary="The direct channel with a user (created once; idempotent)")  # fmt: skip
+    @extend_schema(
+        request=UserRefSerializer,
+        responses={
+            201: ChannelSerializer,
+            200: ChannelSerializer,
+            **error_responses(*INPUT_ERRORS, "not_an_organization_member", *WRITE_ERRORS),
+        },
+        summary="The direct channel with a user (created once; idempotent)",
+    )
     def post(self, request: Request) -> Response:
         body = UserRefSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -276,10 +312,14 @@ class ChannelMessagesView(_ChatView, generics.GenericAPIView):
                 extra={"fields": {"parent": ["Invalid."]}},
             ) from error
 
-    @extend_schema(parameters=_HISTORY_PARAMETERS,
-                   responses={200: MessageSerializer(many=True),
-                              **error_responses(*_PAGE, "date_out_of_range", *_MEMBER)},
-                   summary="History, newest first (cursor pagination)")  # fmt: skip
+    @extend_schema(
+        parameters=_HISTORY_PARAMETERS,
+        responses={
+            200: MessageSerializer(many=True),
+            **error_responses(*PAGE_ERRORS, "date_out_of_range", *MEMBER_ERRORS),
+        },
+        summary="History, newest first (cursor pagination)",
+    )
     def get(self, request: Request, channel_id: uuid.UUID) -> Response:
         channel = self.channel()
         since, since_exclude = self._since(channel)
@@ -293,11 +333,21 @@ class ChannelMessagesView(_ChatView, generics.GenericAPIView):
         page = self.paginate_queryset(query)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
-    @extend_schema(request=MessageCreateSerializer,
-                   responses={201: MessageSerializer,
-                              **error_responses(*_INPUT, "does_not_exist", "invalid_parent",
-                                                *_MENTIONS, *_WRITE, "not_found")},
-                   summary="Post a message (markdown), or reply in a thread")  # fmt: skip
+    @extend_schema(
+        request=MessageCreateSerializer,
+        responses={
+            201: MessageSerializer,
+            **error_responses(
+                *INPUT_ERRORS,
+                "does_not_exist",
+                "invalid_parent",
+                *_MENTIONS,
+                *WRITE_ERRORS,
+                "not_found",
+            ),
+        },
+        summary="Post a message (markdown), or reply in a thread",
+    )
     def post(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = MessageCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -310,11 +360,14 @@ class ChannelMessagesView(_ChatView, generics.GenericAPIView):
 class ChannelReadView(_ChatView, APIView):
     write_permission = None  # viewers keep read markers: reading is what they do
 
-    @extend_schema(request=ReadMarkerSerializer,
-                   responses={200: ReadMarkerOutSerializer,
-                              **error_responses(*_INPUT, "does_not_exist", *_MEMBER,
-                                                "not_found")},
-                   summary="Move the caller's read marker (never backwards)")  # fmt: skip
+    @extend_schema(
+        request=ReadMarkerSerializer,
+        responses={
+            200: ReadMarkerOutSerializer,
+            **error_responses(*INPUT_ERRORS, "does_not_exist", *MEMBER_ERRORS, "not_found"),
+        },
+        summary="Move the caller's read marker (never backwards)",
+    )
     def post(self, request: Request, channel_id: uuid.UUID) -> Response:
         body = ReadMarkerSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -325,16 +378,21 @@ class ChannelReadView(_ChatView, APIView):
 
 
 class MessageDetailView(_ChatView, APIView):
-    @extend_schema(responses={200: MessageSerializer, **error_responses(*_MEMBER, "not_found")},
-                   summary="A message")  # fmt: skip
+    @extend_schema(
+        responses={200: MessageSerializer, **error_responses(*MEMBER_ERRORS, "not_found")},
+        summary="A message",
+    )
     def get(self, request: Request, message_id: uuid.UUID) -> Response:
         return self.message_out(self.message())
 
-    @extend_schema(request=MessageUpdateSerializer,
-                   responses={200: MessageSerializer,
-                              **error_responses(*_INPUT, *_MENTIONS, *_WRITE, "not_author",
-                                                "not_found")},
-                   summary="Edit a message (author only)")  # fmt: skip
+    @extend_schema(
+        request=MessageUpdateSerializer,
+        responses={
+            200: MessageSerializer,
+            **error_responses(*INPUT_ERRORS, *_MENTIONS, *WRITE_ERRORS, "not_author", "not_found"),
+        },
+        summary="Edit a message (author only)",
+    )
     def patch(self, request: Request, message_id: uuid.UUID) -> Response:
         body = MessageUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -343,8 +401,10 @@ class MessageDetailView(_ChatView, APIView):
         )
         return self.message_out(message)
 
-    @extend_schema(responses={204: None, **error_responses(*_WRITE, "not_author", "not_found")},
-                   summary="Soft-delete a message (author, or an admin)")  # fmt: skip
+    @extend_schema(
+        responses={204: None, **error_responses(*WRITE_ERRORS, "not_author", "not_found")},
+        summary="Soft-delete a message (author, or an admin)",
+    )
     def delete(self, request: Request, message_id: uuid.UUID) -> Response:
         # Admins moderate: the write-role check is the service's (author path).
         messages.message_delete(actor=self.actor, message=self.message())
@@ -352,10 +412,15 @@ class MessageDetailView(_ChatView, APIView):
 
 
 class MessageReactionsView(_ChatView, APIView):
-    @extend_schema(request=ReactionCreateSerializer,
-                   responses={201: ReactionSerializer, 200: ReactionSerializer,
-                              **error_responses(*_INPUT, *_WRITE, "not_found")},
-                   summary="React to a message (idempotent per user and emoji)")  # fmt: skip
+    @extend_schema(
+        request=ReactionCreateSerializer,
+        responses={
+            201: ReactionSerializer,
+            200: ReactionSerializer,
+            **error_responses(*INPUT_ERRORS, *WRITE_ERRORS, "not_found"),
+        },
+        summary="React to a message (idempotent per user and emoji)",
+    )
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
         body = ReactionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -367,9 +432,10 @@ class MessageReactionsView(_ChatView, APIView):
 
 
 class MessageReactionDetailView(_ChatView, APIView):
-    @extend_schema(responses={204: None,
-                              **error_responses("invalid_characters", *_WRITE, "not_found")},
-                   summary="Remove one's own reaction")  # fmt: skip
+    @extend_schema(
+        responses={204: None, **error_responses("invalid_characters", *WRITE_ERRORS, "not_found")},
+        summary="Remove one's own reaction",
+    )
     def delete(self, request: Request, message_id: uuid.UUID, emoji: str) -> Response:
         messages.reaction_remove(actor=self.actor, message=self.message(), emoji=emoji)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.openapi import error_responses
+from apps.common.openapi import INPUT_ERRORS, error_responses
 from apps.iam.authentication import authenticated_user
 from apps.iam.two_factor import (
     two_factor_confirm,
@@ -23,7 +23,6 @@ from apps.iam.two_factor import (
     two_factor_enabled,
     two_factor_setup,
 )
-from apps.organizations.api.openapi import INPUT_ERRORS
 
 
 class TwoFactorStatusSerializer(serializers.Serializer):

@@ -15,12 +15,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.errors import ApplicationError
-from apps.common.openapi import error_responses
+from apps.common.openapi import INPUT_ERRORS, error_responses
 from apps.iam import lockout
 from apps.iam.authentication import authenticated_user
 from apps.iam.models import AuthToken, User
 from apps.iam.tokens import token_create, tokens_revoke
-from apps.organizations.api.openapi import INPUT_ERRORS
 
 from .serializers import LoginSerializer, RegisterSerializer
 

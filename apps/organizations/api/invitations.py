@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.openapi import error_responses
+from apps.common.openapi import INPUT_ERRORS, PAGE_ERRORS, WRITE_ERRORS, error_responses
 from apps.iam.tokens import token_create
 from apps.organizations import services
 from apps.organizations.constants import Role
@@ -32,7 +32,6 @@ from apps.organizations.permissions import (
     required_membership,
 )
 
-from .openapi import INPUT_ERRORS, PAGE_ERRORS, WRITE_ERRORS
 from .serializers import MemberUserSerializer, OrganizationSummarySerializer
 
 # --- serializers -----------------------------------------------------------------

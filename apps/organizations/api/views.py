@@ -15,7 +15,13 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from apps.common.openapi import error_responses
+from apps.common.openapi import (
+    INPUT_ERRORS,
+    MEMBER_ERRORS,
+    PAGE_ERRORS,
+    WRITE_ERRORS,
+    error_responses,
+)
 from apps.common.serializers import bound_instance
 from apps.iam.authentication import authenticated_user
 from apps.iam.tokens import token_create
@@ -29,7 +35,6 @@ from apps.organizations.permissions import (
 )
 from apps.time_entries.money import may_view_money
 
-from .openapi import INPUT_ERRORS, MEMBER_ERRORS, PAGE_ERRORS, WRITE_ERRORS
 from .serializers import (
     MemberSerializer,
     MemberUpdateSerializer,
@@ -138,7 +143,7 @@ class OrganizationSettingsView(generics.RetrieveUpdateAPIView):
             response.status_code < 300
             and isinstance(data, dict)
             and "default_hourly_rate" in data
-            and not may_view_money(membership=request_membership(request), owner_ids=None)
+            and not may_view_money(actor=request_membership(request), owner_ids=None)
         ):
             data["default_hourly_rate"] = None
         return super().finalize_response(request, response, *args, **kwargs)
@@ -189,7 +194,7 @@ class MemberViewSet(
         and only on one member (read or PATCH); the list keeps one field set
         for every role."""
         membership = request_membership(self.request) if self.request else None
-        if self.action != "list" and may_view_money(membership=membership, owner_ids=None):
+        if self.action != "list" and may_view_money(actor=membership, owner_ids=None):
             return MemberWithTermsSerializer
         return MemberSerializer
 

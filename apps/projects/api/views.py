@@ -24,9 +24,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from apps.common.openapi import error_responses
+from apps.common.openapi import (
+    INPUT_ERRORS,
+    MEMBER_ERRORS,
+    PAGE_ERRORS,
+    WRITE_ERRORS,
+    error_responses,
+)
 from apps.common.serializers import bound_instance
-from apps.organizations.api.openapi import INPUT_ERRORS, MEMBER_ERRORS, PAGE_ERRORS, WRITE_ERRORS
 from apps.organizations.models import Membership
 from apps.organizations.permissions import (
     IsOrganizationMember,
@@ -51,9 +56,6 @@ from .serializers import (
     ProjectSerializer,
     TimelineRowSerializer,
 )
-
-#: The project (or client) fields that name other objects or carry dates.
-_DATED_INPUT = (*INPUT_ERRORS, "date_out_of_range")
 
 
 def _docs(
@@ -174,7 +176,7 @@ class ClientViewSet(
 @extend_schema_view(
     **_docs(
         ProjectSerializer,
-        input_errors=(*_DATED_INPUT, "does_not_exist"),
+        input_errors=(*INPUT_ERRORS, "does_not_exist"),
         create=("plan_limit_reached", "name_taken"),
         update=("name_taken", "currency_in_use"),
     )
@@ -381,7 +383,7 @@ class MilestoneViewSet(ProjectChildViewSet):
         request=MilestoneInputSerializer,
         responses={
             201: MilestoneSerializer,
-            **error_responses(*_DATED_INPUT, *WRITE_ERRORS, "not_found"),
+            **error_responses(*INPUT_ERRORS, *WRITE_ERRORS, "not_found"),
         },
     )
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -394,7 +396,7 @@ class MilestoneViewSet(ProjectChildViewSet):
         request=MilestoneInputSerializer,
         responses={
             200: MilestoneSerializer,
-            **error_responses(*_DATED_INPUT, *WRITE_ERRORS, "not_found"),
+            **error_responses(*INPUT_ERRORS, *WRITE_ERRORS, "not_found"),
         },
     )
     def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:

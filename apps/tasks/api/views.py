@@ -24,7 +24,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.openapi import error_responses
+from apps.common.openapi import (
+    INPUT_ERRORS,
+    MEMBER_ERRORS,
+    PAGE_ERRORS,
+    WRITE_ERRORS,
+    error_responses,
+)
 from apps.common.pagination import UncountedPagination
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, required_membership
@@ -50,14 +56,6 @@ TASK_ID_PARAMETER = OpenApiParameter(
 )
 
 
-#: Refusals of ``IsOrganizationMember``, which guards every view here.
-_MEMBER = ("not_a_member", "two_factor_required")
-#: A write by a role without the view's write permission.
-_WRITE = (*_MEMBER, "role_required")
-#: Bad input refused by the parsers, the input guards or the serializer.
-_INPUT = ("invalid", "parse_error", "json_too_deep", "invalid_characters", "too_many_fields")
-#: A paginated list: bad query parameters, a page past the end (404).
-_PAGE = ("invalid", "invalid_characters", "too_many_fields", "page_out_of_range", "not_found")
 #: Assignees and mentioned users: members who can see the project.
 _PEOPLE = ("not_an_organization_member", "user_cannot_see_project")
 #: The task fields that name other objects or carry dates (create and update).
@@ -87,10 +85,10 @@ class _MemberViewMixin(APIView):
 
 @extend_schema_view(
     list=extend_schema(
-        responses={200: TaskSerializer(many=True), **error_responses(*_PAGE, *_MEMBER)}
+        responses={200: TaskSerializer(many=True), **error_responses(*PAGE_ERRORS, *MEMBER_ERRORS)}
     ),
     retrieve=extend_schema(
-        responses={200: TaskSerializer, **error_responses(*_MEMBER, "not_found")}
+        responses={200: TaskSerializer, **error_responses(*MEMBER_ERRORS, "not_found")}
     ),
 )
 class TaskViewSet(
@@ -132,7 +130,7 @@ class TaskViewSet(
         request=TaskCreateSerializer,
         responses={
             201: TaskSerializer,
-            **error_responses(*_INPUT, *_TASK_FIELDS, "project_archived", *_WRITE),
+            **error_responses(*INPUT_ERRORS, *_TASK_FIELDS, "project_archived", *WRITE_ERRORS),
         },
     )
     def create(self, request: Request) -> Response:
@@ -146,10 +144,10 @@ class TaskViewSet(
         responses={
             200: TaskSerializer,
             **error_responses(
-                *_INPUT,
+                *INPUT_ERRORS,
                 *_TASK_FIELDS,
                 "project_archived",
-                *_WRITE,
+                *WRITE_ERRORS,
                 "not_task_participant",
                 "not_found",
                 "parent_cycle",
@@ -167,7 +165,7 @@ class TaskViewSet(
     @extend_schema(
         responses={
             204: None,
-            **error_responses("project_archived", *_WRITE, "not_task_reporter", "not_found"),
+            **error_responses("project_archived", *WRITE_ERRORS, "not_task_reporter", "not_found"),
         }
     )
     def destroy(self, request: Request, pk: uuid.UUID) -> Response:
@@ -180,7 +178,7 @@ class TaskViewSet(
             200: TaskSerializer,
             **error_responses(
                 "project_archived",
-                *_WRITE,
+                *WRITE_ERRORS,
                 "not_task_reporter",
                 "not_found",
                 "task_not_deleted",
@@ -200,10 +198,10 @@ class TaskViewSet(
         responses={
             200: TaskSerializer,
             **error_responses(
-                *_INPUT,
+                *INPUT_ERRORS,
                 "does_not_exist",
                 "project_archived",
-                *_WRITE,
+                *WRITE_ERRORS,
                 "not_task_participant",
                 "not_found",
             ),
@@ -246,10 +244,10 @@ class TaskDependencyViewSet(_TaskChildMixin, viewsets.GenericViewSet):
         responses={
             201: TaskDependencySerializer,
             **error_responses(
-                *_INPUT,
+                *INPUT_ERRORS,
                 "does_not_exist",
                 "project_archived",
-                *_WRITE,
+                *WRITE_ERRORS,
                 "not_task_participant",
                 "not_found",
                 "dependency_cycle",
@@ -276,7 +274,9 @@ class TaskDependencyViewSet(_TaskChildMixin, viewsets.GenericViewSet):
         ],
         responses={
             204: None,
-            **error_responses("project_archived", *_WRITE, "not_task_participant", "not_found"),
+            **error_responses(
+                "project_archived", *WRITE_ERRORS, "not_task_participant", "not_found"
+            ),
         },
     )
     def destroy(self, request: Request, task_id: uuid.UUID, pk: uuid.UUID) -> Response:
@@ -287,7 +287,10 @@ class TaskDependencyViewSet(_TaskChildMixin, viewsets.GenericViewSet):
 @extend_schema(parameters=[TASK_ID_PARAMETER])
 @extend_schema_view(
     list=extend_schema(
-        responses={200: TaskCommentSerializer(many=True), **error_responses(*_PAGE, *_MEMBER)}
+        responses={
+            200: TaskCommentSerializer(many=True),
+            **error_responses(*PAGE_ERRORS, *MEMBER_ERRORS),
+        }
     )
 )
 class TaskCommentViewSet(
@@ -312,7 +315,9 @@ class TaskCommentViewSet(
     @extend_schema(
         responses={
             201: TaskCommentSerializer,
-            **error_responses(*_INPUT, *_PEOPLE, "project_archived", *_WRITE, "not_found"),
+            **error_responses(
+                *INPUT_ERRORS, *_PEOPLE, "project_archived", *WRITE_ERRORS, "not_found"
+            ),
         }
     )
     def create(self, request: Request, task_id: uuid.UUID) -> Response:
@@ -327,7 +332,12 @@ class TaskCommentViewSet(
         responses={
             200: TaskCommentSerializer,
             **error_responses(
-                *_INPUT, *_PEOPLE, "project_archived", *_WRITE, "not_author", "not_found"
+                *INPUT_ERRORS,
+                *_PEOPLE,
+                "project_archived",
+                *WRITE_ERRORS,
+                "not_author",
+                "not_found",
             ),
         }
     )
@@ -343,7 +353,7 @@ class TaskCommentViewSet(
     @extend_schema(
         responses={
             204: None,
-            **error_responses("project_archived", *_WRITE, "not_author", "not_found"),
+            **error_responses("project_archived", *WRITE_ERRORS, "not_author", "not_found"),
         }
     )
     def destroy(self, request: Request, task_id: uuid.UUID, pk: uuid.UUID) -> Response:
@@ -353,7 +363,10 @@ class TaskCommentViewSet(
 
 @extend_schema(
     parameters=[TASK_ID_PARAMETER],
-    responses={200: TaskActivitySerializer(many=True), **error_responses(*_PAGE, *_MEMBER)},
+    responses={
+        200: TaskActivitySerializer(many=True),
+        **error_responses(*PAGE_ERRORS, *MEMBER_ERRORS),
+    },
 )
 class TaskActivityListView(_TaskChildMixin, generics.ListAPIView):
     """``GET /tasks/{task_id}/activity/``: who changed what, newest first."""
@@ -368,10 +381,10 @@ class TaskActivityListView(_TaskChildMixin, generics.ListAPIView):
 
 @extend_schema_view(
     list=extend_schema(
-        responses={200: LabelSerializer(many=True), **error_responses(*_PAGE, *_MEMBER)}
+        responses={200: LabelSerializer(many=True), **error_responses(*PAGE_ERRORS, *MEMBER_ERRORS)}
     ),
     retrieve=extend_schema(
-        responses={200: LabelSerializer, **error_responses(*_MEMBER, "not_found")}
+        responses={200: LabelSerializer, **error_responses(*MEMBER_ERRORS, "not_found")}
     ),
 )
 class LabelViewSet(
@@ -395,7 +408,10 @@ class LabelViewSet(
         return selectors.label_get(label_id=self.kwargs["pk"])
 
     @extend_schema(
-        responses={201: LabelSerializer, **error_responses(*_INPUT, "label_name_taken", *_WRITE)}
+        responses={
+            201: LabelSerializer,
+            **error_responses(*INPUT_ERRORS, "label_name_taken", *WRITE_ERRORS),
+        }
     )
     def create(self, request: Request) -> Response:
         body = LabelSerializer(data=request.data)
@@ -406,7 +422,7 @@ class LabelViewSet(
     @extend_schema(
         responses={
             200: LabelSerializer,
-            **error_responses(*_INPUT, "label_name_taken", *_WRITE, "not_found"),
+            **error_responses(*INPUT_ERRORS, "label_name_taken", *WRITE_ERRORS, "not_found"),
         }
     )
     def partial_update(self, request: Request, pk: uuid.UUID) -> Response:
@@ -416,7 +432,7 @@ class LabelViewSet(
         label = labels.label_update(actor=self.actor, label=label, **body.validated_data)
         return Response(LabelSerializer(label).data)
 
-    @extend_schema(responses={204: None, **error_responses(*_WRITE, "not_found")})
+    @extend_schema(responses={204: None, **error_responses(*WRITE_ERRORS, "not_found")})
     def destroy(self, request: Request, pk: uuid.UUID) -> Response:
         labels.label_delete(actor=self.actor, label=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

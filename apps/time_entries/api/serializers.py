@@ -121,7 +121,7 @@ class TimeEntrySerializer(SharedReadFieldsMixin, serializers.ModelSerializer):
     def to_representation(self, instance: TimeEntry) -> dict[str, Any]:
         data = super().to_representation(instance)
         if not may_view_money(
-            membership=self.context.get("membership"),
+            actor=self.context.get("membership"),
             owner_ids=[instance.user_id],
             organization=self.context.get("organization"),
         ):

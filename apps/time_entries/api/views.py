@@ -23,7 +23,13 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.utils.serializer_helpers import ReturnDict
 from rest_framework.views import APIView
 
-from apps.common.openapi import error_responses
+from apps.common.openapi import (
+    INPUT_ERRORS,
+    MEMBER_ERRORS,
+    PAGE_ERRORS,
+    WRITE_ERRORS,
+    error_responses,
+)
 from apps.common.pagination import UncountedPagination
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, required_membership
@@ -56,28 +62,6 @@ from .serializers import (
     TimerStopSerializer,
 )
 
-#: Refusals of ``IsOrganizationMember``, which guards every view here.
-_MEMBER = ("not_a_member", "two_factor_required")
-#: A write by a role without ``time.track``.
-_WRITE = (*_MEMBER, "role_required")
-#: Bad input refused by the parsers, the input guards or the serializer.
-_INPUT = (
-    "invalid",
-    "parse_error",
-    "json_too_deep",
-    "invalid_characters",
-    "too_many_fields",
-    "date_out_of_range",
-)
-#: A paginated list: bad query parameters, a page past the end (404).
-_PAGE = (
-    "invalid",
-    "invalid_characters",
-    "too_many_fields",
-    "date_out_of_range",
-    "page_out_of_range",
-    "not_found",
-)
 #: What the services check on an entry's fields (400).
 _ENTRY_FIELDS = (
     "required",
@@ -144,10 +128,13 @@ class TimeAPIMixin(APIView):
 
 @extend_schema_view(
     list=extend_schema(
-        responses={200: TimeEntrySerializer(many=True), **error_responses(*_PAGE, *_MEMBER)}
+        responses={
+            200: TimeEntrySerializer(many=True),
+            **error_responses(*PAGE_ERRORS, *MEMBER_ERRORS),
+        }
     ),
     retrieve=extend_schema(
-        responses={200: TimeEntrySerializer, **error_responses(*_MEMBER, "not_found")}
+        responses={200: TimeEntrySerializer, **error_responses(*MEMBER_ERRORS, "not_found")}
     ),
 )
 class TimeEntryViewSet(
@@ -178,7 +165,9 @@ class TimeEntryViewSet(
         request=TimeEntryCreateSerializer,
         responses={
             201: TimeEntrySerializer,
-            **error_responses(*_INPUT, *_ENTRY_FIELDS, *_WRITE, "entry_locked", "entry_overlap"),
+            **error_responses(
+                *INPUT_ERRORS, *_ENTRY_FIELDS, *WRITE_ERRORS, "entry_locked", "entry_overlap"
+            ),
         },
     )
     def create(self, request: Request) -> Response:
@@ -191,10 +180,10 @@ class TimeEntryViewSet(
         responses={
             200: TimeEntrySerializer,
             **error_responses(
-                *_INPUT,
+                *INPUT_ERRORS,
                 *_ENTRY_FIELDS,
                 "cannot_restart",
-                *_WRITE,
+                *WRITE_ERRORS,
                 "not_found",
                 "entry_locked",
                 "entry_overlap",
@@ -207,7 +196,9 @@ class TimeEntryViewSet(
         entry = entry_update(actor=self.actor, entry=entry, data=data)
         return Response(self.entry_data(entry))
 
-    @extend_schema(responses={204: None, **error_responses(*_WRITE, "not_found", "entry_locked")})
+    @extend_schema(
+        responses={204: None, **error_responses(*WRITE_ERRORS, "not_found", "entry_locked")}
+    )
     def destroy(self, request: Request, pk: UUID) -> Response:
         entry_delete(actor=self.actor, entry=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -217,14 +208,14 @@ class TimeEntryViewSet(
         responses={
             200: BulkResultSerializer,
             **error_responses(
-                *_INPUT,
+                *INPUT_ERRORS,
                 "required",
                 "does_not_exist",
                 "project_archived",
                 "task_project_mismatch",
                 "too_many_tags",
                 "tag_too_long",
-                *_WRITE,
+                *WRITE_ERRORS,
                 "entry_locked",
                 "entry_overlap",
             ),
@@ -251,10 +242,10 @@ class TimeEntryViewSet(
         responses={
             201: TimeEntrySerializer,
             **error_responses(
-                *_INPUT,
+                *INPUT_ERRORS,
                 "entry_running",
                 *_ENTRY_FIELDS,
-                *_WRITE,
+                *WRITE_ERRORS,
                 "not_found",
                 "entry_locked",
                 "entry_overlap",
@@ -272,7 +263,7 @@ class TimeEntryViewSet(
         request=None,
         responses={
             201: TimeEntrySerializer,
-            **error_responses(*_TIMER_START, *_WRITE, "not_author", "not_found"),
+            **error_responses(*_TIMER_START, *WRITE_ERRORS, "not_author", "not_found"),
         },
         description="Start the caller's timer now with this entry's fields.",
     )
@@ -288,7 +279,7 @@ class TimerView(TimeAPIMixin, APIView):
     @extend_schema(
         responses={
             200: {"allOf": [{"$ref": "#/components/schemas/TimeEntry"}], "nullable": True},
-            **error_responses(*_MEMBER),
+            **error_responses(*MEMBER_ERRORS),
         }
     )
     def get(self, request: Request) -> Response | JsonResponse:
@@ -304,7 +295,10 @@ class TimerStartView(TimeAPIMixin, APIView):
 
     @extend_schema(
         request=TimerStartSerializer,
-        responses={201: TimeEntrySerializer, **error_responses(*_INPUT, *_TIMER_START, *_WRITE)},
+        responses={
+            201: TimeEntrySerializer,
+            **error_responses(*INPUT_ERRORS, *_TIMER_START, *WRITE_ERRORS),
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.body(TimerStartSerializer, request.data)
@@ -328,10 +322,10 @@ class TimerStopView(TimeAPIMixin, APIView):
         responses={
             200: TimeEntrySerializer,
             **error_responses(
-                *_INPUT,
+                *INPUT_ERRORS,
                 "entry_in_future",
                 "end_before_start",
-                *_WRITE,
+                *WRITE_ERRORS,
                 "no_running_timer",
                 "entry_locked",
             ),
@@ -352,7 +346,7 @@ class HeartbeatView(TimeAPIMixin, APIView):
         request=HeartbeatSerializer,
         responses={
             200: HeartbeatResultSerializer,
-            **error_responses(*_INPUT, "naive_datetime", "entry_in_future", *_WRITE),
+            **error_responses(*INPUT_ERRORS, "naive_datetime", "entry_in_future", *WRITE_ERRORS),
         },
     )
     def post(self, request: Request) -> Response:
@@ -371,7 +365,10 @@ class HeartbeatView(TimeAPIMixin, APIView):
 
 @extend_schema_view(
     list=extend_schema(
-        responses={200: IdlePeriodSerializer(many=True), **error_responses(*_PAGE, *_MEMBER)}
+        responses={
+            200: IdlePeriodSerializer(many=True),
+            **error_responses(*PAGE_ERRORS, *MEMBER_ERRORS),
+        }
     ),
 )
 class IdlePeriodViewSet(TimeAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -391,9 +388,9 @@ class IdlePeriodViewSet(TimeAPIMixin, mixins.ListModelMixin, viewsets.GenericVie
             200: IdleResolveResultSerializer,
             # discard_and_continue starts a timer: its refusals too.
             **error_responses(
-                *_INPUT,
+                *INPUT_ERRORS,
                 *_TIMER_START,
-                *_WRITE,
+                *WRITE_ERRORS,
                 "not_found",
                 "idle_already_resolved",
             ),

@@ -140,7 +140,7 @@ def build_report_query(
     # Below entries.view_all the report is the caller's own time (``users``
     # is narrowed above); above it, the report may hold anybody's.
     show_amounts = may_view_money(
-        membership=actor,
+        actor=actor,
         owner_ids=None if sees_all else users,
         organization=organization,
     )

@@ -25,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
-from apps.common.openapi import error_responses
+from apps.common.openapi import INPUT_ERRORS, WRITE_ERRORS, error_responses
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, may, request_membership
 from apps.time_entries.money import may_view_money
@@ -63,19 +63,6 @@ ACTION_PERMISSIONS = {
     "overview": "timesheets.approve",
     "export": "timesheets.approve",
 }
-
-
-#: Refusals of ``IsOrganizationMember`` (every action here).
-_MEMBER_ERRORS = ("not_a_member", "two_factor_required", "role_required")
-#: Bad input, also the kinds refused before any view runs (apps/common/README.md).
-_INPUT_ERRORS = (
-    "invalid",
-    "parse_error",
-    "json_too_deep",
-    "invalid_characters",
-    "too_many_fields",
-    "date_out_of_range",
-)
 
 
 class TimesheetViewSet(
@@ -120,7 +107,7 @@ class TimesheetViewSet(
             return False
         sees_all = may(membership, "entries.view_all")
         return may_view_money(
-            membership=membership, owner_ids=None if sees_all else [membership.user_id]
+            actor=membership, owner_ids=None if sees_all else [membership.user_id]
         )
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -165,7 +152,7 @@ class TimesheetViewSet(
             201: TimesheetSerializer,
             200: TimesheetSerializer,
             **error_responses(
-                *_INPUT_ERRORS, "period_not_aligned", *_MEMBER_ERRORS, "period_overlaps"
+                *INPUT_ERRORS, "period_not_aligned", *WRITE_ERRORS, "period_overlaps"
             ),
         },
     )
@@ -185,7 +172,7 @@ class TimesheetViewSet(
         responses={
             200: TimesheetSerializer,
             **error_responses(
-                *_MEMBER_ERRORS,
+                *WRITE_ERRORS,
                 "not_sheet_owner",
                 "not_found",
                 "invalid_transition",
@@ -202,9 +189,7 @@ class TimesheetViewSet(
         request=TransitionSerializer,
         responses={
             200: TimesheetSerializer,
-            **error_responses(
-                *_MEMBER_ERRORS, "not_sheet_owner", "not_found", "invalid_transition"
-            ),
+            **error_responses(*WRITE_ERRORS, "not_sheet_owner", "not_found", "invalid_transition"),
         },
     )
     @action(detail=True, methods=["post"])
@@ -217,7 +202,7 @@ class TimesheetViewSet(
         responses={
             200: TimesheetSerializer,
             **error_responses(
-                *_MEMBER_ERRORS,
+                *WRITE_ERRORS,
                 "self_approval",
                 "not_sheet_approver",
                 "not_found",
@@ -235,9 +220,9 @@ class TimesheetViewSet(
         responses={
             200: TimesheetSerializer,
             **error_responses(
-                *_INPUT_ERRORS,
+                *INPUT_ERRORS,
                 "comment_required",
-                *_MEMBER_ERRORS,
+                *WRITE_ERRORS,
                 "self_approval",
                 "not_sheet_approver",
                 "not_found",
@@ -255,9 +240,9 @@ class TimesheetViewSet(
         responses={
             200: TimesheetSerializer,
             **error_responses(
-                *_INPUT_ERRORS,
+                *INPUT_ERRORS,
                 "reason_required",
-                *_MEMBER_ERRORS,
+                *WRITE_ERRORS,
                 "not_found",
                 "invalid_transition",
             ),
@@ -272,7 +257,7 @@ class TimesheetViewSet(
         request=BulkApproveSerializer,
         responses={
             200: BulkApproveResponseSerializer,
-            **error_responses(*_INPUT_ERRORS, *_MEMBER_ERRORS),
+            **error_responses(*INPUT_ERRORS, *WRITE_ERRORS),
         },
     )
     @action(detail=False, methods=["post"], url_path="bulk-approve")
@@ -295,7 +280,7 @@ class TimesheetViewSet(
         responses={
             200: OverviewRowSerializer(many=True),
             **error_responses(
-                *_INPUT_ERRORS, "period_not_aligned", "page_out_of_range", *_MEMBER_ERRORS
+                *INPUT_ERRORS, "period_not_aligned", "page_out_of_range", *WRITE_ERRORS
             ),
         },
     )
@@ -337,7 +322,7 @@ class TimesheetViewSet(
                 200,
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             ): OpenApiTypes.BINARY,
-            **error_responses(*_INPUT_ERRORS, "period_not_aligned", *_MEMBER_ERRORS),
+            **error_responses(*INPUT_ERRORS, "period_not_aligned", *WRITE_ERRORS),
         },
     )
     @action(detail=False, methods=["get"])

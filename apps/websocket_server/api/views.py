@@ -18,9 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.errors import ApplicationError
-from apps.common.openapi import error_responses
+from apps.common.openapi import MEMBER_ERRORS, PAGE_ERRORS, error_responses
 from apps.common.pagination import StandardPagination
-from apps.organizations.api.openapi import MEMBER_ERRORS, PAGE_ERRORS
 from apps.organizations.constants import MembershipStatus
 from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, request_organization
