@@ -55,3 +55,22 @@ def test_asgi_requests_do_not_open_redis_connections(tenant, monkeypatch):
     statuses = [request() for _ in range(5)]
     assert statuses == [401] * 5
     assert connects == []
+
+
+def test_a_test_run_keys_redis_by_its_own_database(settings):
+    """Two test runs on one Redis (CI beside a developer's run) once read each
+    other's cached memberships (a member answered 403 not_a_member): the
+    cache, the channel layer and the socket groups of a test run carry the
+    name of the database it runs on."""
+    from django.core.cache import cache
+    from django.db import connection
+
+    from apps.websocket_server.groups import org_group
+
+    database = connection.settings_dict["NAME"].removeprefix("test_")
+    assert settings.NOVATIME_ENV_PREFIX.endswith(f"-test-{database}")
+    assert cache.make_key("k").startswith(f"{settings.NOVATIME_ENV_PREFIX}:")
+    assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"].startswith(
+        settings.NOVATIME_ENV_PREFIX
+    )
+    assert f"test-{database}"[:25] in org_group("t_acme")

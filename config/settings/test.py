@@ -6,16 +6,20 @@ dominate the suite's runtime.
 """
 
 from .base import *  # noqa: F403
-from .base import CACHES, NOVATIME_ENV_PREFIX
+from .base import CACHES, CHANNEL_LAYERS, DATABASES, NOVATIME_ENV_PREFIX
 
 DEBUG = False
 SECRET_KEY = "test-secret-key"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Pool schemas are only built by the tests that exercise the pool.
 NOVATIME_TENANT_POOL_SIZE = 0
-NOVATIME_ENV_PREFIX = f"{NOVATIME_ENV_PREFIX}-test"
-# base.py's cache (backend, timeouts) under this run's own key prefix.
+# Two test runs on one Redis (CI beside a developer's run, two checkouts) must
+# not read each other's cached tenants and memberships or hear each other's
+# events: the prefix names the database this run uses (each run has its own).
+NOVATIME_ENV_PREFIX = f"{NOVATIME_ENV_PREFIX}-test-{DATABASES['default']['NAME']}"
+# base.py's cache (backend, timeouts) and channel layer under this run's prefix.
 CACHES["default"]["KEY_PREFIX"] = NOVATIME_ENV_PREFIX
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{NOVATIME_ENV_PREFIX}:asgi"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_DEFAULT_QUEUE = f"{NOVATIME_ENV_PREFIX}-default"
 STATIC_ROOT = None  # whitenoise serves from the finders; no var/static needed

@@ -23,7 +23,7 @@ from ..models import IdlePeriod, TimeEntry
 from ..rates import price
 from .events import EVENT_ENTRY, EVENT_IDLE, EVENT_TIMER, emit, idle_event_data
 from .saving import save
-from .timer import timer_start
+from .timer import entry_continue
 from .validation import CLOCK_SKEW
 
 IDLE_ACTIONS = ("keep", "discard", "discard_and_continue")
@@ -153,15 +153,8 @@ def idle_period_resolve(
         idle.resolution = IdleResolution.DISCARDED
         if action == "discard_and_continue":
             idle.resolution = IdleResolution.DISCARDED_CONTINUED
-            if entry is not None:
-                started = timer_start(
-                    actor=actor,
-                    project_id=entry.project_id,
-                    task_id=entry.task_id,
-                    description=entry.description,
-                    tags=entry.tags,
-                    billable=entry.billable,
-                )
+            if entry is not None:  # the idle period's owner is the actor
+                started = entry_continue(actor=actor, entry=entry)
     idle.resolved_at = timezone.now()
     idle.save(update_fields=["resolution", "resolved_at", "updated_at"])
     send_event_on_commit(
