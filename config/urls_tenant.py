@@ -23,6 +23,9 @@ urlpatterns = [
     path("api/v1/ai/", include("apps.ai_services.api.urls")),
     path("api/v1/", include(billing_urls.tenant_urlpatterns)),
     path("api/v1/realtime/", include("apps.websocket_server.api.urls")),
+    # The web app (UI.md): each app's pages beside its api/.
+    path("", include("apps.iam.web.urls")),
+    path("", include("apps.time_entries.web.urls")),
 ]
 
 handler400 = errors.handler400

@@ -110,7 +110,8 @@ def test_hosts_cookies_https_and_throttles():
     assert s["DEBUG"] is False
     assert s["ALLOWED_HOSTS"] == [BASE, f".{BASE}"]
     assert s["CSRF_TRUSTED_ORIGINS"] == [f"https://{BASE}", f"https://*.{BASE}"]
-    assert s["SESSION_COOKIE_DOMAIN"] == f".{BASE}"
+    # Host-only: no cookie shared across the organizations' subdomains (UI.md).
+    assert s["SESSION_COOKIE_DOMAIN"] is None
     assert s["SESSION_COOKIE_SECURE"] is s["CSRF_COOKIE_SECURE"] is True
     assert s["SECURE_HSTS_SECONDS"] >= 31_536_000 and s["SECURE_HSTS_INCLUDE_SUBDOMAINS"]
     assert s["SECURE_SSL_REDIRECT"] is True

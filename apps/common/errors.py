@@ -20,7 +20,8 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
@@ -225,8 +226,25 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-def handler404(request: Any, exception: Exception | None = None) -> JsonResponse:
-    """Plain-Django 404 (unknown URL) in the API's error shape."""
+def wants_html(request: Any) -> bool:
+    """Whether an error is for a browser page rather than the API: never under
+    ``/api/``, and only when the client asks for HTML (a browser navigation);
+    every other client keeps the JSON error shape."""
+    return not request.path.startswith("/api/") and "text/html" in request.headers.get("Accept", "")
+
+
+def _html_error(request: Any, template: str, status_code: int, message: str) -> HttpResponse:
+    from django.template.loader import render_to_string
+
+    body = render_to_string(template, {"message": message}, request=request)
+    return HttpResponse(body, status=status_code)
+
+
+def handler404(request: Any, exception: Exception | None = None) -> HttpResponse:
+    """Plain-Django 404 (unknown URL) in the API's error shape; an HTML page
+    for a browser asking for a web page."""
+    if wants_html(request):
+        return _html_error(request, "errors/not_found.html", 404, "")
     return json_error(404, "not_found", "No such endpoint.")
 
 
@@ -234,7 +252,9 @@ def handler500(request: Any) -> JsonResponse:
     return json_error(500, "server_error", "Internal server error.")
 
 
-def handler403(request: Any, exception: Exception | None = None) -> JsonResponse:
+def handler403(request: Any, exception: Exception | None = None) -> HttpResponse:
+    if wants_html(request):
+        return _html_error(request, "errors/refused.html", 403, gettext("You may not do this."))
     return json_error(403, "permission_denied", "You may not do this.")
 
 

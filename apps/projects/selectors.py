@@ -181,6 +181,12 @@ def project_accepts_time(project: Project) -> bool:
     return project.deleted_at is None and project.status != ProjectStatus.ARCHIVED
 
 
+def projects_accepting_time(*, actor: Membership) -> QuerySet[Project]:
+    """The visible projects that take new time (:func:`project_accepts_time`
+    as a filter: alive and not archived), by name: the timer's choices."""
+    return projects_visible_to(actor=actor).exclude(status=ProjectStatus.ARCHIVED).order_by("name")
+
+
 def project_name_taken(
     *, name: str, client_id: UUID | None, exclude_id: UUID | None = None
 ) -> bool:

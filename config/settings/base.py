@@ -67,6 +67,8 @@ SHARED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "apps.websocket_server",
+    "django_htmx",  # the web app: request.htmx, htmx.min.js among the static files
+    "csp",  # the web app: Content-Security-Policy header
 ]
 TENANT_APPS = [
     "apps.projects",
@@ -110,16 +112,21 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The web app's shared layout and components (templates/base.html, ...),
+        # then each app's pages, beside its api/ (apps/<app>/web/templates).
+        "DIRS": [BASE_DIR / "templates", *sorted((BASE_DIR / "apps").glob("*/web/templates"))],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -307,9 +314,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# One login serves every organization subdomain (see ARCHITECTURE.md).
-SESSION_COOKIE_DOMAIN = None if NOVATIME_BASE_DOMAIN == "localhost" else f".{NOVATIME_BASE_DOMAIN}"
-CSRF_COOKIE_DOMAIN = SESSION_COOKIE_DOMAIN
+# Host-only cookies: a session or CSRF cookie set on acme.<base> is never sent
+# to globex.<base> or the public host (UI.md "Sessions are per host"). The web
+# sign-in also binds the session to its organization (apps/iam/web/access.py),
+# so a session id carried to another host by hand is refused there too.
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
+# Clickjacking: no page may be framed (frame-ancestors 'none' in the CSP too).
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every response: scripts and styles
+# only from the app's own static files, no inline script or style. The admin
+# and the Swagger UI page are Django's/drf-spectacular's own templates, left
+# with their frame protection only.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/admin/", "/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 CSRF_TRUSTED_ORIGINS = env.list(
     "CSRF_TRUSTED_ORIGINS",
     default=[
@@ -381,6 +411,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The web app's shared assets (static/app.css, static/app.js); apps' own under
+# apps/<app>/static. Production serves them fingerprinted (production.py).
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT: Path | None = VAR_DIR / "static"  # None in tests (config/settings/test.py)
 # Serve straight from the apps' static dirs when collectstatic has not run
 # (dev, tests); production runs collectstatic and turns this off.

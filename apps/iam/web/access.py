@@ -1,0 +1,85 @@
+"""Who may open a page of an organization host (the web app's gate).
+
+The API's rule (:class:`apps.organizations.permissions.IsOrganizationMember`)
+for pages: a signed-in, active member of the host's organization, with
+two-factor on where the organization requires it. Two differences, both about
+browsers: an anonymous visitor is sent to this host's ``/signin/`` instead of
+a 401, and a session only counts on the host it was signed in on (the web
+sign-in records the organization in the session), so a session id carried
+from another host is treated as anonymous here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from apps.organizations.models import Membership, Organization
+from apps.organizations.selectors import membership_for, membership_needs_two_factor
+
+#: Session key: the organization whose host signed the session in.
+SESSION_ORGANIZATION_KEY = "novatime_organization"
+
+View = Callable[..., HttpResponse]
+
+
+def host_organization(request: HttpRequest) -> Organization | None:
+    """The organization of the request's host (``None`` on the public host)."""
+    tenant = getattr(request, "tenant", None)
+    return tenant if isinstance(tenant, Organization) else None
+
+
+def bind_session(request: HttpRequest, organization: Organization) -> None:
+    """Mark the (just signed-in) session as belonging to ``organization``'s host."""
+    request.session[SESSION_ORGANIZATION_KEY] = str(organization.pk)
+
+
+def signed_in_here(request: HttpRequest, organization: Organization) -> bool:
+    """Whether the request's user signed in on this organization's host."""
+    return bool(
+        request.user.is_authenticated
+        and request.session.get(SESSION_ORGANIZATION_KEY) == str(organization.pk)
+    )
+
+
+def signin_redirect(request: HttpRequest) -> HttpResponseRedirect:
+    return HttpResponseRedirect(
+        f"{reverse('iam_web:signin')}?{urlencode({'next': request.get_full_path()})}"
+    )
+
+
+def refused(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
+    """The HTML refusal page (web pages never answer JSON)."""
+    context = {"message": message, "show_signout": request.user.is_authenticated}
+    return render(request, "errors/refused.html", context, status=status)
+
+
+def member_page(view: View) -> View:
+    """Decorator for organization-host pages: the view gets ``actor``
+    (the caller's :class:`Membership`) as a keyword argument."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        organization = host_organization(request)
+        if organization is None:
+            return refused(request, _("This page belongs to an organization's address."), 404)
+        if not signed_in_here(request, organization):
+            return signin_redirect(request)
+        actor: Membership | None = membership_for(user=request.user, organization=organization)
+        if actor is None:
+            return refused(request, _("You are not a member of this organization."))
+        if membership_needs_two_factor(membership=actor, user=request.user):
+            return refused(
+                request,
+                _("This organization requires two-factor authentication: turn it on first."),
+            )
+        return view(request, *args, actor=actor, **kwargs)
+
+    return wrapper

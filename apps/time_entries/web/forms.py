@@ -1,0 +1,30 @@
+"""The timer bar's form (labels are UI.md's accessible names)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+
+class TimerStartForm(forms.Form):
+    """What ``POST /api/v1/timer/start/`` reads, for a browser form: the same
+    shapes (a project id, an optional task id, a description of at most
+    2,000 characters); the rules are the service's."""
+
+    project = forms.UUIDField(label=_("Project"))
+    task = forms.UUIDField(label=_("Task"), required=False)
+    description = forms.CharField(label=_("Description"), required=False, max_length=2000)
+
+    def __init__(self, *args: Any, projects: Any = (), tasks: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Plain <select>s (combobox role); the choices come from the selectors.
+        self.fields["project"].widget = forms.Select(
+            choices=[("", _("Choose a project"))] + [(str(p.pk), p.name) for p in projects]
+        )
+        self.fields["task"].widget = forms.Select(
+            choices=[("", _("No task"))] + [(str(t.pk), t.title) for t in tasks]
+        )
+        self.fields["description"].widget.attrs.update(autocomplete="off")
+        self.task_projects = {str(t.pk): str(t.project_id) for t in tasks}

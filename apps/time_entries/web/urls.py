@@ -1,0 +1,13 @@
+"""Pages of the time entries app on an organization host (config/urls_tenant.py)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "time_entries_web"
+
+urlpatterns = [
+    path("", views.time_page, name="time"),
+    path("timer/start/", views.timer_start_submit, name="timer_start"),
+    path("timer/stop/", views.timer_stop_submit, name="timer_stop"),
+]

@@ -1,0 +1,122 @@
+"""The Time page (``/``) and its timer forms (``/timer/start/``, ``/timer/stop/``).
+
+Thin like the API's views: the page reads through the selectors, the forms
+call the same services as ``POST /api/v1/timer/start/`` and ``/stop/``
+(:mod:`apps.time_entries.services.timer`), with the same permission
+(``time.track``). A refused write re-renders the page with the service's
+message next to the form and what was typed kept. Forms work without
+JavaScript (plain POST + redirect); static/app.js only makes the timer tick.
+"""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.common.errors import ApplicationError
+from apps.iam.web.access import member_page
+from apps.organizations.models import Membership
+from apps.organizations.permissions import may, require
+from apps.projects.selectors import projects_accepting_time
+from apps.tasks.selectors import tasks_visible_to
+from apps.time_entries import selectors
+from apps.time_entries.services.timer import timer_start, timer_stop
+
+from .forms import TimerStartForm
+
+#: At most this many tasks in the Task list (the page's size stays bounded).
+MAX_TASK_CHOICES = 500
+
+
+def _day_bounds(actor: Membership) -> tuple[datetime.datetime, datetime.datetime]:
+    """Today in the organization's time zone, as an aware [start, end) pair."""
+    zone = zoneinfo.ZoneInfo(actor.organization.timezone or "UTC")
+    today = timezone.localtime(timezone=zone).date()
+    start = datetime.datetime.combine(today, datetime.time.min, tzinfo=zone)
+    return start, start + datetime.timedelta(days=1)
+
+
+def _page(
+    request: HttpRequest,
+    actor: Membership,
+    *,
+    data: Any = None,
+    error: ApplicationError | None = None,
+) -> HttpResponse:
+    projects = list(projects_accepting_time(actor=actor).only("id", "name"))
+    tasks = list(
+        tasks_visible_to(actor=actor)
+        .filter(project_id__in=[p.pk for p in projects])
+        .only("id", "title", "project_id")
+        .order_by("title")[:MAX_TASK_CHOICES]
+    )
+    running = selectors.running_entry(actor=actor)
+    start, end = _day_bounds(actor)
+    entries = list(
+        selectors.entry_list(actor=actor).filter(
+            user_id=actor.user_id, started_at__gte=start, started_at__lt=end
+        )
+    )
+    finished = [e for e in entries if e.ended_at is not None]
+    # Bound to what was posted after a refusal: nothing typed is lost.
+    form = TimerStartForm(data, projects=projects, tasks=tasks)
+    context: dict[str, Any] = {
+        "form": form,
+        "error": error,
+        "running": running,
+        "entries": entries,
+        "day_total_seconds": sum(e.duration_seconds or 0 for e in finished),
+        "may_track": may(actor, "time.track"),
+        "actor": actor,
+    }
+    status = error.status_code if error is not None else 200
+    return render(request, "time_entries/time.html", context, status=status)
+
+
+@require_GET
+@member_page
+def time_page(request: HttpRequest, *, actor: Membership) -> HttpResponse:
+    return _page(request, actor)
+
+
+@require_POST
+@member_page
+def timer_start_submit(request: HttpRequest, *, actor: Membership) -> HttpResponse:
+    form = TimerStartForm(request.POST)
+    if not form.is_valid():
+        return _page(request, actor, data=request.POST, error=_form_error(form))
+    try:
+        timer_start(
+            actor=actor,
+            project_id=form.cleaned_data["project"],
+            task_id=form.cleaned_data.get("task"),
+            description=form.cleaned_data.get("description", ""),
+        )
+    except ApplicationError as exc:
+        return _page(request, actor, data=request.POST, error=exc)
+    return HttpResponseRedirect(reverse("time_entries_web:time"))
+
+
+@require_POST
+@member_page
+def timer_stop_submit(request: HttpRequest, *, actor: Membership) -> HttpResponse:
+    try:
+        require(actor, "time.track")  # the API's write permission on /timer/stop/
+        timer_stop(user_id=actor.user_id)
+    except ApplicationError as exc:
+        return _page(request, actor, error=exc)
+    return HttpResponseRedirect(reverse("time_entries_web:time"))
+
+
+def _form_error(form: TimerStartForm) -> ApplicationError:
+    """The form's field errors as the API's 400 shape would name them."""
+    fields = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+    first = next(iter(fields.values()))[0]
+    return ApplicationError(first, extra={"fields": fields})

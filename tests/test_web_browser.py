@@ -1,0 +1,106 @@
+"""The web app in a real browser (issue #20, flow 1 on an organization host):
+sign in on ``<slug>.localhost``, start a timer with a description, see it
+running, stop it, find the entry with its duration in today's list.
+
+Elements are found by role and accessible name only (UI.md's names), never by
+CSS. Headless Debian Chromium driven by Playwright against a live uvicorn
+(tests/contract/live.py), like tests/test_admin_browser.py: the organization,
+its member and a project are committed, and deleted again afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django_tenants.utils import get_tenant_model, tenant_context
+
+from apps.organizations.models import Membership
+from tenants.provisioning import delete_tenant, provision_tenant
+from tenants.testing import committed
+from tests.contract.live import live_server
+from tests.test_admin_browser import CHROMIUM_ARGS, browser_page  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT = ROOT / "var" / "screenshots" / "web-time.png"
+SLUG = "web-co"
+EMAIL = "web-member@novatime.test"
+PASSWORD = "Web-member-pass-1"
+PROJECT = "Apollo"
+DESCRIPTION = "Write the launch checklist"
+
+assert CHROMIUM_ARGS  # the same Chromium flags as the admin's browser test
+
+
+def _delete() -> None:
+    org = get_tenant_model().objects.filter(slug=SLUG).first()
+    if org is not None:
+        delete_tenant(org)
+    get_user_model().objects.filter(email=EMAIL).delete()
+
+
+def _create() -> None:
+    from apps.projects.tests.factories import ProjectFactory
+
+    _delete()
+    org = provision_tenant(slug=SLUG, name="Web Co", status="active").tenant
+    user = get_user_model().objects.create_user(EMAIL, PASSWORD)
+    Membership.objects.create(user=user, organization=org, role="member")
+    with tenant_context(org):
+        ProjectFactory(name=PROJECT)
+
+
+@pytest.fixture
+def server(django_db_blocker: Any, tmp_path: Path) -> Iterator[str]:
+    committed(django_db_blocker, _create)
+    try:
+        with live_server(tmp_path) as live:
+            yield f"http://{SLUG}.localhost:{live.port}"
+    finally:
+        committed(django_db_blocker, _delete)
+
+
+def test_member_signs_in_starts_and_stops_a_timer(browser_page: Any, server: str):  # noqa: F811
+    from playwright.sync_api import expect
+
+    page = browser_page
+    page.set_viewport_size({"width": 375, "height": 812})
+
+    page.goto(f"{server}/")
+    assert page.url == f"{server}/signin/?next=%2F"
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", name="Time", level=1)).to_be_visible()
+    assert page.url == f"{server}/"
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Time")
+    ).to_be_visible()
+    page.get_by_role("combobox", name="Project").select_option(label=PROJECT)
+    expect(page.get_by_role("combobox", name="Task")).to_be_visible()
+    page.get_by_role("textbox", name="Description").fill(DESCRIPTION)
+    page.get_by_role("button", name="Start timer").click()
+
+    timer = page.get_by_role("timer")
+    expect(timer).to_be_visible()
+    expect(timer).to_have_text(re.compile(r"^0:00:0[1-9]$"))  # ticking client-side
+    expect(page.get_by_role("button", name="Start timer")).to_have_count(0)
+    page.get_by_role("button", name="Stop timer").click()
+
+    expect(page.get_by_role("button", name="Start timer")).to_be_visible()
+    expect(page.get_by_role("timer")).to_have_count(0)
+    entry = page.get_by_role("listitem").filter(has_text=DESCRIPTION)
+    expect(entry).to_have_count(1)
+    expect(entry).to_contain_text(PROJECT)
+    expect(entry).to_contain_text(re.compile(r"0:00:0[1-9]"))  # its duration
+    # 375 px wide: the page body does not scroll sideways.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
