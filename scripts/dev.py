@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         "",
         "NovaTime is running",
         f"  public API     http://{base}:{port}/api/v1/  (docs: /api/docs/, admin: /admin/)",
+        f"  web app        http://acme.{base}:{port}/  (sign in as a demo user)",
         f"  demo org       http://acme.{base}:{port}/api/v1/  (docs: /api/docs/)",
         f"  websocket      ws://acme.{base}:{port}/ws/",
         "  demo users     owner@acme.test, manager@acme.test, member@acme.test",
