@@ -82,4 +82,5 @@ def member_page(view: View) -> View:
             )
         return view(request, *args, actor=actor, **kwargs)
 
+    wrapper.member_page = True  # type: ignore[attr-defined]  # found by tests/isolation/test_pages.py
     return wrapper
