@@ -288,3 +288,22 @@ def test_viewer_sees_the_page_but_cannot_start_a_timer(in_tenant):
     assert response.status_code == 403  # ... is the page's
     assert api.json()["message"] in response.content.decode()
     assert not TimeEntry.objects.exists()
+
+
+def test_task_field_lists_the_chosen_projects_tasks(in_tenant):
+    client = signed_in(in_tenant)
+    apollo, gemini = ProjectFactory(name="Apollo"), ProjectFactory(name="Gemini")
+    TaskFactory(project=apollo, title="Launch")
+    TaskFactory(project=gemini, title="Orbit")
+
+    only_apollo = client.get("/timer/task-field/", {"project": str(apollo.pk)})
+    every = client.get("/timer/task-field/")
+    page = client.get("/").content.decode()
+
+    assert only_apollo.status_code == 200
+    html = only_apollo.content.decode()
+    assert '<div id="task-field">' in html and '<label for="id_task">Task</label>' in html
+    assert ">Launch</option>" in html and ">Orbit</option>" not in html
+    assert ">Launch</option>" in every.content.decode()
+    assert ">Orbit</option>" in every.content.decode()
+    assert 'hx-get="/timer/task-field/"' in page  # htmx refreshes it on a project change

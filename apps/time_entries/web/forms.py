@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 
@@ -27,4 +28,12 @@ class TimerStartForm(forms.Form):
             choices=[("", _("No task"))] + [(str(t.pk), t.title) for t in tasks]
         )
         self.fields["description"].widget.attrs.update(autocomplete="off")
-        self.task_projects = {str(t.pk): str(t.project_id) for t in tasks}
+        # htmx (when JavaScript runs): a new project brings its own tasks.
+        self.fields["project"].widget.attrs.update(
+            {
+                "hx-get": reverse("time_entries_web:timer_task_field"),
+                "hx-trigger": "change",
+                "hx-target": "#task-field",
+                "hx-swap": "outerHTML",
+            }
+        )

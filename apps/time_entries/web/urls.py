@@ -10,4 +10,5 @@ urlpatterns = [
     path("", views.time_page, name="time"),
     path("timer/start/", views.timer_start_submit, name="timer_start"),
     path("timer/stop/", views.timer_stop_submit, name="timer_stop"),
+    path("timer/task-field/", views.timer_task_field, name="timer_task_field"),
 ]

@@ -43,6 +43,16 @@ def _day_bounds(actor: Membership) -> tuple[datetime.datetime, datetime.datetime
     return start, start + datetime.timedelta(days=1)
 
 
+def _task_choices(actor: Membership, project_ids: list[Any]) -> list[Any]:
+    """The visible tasks of ``project_ids`` for the Task list (bounded)."""
+    return list(
+        tasks_visible_to(actor=actor)
+        .filter(project_id__in=project_ids)
+        .only("id", "title", "project_id")
+        .order_by("title")[:MAX_TASK_CHOICES]
+    )
+
+
 def _page(
     request: HttpRequest,
     actor: Membership,
@@ -51,12 +61,8 @@ def _page(
     error: ApplicationError | None = None,
 ) -> HttpResponse:
     projects = list(projects_accepting_time(actor=actor).only("id", "name"))
-    tasks = list(
-        tasks_visible_to(actor=actor)
-        .filter(project_id__in=[p.pk for p in projects])
-        .only("id", "title", "project_id")
-        .order_by("title")[:MAX_TASK_CHOICES]
-    )
+    chosen = [p.pk for p in projects if data and str(p.pk) == data.get("project")]
+    tasks = _task_choices(actor, chosen or [p.pk for p in projects])
     running = selectors.running_entry(actor=actor)
     start, end = _day_bounds(actor)
     entries = list(
@@ -113,6 +119,18 @@ def timer_stop_submit(request: HttpRequest, *, actor: Membership) -> HttpRespons
     except ApplicationError as exc:
         return _page(request, actor, error=exc)
     return HttpResponseRedirect(reverse("time_entries_web:time"))
+
+
+@require_GET
+@member_page
+def timer_task_field(request: HttpRequest, *, actor: Membership) -> HttpResponse:
+    """The Task list for the chosen project (htmx swaps it in when the Project
+    changes; without JavaScript the list holds the tasks of every project)."""
+    projects = list(projects_accepting_time(actor=actor).only("id", "name"))
+    chosen = [p.pk for p in projects if str(p.pk) == request.GET.get("project")]
+    tasks = _task_choices(actor, chosen or [p.pk for p in projects])
+    form = TimerStartForm(projects=projects, tasks=tasks)
+    return render(request, "time_entries/_task_field.html", {"form": form})
 
 
 def _form_error(form: TimerStartForm) -> ApplicationError:
