@@ -50,9 +50,10 @@ def signed_in_here(request: HttpRequest, organization: Organization) -> bool:
 
 
 def signin_redirect(request: HttpRequest) -> HttpResponseRedirect:
-    return HttpResponseRedirect(
-        f"{reverse('iam_web:signin')}?{urlencode({'next': request.get_full_path()})}"
-    )
+    """To this host's sign-in, back here afterwards (a refused form post comes
+    back to the Time page: its URL only takes POST)."""
+    back = request.get_full_path() if request.method == "GET" else reverse("time_entries_web:time")
+    return HttpResponseRedirect(f"{reverse('iam_web:signin')}?{urlencode({'next': back})}")
 
 
 def refused(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
