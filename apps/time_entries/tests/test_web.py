@@ -118,7 +118,7 @@ def test_outsider_with_a_forged_binding_is_refused(in_tenant):
 
 
 @time_machine.travel(NOW, tick=False)
-def test_page_shows_the_timer_bar_todays_entries_and_the_total(in_tenant):
+def test_page_shows_the_timer_bar_and_this_weeks_entries_by_day_with_totals(in_tenant):
     client = signed_in(in_tenant)
     user_id = client.membership.user_id
     project = ProjectFactory(name="Apollo")
@@ -139,6 +139,9 @@ def test_page_shows_the_timer_bar_todays_entries_and_the_total(in_tenant):
         user_id=user_id, project=project, description="Yesterday", started_at=NOW - 30 * HOUR
     )
     TimeEntryFactory(project=project, description="Someone else's", started_at=NOW - 2 * HOUR)
+    TimeEntryFactory(
+        user_id=user_id, project=project, description="Last week", started_at=NOW - 8 * 24 * HOUR
+    )
 
     response = client.get("/")
 
@@ -153,8 +156,14 @@ def test_page_shows_the_timer_bar_todays_entries_and_the_total(in_tenant):
     assert 'role="timer"' not in html
     assert "Spec" in html and "1:00:00" in html
     assert "Review" in html and "0:30:00" in html
-    assert "Yesterday" not in html and "Someone else" not in html
-    assert "<strong>1:30:00</strong>" in html  # the day's total
+    assert "Someone else" not in html and "Last week" not in html
+    # Grouped by day (the organization's week starts on Monday), today first.
+    assert (
+        html.index(">Today</h3>") < html.index("Spec") < html.index(">Wednesday 25 November</h3>")
+    )
+    assert html.index(">Wednesday 25 November</h3>") < html.index("Yesterday")
+    assert "Total today: <strong>1:30:00</strong>" in html
+    assert "Total this week: <strong>2:30:00</strong>" in html
     assert 'href="#main"' in html  # skip link
     assert 'aria-label="Main"' in html and ">Time</a>" in html and ">Sign out</button>" in html
     assert "<script>" not in html and "style=" not in html  # nothing inline (CSP)

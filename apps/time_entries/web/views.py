@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import zoneinfo
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -27,6 +28,7 @@ from apps.organizations.permissions import may, require
 from apps.projects.selectors import projects_accepting_time
 from apps.tasks.selectors import tasks_visible_to
 from apps.time_entries import selectors
+from apps.time_entries.models import TimeEntry
 from apps.time_entries.services.timer import timer_start, timer_stop
 
 from .forms import TimerStartForm
@@ -35,12 +37,42 @@ from .forms import TimerStartForm
 MAX_TASK_CHOICES = 500
 
 
-def _day_bounds(actor: Membership) -> tuple[datetime.datetime, datetime.datetime]:
-    """Today in the organization's time zone, as an aware [start, end) pair."""
-    zone = zoneinfo.ZoneInfo(actor.organization.timezone or "UTC")
+@dataclass
+class Day:
+    """One day of the week's list: its entries (newest first) and the total
+    of the finished ones."""
+
+    date: datetime.date
+    is_today: bool
+    entries: list[TimeEntry] = field(default_factory=list)
+
+    @property
+    def total_seconds(self) -> int:
+        return sum(e.duration_seconds or 0 for e in self.entries if e.ended_at is not None)
+
+
+def _week(actor: Membership) -> tuple[zoneinfo.ZoneInfo, datetime.date, datetime.date]:
+    """The organization's time zone, today there, and the first day of this
+    week (the organization's ``week_start``)."""
+    organization = actor.organization
+    zone = zoneinfo.ZoneInfo(organization.timezone or "UTC")
     today = timezone.localtime(timezone=zone).date()
-    start = datetime.datetime.combine(today, datetime.time.min, tzinfo=zone)
-    return start, start + datetime.timedelta(days=1)
+    first = today - datetime.timedelta(days=(today.weekday() - organization.week_start) % 7)
+    return zone, today, first
+
+
+def _days(actor: Membership) -> list[Day]:
+    """This week's own entries grouped by day, today first (always there)."""
+    zone, today, first = _week(actor)
+    start = datetime.datetime.combine(first, datetime.time.min, tzinfo=zone)
+    end = datetime.datetime.combine(today + datetime.timedelta(days=1), datetime.time.min, zone)
+    days = {today: Day(date=today, is_today=True)}
+    for entry in selectors.entry_list(actor=actor).filter(
+        user_id=actor.user_id, started_at__gte=start, started_at__lt=end
+    ):
+        date = entry.started_at.astimezone(zone).date()
+        days.setdefault(date, Day(date=date, is_today=False)).entries.append(entry)
+    return sorted(days.values(), key=lambda day: day.date, reverse=True)
 
 
 def _task_choices(actor: Membership, project_ids: list[Any]) -> list[Any]:
@@ -64,21 +96,15 @@ def _page(
     chosen = [p.pk for p in projects if data and str(p.pk) == data.get("project")]
     tasks = _task_choices(actor, chosen or [p.pk for p in projects])
     running = selectors.running_entry(actor=actor)
-    start, end = _day_bounds(actor)
-    entries = list(
-        selectors.entry_list(actor=actor).filter(
-            user_id=actor.user_id, started_at__gte=start, started_at__lt=end
-        )
-    )
-    finished = [e for e in entries if e.ended_at is not None]
+    days = _days(actor)
     # Bound to what was posted after a refusal: nothing typed is lost.
     form = TimerStartForm(data, projects=projects, tasks=tasks)
     context: dict[str, Any] = {
         "form": form,
         "error": error,
         "running": running,
-        "entries": entries,
-        "day_total_seconds": sum(e.duration_seconds or 0 for e in finished),
+        "days": days,
+        "week_total_seconds": sum(day.total_seconds for day in days),
         "may_track": may(actor, "time.track"),
         "actor": actor,
     }
