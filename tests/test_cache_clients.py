@@ -74,3 +74,22 @@ def test_a_test_run_keys_redis_by_its_own_database(settings):
         settings.NOVATIME_ENV_PREFIX
     )
     assert f"test-{database}"[:25] in org_group("t_acme")
+
+
+@pytest.mark.django_db
+def test_a_server_subprocess_on_the_test_database_keys_redis_as_the_test_does(settings):
+    """Live servers and workers of a test run get DATABASE_URL of the test
+    database (``test_<name>``): their prefix is the test's, so the test's
+    cache invalidations (an organization deleted, a membership changed)
+    reach them."""
+    import subprocess
+    import sys
+
+    from tenants.testing import manage_env
+
+    printed = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); "
+         "from django.conf import settings; print(settings.NOVATIME_ENV_PREFIX)"],
+        env=manage_env(), capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+    assert printed == settings.NOVATIME_ENV_PREFIX

@@ -16,7 +16,10 @@ NOVATIME_TENANT_POOL_SIZE = 0
 # Two test runs on one Redis (CI beside a developer's run, two checkouts) must
 # not read each other's cached tenants and memberships or hear each other's
 # events: the prefix names the database this run uses (each run has its own).
-NOVATIME_ENV_PREFIX = f"{NOVATIME_ENV_PREFIX}-test-{DATABASES['default']['NAME']}"
+# A server a test starts in a subprocess points DATABASE_URL at the test
+# database itself (``test_<name>``): it must key Redis as the test does.
+_DATABASE = str(DATABASES["default"]["NAME"]).removeprefix("test_")
+NOVATIME_ENV_PREFIX = f"{NOVATIME_ENV_PREFIX}-test-{_DATABASE}"
 # base.py's cache (backend, timeouts) and channel layer under this run's prefix.
 CACHES["default"]["KEY_PREFIX"] = NOVATIME_ENV_PREFIX
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{NOVATIME_ENV_PREFIX}:asgi"
