@@ -60,7 +60,7 @@ class Endpoint:
         return any(isinstance(c, type) and issubclass(c, IsOrganizationMember) for c in classes)
 
     def permission_for(self, method: str) -> str | None:
-        """The permission (``constants.PERMISSIONS`` key) a view declares for
+        """The permission (``permissions.PERMISSIONS`` key) a view declares for
         ``method``, if it declares one."""
         declared = getattr(self.view, "required_permission", None)
         if declared:

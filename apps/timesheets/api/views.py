@@ -49,7 +49,7 @@ from .serializers import (
     TransitionSerializer,
 )
 
-#: The permission (constants.PERMISSIONS) each action needs.
+#: The permission (apps.organizations.permissions.PERMISSIONS) each action needs.
 ACTION_PERMISSIONS = {
     "list": "organization.view",
     "retrieve": "organization.view",
