@@ -24,6 +24,9 @@ urlpatterns = [
     path("api/v1/", include(organization_urls.public_urlpatterns)),
     path("api/v1/", include(billing_urls.public_urlpatterns)),
     path("webhooks/", include(billing_urls.webhook_urlpatterns)),
+    # The web app's public pages (UI.md): landing, sign-up, sign-in.
+    path("", include("apps.organizations.web.urls")),
+    path("", include("apps.iam.web.public_urls")),
 ]
 
 handler400 = errors.handler400

@@ -1,6 +1,8 @@
-"""The web app in a real browser (issue #20, flow 1 on an organization host):
-sign in on ``<slug>.localhost``, start a timer with a description, see it
-running, stop it, find the entry with its duration in today's list.
+"""The web app in a real browser (issue #20, flow 1): sign in on
+``<slug>.localhost`` (or sign up on the public host ``localhost`` and land
+signed in on the new organization's host through the single-use link), start
+a timer with a description, see it running, stop it, find the entry with its
+duration in today's list.
 
 Elements are found by role and accessible name only (UI.md's names), never by
 CSS. Headless Debian Chromium driven by Playwright against a live uvicorn
@@ -117,3 +119,75 @@ def test_member_signs_in_starts_and_stops_a_timer(browser_page: Any, server: str
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+SIGNUP_SLUG = f"{SLUG_PREFIX}new-{uuid.uuid4().hex[:6]}"
+SIGNUP_EMAIL = "web-founder@novatime.test"
+
+
+@pytest.fixture
+def public_server(django_db_blocker: Any, tmp_path: Path) -> Iterator[Any]:
+    committed(django_db_blocker, _delete)
+    try:
+        with live_server(tmp_path) as live:
+            live.slugs.add(SIGNUP_SLUG)
+            live.emails.add(SIGNUP_EMAIL)
+            try:
+                yield live
+            finally:
+                live.cleanup(django_db_blocker)
+    finally:
+        committed(django_db_blocker, _delete)
+
+
+def _add_project(slug: str) -> None:
+    from apps.projects.tests.factories import ProjectFactory
+
+    with tenant_context(get_tenant_model().objects.get(slug=slug)):
+        ProjectFactory(name=PROJECT)
+
+
+def test_signs_up_on_the_public_host_and_tracks_time_on_the_new_host(
+    browser_page: Any,  # noqa: F811
+    public_server: Any,
+    django_db_blocker: Any,
+):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    page.set_viewport_size({"width": 375, "height": 812})
+    public = f"http://localhost:{public_server.port}"
+    organization = f"http://{SIGNUP_SLUG}.localhost:{public_server.port}"
+
+    page.goto(f"{public}/")
+    expect(page.get_by_role("heading", name="Plans")).to_be_visible()
+    page.get_by_role("link", name="Sign up").click()
+    assert page.url == f"{public}/signup/"
+    page.get_by_role("textbox", name="Organization name").fill("Web Founders")
+    page.get_by_role("textbox", name="Subdomain").fill("www")
+    expect(page.get_by_text("This slug is reserved.")).to_be_visible()  # htmx, live
+    page.get_by_role("textbox", name="Subdomain").fill(SIGNUP_SLUG)
+    expect(page.get_by_text(f"{SIGNUP_SLUG}.localhost is available.")).to_be_visible()
+    page.get_by_role("textbox", name="Email").fill(SIGNUP_EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create organization").click()
+
+    # Landed signed in on the new organization's own host.
+    expect(page.get_by_role("heading", name="Time", level=1)).to_be_visible()
+    assert page.url == f"{organization}/"
+    # A new organization has no project yet (creating one is another page).
+    committed(django_db_blocker, lambda: _add_project(SIGNUP_SLUG))
+    page.reload()
+    page.get_by_role("combobox", name="Project").select_option(label=PROJECT)
+    page.get_by_role("textbox", name="Description").fill(DESCRIPTION)
+    page.get_by_role("button", name="Start timer").click()
+
+    timer = page.get_by_role("timer")
+    expect(timer).to_have_text(re.compile(r"^0:00:0[1-9]$"))
+    page.get_by_role("button", name="Stop timer").click()
+
+    expect(page.get_by_role("button", name="Start timer")).to_be_visible()
+    entry = page.get_by_role("listitem").filter(has_text=DESCRIPTION)
+    expect(entry).to_have_count(1)
+    expect(entry).to_contain_text(re.compile(r"0:00:0[1-9]"))  # its duration
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -116,3 +116,28 @@ class AuthToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.prefix}…"
+
+
+class SignInLink(models.Model):
+    """A single-use, short-lived sign-in link from the public host to one
+    organization's host (sessions are per host: apps/iam/web/links.py).
+
+    Only a SHA-256 of the key is stored; ``used_at`` is set by one conditional
+    UPDATE, so a replayed link (even a concurrent one) signs in at most once.
+    The organization is a plain id: the table lives in the public schema with
+    the users, and ``apps.organizations`` depends on this app, not the reverse.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="signin_links")
+    organization_id = models.UUIDField()
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="iam_signinlink_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.organization_id}"

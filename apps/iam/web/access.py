@@ -58,7 +58,11 @@ def signin_redirect(request: HttpRequest) -> HttpResponseRedirect:
 
 def refused(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
     """The HTML refusal page (web pages never answer JSON)."""
-    context = {"message": message, "show_signout": request.user.is_authenticated}
+    context = {
+        "message": message,
+        # Sign-out exists on organization hosts only (the public host keeps no web session).
+        "show_signout": request.user.is_authenticated and host_organization(request) is not None,
+    }
     return render(request, "errors/refused.html", context, status=status)
 
 

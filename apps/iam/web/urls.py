@@ -9,4 +9,5 @@ app_name = "iam_web"
 urlpatterns = [
     path("signin/", views.signin, name="signin"),
     path("signout/", views.signout, name="signout"),
+    path("signin/link/<str:key>/", views.signin_link, name="signin_link"),
 ]

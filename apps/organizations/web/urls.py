@@ -1,0 +1,13 @@
+"""Pages of the public host (config/urls_public.py)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "organizations_public"
+
+urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("signup/", views.signup, name="signup"),
+    path("signup/slug-check/", views.slug_check, name="slug_check"),
+]
