@@ -170,6 +170,9 @@ def test_signs_up_on_the_public_host_and_tracks_time_on_the_new_host(
     expect(page.get_by_text(f"{SIGNUP_SLUG}.localhost is available.")).to_be_visible()
     page.get_by_role("textbox", name="Email").fill(SIGNUP_EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT.with_name("web-signup.png")), full_page=True)
     page.get_by_role("button", name="Create organization").click()
 
     # Landed signed in on the new organization's own host.
