@@ -105,6 +105,28 @@ def emitted(commit: Callable[[], Any]) -> Callable[[], Any]:
     return capture
 
 
+#: What ``record`` returns per event: ``(type, op, data, sorted audience or None)``.
+RecordedEvents = list[tuple[str, str, dict[str, Any], list[str] | None]]
+
+
+@pytest.fixture
+def record(
+    emitted: Callable[[], Any],
+) -> Callable[[Callable[[], Any]], tuple[Any, RecordedEvents]]:
+    """``record(action)`` → what ``action`` returned and the events it
+    emitted, as ``(type, op, data, sorted audience or None)``."""
+
+    def run(action: Callable[[], Any]) -> tuple[Any, RecordedEvents]:
+        with emitted() as events:
+            result = action()
+        return result, [
+            (e.type, e.op, e.data, None if e.user_ids is None else sorted(e.user_ids))
+            for e in events
+        ]
+
+    return run
+
+
 @pytest.fixture
 def eager_celery() -> Iterator[None]:
     """Run Celery tasks inline (still through apply_async, headers and the

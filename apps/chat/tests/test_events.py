@@ -12,7 +12,6 @@ service) there too.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,46 +23,14 @@ from apps.chat.api.serializers import MessageSerializer
 from apps.chat.models import Channel, Message
 from apps.chat.services import channels, messages
 from apps.organizations.models import Membership
-from apps.organizations.tests.factories import MembershipFactory
 from apps.projects.models import ProjectMember
 from apps.projects.tests.factories import ProjectFactory
 from apps.websocket_server.testing import ACME, GLOBEX, cookie_for, run_with_sockets
 
+from .conftest import member
 from .factories import ChannelFactory
 
 pytestmark = pytest.mark.django_db
-
-Events = list[tuple[str, str, dict[str, Any], list[str] | None]]
-
-
-def member(tenant: Any, role: str = "member") -> Membership:
-    return MembershipFactory(organization=tenant, role=role)
-
-
-@pytest.fixture
-def alice(tenant: Any) -> Membership:
-    return member(tenant)
-
-
-@pytest.fixture
-def bob(tenant: Any) -> Membership:
-    return member(tenant)
-
-
-@pytest.fixture
-def record(emitted: Callable[[], Any]) -> Callable[[Callable[[], Any]], tuple[Any, Events]]:
-    """``record(action)`` → what ``action`` returned and the events it
-    emitted, as ``(type, op, data, sorted audience or None)``."""
-
-    def run(action: Callable[[], Any]) -> tuple[Any, Events]:
-        with emitted() as events:
-            result = action()
-        return result, [
-            (e.type, e.op, e.data, None if e.user_ids is None else sorted(e.user_ids))
-            for e in events
-        ]
-
-    return run
 
 
 def _ids(*memberships: Membership) -> list[str]:

@@ -18,27 +18,13 @@ from apps.chat.models import Channel, ChannelMember, Message, Reaction
 from apps.chat.services import channels, messages
 from apps.common.errors import ApplicationError
 from apps.organizations.models import Membership
-from apps.organizations.tests.factories import MembershipFactory
 from apps.projects.models import ProjectMember
 from apps.projects.tests.factories import ProjectFactory
 
+from .conftest import member
 from .factories import ChannelFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def member(tenant: Any, role: str = "member") -> Membership:
-    return MembershipFactory(organization=tenant, role=role)
-
-
-@pytest.fixture
-def alice(tenant: Any) -> Membership:
-    return member(tenant)
-
-
-@pytest.fixture
-def bob(tenant: Any) -> Membership:
-    return member(tenant)
 
 
 def _state() -> tuple[list[Any], ...]:

@@ -10,7 +10,6 @@ task over a real socket).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,8 +23,6 @@ from .factories import LabelFactory, TaskFactory, join_project, member_of
 
 pytestmark = pytest.mark.django_db
 
-Events = list[tuple[str, str, dict[str, Any], list[str] | None]]
-
 
 @pytest.fixture
 def project(in_tenant: Any) -> Any:
@@ -35,22 +32,6 @@ def project(in_tenant: Any) -> Any:
 @pytest.fixture
 def manager(tenant: Any) -> Membership:
     return member_of(tenant, "manager")
-
-
-@pytest.fixture
-def record(emitted: Callable[[], Any]) -> Callable[[Callable[[], Any]], tuple[Any, Events]]:
-    """``record(action)`` → what ``action`` returned and the events it
-    emitted, as ``(type, op, data, sorted audience or None)``."""
-
-    def run(action: Callable[[], Any]) -> tuple[Any, Events]:
-        with emitted() as events:
-            result = action()
-        return result, [
-            (e.type, e.op, e.data, None if e.user_ids is None else sorted(e.user_ids))
-            for e in events
-        ]
-
-    return run
 
 
 def _base(task: Task) -> dict[str, str]:
