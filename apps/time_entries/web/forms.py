@@ -37,3 +37,31 @@ class TimerStartForm(forms.Form):
                 "hx-swap": "outerHTML",
             }
         )
+
+
+class EntryForm(forms.Form):
+    """Add entry / Edit: what ``POST``/``PATCH /api/v1/time-entries/`` read, as
+    a local Date with Start and End times (the organization's time zone, as
+    the API reads a datetime given without an offset). The rules (end after
+    start, overlap, lock, the project and task) stay the service's."""
+
+    project = forms.UUIDField(label=_("Project"))
+    task = forms.UUIDField(label=_("Task"), required=False)
+    description = forms.CharField(label=_("Description"), required=False, max_length=2000)
+    date = forms.DateField(label=_("Date"), widget=forms.TextInput(attrs={"type": "date"}))
+    start = forms.TimeField(label=_("Start"), widget=forms.TextInput(attrs={"type": "time"}))
+    end = forms.TimeField(label=_("End"), widget=forms.TextInput(attrs={"type": "time"}))
+    billable = forms.BooleanField(label=_("Billable"), required=False)
+    tags = forms.CharField(
+        label=_("Tags"), required=False, help_text=_("Separated by commas."), max_length=2000
+    )
+
+    def __init__(self, *args: Any, projects: Any = (), tasks: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["project"].widget = forms.Select(
+            choices=[("", _("Choose a project"))] + [(str(p.pk), p.name) for p in projects]
+        )
+        self.fields["task"].widget = forms.Select(
+            choices=[("", _("No task"))] + [(str(t.pk), t.title) for t in tasks]
+        )
+        self.fields["description"].widget.attrs.update(autocomplete="off")

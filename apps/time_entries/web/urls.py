@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import entries, views
 
 app_name = "time_entries_web"
 
@@ -11,4 +11,8 @@ urlpatterns = [
     path("timer/start/", views.timer_start_submit, name="timer_start"),
     path("timer/stop/", views.timer_stop_submit, name="timer_stop"),
     path("timer/task-field/", views.timer_task_field, name="timer_task_field"),
+    path("entries/new/", entries.entry_new, name="entry_new"),
+    path("entries/<uuid:entry_id>/edit/", entries.entry_edit, name="entry_edit"),
+    path("entries/<uuid:entry_id>/delete/", entries.entry_remove, name="entry_delete"),
+    path("entries/<uuid:entry_id>/continue/", entries.entry_continue_submit, name="entry_continue"),
 ]

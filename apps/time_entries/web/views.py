@@ -28,6 +28,7 @@ from apps.organizations.permissions import may, require
 from apps.projects.selectors import projects_accepting_time
 from apps.tasks.selectors import tasks_visible_to
 from apps.time_entries import selectors
+from apps.time_entries.locking import locked_sheets
 from apps.time_entries.models import TimeEntry
 from apps.time_entries.services.timer import timer_start, timer_stop
 
@@ -67,9 +68,20 @@ def _days(actor: Membership) -> list[Day]:
     start = datetime.datetime.combine(first, datetime.time.min, tzinfo=zone)
     end = datetime.datetime.combine(today + datetime.timedelta(days=1), datetime.time.min, zone)
     days = {today: Day(date=today, is_today=True)}
+    # The lock rule (apps/time_entries/locking.py), batched: the week's
+    # locking sheets in one query, each entry checked in memory.
+    locked = locked_sheets(
+        organization=actor.organization, user_ids=[actor.user_id], started_at=start, ended_at=end
+    )
     for entry in selectors.entry_list(actor=actor).filter(
         user_id=actor.user_id, started_at__gte=start, started_at__lt=end
     ):
+        entry.locked = (  # type: ignore[attr-defined]
+            locked.covering(
+                user_id=entry.user_id, started_at=entry.started_at, ended_at=entry.ended_at or end
+            )
+            is not None
+        )
         date = entry.started_at.astimezone(zone).date()
         days.setdefault(date, Day(date=date, is_today=False)).entries.append(entry)
     return sorted(days.values(), key=lambda day: day.date, reverse=True)
