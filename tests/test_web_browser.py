@@ -194,3 +194,51 @@ def test_signs_up_on_the_public_host_and_tracks_time_on_the_new_host(
     expect(entry).to_have_count(1)
     expect(entry).to_contain_text(re.compile(r"0:00:0[1-9]"))  # its duration
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_member_adds_edits_continues_and_deletes_an_entry(browser_page: Any, server: str):  # noqa: F811
+    """Issue #20: Add entry (Date/Start/End, Save) lists the entry with its
+    duration; Edit changes its description; Continue starts the timer;
+    Delete (with its confirmation step) removes an entry."""
+    from playwright.sync_api import expect
+
+    page = browser_page
+    page.goto(f"{server}/")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Time", level=1)).to_be_visible()
+
+    page.get_by_role("button", name="Add entry").click()
+    expect(page.get_by_role("heading", name="Add entry", level=1)).to_be_visible()
+    page.get_by_role("combobox", name="Project").select_option(label=PROJECT)
+    page.get_by_role("textbox", name="Description").fill("Manual entry")
+    date = page.get_by_role("textbox", name="Date")
+    date.fill(date.input_value())  # today (prefilled)
+    page.get_by_role("textbox", name="Start").fill("00:10")
+    page.get_by_role("textbox", name="End").fill("01:40")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.get_by_role("heading", name="Time", level=1)).to_be_visible()
+    entry = page.get_by_role("listitem").filter(has_text="Manual entry")
+    expect(entry).to_have_count(1)
+    expect(entry).to_contain_text("1:30:00")  # its duration
+
+    entry.get_by_role("button", name="Edit").click()
+    description = page.get_by_role("textbox", name="Description")
+    expect(description).to_have_value("Manual entry")
+    description.fill("Manual entry, edited")
+    page.get_by_role("button", name="Save").click()
+    edited = page.get_by_role("listitem").filter(has_text="Manual entry, edited")
+    expect(edited).to_have_count(1)
+
+    edited.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("timer")).to_be_visible()
+
+    finished = page.get_by_role("listitem").filter(has_text="1:30:00")
+    finished.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Delete entry", level=1)).to_be_visible()
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Time", level=1)).to_be_visible()
+    expect(page.get_by_role("listitem").filter(has_text="1:30:00")).to_have_count(0)
+    expect(page.get_by_role("timer")).to_be_visible()  # the continued entry stays

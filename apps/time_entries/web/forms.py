@@ -48,9 +48,16 @@ class EntryForm(forms.Form):
     project = forms.UUIDField(label=_("Project"))
     task = forms.UUIDField(label=_("Task"), required=False)
     description = forms.CharField(label=_("Description"), required=False, max_length=2000)
-    date = forms.DateField(label=_("Date"), widget=forms.TextInput(attrs={"type": "date"}))
-    start = forms.TimeField(label=_("Start"), widget=forms.TextInput(attrs={"type": "time"}))
-    end = forms.TimeField(label=_("End"), widget=forms.TextInput(attrs={"type": "time"}))
+    # Plain textboxes (UI.md): "2026-11-26", "09:00" parse everywhere.
+    date = forms.DateField(
+        label=_("Date"), widget=forms.TextInput(attrs={"placeholder": "YYYY-MM-DD"})
+    )
+    start = forms.TimeField(
+        label=_("Start"), widget=forms.TextInput(attrs={"placeholder": "HH:MM", "size": 5})
+    )
+    end = forms.TimeField(
+        label=_("End"), widget=forms.TextInput(attrs={"placeholder": "HH:MM", "size": 5})
+    )
     billable = forms.BooleanField(label=_("Billable"), required=False)
     tags = forms.CharField(
         label=_("Tags"), required=False, help_text=_("Separated by commas."), max_length=2000
