@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from apps.common.testing import expect
+from apps.common.testing import app_queries, expect
 from apps.organizations.tests.factories import client_as
 from apps.projects.tests.factories import ProjectFactory
 from apps.tasks.tests.factories import TaskFactory
@@ -286,3 +288,29 @@ def test_running_entry_keeps_its_edit_with_no_continue(in_tenant):
     page = client.get("/").content.decode()
 
     assert ">Continue</button>" not in page and ">Edit</button>" in page
+
+
+def test_lock_check_is_one_query_for_the_week(in_tenant):
+    """The locked flag of every entry comes from one query of the week's
+    locking sheets: the page's query count does not grow with entries."""
+    client = signed_in(in_tenant)
+    _lock(client.membership.user_id)
+    project = ProjectFactory()
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/").status_code == 200
+        return len(app_queries(captured))
+
+    TimeEntryFactory(
+        user_id=client.membership.user_id, project=project, started_at=local(in_tenant, 1)
+    )
+    few = count()
+    for hour in range(2, 12):
+        TimeEntryFactory(
+            user_id=client.membership.user_id, project=project, started_at=local(in_tenant, hour)
+        )
+    many = count()
+
+    assert few == many <= 10
+    assert ">Edit</button>" not in client.get("/").content.decode()
