@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -35,6 +36,11 @@ from apps.timesheets.approvers import (
 from apps.timesheets.constants import TimesheetStatus
 from apps.timesheets.models import Timesheet
 
+#: Events whose comment is a reviewer's: approve, reject, reopen (approved → draft).
+REVIEWED = Q(to_status__in=(TimesheetStatus.APPROVED, TimesheetStatus.REJECTED)) | Q(
+    from_status=TimesheetStatus.APPROVED, to_status=TimesheetStatus.DRAFT
+)
+
 #: At most this many sheets in a list (the page's size and queries stay bounded).
 MAX_SHEETS = 50
 
@@ -48,12 +54,14 @@ def _names(user_ids: set[Any], actor: Membership) -> dict[str, str]:
 
 
 def _last_comments(sheets: list[Timesheet]) -> None:
-    """Set ``sheet.comment``: the latest reviewer/owner comment (one query)."""
+    """Set ``sheet.comment``: the latest reviewer comment (of an approval,
+    rejection or reopening; one query)."""
     from apps.timesheets.models import TimesheetEvent
 
     latest: dict[Any, str] = {}
     events = (
         TimesheetEvent.objects.filter(timesheet_id__in=[s.pk for s in sheets])
+        .filter(REVIEWED)
         .exclude(comment="")
         .order_by("timesheet_id", "-created_at")
         .values_list("timesheet_id", "comment")
