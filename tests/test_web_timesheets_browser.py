@@ -108,3 +108,6 @@ def test_member_submits_manager_approves_member_sees_approved(
     expect(member.get_by_text("Approved", exact=True)).to_be_visible()
     expect(member.get_by_role("button", name="Withdraw")).to_have_count(0)
     expect(member.get_by_role("button", name="Edit")).to_have_count(0)
+    # 375 px wide: the page body does not scroll sideways.
+    member.set_viewport_size({"width": 375, "height": 812})
+    assert member.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
