@@ -26,6 +26,7 @@ urlpatterns = [
     # The web app (UI.md): each app's pages beside its api/.
     path("", include("apps.iam.web.urls")),
     path("", include("apps.time_entries.web.urls")),
+    path("", include("apps.timesheets.web.urls")),
 ]
 
 handler400 = errors.handler400

@@ -92,7 +92,7 @@ def test_member_signs_in_starts_and_stops_a_timer(browser_page: Any, server: str
     expect(page.get_by_role("heading", name="Time", level=1)).to_be_visible()
     assert page.url == f"{server}/"
     expect(
-        page.get_by_role("navigation", name="Main").get_by_role("link", name="Time")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Time", exact=True)
     ).to_be_visible()
     task = page.get_by_role("combobox", name="Task")
     expect(task.get_by_role("option", name="Orbit")).to_have_count(1)  # every project's tasks

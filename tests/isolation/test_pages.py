@@ -7,6 +7,7 @@ B's host, for GET and POST, without leaking A's data or changing it.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -27,7 +28,9 @@ CASES = [
 
 
 def test_pages_are_found():
-    assert {"/", "/timer/start/", "/timer/stop/"} <= {page.id for page in PAGES}
+    assert {"/", "/timer/start/", "/timer/stop/", "/timesheets/", "/timesheets/approvals/"} <= {
+        page.id for page in PAGES
+    }
 
 
 def _signed_in_on_b(world: World, membership: Any) -> TenantAPIClient:
@@ -62,6 +65,18 @@ def _on_b(world: World, membership: Any) -> Any:
     )
 
 
+def _url(world: World, page: Any) -> str:
+    """The page's URL, each parameter filled with a real id of A's where the
+    world seeded one (``/entries/<entry_id>/edit/`` is attacked on A's own
+    entry), else with a well-formed value (a fresh uuid): the gate must
+    refuse before any object is looked up."""
+    values = {}
+    for name, converter in page.params:
+        real = world.id_for(world.a, page, name)
+        values[name] = real or (str(uuid.uuid4()) if converter == "uuid" else "x")
+    return page.path(values)
+
+
 @pytest.mark.parametrize(
     ("page", "method", "attack"),
     CASES,
@@ -71,10 +86,7 @@ def test_page_refuses(page: Any, method: str, attack: str, world: World, tenant:
     client = _attacker(world, attack, tenant)
     before = fingerprint(world)
 
-    # A page of one of A's objects (``/entries/<entry_id>/edit/``) is
-    # attacked with a real id of A's (seeded by the world).
-    values = {name: world.id_for(world.a, page, name) or "" for name, _ in page.params}
-    response = getattr(client, method)(page.path(values))
+    response = getattr(client, method)(_url(world, page))
 
     body = response.content.decode("utf-8", "replace")
     if response.status_code == 405:

@@ -85,6 +85,8 @@ def member_page(view: View) -> View:
                 request,
                 _("This organization requires two-factor authentication: turn it on first."),
             )
+        # The navigation (apps.iam.web.context) shows links by the actor's permissions.
+        request.web_actor = actor  # type: ignore[attr-defined]
         return view(request, *args, actor=actor, **kwargs)
 
     wrapper.member_page = True  # type: ignore[attr-defined]  # found by tests/isolation/test_pages.py

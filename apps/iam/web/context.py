@@ -1,0 +1,15 @@
+"""Template context every page gets: which navigation links the actor may see."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from apps.organizations.permissions import may
+
+
+def navigation(request: HttpRequest) -> dict[str, bool]:
+    """Links by permission (UI.md: ``Approvals`` for managers and up), from
+    the membership :func:`apps.iam.web.access.member_page` already loaded:
+    no query of its own."""
+    actor = getattr(request, "web_actor", None)
+    return {"nav_may_approve": may(actor, "timesheets.approve")}
