@@ -92,6 +92,26 @@ def timesheet_approver_ids(
     return sorted(result)
 
 
+def decidable_sheets(*, actor: Membership, sheets: list[Timesheet]) -> list[Timesheet]:
+    """The ``sheets`` ``actor`` may decide, by :func:`timesheet_approver_ids`
+    (two queries whatever the number of sheets)."""
+    organization = actor.organization
+    memberships = approver_memberships(organization)
+    leads = project_leads_of({s.user_id for s in sheets}) if sheets else {}
+    me = str(actor.user_id)
+    return [
+        sheet
+        for sheet in sheets
+        if me
+        in timesheet_approver_ids(
+            user_id=sheet.user_id,
+            organization=organization,
+            memberships=memberships,
+            project_leads=leads,
+        )
+    ]
+
+
 def check_may_decide(*, sheet: Timesheet, actor: Membership) -> None:
     """Refuse (403) an approver who may not approve or reject ``sheet``:
     ``role_required`` below ``timesheets.approve`` (or not an active member

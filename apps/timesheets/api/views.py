@@ -30,6 +30,7 @@ from apps.organizations.models import Membership
 from apps.organizations.permissions import IsOrganizationMember, may, request_membership
 from apps.time_entries.money import may_view_money
 from apps.timesheets import exports, periods, selectors, services
+from apps.timesheets.constants import ACTION_PERMISSIONS
 from apps.timesheets.models import Timesheet
 from tenants.db import current_tenant
 
@@ -48,21 +49,6 @@ from .serializers import (
     TimesheetSerializer,
     TransitionSerializer,
 )
-
-#: The permission (apps.organizations.permissions.PERMISSIONS) each action needs.
-ACTION_PERMISSIONS = {
-    "list": "organization.view",
-    "retrieve": "organization.view",
-    "create": "time.track",
-    "submit": "time.track",
-    "withdraw": "time.track",
-    "approve": "timesheets.approve",
-    "reject": "timesheets.approve",
-    "reopen": "timesheets.approve",  # admin+ is checked by the service
-    "bulk_approve": "timesheets.approve",
-    "overview": "timesheets.approve",
-    "export": "timesheets.approve",
-}
 
 
 class TimesheetViewSet(

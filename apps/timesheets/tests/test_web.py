@@ -301,3 +301,36 @@ def test_navigation_links_the_pages_the_role_may_open(in_tenant, role, sees_appr
     assert 'href="/timesheets/"' in page and ">Timesheets</a>" in page
     assert ('href="/timesheets/approvals/"' in page) is sees_approvals
     assert (">Approvals</a>" in page) is sees_approvals
+
+
+def test_limited_manager_sees_their_sheets_however_many_others_wait(in_tenant, monkeypatch):
+    """The list is cut after the approver rule, not before: sheets this
+    manager may not decide never crowd out the ones they may."""
+    from apps.timesheets.web import views
+
+    monkeypatch.setattr(views, "MAX_SHEETS", 1)
+    in_tenant.approvers_limited_to_managed_projects = True
+    in_tenant.save(update_fields=["approvers_limited_to_managed_projects"])
+    try:
+        client = signed_in(in_tenant, role="manager")
+        mine = MembershipFactory(organization=in_tenant)
+        project = ProjectFactory()
+        ProjectMemberFactory(project=project, user_id=mine.user_id)
+        ProjectMemberFactory(
+            project=project, user_id=client.membership.user_id, role=ProjectRole.LEAD
+        )
+        others = [
+            _submitted_sheet(in_tenant, MembershipFactory(organization=in_tenant)) for _ in range(3)
+        ]
+        my_sheet = _submitted_sheet(in_tenant, mine)
+        others += [
+            _submitted_sheet(in_tenant, MembershipFactory(organization=in_tenant)) for _ in range(3)
+        ]
+
+        body = client.get("/timesheets/approvals/").content.decode()
+
+        assert str(my_sheet.pk) in body
+        assert not any(str(sheet.pk) in body for sheet in others)
+    finally:
+        in_tenant.approvers_limited_to_managed_projects = False
+        in_tenant.save(update_fields=["approvers_limited_to_managed_projects"])

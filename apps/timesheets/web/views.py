@@ -27,13 +27,8 @@ from apps.iam.web.access import member_page, refused
 from apps.organizations.models import Membership
 from apps.organizations.permissions import may, require
 from apps.timesheets import periods, selectors, services
-from apps.timesheets.api.views import ACTION_PERMISSIONS
-from apps.timesheets.approvers import (
-    approver_memberships,
-    project_leads_of,
-    timesheet_approver_ids,
-)
-from apps.timesheets.constants import TimesheetStatus
+from apps.timesheets.approvers import decidable_sheets
+from apps.timesheets.constants import ACTION_PERMISSIONS, TimesheetStatus
 from apps.timesheets.models import Timesheet
 
 #: Events whose comment is a reviewer's: approve, reject, reopen (approved → draft).
@@ -145,33 +140,17 @@ def _may_approve(request: HttpRequest, actor: Membership) -> HttpResponse | None
     return refused(request, _("Only managers and above may approve timesheets."))
 
 
-def _decidable(actor: Membership, sheets: list[Timesheet]) -> list[Timesheet]:
-    """The sheets ``actor`` may decide (apps.timesheets.approvers rules; two
-    queries whatever the number of sheets)."""
-    organization = actor.organization
-    memberships = approver_memberships(organization)
-    leads = project_leads_of({s.user_id for s in sheets}) if sheets else {}
-    me = str(actor.user_id)
-    return [
-        s
-        for s in sheets
-        if me
-        in timesheet_approver_ids(
-            user_id=s.user_id,
-            organization=organization,
-            memberships=memberships,
-            project_leads=leads,
-        )
-    ]
-
-
 @require_GET
 @member_page
 def approvals_page(request: HttpRequest, *, actor: Membership) -> HttpResponse:
     if (refusal := _may_approve(request, actor)) is not None:
         return refusal
     visible = selectors.timesheet_list(actor=actor)
-    pending = _decidable(actor, list(visible.filter(status=TimesheetStatus.SUBMITTED)[:MAX_SHEETS]))
+    # Filtered by the approver rule first, then cut: a cut first could hide
+    # sheets this manager decides behind others' (submitted sheets are at
+    # most one per member and open period).
+    submitted = list(visible.filter(status=TimesheetStatus.SUBMITTED))
+    pending = decidable_sheets(actor=actor, sheets=submitted)[:MAX_SHEETS]
     approved: list[Timesheet] = []
     if may(actor, "timesheets.reopen"):
         approved = list(visible.filter(status=TimesheetStatus.APPROVED)[:MAX_SHEETS])
