@@ -120,6 +120,26 @@ def test_member_signs_in_starts_and_stops_a_timer(browser_page: Any, server: str
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
+    # A timer started in another tab shows up running here without a reload,
+    # ticking; stopped there, it is gone here and the new entry is listed.
+    expect(page.locator("body")).to_have_attribute("data-live-state", "open")
+    # Another tab: a second context carrying the same session cookie (the
+    # fixture's page owns its context, which opens no second page).
+    context = page.context.browser.new_context()
+    context.add_cookies(page.context.cookies())
+    other = context.new_page()
+    other.goto(f"{server}/")
+    other.get_by_role("textbox", name="Description").fill("From the other tab")
+    other.get_by_role("combobox", name="Project").select_option(label=PROJECT)
+    other.get_by_role("button", name="Start timer").click()
+    expect(other.get_by_role("timer")).to_be_visible()
+    expect(page.get_by_role("timer")).to_have_text(re.compile(r"^0:00:0\d$"))
+    expect(page.get_by_role("button", name="Stop timer")).to_be_visible()
+    other.get_by_role("button", name="Stop timer").click()
+    expect(page.get_by_role("button", name="Start timer")).to_be_visible()
+    expect(page.get_by_role("listitem").filter(has_text="From the other tab")).to_have_count(1)
+    context.close()
+
 
 SIGNUP_SLUG = f"{SLUG_PREFIX}new-{uuid.uuid4().hex[:6]}"
 SIGNUP_EMAIL = "web-founder@novatime.test"

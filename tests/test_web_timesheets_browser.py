@@ -1,7 +1,8 @@
 """The web app in a real browser (issue #20, flow 2): a member submits the
 week on ``/timesheets/``; a manager, signed in in a second browser context,
-approves it on ``/timesheets/approvals/``; the member reloads and sees
-"Approved", with the entries listed read-only (no ``Edit``).
+approves it on ``/timesheets/approvals/``; the member's open page shows
+"Approved" without a reload (the ``timesheet`` event over ``/ws/`` re-fetches
+it), and the Time page then offers no ``Edit`` on the approved entries.
 
 Role and accessible-name selectors only (UI.md). Reuses the live server and
 Chromium of tests/test_web_browser.py / tests/test_admin_browser.py.
@@ -87,6 +88,8 @@ def test_member_submits_manager_approves_member_sees_approved(
     expect(member.get_by_role("listitem").filter(has_text=DESCRIPTION)).to_have_count(1)
     member.get_by_role("button", name="Submit timesheet").click()
     expect(member.get_by_role("button", name="Withdraw")).to_be_visible()
+    # The page's live socket is up before the decision is taken elsewhere.
+    expect(member.locator("body")).to_have_attribute("data-live-state", "open")
     expect(member.get_by_role("button", name="Submit timesheet")).to_have_count(0)
 
     context = member.context.browser.new_context()
@@ -104,9 +107,12 @@ def test_member_submits_manager_approves_member_sees_approved(
     finally:
         context.close()
 
-    member.reload()
+    # No reload: the decision arrives over the socket.
     expect(member.get_by_text("Approved", exact=True)).to_be_visible()
     expect(member.get_by_role("button", name="Withdraw")).to_have_count(0)
+    nav = member.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name="Time", exact=True).click()
+    expect(member.get_by_role("listitem").filter(has_text=DESCRIPTION)).to_have_count(1)
     expect(member.get_by_role("button", name="Edit")).to_have_count(0)
     # 375 px wide: the page body does not scroll sideways.
     member.set_viewport_size({"width": 375, "height": 812})
