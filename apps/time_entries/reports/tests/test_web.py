@@ -189,7 +189,7 @@ def test_chart_is_an_img_named_by_what_it_shows(week):
     assert f'<title id="report-chart-title">Hours by user, 2{DASH}8 Mar 2026</title>' in body
     # One bar per first-level group, the longest filling the drawing's bar room.
     assert body.count('class="chart-bar"') == 2
-    assert 'width="568.0"' in body  # Bob: 7620 s, the longest (640 - 72)
+    assert 'width="328.0"' in body  # Bob: 7620 s, the longest (400 - 72)
     assert 'style="' not in body
 
 

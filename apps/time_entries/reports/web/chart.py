@@ -18,8 +18,9 @@ from django.utils.translation import gettext as _
 
 #: Bars drawn at most (the table beside the chart lists every group).
 MAX_BARS = 50
-#: The SVG's user units: the drawing scales to its box (app.css).
-WIDTH = 640
+#: The SVG's size in user units and CSS pixels: drawn at that size, scaled
+#: down only where the column is narrower (app.css), so the text stays legible.
+WIDTH = 400
 ROW = 44
 BAR_TOP = 20
 BAR_HEIGHT = 16
