@@ -382,3 +382,30 @@ def test_api_and_page_agree_for_another_role(week):
 
     assert table(web.get(PAGE, page_params(WEEK)).content.decode())[1:] == expected_rows(report)
     assert report["total_seconds"] == 900
+
+
+# --- the chart's helpers --------------------------------------------------------------
+
+
+def test_chart_draws_at_most_fifty_bars_proportional_to_the_totals():
+    from apps.time_entries.reports.web.chart import MAX_BARS, WIDTH, bar_chart
+
+    groups = [{"label": f"G{i}", "total_seconds": 3600 * (i + 1)} for i in range(MAX_BARS + 1)]
+
+    chart = bar_chart(groups, name="n")
+
+    assert chart.cut and len(chart.bars) == MAX_BARS
+    assert chart.bars[-1].width == WIDTH - 72  # the longest drawn bar fills the room
+    assert chart.bars[0].width == round((WIDTH - 72) / MAX_BARS, 1)
+    assert [b.value for b in chart.bars[:2]] == ["1:00", "2:00"]
+    assert not bar_chart(groups[:3], name="n").cut
+
+
+def test_date_range_names():
+    from apps.time_entries.reports.web.chart import date_range_label
+
+    d = datetime.date
+    assert date_range_label(d(2026, 12, 1), d(2026, 12, 7)) == f"1{DASH}7 Dec 2026"
+    assert date_range_label(d(2026, 11, 30), d(2026, 12, 6)) == f"30 Nov {DASH} 6 Dec 2026"
+    assert date_range_label(d(2026, 12, 28), d(2027, 1, 3)) == f"28 Dec 2026 {DASH} 3 Jan 2027"
+    assert date_range_label(d(2026, 12, 1), d(2026, 12, 1)) == "1 Dec 2026"
