@@ -5,6 +5,7 @@ write what the API writes (same services, same messages)."""
 from __future__ import annotations
 
 import datetime
+import html
 import re
 import uuid
 
@@ -52,10 +53,15 @@ def _messages(channel, author, n, *, start=None, prefix="note"):
 
 
 def _link(body: str, channel) -> str:
-    """The text of the channel's link on /chat/ (tags stripped)."""
-    match = re.search(rf'<a href="/chat/{channel.pk}/"[^>]*>(.*?)</a>', body, re.S)
+    """The accessible name of the channel's link on /chat/ (its aria-label,
+    else its text)."""
+    match = re.search(rf'<a href="/chat/{channel.pk}/"([^>]*)>(.*?)</a>', body, re.S)
     assert match, body
-    return re.sub(r"<[^>]+>", "", match.group(1)).strip()
+    label = re.search(r'aria-label="([^"]*)"', match.group(1))
+    if label:
+        assert label.group(1).startswith(re.sub(r"<[^>]+>.*", "", match.group(2)).strip())
+        return html.unescape(label.group(1))
+    return re.sub(r"<[^>]+>", "", match.group(2)).strip()
 
 
 # --- /chat/ -----------------------------------------------------------------------------
