@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("apps.time_entries.web.urls")),
     path("", include("apps.timesheets.web.urls")),
     path("", include("apps.time_entries.reports.web.urls")),
+    path("", include("apps.chat.web.urls")),
 ]
 
 handler400 = errors.handler400
