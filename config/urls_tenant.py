@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("apps.iam.web.urls")),
     path("", include("apps.time_entries.web.urls")),
     path("", include("apps.timesheets.web.urls")),
+    path("", include("apps.organizations.web.settings_urls")),
 ]
 
 handler400 = errors.handler400
