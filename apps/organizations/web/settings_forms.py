@@ -97,12 +97,12 @@ class DefaultRateForm(forms.Form):
 class InviteForm(forms.Form):
     """``POST /api/v1/invitations/``."""
 
-    email = forms.CharField(label=_("Email"), required=False)
+    email = forms.CharField(label=_("Email"), required=False, widget=forms.EmailInput)
     role = forms.ChoiceField(label=_("Role"), required=False)
 
     def __init__(self, *args: Any, roles: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["email"].widget.attrs.update(type="email", autocomplete="off", maxlength=254)
+        self.fields["email"].widget.attrs.update(autocomplete="off", maxlength=254)
         self.fields["role"].choices = [(role, ROLE_LABELS[Role(role)]) for role in roles]
         self.fields["role"].initial = Role.MEMBER
 
@@ -112,7 +112,9 @@ class InvitationNewAccountForm(forms.Form):
 
     first_name = forms.CharField(label=_("First name"), required=False)
     last_name = forms.CharField(label=_("Last name"), required=False)
-    email = forms.CharField(label=_("Email"), required=False, disabled=True)
+    email = forms.CharField(
+        label=_("Email"), required=False, disabled=True, widget=forms.EmailInput
+    )
     password = forms.CharField(
         label=_("Password"), required=False, strip=False, widget=forms.PasswordInput
     )
@@ -121,14 +123,16 @@ class InvitationNewAccountForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["first_name"].widget.attrs.update(autocomplete="given-name", maxlength=150)
         self.fields["last_name"].widget.attrs.update(autocomplete="family-name", maxlength=150)
-        self.fields["email"].widget.attrs.update(type="email", autocomplete="username")
+        self.fields["email"].widget.attrs.update(autocomplete="username")
         self.fields["password"].widget.attrs.update(autocomplete="new-password")
 
 
 class InvitationSignInForm(forms.Form):
     """Accept as the existing account of the invited email."""
 
-    email = forms.CharField(label=_("Email"), required=False, disabled=True)
+    email = forms.CharField(
+        label=_("Email"), required=False, disabled=True, widget=forms.EmailInput
+    )
     password = forms.CharField(
         label=_("Password"), required=False, strip=False, widget=forms.PasswordInput
     )
@@ -136,7 +140,7 @@ class InvitationSignInForm(forms.Form):
 
     def __init__(self, *args: Any, with_code: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["email"].widget.attrs.update(type="email", autocomplete="username")
+        self.fields["email"].widget.attrs.update(autocomplete="username")
         self.fields["password"].widget.attrs.update(autocomplete="current-password")
         self.fields["code"].widget.attrs.update(autocomplete="one-time-code", inputmode="numeric")
         if not with_code:
