@@ -230,7 +230,10 @@ def test_change_a_members_role(tenant):
     client = signed_in(tenant)
     member = MembershipFactory(organization=tenant, role="member")
     page = html(client.get("/settings/members/"))
-    assert f'<label for="role-{member.pk}">Role of {member.user.email}</label>' in page
+    assert (
+        f'<label for="role-{member.pk}">Role<span class="visually-hidden"> '
+        f"of {member.user.email}</span></label>"
+    ) in page
 
     response = client.post(f"/settings/members/{member.pk}/role/", {"role": "manager"})
 
@@ -499,6 +502,15 @@ def test_manage_billing_redirects_to_the_stripe_portal(tenant, fake_stripe):  # 
     assert response["Location"].startswith("https://billing.stripe.com/p/session/")
     [call] = fake_stripe.requests
     assert call.params["customer"] == "cus_1"
+
+
+def test_stripes_return_address_leads_to_the_billing_section(tenant):
+    client = signed_in(tenant)
+
+    response = client.get("/billing/", {"checkout": "success"})
+
+    assert response.status_code == 302 and response["Location"] == "/settings/billing/"
+    assert client.get(response["Location"]).status_code == 200
 
 
 def test_automation_rules_are_listed_read_only(in_tenant):

@@ -1,6 +1,7 @@
 """The Settings pages of an organization host (config/urls_tenant.py)."""
 
-from django.urls import path
+from django.urls import path, reverse_lazy
+from django.views.generic import RedirectView
 
 from . import settings
 
@@ -35,4 +36,10 @@ urlpatterns = [
     path("settings/automation/", settings.automation_page, name="settings_automation"),
     path("settings/billing/", settings.billing_page, name="settings_billing"),
     path("settings/billing/portal/", settings.billing_portal, name="settings_billing_portal"),
+    # Where Stripe's portal and checkout send the browser back (``<host>billing``).
+    path(
+        "billing/",
+        RedirectView.as_view(url=reverse_lazy("organizations_web:settings_billing")),
+        name="billing_return",
+    ),
 ]
