@@ -452,7 +452,10 @@ def test_an_admin_cannot_set_an_owners_rate(tenant):
     response = client.post(f"/settings/rates/{owner.pk}/", {"hourly_rate": "1"})
 
     assert response.status_code == 403
-    assert "Your role in this organization does not allow this." in html(response)
+    assert (
+        '<ul class="field-errors" role="alert"><li>'
+        "Your role in this organization does not allow this.</li></ul>"
+    ) in html(response)
     owner.refresh_from_db()
     assert owner.hourly_rate is None
 

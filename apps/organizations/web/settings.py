@@ -439,9 +439,8 @@ def member_terms(request: HttpRequest, pk: Any, *, actor: Membership) -> HttpRes
     error: dict[str, list[str]] | None = None
     status = 400
     if not body.is_valid():
-        error = _place_errors(dict(body.errors), fields, _("Check the fields below."))[0] or {
-            "hourly_rate": _messages(dict(body.errors))
-        }
+        by_field, general = _place_errors(dict(body.errors), fields, _("Check the fields below."))
+        error = {**by_field, "non_field_errors": general}
     else:
         try:
             services.member_update_terms(
@@ -449,7 +448,7 @@ def member_terms(request: HttpRequest, pk: Any, *, actor: Membership) -> HttpRes
             )
         except ApplicationError as exc:
             by_field, general = _place_errors(_error_fields(exc), fields, exc.message)
-            error = by_field or {"hourly_rate": general}
+            error = {**by_field, "non_field_errors": general}
             status = exc.status_code
     if error is None:
         messages.success(request, _("Rates saved."))
