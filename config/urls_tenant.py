@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("apps.timesheets.web.urls")),
     path("", include("apps.time_entries.reports.web.urls")),
     path("", include("apps.chat.web.urls")),
+    path("", include("apps.organizations.web.settings_urls")),
 ]
 
 handler400 = errors.handler400
