@@ -27,6 +27,8 @@ urlpatterns = [
     path("", include("apps.iam.web.urls")),
     path("", include("apps.time_entries.web.urls")),
     path("", include("apps.timesheets.web.urls")),
+    path("", include("apps.projects.web.urls")),
+    path("", include("apps.tasks.web.urls")),
 ]
 
 handler400 = errors.handler400

@@ -43,7 +43,7 @@ from apps.projects.models import Client, Milestone, Project, ProjectDependency, 
 from apps.projects.permissions import may_view_rates
 from tenants.db import request_tenant
 
-from .filters import ClientFilter, ProjectFilter
+from apps.projects.filters import ClientFilter, ProjectFilter
 from .serializers import (
     ClientSerializer,
     MilestoneInputSerializer,
