@@ -43,7 +43,7 @@ class ProjectFilterForm(forms.Form):
         self.fields["client"].choices = [("", _("Any client"))] + [
             (str(c.pk), c.name) for c in clients
         ]
-        self.fields["status"].choices = [("", _("Any status"))] + list(ProjectStatus.choices)
+        self.fields["status"].choices = [("", _("Any status")), *ProjectStatus.choices]
         self.fields["search"].widget.attrs.update(type="search")
 
     def api_params(self) -> dict[str, Any]:
@@ -114,7 +114,7 @@ class TaskForm(forms.Form):
         kwargs.setdefault("initial", {"status": TaskStatus.TODO})
         super().__init__(*args, **kwargs)
         _loose(self)
-        self.fields["assignee"].choices = [("", _("Nobody"))] + list(people)
+        self.fields["assignee"].choices = [("", _("Nobody")), *people]
         self.fields["title"].widget.attrs.update(autocomplete="off")
 
     def api_body(self, project_id: Any) -> dict[str, Any]:
