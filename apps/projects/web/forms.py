@@ -18,6 +18,12 @@ from apps.projects.constants import ProjectStatus
 from apps.tasks.constants import TaskStatus
 
 
+def _set_choices(form: forms.Form, name: str, choices: list[tuple[str, Any]]) -> None:
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    field.choices = choices
+
+
 def _loose(form: forms.Form) -> None:
     """No field is required here: the serializer says what is missing, with
     the API's words."""
@@ -40,10 +46,9 @@ class ProjectFilterForm(forms.Form):
     def __init__(self, *args: Any, clients: Iterable[Any] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _loose(self)
-        self.fields["client"].choices = [("", _("Any client"))] + [
-            (str(c.pk), c.name) for c in clients
-        ]
-        self.fields["status"].choices = [("", _("Any status")), *ProjectStatus.choices]
+        any_client = [("", _("Any client")), *((str(c.pk), c.name) for c in clients)]
+        _set_choices(self, "client", any_client)
+        _set_choices(self, "status", [("", _("Any status")), *ProjectStatus.choices])
         self.fields["search"].widget.attrs.update(type="search")
 
     def api_params(self) -> dict[str, Any]:
@@ -80,9 +85,8 @@ class ProjectForm(forms.Form):
         )
         super().__init__(*args, **kwargs)
         _loose(self)
-        self.fields["client"].choices = [("", _("No client"))] + [
-            (str(c.pk), c.name) for c in clients
-        ]
+        no_client = [("", _("No client")), *((str(c.pk), c.name) for c in clients)]
+        _set_choices(self, "client", no_client)
         self.fields["name"].widget.attrs.update(autocomplete="off")
         self.fields["budget_hours"].widget.attrs.update(inputmode="decimal")
 
@@ -114,7 +118,7 @@ class TaskForm(forms.Form):
         kwargs.setdefault("initial", {"status": TaskStatus.TODO})
         super().__init__(*args, **kwargs)
         _loose(self)
-        self.fields["assignee"].choices = [("", _("Nobody")), *people]
+        _set_choices(self, "assignee", [("", _("Nobody")), *people])
         self.fields["title"].widget.attrs.update(autocomplete="off")
 
     def api_body(self, project_id: Any) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from apps.projects.models import Project
 from apps.projects.permissions import may_view_rates
 from apps.tasks.api.serializers import TaskCreateSerializer
 from apps.tasks.constants import TaskStatus
+from apps.tasks.models import Task
 from apps.tasks.selectors import tasks_visible_to, with_task_details
 from apps.tasks.services.tasks import task_create
 from apps.time_entries.money import project_currency
@@ -144,9 +145,10 @@ def _project_page(
             "position", "created_at", "id"
         )[: MAX_TASKS + 1]
     )
-    columns = {value: [] for value in TaskStatus.values}
+    columns: dict[str, list[Task]] = {value: [] for value in TaskStatus.values}
     for task in tasks[:MAX_TASKS]:
-        task.assignee_names = [names.get(u, "") for u in task.assignee_ids]  # type: ignore[attr-defined]
+        assignee_ids = getattr(task, "assignee_ids", [])  # with_task_details' annotation
+        task.assignee_names = [names.get(u, "") for u in assignee_ids]  # type: ignore[attr-defined]
         columns.setdefault(task.status, []).append(task)
     members = list(selectors.project_member_list(project=project))
     for member in members:

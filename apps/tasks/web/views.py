@@ -107,17 +107,20 @@ def _task_page(
     error: ApplicationError | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    # Annotations of selectors.with_task_details (task_get_for_member loads them).
+    assignee_ids: list[uuid.UUID] = list(getattr(task, "assignee_ids", []))
+    blocked_by_ids: list[uuid.UUID] = list(getattr(task, "blocked_by_ids", []))
     visible = selectors.tasks_visible_to(actor=actor)
     subtasks = list(
         visible.filter(parent=task).order_by("position", "created_at", "id")[:MAX_SUBTASKS]
     )
-    blockers = list(visible.filter(pk__in=list(task.blocked_by_ids)).order_by("title", "id"))
+    blockers = list(visible.filter(pk__in=blocked_by_ids).order_by("title", "id"))
     newest = selectors.task_comment_list(task=task).order_by("-created_at", "-id")
     comments = list(newest[:MAX_COMMENTS])[::-1]  # the newest ones, read downwards
     activity = list(selectors.task_activity_list(task=task)[:MAX_ACTIVITY])
     names = _names(
         actor,
-        {*task.assignee_ids, task.reporter_id}
+        {*assignee_ids, task.reporter_id}
         | {c.author_id for c in comments}
         | {u for c in comments for u in (c.mentions or ())}
         | {a.actor_id for a in activity},
@@ -134,7 +137,7 @@ def _task_page(
         "task": task,
         "project": task.project,
         "status_label": _status_label(task.status),
-        "assignees": [names.get(u, "") for u in task.assignee_ids],
+        "assignees": [names.get(u, "") for u in assignee_ids],
         "reporter": names.get(task.reporter_id, "") if task.reporter_id else "",
         "subtasks": subtasks,
         "blockers": blockers,
