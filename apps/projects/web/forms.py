@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from apps.common.errors import ApplicationError
 from apps.projects.constants import ProjectStatus
 from apps.tasks.constants import TaskStatus
 
@@ -145,6 +146,20 @@ def apply_errors(form: forms.Form, fields: Mapping[str, Any]) -> None:
         target = name if name in form.fields else None
         for message in _messages(messages):
             form.add_error(target, message)
+
+
+def apply_error(form: forms.Form, error: ApplicationError, *, field: str | None = None) -> None:
+    """A service's refusal on the form: its per-field messages next to the
+    fields the form has, and its message above the form unless one of them
+    says it already; without such fields, its message next to ``field`` (or
+    above the form)."""
+    fields = (error.extra or {}).get("fields") or {}
+    shown = {n: m for n, m in fields.items() if FIELD_NAMES.get(n, n) in form.fields}
+    apply_errors(form, shown)
+    if not shown:
+        apply_errors(form, {field or "__all__": [error.message]})
+    elif error.message not in _messages(shown):  # the general message too, once
+        apply_errors(form, {"__all__": [error.message]})
 
 
 def _messages(value: Any) -> list[str]:

@@ -43,7 +43,7 @@ from apps.tasks.services.tasks import task_create
 from apps.time_entries.money import project_currency
 
 from .budget import budget_chart
-from .forms import ProjectFilterForm, ProjectForm, TaskForm, apply_errors
+from .forms import ProjectFilterForm, ProjectForm, TaskForm, apply_error, apply_errors
 
 #: At most this many projects in the list, tasks on a board (bounded pages).
 MAX_PROJECTS = 200
@@ -58,7 +58,6 @@ def _list_page(
     actor: Membership,
     *,
     form: ProjectForm | None = None,
-    error: ApplicationError | None = None,
     status: int = 200,
 ) -> HttpResponse:
     clients = list(selectors.client_list().only("id", "name"))
@@ -79,7 +78,6 @@ def _list_page(
         "max_projects": MAX_PROJECTS,
         "may_create": may_create,
         "form": form or (ProjectForm(clients=clients) if may_create else None),
-        "error": error,
     }
     return render(request, "projects/projects.html", context, status=status)
 
@@ -104,8 +102,8 @@ def projects_page(request: HttpRequest, *, actor: Membership) -> HttpResponse:
     try:
         project = services.project_create(created_by_id=actor.user_id, **body.validated_data)
     except ApplicationError as exc:
-        apply_errors(form, (exc.extra or {}).get("fields") or {"__all__": [exc.message]})
-        return _list_page(request, actor, form=form, error=exc, status=exc.status_code)
+        apply_error(form, exc)
+        return _list_page(request, actor, form=form, status=exc.status_code)
     return HttpResponseRedirect(reverse("projects_web:project", args=[project.pk]))
 
 
@@ -127,7 +125,6 @@ def _project_page(
     project: Project,
     *,
     task_form: TaskForm | None = None,
-    error: ApplicationError | None = None,
     status: int = 200,
 ) -> HttpResponse:
     organization = actor.organization
@@ -173,7 +170,6 @@ def _project_page(
         "show_money": show_money,
         "may_add_task": may_add_task,
         "task_form": task_form or (TaskForm(people=people) if may_add_task else None),
-        "error": error,
     }
     return render(request, "projects/project.html", context, status=status)
 
@@ -204,8 +200,6 @@ def task_new(request: HttpRequest, project_id: uuid.UUID, *, actor: Membership) 
     try:
         task = task_create(actor=actor, **body.validated_data)
     except ApplicationError as exc:
-        apply_errors(form, (exc.extra or {}).get("fields") or {"__all__": [exc.message]})
-        return _project_page(
-            request, actor, project, task_form=form, error=exc, status=exc.status_code
-        )
+        apply_error(form, exc)
+        return _project_page(request, actor, project, task_form=form, status=exc.status_code)
     return HttpResponseRedirect(reverse("tasks_web:task", args=[task.pk]))

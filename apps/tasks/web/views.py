@@ -29,7 +29,7 @@ from apps.common.errors import ApplicationError
 from apps.iam.web.access import member_page, refused
 from apps.organizations.models import Membership
 from apps.organizations.permissions import may
-from apps.projects.web.forms import apply_errors
+from apps.projects.web.forms import apply_error, apply_errors
 from apps.tasks import selectors
 from apps.tasks.api.serializers import TaskCommentSerializer, TaskUpdateSerializer
 from apps.tasks.constants import ActivityVerb, TaskStatus
@@ -104,7 +104,6 @@ def _task_page(
     *,
     status_form: StatusForm | None = None,
     comment_form: CommentForm | None = None,
-    error: ApplicationError | None = None,
     status: int = 200,
 ) -> HttpResponse:
     # Annotations of selectors.with_task_details (task_get_for_member loads them).
@@ -146,7 +145,6 @@ def _task_page(
         "may_contribute": may_contribute,
         "status_form": status_form or StatusForm(initial={"status": task.status}),
         "comment_form": comment_form or CommentForm(),
-        "error": error,
     }
     return render(request, "tasks/task.html", context, status=status)
 
@@ -173,8 +171,8 @@ def task_status(request: HttpRequest, task_id: uuid.UUID, *, actor: Membership) 
     try:
         task_update(actor=actor, task=task, status=body.validated_data["status"])
     except ApplicationError as exc:
-        apply_errors(form, (exc.extra or {}).get("fields") or {"status": [exc.message]})
-        return _task_page(request, actor, task, status_form=form, error=exc, status=exc.status_code)
+        apply_error(form, exc, field="status")
+        return _task_page(request, actor, task, status_form=form, status=exc.status_code)
     return HttpResponseRedirect(reverse("tasks_web:task", args=[task.pk]))
 
 
@@ -193,8 +191,6 @@ def task_comment(request: HttpRequest, task_id: uuid.UUID, *, actor: Membership)
     try:
         task_comment_create(actor=actor, task=task, body=body.validated_data["body"])
     except ApplicationError as exc:
-        apply_errors(form, (exc.extra or {}).get("fields") or {"body": [exc.message]})
-        return _task_page(
-            request, actor, task, comment_form=form, error=exc, status=exc.status_code
-        )
+        apply_error(form, exc, field="body")
+        return _task_page(request, actor, task, comment_form=form, status=exc.status_code)
     return HttpResponseRedirect(reverse("tasks_web:task", args=[task.pk]) + "#comments")
