@@ -200,14 +200,19 @@ def test_budget_chart_hours_for_everyone_money_for_managers_only(in_tenant):
         name="Budgeted", budget_hours=Decimal("100"), budget_amount=Decimal("9000")
     )
     _entry(project, member.membership.user_id, 32, amount="3200")
+    ProjectMemberFactory(
+        project=project, user_id=member.membership.user_id, hourly_rate=Decimal("77.50")
+    )
 
     member_body = _body(member.get(f"/projects/{project.pk}/"))
     manager_body = _body(manager.get(f"/projects/{project.pk}/"))
 
     assert 'role="img" aria-label="Budget burn: 32 of 100 hours"' in member_body
     assert "9000" not in member_body and "3200" not in member_body
+    assert "77.50" not in member_body  # a member's project rate is money too
     assert "Budget burn: 32 of 100 hours; 3200 of 9000" in manager_body
     assert "<table" in manager_body and "3200.00" in manager_body
+    assert "rate 77.50" in manager_body
 
 
 def test_no_chart_without_a_budget_the_caller_may_see(in_tenant):

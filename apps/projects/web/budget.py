@@ -88,6 +88,7 @@ def budget_chart(
         burns.append(Burn(_("Hours"), _("hours"), project.budget_hours, spent.hours))
     if show_money and project.budget_amount is not None:
         amount = spent.amount.quantize(Decimal("0.01"))
-        burns.append(Burn(_("Amount"), currency, project.budget_amount, amount))
+        label = _("Amount (%(currency)s)") % {"currency": currency}
+        burns.append(Burn(label, currency, project.budget_amount, amount))
     burns = [Burn(b.label, b.unit, b.budget, b.spent, y=36 * i) for i, b in enumerate(burns)]
     return BudgetChart(burns) if burns else None
