@@ -216,6 +216,11 @@ def timer_task_field(request: HttpRequest, *, actor: Membership) -> HttpResponse
     return render(request, "time_entries/_task_field.html", {"form": form})
 
 
+#: A fragment htmx swaps into a page, not a page (the browser walk of every
+#: page, tests/isolation/test_pages_browser.py, leaves it out).
+timer_task_field.web_fragment = True  # type: ignore[attr-defined]
+
+
 def _form_error(form: TimerStartForm) -> ApplicationError:
     """The form's field errors as the API's 400 shape would name them."""
     fields = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
