@@ -24,6 +24,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
@@ -150,9 +151,10 @@ def profile_save(request: HttpRequest, *, actor: Membership) -> HttpResponse:
             _user(request), data=form.cleaned_data, partial=True, context={"request": request}
         )
         if serializer.is_valid():
-            serializer.save()
-            # The next page is in the language just chosen (the middleware
-            # reads the user on every request).
+            user = serializer.save()
+            # The confirmation already in the language just chosen (the
+            # middleware applies it to every request from the next one on).
+            translation.activate(user.language or translation.get_language_from_request(request))
             return _saved(request, _("Your profile has been saved."))
         _add_errors(form, serializer.errors)
     return _page(request, actor, profile=form, status=400)
