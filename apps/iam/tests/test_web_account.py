@@ -190,6 +190,23 @@ def test_time_zone_changes_the_displayed_times(in_tenant):
     assert api["results"][0]["started_at"].startswith("2026-11-26T13:00:00")
 
 
+def test_the_users_zone_and_language_do_not_outlive_the_request(in_tenant):
+    """The middleware activates them per request and deactivates the zone
+    afterwards: the next request on this thread (here: the test's) starts
+    from the defaults."""
+    from django.utils import timezone
+
+    client = signed_in(in_tenant)
+    User.objects.filter(pk=client.membership.user_id).update(timezone="Asia/Tokyo", language="de")
+
+    page = client.get("/account/").content.decode()
+
+    assert "Zeiten werden in Asia/Tokyo angezeigt." in page
+    assert timezone.get_current_timezone_name() == "UTC"
+    anonymous = TenantAPIClient(in_tenant, HTTP_ACCEPT="text/html").get("/signin/")
+    assert '<html lang="en">' in anonymous.content.decode()
+
+
 # --- password -------------------------------------------------------------------------------
 
 
