@@ -3,8 +3,9 @@
 Language: the user's choice (``User.language``, on ``/account/``) when set,
 else Django's negotiation (LocaleMiddleware: ``Accept-Language``, then
 ``LANGUAGE_CODE``). It applies to the API as well (a session client's error
-messages, the ``Content-Language`` header). A token client is authenticated
-by DRF inside the view, after this middleware: it gets ``Accept-Language``.
+messages, the ``Content-Language`` header); a token client is authenticated
+by DRF inside the view, after this middleware, so the token authentication
+applies the user's language itself (:func:`activate_user_language`).
 
 Time zone: on every page outside ``/api/`` the zone times are shown and typed
 in is :func:`apps.iam.selectors.user_zone`: the user's own, else (a user still
@@ -32,6 +33,14 @@ def _user_language(user: object) -> str:
     return language if language in dict(settings.LANGUAGES) else ""
 
 
+def activate_user_language(user: object) -> None:
+    """The user's chosen language for the rest of the request, if they chose
+    one (the API's token authentication calls it once the user is known)."""
+    language = _user_language(user)
+    if language:
+        translation.activate(language)
+
+
 class UserLocaleMiddleware(LocaleMiddleware):
     """LocaleMiddleware whose negotiation a signed-in user's choice overrides,
     plus the user's time zone on pages. Goes after the authentication
@@ -43,10 +52,8 @@ class UserLocaleMiddleware(LocaleMiddleware):
         user = request.user
         if not user.is_authenticated:
             return
-        language = _user_language(user)
-        if language:
-            translation.activate(language)
-            request.LANGUAGE_CODE = translation.get_language()
+        activate_user_language(user)
+        request.LANGUAGE_CODE = translation.get_language()
         if not request.path_info.startswith(UTC_PREFIXES):
             organization = getattr(request, "tenant", None)
             zone = user_zone(user=user, fallback=getattr(organization, "timezone", "") or "")

@@ -254,3 +254,28 @@ def test_settings_name_each_catalog_language():
     on_disk = sorted(p.name for p in LOCALE.iterdir() if (p / "LC_MESSAGES").is_dir())
     assert on_disk == sorted(catalog_languages())
     call_command("check")  # LANGUAGE_CODE / LANGUAGES consistent (translation.E004)
+
+
+@pytest.mark.django_db
+def test_api_messages_follow_the_token_users_language(public_client):
+    """A token client is known only inside DRF's view: the token
+    authentication applies the user's language; the timestamps stay UTC."""
+    from apps.iam.tests.factories import UserFactory
+    from apps.iam.tokens import token_create
+
+    german = UserFactory(language="de")
+    _token, key = token_create(user=german)
+    public_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+
+    response = public_client.patch(
+        "/api/v1/auth/user/", {"timezone": "Mars/Olympus"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response["Content-Language"] == "de"
+    assert "Unbekannte Zeitzone: 'Mars/Olympus'." in str(response.json())
+    undecided = UserFactory()
+    _token, key = token_create(user=undecided)
+    public_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    english = public_client.patch("/api/v1/auth/user/", {"timezone": "Mars"}, format="json")
+    assert "Unknown time zone: 'Mars'." in str(english.json())
