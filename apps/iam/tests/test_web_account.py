@@ -319,3 +319,14 @@ def test_two_factor_setup_refused_when_already_on(in_tenant):
 
     assert response.status_code == 409
     assert "Two-factor authentication is already enabled." in response.content.decode()
+
+
+def test_two_factor_confirm_without_a_setup_says_so_above_the_section(in_tenant):
+    client = signed_in(in_tenant)
+
+    response = client.post("/account/two-factor/confirm/", {"code": "123456"})
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert '<p class="form-error" role="alert">Two-factor authentication is not set up.</p>' in page
+    assert ">Set up two-factor authentication</button>" in page

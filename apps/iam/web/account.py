@@ -195,6 +195,18 @@ def two_factor_start(request: HttpRequest, *, actor: Membership) -> HttpResponse
     return HttpResponseRedirect(reverse("iam_web:account") + "#two-factor-heading")
 
 
+def _code_refused(
+    request: HttpRequest, actor: Membership, form: TwoFactorCodeForm, error: ApplicationError
+) -> HttpResponse:
+    """A wrong code next to the Code field; any other refusal (nothing set
+    up, already on, staff without an operator's code) above the section, as
+    the page may then show no Code field at all."""
+    if error.code == "otp_invalid":
+        _add_errors(form, {"code": [error.message]})
+        return _page(request, actor, code=form, status=error.status_code)
+    return _page(request, actor, two_factor_error=error.message, status=error.status_code)
+
+
 @sensitive_post_parameters("code")
 @require_POST
 @member_page
@@ -206,8 +218,7 @@ def two_factor_finish(request: HttpRequest, *, actor: Membership) -> HttpRespons
         try:
             codes = two_factor_confirm(user=_user(request), code=form.cleaned_data["code"])
         except ApplicationError as error:
-            _add_errors(form, {"code": [error.message]})
-            return _page(request, actor, code=form, status=error.status_code)
+            return _code_refused(request, actor, form, error)
         messages.success(request, _("Two-factor authentication is on."))
         return _page(request, actor, backup_codes=codes)
     return _page(request, actor, code=form, status=400)
@@ -223,7 +234,6 @@ def two_factor_off(request: HttpRequest, *, actor: Membership) -> HttpResponse:
         try:
             two_factor_disable(user=_user(request), code=form.cleaned_data["code"])
         except ApplicationError as error:
-            _add_errors(form, {"code": [error.message]})
-            return _page(request, actor, code=form, status=error.status_code)
+            return _code_refused(request, actor, form, error)
         return _saved(request, _("Two-factor authentication is off."))
     return _page(request, actor, code=form, status=400)
