@@ -18,7 +18,8 @@ never inherits it.
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
 from django.utils import timezone, translation
 
@@ -59,7 +60,9 @@ class UserLocaleMiddleware(LocaleMiddleware):
             zone = user_zone(user=user, fallback=getattr(organization, "timezone", "") or "")
             timezone.activate(zone)
 
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
         response = super().process_response(request, response)
         timezone.deactivate()
         return response

@@ -40,7 +40,7 @@ class ProfileForm(forms.Form):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         # Each language named in itself; "" lets the browser decide.
-        self.fields["language"].widget.choices = [  # type: ignore[attr-defined]
+        self.fields["language"].widget.choices = [
             ("", _("Browser default")),
             *settings.LANGUAGES,
         ]
