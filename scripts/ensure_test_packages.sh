@@ -4,7 +4,9 @@
 #                drives /usr/bin/chromium through Playwright; `playwright
 #                install` is never used: it downloads its own browser builds);
 #   pgbouncer  - the pooling probe against a real PgBouncer in session and
-#                transaction mode (tests/test_production_settings.py).
+#                transaction mode (tests/test_production_settings.py);
+#   gettext    - makemessages over the code, to check that the committed
+#                catalogs hold every marked string (apps/iam/tests/test_locale.py).
 #
 # Idempotent and never fatal: what is already there is left alone; what
 # cannot be installed here (not root, no apt-get, no network) is reported,
@@ -15,6 +17,7 @@ set -u
 PACKAGES=(
     "/usr/bin/chromium chromium"
     "/usr/sbin/pgbouncer pgbouncer"
+    "/usr/bin/xgettext gettext"
 )
 
 missing=()

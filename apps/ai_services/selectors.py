@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from apps.iam.selectors import user_zone
 from apps.organizations.constants import MembershipStatus, Role
 from apps.organizations.models import Membership, Organization
 from apps.organizations.permissions import role_has
@@ -46,11 +47,8 @@ def user_timezone(
     *, user: AbstractBaseUser | AnonymousUser, organization: Organization
 ) -> zoneinfo.ZoneInfo:
     """The user's own timezone; a user still on the default ``UTC`` gets the
-    organization's (most people never set theirs, their organization has)."""
-    name = getattr(user, "timezone", "") or "UTC"
-    if name == "UTC":
-        name = organization.timezone or "UTC"
-    return zoneinfo.ZoneInfo(name)
+    organization's (the rule the web pages use too: apps.iam.selectors)."""
+    return user_zone(user=user, fallback=organization.timezone)
 
 
 def entry_draft_from_text(

@@ -6,6 +6,7 @@ import functools
 import zoneinfo
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 
 @functools.cache
@@ -18,7 +19,10 @@ def _known_timezones() -> frozenset[str]:
 def validate_timezone(value: str) -> None:
     """An IANA time zone name (``Europe/Berlin``)."""
     if value not in _known_timezones():
-        raise ValidationError(f"Unknown time zone: {value!r}.", code="invalid_timezone")
+        raise ValidationError(
+            gettext("Unknown time zone: %(value)s.") % {"value": repr(value)},
+            code="invalid_timezone",
+        )
 
 
 def validate_currency(value: str) -> None:

@@ -6,6 +6,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.request import Request
 
+from .middleware import activate_user_language
 from .models import AuthToken, User
 from .tokens import token_for_key
 
@@ -25,6 +26,14 @@ def authenticated_user(request: Request) -> User:
 
 class HashedTokenAuthentication(TokenAuthentication):
     keyword = "Token"
+
+    def authenticate(self, request: Request) -> tuple[User, AuthToken] | None:
+        result = super().authenticate(request)
+        if result is not None:
+            # The API's messages in the user's language (the locale middleware
+            # ran before DRF knew the caller: apps/iam/middleware.py).
+            activate_user_language(result[0])
+        return result
 
     def authenticate_credentials(self, key: str) -> tuple[User, AuthToken]:
         token = token_for_key(key)

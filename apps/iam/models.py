@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
@@ -58,6 +59,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    #: The web app's language (settings.LANGUAGES); empty: the browser's
+    #: Accept-Language, else the site default (apps.iam.middleware).
+    language = models.CharField(max_length=8, blank=True, default="", choices=settings.LANGUAGES)
     avatar_url = models.URLField(blank=True)
     is_staff = models.BooleanField(
         default=False, help_text="Platform staff: may use the admin console."

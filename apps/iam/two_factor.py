@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import django_otp
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -50,18 +51,19 @@ class TwoFactorSetup:
 
 
 def _otp_invalid() -> ApplicationError:
-    return ApplicationError("The code is not valid.", code="otp_invalid")
+    return ApplicationError(gettext("The code is not valid."), code="otp_invalid")
 
 
 def _not_set_up() -> ApplicationError:
     return ApplicationError(
-        "Two-factor authentication is not set up.", code="two_factor_not_set_up"
+        gettext("Two-factor authentication is not set up."), code="two_factor_not_set_up"
     )
 
 
 def _already_enabled() -> ApplicationError:
     return ConflictError(
-        "Two-factor authentication is already enabled.", code="two_factor_already_enabled"
+        gettext("Two-factor authentication is already enabled."),
+        code="two_factor_already_enabled",
     )
 
 
@@ -84,6 +86,22 @@ def two_factor_enabled(*, user: User) -> bool:
     a *login* needs a code is ``two_factor_login_required`` (any device).
     """
     return TOTPDevice.objects.devices_for_user(user, confirmed=True).exists()
+
+
+def two_factor_pending(*, user: User) -> TwoFactorSetup | None:
+    """The enrolment ``two_factor_setup`` started and nobody confirmed yet
+    (its secret, for the account page to show again), or ``None`` (one query).
+    """
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        return None
+    return _setup_of(device)
+
+
+def _setup_of(device: TOTPDevice) -> TwoFactorSetup:
+    return TwoFactorSetup(
+        secret=b32encode(device.bin_key).decode("ascii"), otpauth_url=device.config_url
+    )
 
 
 def two_factor_login_required(*, user: User) -> bool:
@@ -109,8 +127,10 @@ def _staff_enrolment_check(*, user: User) -> None:
     """
     if user.is_staff and not two_factor_login_required(user=user):
         raise PermissionDeniedError(
-            "Staff accounts turn two-factor on only after logging in with a one-time "
-            "code from an operator (manage.py staff_two_factor_bootstrap).",
+            gettext(
+                "Staff accounts turn two-factor on only after logging in with a one-time "
+                "code from an operator (manage.py staff_two_factor_bootstrap)."
+            ),
             code="staff_enrolment_needs_operator_code",
         )
 
@@ -135,9 +155,7 @@ def two_factor_setup(*, user: User) -> TwoFactorSetup:
             raise _already_enabled()
         devices.delete()
         device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
-    return TwoFactorSetup(
-        secret=b32encode(device.bin_key).decode("ascii"), otpauth_url=device.config_url
-    )
+    return _setup_of(device)
 
 
 def two_factor_confirm(*, user: User, code: str) -> list[str]:

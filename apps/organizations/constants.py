@@ -1,6 +1,7 @@
 """Organization states and the settings they are validated against."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class OrganizationStatus(models.TextChoices):
@@ -42,11 +43,11 @@ INTERNAL_STATUSES = frozenset({OrganizationStatus.TEMPLATE, OrganizationStatus.P
 class Role(models.TextChoices):
     """Membership roles, strongest first (the permission table is in README.md)."""
 
-    OWNER = "owner", "Owner"
-    ADMIN = "admin", "Admin"
-    MANAGER = "manager", "Manager"
-    MEMBER = "member", "Member"
-    VIEWER = "viewer", "Viewer"
+    OWNER = "owner", _("Owner")
+    ADMIN = "admin", _("Admin")
+    MANAGER = "manager", _("Manager")
+    MEMBER = "member", _("Member")
+    VIEWER = "viewer", _("Viewer")
 
 
 #: Attribute of the Django request holding the caller's active membership in

@@ -1,13 +1,14 @@
 """Timesheet states."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class TimesheetStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    SUBMITTED = "submitted", "Submitted"
-    APPROVED = "approved", "Approved"
-    REJECTED = "rejected", "Rejected"
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
 
 
 #: While a sheet is in one of these states its entries are read-only.

@@ -110,6 +110,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # After the user is known: the user's language (else Accept-Language, as
+    # Django's LocaleMiddleware) and, on web pages, the user's time zone.
+    "apps.iam.middleware.UserLocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -410,6 +413,12 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The web app's languages (#20), each named in itself; a user picks one on
+# /account/ (User.language), else the browser's Accept-Language decides
+# (apps.iam.middleware.UserLocaleMiddleware). The catalogs live in locale/
+# (refresh and compile: apps/iam/README.md "Translations").
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "static/"
 # The web app's shared assets (static/app.css, static/app.js); apps' own under

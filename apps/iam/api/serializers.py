@@ -98,9 +98,13 @@ class RegisterSerializer(BaseRegisterSerializer):
 
 
 class UserDetailsSerializer(serializers.ModelSerializer):
-    """``GET/PATCH /api/v1/auth/user/``: the caller's profile (email is read-only)."""
+    """``GET/PATCH /api/v1/auth/user/``: the caller's profile (email is read-only).
+
+    ``language`` (optional, "" = the browser's) is the web app's language; the
+    account page (apps/iam/web/account.py) saves through this serializer too.
+    """
 
     class Meta:
         model = User
-        fields = ["id", "email", "first_name", "last_name", "timezone", "avatar_url"]
+        fields = ["id", "email", "first_name", "last_name", "timezone", "avatar_url", "language"]
         read_only_fields = ["id", "email"]

@@ -1,8 +1,10 @@
-"""Template context every page gets: which navigation links the actor may see."""
+"""Template context every page gets: which navigation links the actor may see,
+and the time zone of the page."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils import timezone
 
 from apps.organizations.permissions import may
 
@@ -17,4 +19,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         "nav_may_settings": may(actor, "organization.update"),
         # Signed-in member pages open the live socket (static/app.js).
         "live_socket": "/ws/" if actor is not None else "",
+        # The zone the page shows times in, activated by apps.iam.middleware
+        # (the user's own, else the organization's): {% timezone page_timezone %}.
+        "page_timezone": timezone.get_current_timezone_name(),
     }

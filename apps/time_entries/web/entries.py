@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime
 import uuid
-import zoneinfo
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.common.errors import ApplicationError
@@ -38,13 +38,15 @@ from .views import _page, _task_choices
 FIELD_NAMES = {"started_at": "start", "ended_at": "end"}
 
 
-def _zone(actor: Membership) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(actor.organization.timezone or "UTC")
+def _zone(actor: Membership) -> datetime.tzinfo:
+    """The page's time zone (apps.iam.middleware activates it: the user's own,
+    else the organization's): the times shown are the times typed."""
+    return timezone.get_current_timezone()
 
 
 def _data(actor: Membership, cleaned: dict[str, Any]) -> dict[str, Any]:
     """The form's values as the API's validated body: the local date and
-    times read in the organization's time zone."""
+    times read in the page's time zone."""
     zone = _zone(actor)
     date = cleaned["date"]
     tags = [t for t in (cleaned.get("tags") or "").split(",") if t.strip()]

@@ -11,7 +11,6 @@ JavaScript (plain POST + redirect); static/app.js only makes the timer tick.
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,11 +61,12 @@ class Day:
         return sum(e.duration_seconds or 0 for e in self.entries if e.ended_at is not None)
 
 
-def _week(actor: Membership) -> tuple[zoneinfo.ZoneInfo, datetime.date, datetime.date]:
-    """The organization's time zone, today there, and the first day of this
+def _week(actor: Membership) -> tuple[datetime.tzinfo, datetime.date, datetime.date]:
+    """The page's time zone (apps.iam.middleware activates it: the user's
+    own, else the organization's), today there, and the first day of this
     week (the organization's ``week_start``)."""
     organization = actor.organization
-    zone = zoneinfo.ZoneInfo(organization.timezone or "UTC")
+    zone = timezone.get_current_timezone()
     today = timezone.localtime(timezone=zone).date()
     first = today - datetime.timedelta(days=(today.weekday() - organization.week_start) % 7)
     return zone, today, first
