@@ -12,6 +12,7 @@ its member and a project are committed, and deleted again afterwards.
 
 from __future__ import annotations
 
+import datetime
 import re
 import uuid
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ SLUG_PREFIX = "web-co-"
 SLUG = f"{SLUG_PREFIX}{uuid.uuid4().hex[:8]}"
 EMAIL = "web-member@novatime.test"
 PASSWORD = "Web-member-pass-1"
+ONE_DAY = datetime.timedelta(days=1)
 PROJECT = "Apollo"
 TASK = "Checklist"
 DESCRIPTION = "Write the launch checklist"
@@ -58,6 +60,10 @@ def _create() -> None:
 
     _delete()
     org = provision_tenant(slug=SLUG, name="Web Co", status="active").tenant
+    # The week starts yesterday (UTC, the organization's zone): an entry put
+    # on yesterday by the manual-entry test is on the Time page on any day.
+    org.week_start = (datetime.datetime.now(datetime.UTC).date() - ONE_DAY).weekday()
+    org.save(update_fields=["week_start"])
     user = get_user_model().objects.create_user(EMAIL, PASSWORD)
     Membership.objects.create(user=user, organization=org, role="member")
     with tenant_context(org):
@@ -233,10 +239,15 @@ def test_member_adds_edits_continues_and_deletes_an_entry(browser_page: Any, ser
     expect(page.get_by_role("heading", name="Add entry", level=1)).to_be_visible()
     page.get_by_role("combobox", name="Project").select_option(label=PROJECT)
     page.get_by_role("textbox", name="Description").fill("Manual entry")
-    date = page.get_by_role("textbox", name="Date")
-    date.fill(date.input_value())  # today (prefilled)
-    page.get_by_role("textbox", name="Start").fill("00:10")
-    page.get_by_role("textbox", name="End").fill("01:40")
+    # 1 h 30 min that are over (Continue must not overlap them): early today,
+    # or late yesterday in the first two hours of a day.
+    now = datetime.datetime.now(datetime.UTC)
+    day, start, end = (now.date(), "00:10", "01:40")
+    if now.hour < 2:
+        day, start, end = (now.date() - ONE_DAY, "22:10", "23:40")
+    page.get_by_role("textbox", name="Date").fill(day.isoformat())
+    page.get_by_role("textbox", name="Start").fill(start)
+    page.get_by_role("textbox", name="End").fill(end)
     page.get_by_role("button", name="Save").click()
 
     expect(page.get_by_role("heading", name="Time", level=1)).to_be_visible()
