@@ -516,11 +516,15 @@ def main(argv: list[str] | None = None) -> None:
         runs=args.runs,
         messages=args.messages,
     )
+    # the machine is shared: how busy it was while measuring
+    result["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
     result["command"] = "python -m bench.web_pages " + " ".join(argv or sys.argv[1:])
     path = write_result("web_pages", result)
     print(f"loaded {result['data']} in {result['load_seconds']} s")
     print_table(result["pages"])
-    print(f"\nall pass: {result['all_pass']}\nwritten to {path}")
+    print(f"\nall pass: {result['all_pass']}")
+    print(f"load average (1, 5, 15 min) at the end: {result['load_average_1_5_15']}")
+    print(f"written to {path}")
     print(json.dumps({"data": result["data"], "small": result["small_data"]}))
 
 

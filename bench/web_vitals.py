@@ -238,9 +238,12 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as log_dir:
         result = run(org, seeded.memberships["manager"], loads=args.loads, log_dir=Path(log_dir))
     result["data"] = seeded.counts
+    # the machine is shared: how busy it was while measuring
+    result["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
     result["command"] = "python -m bench.web_vitals " + " ".join(argv or sys.argv[1:])
     path = write_result("web_vitals", result)
     print_report(result)
+    print(f"load average (1, 5, 15 min) at the end: {result['load_average_1_5_15']}")
     print(f"written to {path}")
     print(json.dumps({"data": seeded.counts}))
 
