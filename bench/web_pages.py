@@ -386,6 +386,18 @@ def query_count(client: Any, url: str) -> tuple[int, int]:
     return response.status_code, len(queries)
 
 
+def _timed(client: Any, url: str, runs: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Wall and CPU time (ms) of ``runs`` requests."""
+    times, cpu = [], []
+    for _ in range(runs):
+        started_cpu = time.thread_time()
+        with Timer() as t:
+            client.get(url)
+        cpu.append((time.thread_time() - started_cpu) * 1000)
+        times.append(t.ms)
+    return summary(times), summary(cpu)
+
+
 def measure(
     big: Seeded, small: Seeded | None, *, runs: int, warmup: int = 3, roles=ROLES
 ) -> list[dict[str, Any]]:
@@ -412,21 +424,15 @@ def measure(
                 continue
             for _ in range(warmup):
                 client.get(url)
-            times, cpu = [], []
-            for _ in range(runs):
-                started_cpu = time.thread_time()
-                with Timer() as t:
-                    client.get(url)
-                cpu.append((time.thread_time() - started_cpu) * 1000)
-                times.append(t.ms)
-            row["server"] = summary(times)
-            row["python_cpu"] = summary(cpu)
+            row["server"], row["python_cpu"] = _timed(client, url, runs)
             if small is not None:
                 small_url = url_for(page, small.ids[role])
                 if small_url:
                     row["small_status"], row["small_queries"] = query_count(
                         small_clients[role], small_url
                     )
+                    # the same page on little data: does its CPU grow with the data?
+                    row["small_python_cpu"] = _timed(small_clients[role], small_url, runs)[1]
             row["pass"] = (
                 row["server"]["p95_ms"] <= P95_GOAL_MS
                 and queries <= QUERY_GOAL
@@ -435,12 +441,17 @@ def measure(
     return rows
 
 
+def _small_cpu(row: dict[str, Any]) -> str:
+    return f"{row['small_python_cpu']['p50_ms']:.1f}" if "small_python_cpu" in row else "-"
+
+
 def print_table(rows: list[dict[str, Any]], out: Any = sys.stdout) -> None:
     print(f"\n{METHOD}; goals: p95 <= {P95_GOAL_MS:g} ms, <= {QUERY_GOAL} queries,", file=out)
     print("the same query count on the small organization. cpu: this process's CPU time", file=out)
-    print("per request (Python only; less disturbed by a busy machine than wall time).\n", file=out)
+    print("per request (Python only; less disturbed by a busy machine than wall time);", file=out)
+    print("small: the same figure on the small organization.\n", file=out)
     header = f"{'page':<34} {'role':<8} {'status':>6} {'p50 ms':>7} {'p95 ms':>7}"
-    header += f" {'cpu p50':>7} {'queries':>7} {'small':>5}  result"
+    header += f" {'cpu p50':>7} {'small':>5} {'queries':>7} {'small':>5}  result"
     print(header, file=out)
     for row in rows:
         if "skipped" in row:
@@ -449,7 +460,9 @@ def print_table(rows: list[dict[str, Any]], out: Any = sys.stdout) -> None:
         s = row["server"]
         print(
             f"{row['page']:<34} {row['role']:<8} {row['status']:>6} {s['p50_ms']:>7.1f}"
-            f" {s['p95_ms']:>7.1f} {row['python_cpu']['p50_ms']:>7.1f} {row['queries']:>7}"
+            f" {s['p95_ms']:>7.1f} {row['python_cpu']['p50_ms']:>7.1f}"
+            f" {_small_cpu(row):>5}"
+            f" {row['queries']:>7}"
             f" {row.get('small_queries', '-')!s:>5}"
             f"  {'PASS' if row['pass'] else 'FAIL'}",
             file=out,

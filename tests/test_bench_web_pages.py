@@ -32,6 +32,7 @@ def test_web_pages_bench_measures_every_page(tenant, other_tenant):
     assert by_page[("/timer/start/", "member")]["skipped"] == "POST only"
     measured = [r for r in rows if "server" in r]
     assert all(r["server"]["n"] == 2 and r["server"]["p95_ms"] > 0 for r in measured)
+    assert all(r["small_python_cpu"]["n"] == 2 for r in measured)
     assert [
         (r["page"], r["role"], r["queries"], r["small_queries"])
         for r in measured
