@@ -349,10 +349,16 @@ def url_for(page: Any, ids: dict[str, str]) -> str | None:
             app = _app_model(page)
             if app:
                 candidates.append(app)
-        found = None
-        for candidate in candidates:
-            found = ids.get(candidate) or next(
-                (v for k, v in sorted(ids.items()) if candidate.startswith(k)), None
+        found = next((ids[c] for c in candidates if c in ids), None)
+        for candidate in candidates if found is None else ():
+            # approvals → timesheetapproval ⊃ timesheet; chat ⊂ chatchannel
+            found = next(
+                (
+                    v
+                    for k, v in sorted(ids.items())
+                    if candidate.startswith(k) or k.startswith(candidate)
+                ),
+                None,
             )
             if found:
                 break

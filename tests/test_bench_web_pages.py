@@ -42,3 +42,38 @@ def test_web_pages_bench_measures_every_page(tenant, other_tenant):
     out = io.StringIO()
     web_pages.print_table(rows, out)
     assert "/timesheets/approvals/<pk>/" in out.getvalue()
+
+
+def _view(module: str) -> object:
+    def view() -> None: ...
+
+    view.__module__ = module
+    return view
+
+
+@pytest.mark.parametrize(
+    ("route", "module", "expected"),
+    [
+        ("entries/<entry_id>/edit/", "apps.time_entries.web.entries", "/entries/E/edit/"),
+        ("timesheets/approvals/<pk>/", "apps.timesheets.web.views", "/timesheets/approvals/S/"),
+        ("chat/<pk>/", "apps.chat.web.views", "/chat/C/"),
+        ("chat/<channel_id>/messages/", "apps.chat.web.views", "/chat/C/messages/"),
+        ("projects/<pk>/", "apps.projects.web.views", "/projects/P/"),
+        ("projects/<project_id>/tasks/<pk>/", "apps.tasks.web.views", "/projects/P/tasks/T/"),
+        ("things/<pk>/", "apps.things.web.views", None),
+    ],
+)
+def test_path_ids_are_filled_from_the_seed(route, module, expected):
+    from tests.isolation.endpoints import Endpoint
+
+    names = [part[1:-1] for part in route.split("/") if part.startswith("<")]
+    page = Endpoint(
+        route=route,
+        name=None,
+        view=_view(module),
+        params=tuple((n, "uuid") for n in names),
+        segments=tuple(route.strip("/").split("/")),
+    )
+    ids = {"entry": "E", "timesheet": "S", "chatchannel": "C", "project": "P", "task": "T"}
+
+    assert web_pages.url_for(page, ids) == expected
