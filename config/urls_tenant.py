@@ -27,6 +27,11 @@ urlpatterns = [
     path("", include("apps.iam.web.urls")),
     path("", include("apps.time_entries.web.urls")),
     path("", include("apps.timesheets.web.urls")),
+    path("", include("apps.time_entries.reports.web.urls")),
+    path("", include("apps.chat.web.urls")),
+    path("", include("apps.organizations.web.settings_urls")),
+    path("", include("apps.projects.web.urls")),
+    path("", include("apps.tasks.web.urls")),
 ]
 
 handler400 = errors.handler400

@@ -42,3 +42,16 @@ def test_mypy_passes():
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
+
+
+def test_template_comments_are_closed_on_their_line():
+    """Django's ``{# #}`` comment is one line only: one spread over lines is
+    printed on the page as text. Longer comments use ``{% comment %}``."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted(ROOT.glob("**/templates/**/*.html"))
+        if ".venv" not in path.parts
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if line.count("{#") > line.count("#}")
+    ]
+    assert not offenders, offenders

@@ -7,7 +7,6 @@ with an HTML alternative, so every mail client shows something readable.
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode
 from uuid import UUID
 
 from django.conf import settings
@@ -24,13 +23,16 @@ _TEMPLATES = "organizations/email/invitation"
 
 
 def invitation_accept_url(raw_token: str) -> str:
-    """The link in the email: the public host's accept endpoint with the token.
-
-    A GET there hands the token to the client app, which posts it back (with a
-    password for a new account) to accept.
-    """
-    path = reverse("invitation-accept", urlconf=settings.PUBLIC_SCHEMA_URLCONF)
-    return f"{public_url().rstrip('/')}{path}?{urlencode({'token': raw_token})}"
+    """The link in the email: the public host's invitation page
+    (``/invitations/<token>/``), where the invitee creates the account or
+    signs in and accepts. API clients take the token from the same link and
+    post it to ``POST /api/v1/invitations/accept/``."""
+    path = reverse(
+        "organizations_public:invitation",
+        kwargs={"token": raw_token},
+        urlconf=settings.PUBLIC_SCHEMA_URLCONF,
+    )
+    return f"{public_url().rstrip('/')}{path}"
 
 
 def invitation_email_send(*, invitation_id: UUID, raw_token: str) -> bool:

@@ -10,7 +10,7 @@ from apps.iam.models import User
 from apps.iam.two_factor import two_factor_enabled
 
 from .constants import MembershipStatus
-from .models import Membership, Organization
+from .models import Invitation, Membership, Organization
 
 
 def _host_url(host: str) -> str:
@@ -73,4 +73,15 @@ def members_of(*, organization: Organization) -> QuerySet[Membership]:
         Membership.objects.filter(organization_id=organization.pk)
         .select_related("user")
         .order_by("joined_at")
+    )
+
+
+def invitations_pending(*, organization: Organization) -> QuerySet[Invitation]:
+    """The organization's pending invitations (expired ones included: they can
+    be resent), newest first, with who sent them."""
+    return (
+        Invitation.objects.filter(organization_id=organization.pk)
+        .pending()
+        .select_related("invited_by")
+        .order_by("-created_at")
     )

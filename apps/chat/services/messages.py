@@ -72,16 +72,22 @@ def _clean_body(body: str) -> str:
     return body
 
 
-def _advance_marker(channel: Channel, user_id: uuid.UUID, message: Message) -> ChannelMember | None:
+def _advance_marker(channel: Channel, user_id: uuid.UUID, message: Message) -> bool:
     """Move ``user_id``'s read marker to ``message`` unless it is already past
-    it (markers only move forward, also under concurrent calls)."""
-    member, _ = ChannelMember.objects.get_or_create(channel=channel, user_id=user_id)
-    moved = (
-        ChannelMember.objects.filter(pk=member.pk)
-        .exclude(last_read_at__gte=message.created_at)
-        .update(last_read_message=message, last_read_at=message.created_at)
+    it (markers only move forward, also under concurrent calls); ``True`` if
+    it moved. One conditional UPDATE when the member row exists; a missing
+    row is inserted unread (``ON CONFLICT DO NOTHING``: a concurrent insert
+    wins harmlessly) and the UPDATE tried again."""
+    behind = ChannelMember.objects.filter(channel=channel, user_id=user_id).exclude(
+        last_read_at__gte=message.created_at
     )
-    return member if moved else None
+    fields = {"last_read_message": message, "last_read_at": message.created_at}
+    if behind.update(**fields):
+        return True
+    ChannelMember.objects.bulk_create(
+        [ChannelMember(channel=channel, user_id=user_id)], ignore_conflicts=True
+    )
+    return bool(behind.update(**fields))
 
 
 def _next_message_time(channel: Channel) -> datetime.datetime:
@@ -263,26 +269,36 @@ def reaction_remove(*, actor: Membership, message: Message, emoji: str) -> None:
 # --- read markers ---------------------------------------------------------------------
 
 
+def channel_read_through(*, actor: Membership, channel: Channel, message: Message) -> bool:
+    """Move the actor's read marker to ``message`` (already known to be a
+    message of ``channel``, which the actor may see); ``chat.read`` to the
+    reader's own sockets when it moved. Never backwards: an older message
+    leaves the marker where it is and emits nothing. A marker already at or
+    past ``message`` costs one query (two UPDATEs and an INSERT at most)."""
+    moved = _advance_marker(channel, actor.user_id, message)
+    if moved:
+        send_event_on_commit(
+            type="chat.read",
+            op="updated",
+            data={
+                "channel": str(channel.pk),
+                "message": str(message.pk),
+                "last_read_at": _iso(message.created_at),
+            },
+            user_ids=[actor.user_id],
+        )
+    return moved
+
+
 def channel_mark_read(
     *, actor: Membership, channel: Channel, message_id: uuid.UUID
 ) -> ChannelMember:
     """Move the actor's read marker to ``message_id`` (a message of this
-    channel). Viewers may (reading is what they do). Markers never move back:
-    an older message leaves the marker where it is (and emits nothing)."""
+    channel). Viewers may (reading is what they do). Markers never move back
+    (see :func:`channel_read_through`)."""
     message = Message.all_objects.filter(pk=message_id, channel=channel).first()
     if message is None:
         raise does_not_exist("message", "message in this channel")
     with transaction.atomic():
-        moved = _advance_marker(channel, actor.user_id, message)
-        if moved is not None:
-            send_event_on_commit(
-                type="chat.read",
-                op="updated",
-                data={
-                    "channel": str(channel.pk),
-                    "message": str(message.pk),
-                    "last_read_at": _iso(message.created_at),
-                },
-                user_ids=[actor.user_id],
-            )
+        channel_read_through(actor=actor, channel=channel, message=message)
     return ChannelMember.objects.get(channel=channel, user_id=actor.user_id)

@@ -14,6 +14,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     actor = getattr(request, "web_actor", None)
     return {
         "nav_may_approve": may(actor, "timesheets.approve"),
+        "nav_may_settings": may(actor, "organization.update"),
         # Signed-in member pages open the live socket (static/app.js).
         "live_socket": "/ws/" if actor is not None else "",
     }

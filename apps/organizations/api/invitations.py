@@ -181,8 +181,9 @@ class InvitationAcceptView(APIView):
 
     POST accepts, as the logged-in user (whose email must be the invited one)
     or as a new account (``password`` required), and answers with the
-    organization joined. GET is the target of the emailed link: it hands the
-    token to the client app, like the password-reset and email-confirm links.
+    organization joined. GET hands a ``?token=`` back to a client app (the
+    emailed link opens the web page ``/invitations/<token>/``, which accepts
+    through the same service).
     """
 
     permission_classes = [AllowAny]

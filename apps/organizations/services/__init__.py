@@ -21,6 +21,7 @@ from .invitations import (
     invitation_create,
     invitation_resend,
     invitation_revoke,
+    invitation_usable,
 )
 from .lifecycle import SUSPENDABLE_STATUSES, organization_resume, organization_suspend
 from .members import (
@@ -49,6 +50,7 @@ __all__ = [
     "invitation_create",
     "invitation_resend",
     "invitation_revoke",
+    "invitation_usable",
     "member_change_role",
     "member_ensure",
     "member_remove",

@@ -252,6 +252,35 @@ def _membership_join(*, organization_id: UUID, user: User, role: str) -> Members
     return membership
 
 
+def _refuse_unusable(invitation: Invitation | None) -> Invitation:
+    """The invitation if a token for it can be accepted: unknown, used,
+    revoked and not-serving organizations give ``invitation_invalid`` (one
+    message), a pending one past its expiry ``invitation_expired``."""
+    if (
+        invitation is None
+        or invitation.status != InvitationStatus.PENDING
+        or not invitation.organization.is_serving
+    ):
+        raise InvitationInvalidError(INVITATION_INVALID_MESSAGE)
+    if invitation.is_expired:
+        raise InvitationExpiredError(
+            "This invitation has expired: ask an administrator to send a new one."
+        )
+    return invitation
+
+
+def invitation_usable(*, raw_token: str) -> Invitation:
+    """The invitation ``raw_token`` would accept (with its organization), or
+    the error :func:`invitation_accept` would give: what the web page shows
+    before the invitee acts. A read, without the accept's row lock."""
+    invitation = (
+        Invitation.objects.select_related("organization")
+        .filter(token_hash=Invitation.hash_token(raw_token or ""))
+        .first()
+    )
+    return _refuse_unusable(invitation)
+
+
 def invitation_accept(
     *,
     raw_token: str,
@@ -276,16 +305,7 @@ def invitation_accept(
             .filter(token_hash=Invitation.hash_token(raw_token or ""))
             .first()
         )
-        if (
-            invitation is None
-            or invitation.status != InvitationStatus.PENDING
-            or not invitation.organization.is_serving
-        ):
-            raise InvitationInvalidError(INVITATION_INVALID_MESSAGE)
-        if invitation.is_expired:
-            raise InvitationExpiredError(
-                "This invitation has expired: ask an administrator to send a new one."
-            )
+        invitation = _refuse_unusable(invitation)
         if user is None:
             user = _invitation_register(
                 email=invitation.email,

@@ -27,11 +27,21 @@ SETTINGS_FIELDS = (
     "rounding_mode",
     "rounding_minutes",
     "require_two_factor",
+    # Time-tracking, timesheet and AI rules: the API listed them as writable
+    # but dropped them (a 200 that saved nothing) until they were added here.
+    "allow_overlapping_entries",
+    "members_see_rates",
+    "forgotten_timer_hours",
+    "auto_stop_timers",
+    "allow_self_approval",
+    "approvers_limited_to_managed_projects",
+    "auto_submit_timesheets",
+    "ai_external_llm_enabled",
 )
 
 
 #: Settings only owners may change (the rest: admin+).
-OWNER_ONLY_SETTINGS = frozenset({"require_two_factor"})
+OWNER_ONLY_SETTINGS = frozenset({"require_two_factor", "ai_external_llm_enabled"})
 
 
 def organization_update(

@@ -246,3 +246,53 @@ def test_a_client_in_a_withdrawn_currency_can_be_renamed_not_set_anew(in_tenant)
     )
     assert "currency" in body["fields"]
     assert Client.objects.get(pk=lev.pk).name == "Lev Inc"
+
+
+# --- every writable setting is saved ----------------------------------------------------
+
+RULES = {
+    "allow_overlapping_entries": True,
+    "members_see_rates": True,
+    "forgotten_timer_hours": 5,
+    "auto_stop_timers": True,
+    "allow_self_approval": True,
+    "approvers_limited_to_managed_projects": True,
+    "auto_submit_timesheets": True,
+}
+
+
+def test_every_rule_the_api_lists_as_writable_is_saved(tenant):
+    admin = client_as(tenant, "admin")
+    before = settings_row(tenant)
+    changed = {k: (not before[k]) if isinstance(v, bool) else v for k, v in RULES.items()}
+
+    body = expect(admin.patch(SETTINGS, changed, format="json"), 200)
+
+    row = settings_row(tenant)
+    assert {k: row[k] for k in changed} == changed
+    assert {k: body[k] for k in changed} == changed
+
+
+def test_sending_data_to_an_external_llm_is_the_owners_decision(tenant):
+    admin = client_as(tenant, "admin")
+    owner = client_as(tenant, "owner")
+    wanted = not settings_row(tenant)["ai_external_llm_enabled"]
+
+    expect(
+        admin.patch(SETTINGS, {"ai_external_llm_enabled": wanted}, format="json"),
+        403,
+        "role_required",
+    )
+    assert settings_row(tenant)["ai_external_llm_enabled"] is not wanted
+    expect(owner.patch(SETTINGS, {"ai_external_llm_enabled": wanted}, format="json"), 200)
+    assert settings_row(tenant)["ai_external_llm_enabled"] is wanted
+
+
+def test_the_timesheet_period_is_read_only(tenant):
+    admin = client_as(tenant, "admin")
+    before = settings_row(tenant)["timesheet_period"]
+    other = "monthly" if before != "monthly" else "weekly"
+
+    body = expect(admin.patch(SETTINGS, {"timesheet_period": other}, format="json"), 200)
+
+    assert body["timesheet_period"] == before == settings_row(tenant)["timesheet_period"]

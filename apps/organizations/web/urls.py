@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import invitations, views
 
 app_name = "organizations_public"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("signup/", views.signup, name="signup"),
     path("signup/slug-check/", views.slug_check, name="slug_check"),
+    path("invitations/<str:token>/", invitations.accept, name="invitation"),
 ]

@@ -39,11 +39,11 @@ from apps.organizations.permissions import (
     required_membership,
 )
 from apps.projects import selectors, services
+from apps.projects.filters import ClientFilter, ProjectFilter
 from apps.projects.models import Client, Milestone, Project, ProjectDependency, ProjectMember
 from apps.projects.permissions import may_view_rates
 from tenants.db import request_tenant
 
-from .filters import ClientFilter, ProjectFilter
 from .serializers import (
     ClientSerializer,
     MilestoneInputSerializer,

@@ -317,3 +317,95 @@ def test_task_field_lists_the_chosen_projects_tasks(in_tenant):
     assert ">Launch</option>" in every.content.decode()
     assert ">Orbit</option>" in every.content.decode()
     assert 'hx-get="/timer/task-field/"' in page  # htmx refreshes it on a project change
+
+
+# --- the idle prompt ------------------------------------------------------------------------
+
+
+def _running_with_idle(client, start_minutes=30, end_minutes=90):
+    from .factories import IdlePeriodFactory
+
+    running = TimeEntryFactory(
+        user_id=client.membership.user_id,
+        project=ProjectFactory(name="Apollo"),
+        started_at=NOW - 2 * HOUR,
+        running=True,
+        description="Deep work",
+    )
+    begin = NOW - 2 * HOUR
+    idle = IdlePeriodFactory(
+        entry=running,
+        started_at=begin + datetime.timedelta(minutes=start_minutes),
+        ended_at=begin + datetime.timedelta(minutes=end_minutes),
+    )
+    return running, idle
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_pending_idle_period_is_asked_about_with_the_apis_three_actions(in_tenant):
+    client = signed_in(in_tenant)
+    _running_with_idle(client)
+
+    page = client.get("/").content.decode()
+
+    assert "You were idle" in page
+    assert "No activity from 13:30 to 14:30 (60 min)" in page  # organization zone: UTC
+    for value, label in (
+        ("keep", "Keep"),
+        ("discard", "Discard"),
+        ("discard_and_continue", "Discard and continue"),
+    ):
+        assert f'name="action" value="{value}"' in page
+        assert f">{label}</button>" in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_discard_trims_the_running_entry_as_the_api_does(in_tenant):
+    from apps.time_entries.constants import IdleResolution
+    from apps.time_entries.models import IdlePeriod
+
+    client = signed_in(in_tenant)
+    running, idle = _running_with_idle(client)
+
+    response = client.post(f"/idle/{idle.pk}/resolve/", {"action": "discard"})
+
+    assert response.status_code == 302 and response["Location"] == "/"
+    running.refresh_from_db()
+    assert running.ended_at == idle.started_at  # stopped at the idle start
+    assert IdlePeriod.objects.get().resolution == IdleResolution.DISCARDED
+    assert "You were idle" not in client.get("/").content.decode()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_discard_and_continue_starts_a_new_timer(in_tenant):
+    client = signed_in(in_tenant)
+    running, idle = _running_with_idle(client)
+
+    client.post(f"/idle/{idle.pk}/resolve/", {"action": "discard_and_continue"})
+
+    new = TimeEntry.objects.get(ended_at__isnull=True)
+    assert new.pk != running.pk and new.description == "Deep work" and new.started_at == NOW
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_second_decision_shows_the_apis_conflict(in_tenant):
+    client = signed_in(in_tenant)
+    _running, idle = _running_with_idle(client)
+    assert client.post(f"/idle/{idle.pk}/resolve/", {"action": "keep"}).status_code == 302
+
+    again = client.post(f"/idle/{idle.pk}/resolve/", {"action": "discard"})
+    bad = client.post(f"/idle/{idle.pk}/resolve/", {"action": "explode"})
+
+    assert again.status_code == 409
+    assert "already resolved" in again.content.decode()
+    assert bad.status_code == 400
+
+
+@time_machine.travel(NOW, tick=False)
+def test_another_members_idle_period_is_not_found(in_tenant):
+    owner = signed_in(in_tenant)
+    _running, idle = _running_with_idle(owner)
+    other = signed_in(in_tenant)
+
+    assert other.post(f"/idle/{idle.pk}/resolve/", {"action": "keep"}).status_code == 404
+    assert "You were idle" not in other.get("/").content.decode()

@@ -106,31 +106,47 @@ def test_add_entry_writes_what_the_api_writes(in_tenant):
 def test_refusal_shows_the_apis_message_next_to_the_field_and_keeps_the_input(in_tenant):
     client = signed_in(in_tenant)
     project = ProjectFactory()
+    later = TODAY + datetime.timedelta(days=3)
     api = client_as(in_tenant, "member")
     api_body = expect(
         api.post(
             "/api/v1/time-entries/",
             {
                 "project": str(project.pk),
-                "started_at": f"{TODAY}T11:00:00",
-                "ended_at": f"{TODAY}T10:00:00",
+                "started_at": f"{later}T11:00:00",
+                "ended_at": f"{later}T12:00:00",
             },
             format="json",
         ),
         400,
-        "end_before_start",
+        "entry_in_future",
     )
 
     response = client.post(
-        "/entries/new/", form(project, description="Typed text", start="11:00", end="10:00")
+        "/entries/new/",
+        form(project, description="Typed text", date=later.isoformat(), start="11:00", end="12:00"),
     )
 
     assert response.status_code == 400
     body = response.content.decode()
     message = html.escape(api_body["message"])
-    assert f'<ul class="field-errors" id="id_end-errors"><li>{message}</li>' in body
-    assert 'value="Typed text"' in body and 'value="11:00"' in body and 'value="10:00"' in body
+    assert f'<ul class="field-errors" id="id_start-errors"><li>{message}</li>' in body
+    assert 'value="Typed text"' in body and f'value="{later.isoformat()}"' in body
+    assert 'value="11:00"' in body and 'value="12:00"' in body
     assert not TimeEntry.objects.exists()
+
+
+def test_an_end_before_the_start_is_on_the_next_day(in_tenant):
+    client = signed_in(in_tenant)
+    project = ProjectFactory()
+
+    response = client.post("/entries/new/", form(project, start="22:00", end="01:30"))
+
+    assert response.status_code == 302
+    entry = TimeEntry.objects.get()
+    assert entry.started_at == local(in_tenant, 22)
+    assert entry.ended_at == local(in_tenant, 1, 30) + datetime.timedelta(days=1)
+    assert entry.duration_seconds == 3.5 * 3600
 
 
 def test_overlap_is_refused_with_the_services_message(in_tenant):

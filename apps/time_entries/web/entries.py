@@ -48,12 +48,16 @@ def _data(actor: Membership, cleaned: dict[str, Any]) -> dict[str, Any]:
     zone = _zone(actor)
     date = cleaned["date"]
     tags = [t for t in (cleaned.get("tags") or "").split(",") if t.strip()]
+    # An End before the Start is on the next day (22:00 to 01:30, a night
+    # shift), as Clockify and Toggl read it; End equal to Start is a
+    # zero-length entry, which the API accepts too.
+    end_date = date + datetime.timedelta(days=1) if cleaned["end"] < cleaned["start"] else date
     return {
         "project": cleaned["project"],
         "task": cleaned.get("task"),
         "description": cleaned.get("description") or "",
         "started_at": datetime.datetime.combine(date, cleaned["start"], tzinfo=zone),
-        "ended_at": datetime.datetime.combine(date, cleaned["end"], tzinfo=zone),
+        "ended_at": datetime.datetime.combine(end_date, cleaned["end"], tzinfo=zone),
         "billable": cleaned.get("billable", False),
         "tags": tags,
     }

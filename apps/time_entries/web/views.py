@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.common.errors import ApplicationError
@@ -28,11 +29,20 @@ from apps.organizations.permissions import may, require
 from apps.projects.selectors import projects_accepting_time
 from apps.tasks.selectors import tasks_visible_to
 from apps.time_entries import selectors
+from apps.time_entries.constants import IdleResolution
 from apps.time_entries.locking import locked_sheets
-from apps.time_entries.models import TimeEntry
+from apps.time_entries.models import IdlePeriod, TimeEntry
+from apps.time_entries.services.idle import idle_period_resolve
 from apps.time_entries.services.timer import timer_start, timer_stop
 
 from .forms import TimerStartForm
+
+#: The idle prompt's buttons, by the API's actions (``IDLE_ACTIONS``).
+IDLE_BUTTONS = (
+    ("keep", gettext_lazy("Keep")),
+    ("discard", gettext_lazy("Discard")),
+    ("discard_and_continue", gettext_lazy("Discard and continue")),
+)
 
 #: At most this many tasks in the Task list (the page's size stays bounded).
 MAX_TASK_CHOICES = 500
@@ -109,12 +119,15 @@ def _page(
     tasks = _task_choices(actor, chosen or [p.pk for p in projects])
     running = selectors.running_entry(actor=actor)
     days = _days(actor)
+    idle = _pending_idle(actor)
     # Bound to what was posted after a refusal: nothing typed is lost.
     form = TimerStartForm(data, projects=projects, tasks=tasks)
     context: dict[str, Any] = {
         "form": form,
         "error": error,
         "running": running,
+        "idle": idle,
+        "idle_actions": IDLE_BUTTONS,
         "days": days,
         "week_total_seconds": sum(day.total_seconds for day in days),
         "may_track": may(actor, "time.track"),
@@ -122,6 +135,24 @@ def _page(
     }
     status = error.status_code if error is not None else 200
     return render(request, "time_entries/time.html", context, status=status)
+
+
+def _pending_idle(actor: Membership) -> IdlePeriod | None:
+    """The oldest undecided idle period (a client's heartbeats detected it,
+    apps/time_entries/services/idle.py): the page asks about one at a time.
+    The web page sends no heartbeats itself: a browser tab cannot tell the
+    user is idle (they may be working in another program)."""
+    if not may(actor, "time.track"):
+        return None
+    idle = (
+        selectors.idle_period_list(actor=actor)
+        .filter(resolution=IdleResolution.PENDING)
+        .order_by("started_at", "id")
+        .first()
+    )
+    if idle is not None:
+        idle.minutes = int((idle.ended_at - idle.started_at).total_seconds() // 60)  # type: ignore[attr-defined]
+    return idle
 
 
 @require_GET
@@ -159,6 +190,20 @@ def timer_stop_submit(request: HttpRequest, *, actor: Membership) -> HttpRespons
     return HttpResponseRedirect(reverse("time_entries_web:time"))
 
 
+@require_POST
+@member_page
+def idle_resolve_submit(request: HttpRequest, idle_id: Any, *, actor: Membership) -> HttpResponse:
+    """Keep / Discard / Discard and continue: the API's
+    ``POST /api/v1/activity/idle-periods/{id}/resolve/``."""
+    action = request.POST.get("action", "")
+    try:
+        idle = selectors.idle_period_get(actor=actor, idle_period_id=idle_id)
+        idle_period_resolve(actor=actor, idle_period=idle, action=action)
+    except ApplicationError as exc:
+        return _page(request, actor, error=exc)
+    return HttpResponseRedirect(reverse("time_entries_web:time"))
+
+
 @require_GET
 @member_page
 def timer_task_field(request: HttpRequest, *, actor: Membership) -> HttpResponse:
@@ -169,6 +214,11 @@ def timer_task_field(request: HttpRequest, *, actor: Membership) -> HttpResponse
     tasks = _task_choices(actor, chosen or [p.pk for p in projects])
     form = TimerStartForm(projects=projects, tasks=tasks)
     return render(request, "time_entries/_task_field.html", {"form": form})
+
+
+#: A fragment htmx swaps into a page, not a page (the browser walk of every
+#: page, tests/isolation/test_pages_browser.py, leaves it out).
+timer_task_field.web_fragment = True  # type: ignore[attr-defined]
 
 
 def _form_error(form: TimerStartForm) -> ApplicationError:

@@ -255,6 +255,14 @@ def test_limited_manager_sees_only_members_of_projects_they_lead(in_tenant):
         body = client.get("/timesheets/approvals/").content.decode()
 
         assert str(my_sheet.pk) in body and str(other_sheet.pk) not in body
+        # Opened by URL, the sheet it may not decide offers no Approve / Reject, and says why.
+        page = client.get(f"/timesheets/approvals/{other_sheet.pk}/").content.decode()
+        assert ">Approve</button>" not in page and ">Reject</button>" not in page
+        assert "You approve only members of projects you manage." in page
+        assert (
+            ">Approve</button>"
+            in client.get(f"/timesheets/approvals/{my_sheet.pk}/").content.decode()
+        )
         response = client.post(f"/timesheets/approvals/{other_sheet.pk}/approve/")
         assert response.status_code == 403
         other_sheet.refresh_from_db()

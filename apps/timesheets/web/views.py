@@ -27,7 +27,7 @@ from apps.iam.web.access import member_page, refused
 from apps.organizations.models import Membership
 from apps.organizations.permissions import may, require
 from apps.timesheets import periods, selectors, services
-from apps.timesheets.approvers import decidable_sheets
+from apps.timesheets.approvers import check_may_decide, decidable_sheets
 from apps.timesheets.constants import ACTION_PERMISSIONS, TimesheetStatus
 from apps.timesheets.models import Timesheet
 
@@ -170,6 +170,14 @@ def _approval(
 ) -> HttpResponse:
     sheet = selectors.timesheet_get_for_member(actor=actor, timesheet_id=pk)
     detail = selectors.timesheet_detail(sheet=sheet)
+    # The service's own rule decides whether Approve / Reject are offered: a
+    # sheet opened by URL that this approver may not decide says why instead.
+    why_not = None
+    if sheet.status == TimesheetStatus.SUBMITTED:
+        try:
+            check_may_decide(sheet=sheet, actor=actor)
+        except ApplicationError as refusal:
+            why_not = refusal.message
     context = {
         "actor": actor,
         "detail": detail,
@@ -178,6 +186,7 @@ def _approval(
         "field_errors": _field_errors(error),
         "data": request.POST if request.method == "POST" else {},
         "may_reopen": may(actor, "timesheets.reopen"),
+        "why_not": why_not,
     }
     status = error.status_code if error is not None else 200
     return render(request, "timesheets/approval.html", context, status=status)

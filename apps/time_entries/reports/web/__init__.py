@@ -1,0 +1,1 @@
+"""The Reports page of the web app (``/reports/``), beside the reports API."""
