@@ -20,7 +20,7 @@ see (its own entry, a submitted sheet, a project...).
 Measured: the Django test client inside this process, through the full stack
 (host → tenant, session, ``member_page``, view, template), i.e. server time
 without network or HTTP parsing; wall time per request, p50/p95 over
-``--runs`` requests after a warm-up, for a manager and for a member. Queries:
+``--runs`` requests after a warm-up, for an admin and for a member. Queries:
 the SQL statements of one request (``CaptureQueriesContext``), for the big and
 the small organization. Goals: p95 ≤ 30 ms and ≤ 10 queries, and the same
 count on both sizes. Results: stdout and var/bench/web_pages.json.
@@ -36,6 +36,7 @@ import os
 import random
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ from bench.common import Timer, prepare_database, summary, write_result
 
 P95_GOAL_MS = 30.0
 QUERY_GOAL = 10
-ROLES = ("manager", "member")
+ROLES = ("admin", "member")  # admin: approves, and sees the settings pages
 METHOD = (
     "Django test client in-process (full middleware stack, no network, DEBUG off): "
     "wall time of client.get() per request"
@@ -160,7 +161,7 @@ def seed(
         )
         ProjectMember.objects.bulk_create(
             [
-                ProjectMember(project=p, user_id=uid, role="manager" if j == 0 else "member")
+                ProjectMember(project=p, user_id=uid, role="lead" if j == 0 else "member")
                 for p in project_rows
                 for j, uid in enumerate(
                     [user_ids[0], *rnd.sample(user_ids[1:], min(5, len(user_ids) - 1))]
@@ -418,11 +419,19 @@ def measure(
         for role in roles:
             row: dict[str, Any] = {"page": page.id, "name": page.name, "role": role}
             rows.append(row)
+            client = clients[role]
             url = url_for(page, big.ids[role])
             if url is None:
-                row["skipped"] = "no seeded object for " + ", ".join(n for n, _ in page.params)
+                # A fresh id: a POST-only URL answers 405 before looking anything up.
+                fresh = page.path({n: str(uuid.uuid4()) for n, _ in page.params})
+                status = client.get(fresh).status_code
+                row["skipped"] = (
+                    "POST only"
+                    if status == 405
+                    else f"no seeded object for {', '.join(n for n, _ in page.params)}"
+                    f" (HTTP {status} on a fresh id)"
+                )
                 continue
-            client = clients[role]
             status, queries = query_count(client, url)
             row.update(url=url, status=status, queries=queries)
             if status == 405:
