@@ -20,6 +20,7 @@ from apps.billing.models import Subscription
 from apps.billing.services import billable_members
 from apps.chat.models import Channel, ChannelMember, Message
 from apps.common.testing import expect
+from apps.iam.web.access import SESSION_ORGANIZATION_KEY
 from apps.organizations.constants import MembershipStatus
 from apps.organizations.demo import DEMO_USERS
 from apps.organizations.models import Membership
@@ -31,6 +32,7 @@ from apps.time_entries.models import TimeEntry
 from apps.timesheets.approvers import timesheet_approver_ids
 from apps.timesheets.models import Timesheet, TimesheetEvent
 from apps.timesheets.services import timesheet_approve
+from tenants.testing import TenantAPIClient
 
 pytestmark = pytest.mark.django_db
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -110,6 +112,15 @@ def _member(tenant: Any, email: str) -> Membership:
     )
 
 
+def _signed_in(tenant: Any, membership: Membership) -> TenantAPIClient:
+    client = TenantAPIClient(tenant, HTTP_ACCEPT="text/html")
+    client.force_login(membership.user)
+    session = client.session
+    session[SESSION_ORGANIZATION_KEY] = str(tenant.pk)
+    session.save()
+    return client
+
+
 def _activity_counts(tenant: Any) -> dict[str, int]:
     with tenant_context(tenant):
         return {
@@ -177,6 +188,12 @@ def test_the_submitted_sheet_waits_for_the_manager_who_may_approve_it(tenant, co
             assert sheet.period_start == datetime.date(2026, 11, 16)  # last week
             assert TimeEntry.objects.filter(timesheet=sheet).count() > 5
             assert str(manager.user_id) in timesheet_approver_ids(user_id=mia.user_id)
+        # ... and his Approvals page offers it.
+        page = _signed_in(tenant, manager).get(f"/timesheets/approvals/{sheet.pk}/")
+        assert page.status_code == 200
+        assert "Mia Member" in page.content.decode()
+        assert "Approve" in page.content.decode()
+        with tenant_context(tenant):
             # The week before is approved for the members, by the manager.
             approved = Timesheet.objects.filter(status="approved")
             assert approved.count() == 6
