@@ -118,7 +118,7 @@ CHAT = [
     ("lena@acme.test", "Thursday 10:00 works for me."),
     ("yuki@acme.test", "Same here."),
     ("sam@acme.test", "The Initech dry run is scheduled for Friday night, I'll post results."),
-    ("member@acme.test", "I'll join the dry run for the invoice reconciliation part."),
+    ("admin@acme.test", "I'll keep an eye on the database during the dry run."),
 ]
 TIMEZONE = zoneinfo.ZoneInfo("Europe/Berlin")
 
@@ -321,7 +321,8 @@ def _chat(members: dict[str, Membership], *, now: datetime.datetime) -> None:
     )
     channel.last_message_at = messages[-1].created_at
     channel.save(update_fields=["last_message_at", "updated_at"])
-    # Everyone has read up to their own last message: the rest is unread.
+    # Everyone has read up to their own last message: the rest is unread
+    # (Mia, who spoke early, finds most of the conversation new).
     for membership in members.values():
         own = [m for m in messages if m.author_id == membership.user_id]
         if own:

@@ -175,6 +175,10 @@ def test_demo_has_weeks_of_entries_tasks_and_a_conversation(tenant, commit):
         assert len({m.author_id for m in messages}) >= 6
         assert ChannelMember.objects.filter(channel=messages[0].channel).count() == 8
         assert all(m.created_at <= NOW for m in messages)
+        mia = members["member@acme.test"].user_id
+        marker = ChannelMember.objects.get(channel=messages[0].channel, user_id=mia)
+        assert marker.last_read_message == [m for m in messages if m.author_id == mia][-1]
+        assert marker.last_read_message != messages[-1]  # she has unread messages
 
 
 def test_the_submitted_sheet_waits_for_the_manager_who_may_approve_it(tenant, commit):
