@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         f"  web app        http://acme.{base}:{port}/  (sign in as a demo user)",
         f"  demo org       http://acme.{base}:{port}/api/v1/  (docs: /api/docs/)",
         f"  websocket      ws://acme.{base}:{port}/ws/",
-        "  demo users     owner@acme.test, manager@acme.test, member@acme.test",
+        "  demo users     owner@, admin@, manager@ (approves), member@acme.test (a week waits)",
         "  demo password  novatime-demo",
         "  health         /healthz  /readyz",
         "  emails         var/mail/",

@@ -416,7 +416,26 @@ def _demo_state(org: Any) -> dict[str, Any]:
     with tenant_context(org):
         clients = sorted(Client.objects.values_list("name", flat=True))
         projects = sorted(Project.objects.values_list("name", "code", "client__name", "billable"))
-    return {"users": users, "clients": clients, "projects": projects}
+        activity = _demo_activity()
+    return {"users": users, "clients": clients, "projects": projects, **activity}
+
+
+def _demo_activity() -> dict[str, Any]:
+    """What the demo's visitors click through (current schema)."""
+    from apps.chat.models import Message
+    from apps.projects.models import ProjectMember
+    from apps.tasks.models import Task
+    from apps.time_entries.models import TimeEntry
+    from apps.timesheets.models import Timesheet
+
+    return {
+        "project_members": ProjectMember.objects.count(),
+        "tasks": sorted(Task.objects.values_list("title", "status")),
+        "entries": TimeEntry.all_objects.count(),
+        "entry_users": TimeEntry.objects.values("user_id").distinct().count(),
+        "timesheets": sorted(Timesheet.objects.values_list("user_id", "period_start", "status")),
+        "messages": list(Message.objects.order_by("created_at").values_list("body", flat=True)),
+    }
 
 
 def test_seed_demo_fills_the_existing_acme_organization():
@@ -432,19 +451,35 @@ def test_seed_demo_fills_the_existing_acme_organization():
         "owner@acme.test": ("owner", "Olivia", "Owner"),
         "manager@acme.test": ("manager", "Manuel", "Manager"),
         "member@acme.test": ("member", "Mia", "Member"),
+        "admin@acme.test": ("admin", "Arjun", "Patel"),
+        "lena@acme.test": ("member", "Lena", "Fischer"),
+        "tomas@acme.test": ("member", "Tomás", "Silva"),
+        "yuki@acme.test": ("member", "Yuki", "Tanaka"),
+        "sam@acme.test": ("member", "Sam", "Okafor"),
     }
-    assert state["clients"] == ["Globex Corporation", "Initech"]
+    assert state["clients"] == ["Globex Corporation", "Initech", "Umbrella Health"]
     assert state["projects"] == [
         ("Data migration", "MIG", "Initech", True),
         ("Internal", "INT", None, False),
         ("Mobile app", "APP", "Globex Corporation", True),
+        ("Patient portal", "PAT", "Umbrella Health", True),
         ("Website redesign", "WEB", "Globex Corporation", True),
     ]
     owner = get_user_model().objects.get(email="owner@acme.test")
     assert owner.check_password("novatime-demo")
     # The demo data lives in acme's schema only.
     globex = get_tenant_model().objects.get(slug="globex")
-    assert _demo_state(globex) == {"users": {}, "clients": [], "projects": []}
+    assert _demo_state(globex) == {
+        "users": {},
+        "clients": [],
+        "projects": [],
+        "project_members": 0,
+        "tasks": [],
+        "entries": 0,
+        "entry_users": 0,
+        "timesheets": [],
+        "messages": [],
+    }
 
 
 def test_seed_demo_is_idempotent():
