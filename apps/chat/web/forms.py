@@ -15,6 +15,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apps.chat.constants import MAX_EMOJI_LENGTH, MAX_MESSAGE_LENGTH, ChannelKind
+from apps.common.widgets import FastSelect
 
 #: The reactions offered by the "React" form (any emoji the service takes works).
 QUICK_REACTIONS = ("👍", "❤️", "😄", "🎉", "👀", "✅")
@@ -38,6 +39,7 @@ class ReactionForm(forms.Form):
 class ChannelForm(forms.Form):
     name = forms.CharField(label=_("Channel name"), max_length=80)
     kind = forms.ChoiceField(
+        widget=FastSelect,
         label=_("Visibility"),
         choices=[(ChannelKind.PUBLIC, _("Public")), (ChannelKind.PRIVATE, _("Private"))],
         initial=ChannelKind.PUBLIC,
@@ -49,7 +51,7 @@ class DirectForm(forms.Form):
 
     def __init__(self, *args: Any, people: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["user"].widget = forms.Select(
+        self.fields["user"].widget = FastSelect(
             choices=[("", _("Choose a person"))] + [(str(u), name) for u, name in people]
         )
 

@@ -6,6 +6,8 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from apps.common.widgets import FastSelect
+
 
 class SignInForm(forms.Form):
     email = forms.EmailField(label=_("Email"), max_length=254)
@@ -34,7 +36,7 @@ class ProfileForm(forms.Form):
 
     first_name = forms.CharField(label=_("First name"), required=False, max_length=150)
     last_name = forms.CharField(label=_("Last name"), required=False, max_length=150)
-    language = forms.CharField(label=_("Language"), required=False, widget=forms.Select)
+    language = forms.CharField(label=_("Language"), required=False, widget=FastSelect)
     timezone = forms.CharField(label=_("Time zone"), required=False, max_length=64)
 
     def __init__(self, *args: object, **kwargs: object) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from apps.common.widgets import FastSelect
 from apps.organizations.constants import ROUNDING_MINUTES, Role, RoundingMode
 
 WEEKDAYS = [
@@ -45,9 +46,9 @@ class OrganizationForm(forms.Form):
     that apply to everyone (``require_two_factor``: owners only)."""
 
     name = forms.CharField(label=_("Organization name"), required=False)
-    timezone = forms.ChoiceField(label=_("Time zone"), required=False)
+    timezone = forms.ChoiceField(widget=FastSelect, label=_("Time zone"), required=False)
     week_start = forms.TypedChoiceField(
-        label=_("Week starts on"), required=False, choices=WEEKDAYS, coerce=int
+        widget=FastSelect, label=_("Week starts on"), required=False, choices=WEEKDAYS, coerce=int
     )
     currency = forms.CharField(label=_("Currency"), required=False)
     require_two_factor = forms.BooleanField(
@@ -71,8 +72,10 @@ class TimeTrackingForm(forms.Form):
     """The time-tracking rules the settings API changes."""
 
     idle_threshold_minutes = forms.CharField(label=_("Idle after (minutes)"), required=False)
-    rounding_mode = forms.ChoiceField(label=_("Rounding"), required=False)
-    rounding_minutes = forms.ChoiceField(label=_("Round to (minutes)"), required=False)
+    rounding_mode = forms.ChoiceField(widget=FastSelect, label=_("Rounding"), required=False)
+    rounding_minutes = forms.ChoiceField(
+        widget=FastSelect, label=_("Round to (minutes)"), required=False
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,7 +101,7 @@ class InviteForm(forms.Form):
     """``POST /api/v1/invitations/``."""
 
     email = forms.CharField(label=_("Email"), required=False, widget=forms.EmailInput)
-    role = forms.ChoiceField(label=_("Role"), required=False)
+    role = forms.ChoiceField(widget=FastSelect, label=_("Role"), required=False)
 
     def __init__(self, *args: Any, roles: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

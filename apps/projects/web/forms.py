@@ -15,6 +15,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apps.common.errors import ApplicationError
+from apps.common.widgets import FastSelect
 from apps.projects.constants import ProjectStatus
 from apps.tasks.constants import TaskStatus
 
@@ -37,9 +38,10 @@ class ProjectFilterForm(forms.Form):
     and ``archived`` parameters."""
 
     search = forms.CharField(label=_("Search"), max_length=200)
-    client = forms.ChoiceField(label=_("Client"))
-    status = forms.ChoiceField(label=_("Status"))
+    client = forms.ChoiceField(widget=FastSelect, label=_("Client"))
+    status = forms.ChoiceField(widget=FastSelect, label=_("Status"))
     archived = forms.ChoiceField(
+        widget=FastSelect,
         label=_("Archived"),
         choices=[("", _("Hide archived")), ("true", _("Archived only")), ("all", _("All"))],
     )
@@ -72,10 +74,10 @@ class ProjectForm(forms.Form):
     """``New project``: the fields of ``POST /api/v1/projects/`` people set first."""
 
     name = forms.CharField(label=_("Name"), max_length=200)
-    client = forms.ChoiceField(label=_("Client"))
+    client = forms.ChoiceField(widget=FastSelect, label=_("Client"))
     code = forms.CharField(label=_("Code"), max_length=20)
     color = forms.CharField(label=_("Colour"), max_length=7)
-    status = forms.ChoiceField(label=_("Status"), choices=ProjectStatus.choices)
+    status = forms.ChoiceField(widget=FastSelect, label=_("Status"), choices=ProjectStatus.choices)
     budget_hours = forms.CharField(label=_("Budget (hours)"), max_length=20)
     billable = forms.BooleanField(label=_("Billable"))
     is_private = forms.BooleanField(label=_("Private"))
@@ -112,8 +114,8 @@ class TaskForm(forms.Form):
     """``New task``: the fields of ``POST /api/v1/tasks/`` a board needs."""
 
     title = forms.CharField(label=_("Title"), max_length=500)
-    assignee = forms.ChoiceField(label=_("Assignee"))
-    status = forms.ChoiceField(label=_("Status"), choices=TaskStatus.choices)
+    assignee = forms.ChoiceField(widget=FastSelect, label=_("Assignee"))
+    status = forms.ChoiceField(widget=FastSelect, label=_("Status"), choices=TaskStatus.choices)
 
     def __init__(self, *args: Any, people: Iterable[tuple[str, str]] = (), **kwargs: Any) -> None:
         kwargs.setdefault("initial", {"status": TaskStatus.TODO})

@@ -12,13 +12,16 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from apps.common.widgets import FastSelect
 from apps.tasks.constants import TaskStatus
 
 
 class StatusForm(forms.Form):
     """``PATCH /api/v1/tasks/<id>/ {status}``."""
 
-    status = forms.ChoiceField(label=_("Status"), choices=TaskStatus.choices, required=False)
+    status = forms.ChoiceField(
+        widget=FastSelect, label=_("Status"), choices=TaskStatus.choices, required=False
+    )
 
 
 class CommentForm(forms.Form):

@@ -8,6 +8,8 @@ from django import forms
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from apps.common.widgets import FastSelect
+
 
 class TimerStartForm(forms.Form):
     """What ``POST /api/v1/timer/start/`` reads, for a browser form: the same
@@ -21,10 +23,10 @@ class TimerStartForm(forms.Form):
     def __init__(self, *args: Any, projects: Any = (), tasks: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Plain <select>s (combobox role); the choices come from the selectors.
-        self.fields["project"].widget = forms.Select(
+        self.fields["project"].widget = FastSelect(
             choices=[("", _("Choose a project"))] + [(str(p.pk), p.name) for p in projects]
         )
-        self.fields["task"].widget = forms.Select(
+        self.fields["task"].widget = FastSelect(
             choices=[("", _("No task"))] + [(str(t.pk), t.title) for t in tasks]
         )
         self.fields["description"].widget.attrs.update(autocomplete="off")
@@ -65,10 +67,10 @@ class EntryForm(forms.Form):
 
     def __init__(self, *args: Any, projects: Any = (), tasks: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["project"].widget = forms.Select(
+        self.fields["project"].widget = FastSelect(
             choices=[("", _("Choose a project"))] + [(str(p.pk), p.name) for p in projects]
         )
-        self.fields["task"].widget = forms.Select(
+        self.fields["task"].widget = FastSelect(
             choices=[("", _("No task"))] + [(str(t.pk), t.title) for t in tasks]
         )
         self.fields["description"].widget.attrs.update(autocomplete="off")

@@ -16,6 +16,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from apps.common.widgets import FastSelect, FastSelectMultiple
+
 from ..query import DIMENSIONS
 
 #: The names of the API's ``group_by`` dimensions (apps/time_entries/reports/query.py).
@@ -62,23 +64,23 @@ class ReportForm(forms.Form):
         self.fields["from"] = _AnyField(label=_("From"), widget=forms.TextInput(attrs=date))
         self.fields["to"] = _AnyField(label=_("To"), widget=forms.TextInput(attrs=date))
         self.fields["group_by"] = _AnyField(
-            label=_("Group by"), widget=forms.Select(choices=dimension_choices())
+            label=_("Group by"), widget=FastSelect(choices=dimension_choices())
         )
         self.fields["then_by"] = _AnyField(
             label=_("Then by"),
-            widget=forms.Select(choices=[("", _("Nothing")), *dimension_choices()]),
+            widget=FastSelect(choices=[("", _("Nothing")), *dimension_choices()]),
         )
         self.fields["projects"] = _AnyField(
-            label=_("Projects"), widget=forms.SelectMultiple(choices=_choices(projects))
+            label=_("Projects"), widget=FastSelectMultiple(choices=_choices(projects))
         )
         self.fields["clients"] = _AnyField(
-            label=_("Clients"), widget=forms.SelectMultiple(choices=_choices(clients))
+            label=_("Clients"), widget=FastSelectMultiple(choices=_choices(clients))
         )
         if users is not None:
             # Below entries.view_all the report is the caller's own time (the
             # API narrows ``users``): no list to choose from.
             self.fields["users"] = _AnyField(
-                label=_("Users"), widget=forms.SelectMultiple(choices=_choices(users))
+                label=_("Users"), widget=FastSelectMultiple(choices=_choices(users))
             )
         self.fields["tags"] = _AnyField(
             label=_("Tags"),
@@ -87,7 +89,7 @@ class ReportForm(forms.Form):
         )
         self.fields["billable"] = _AnyField(
             label=_("Billable"),
-            widget=forms.Select(
+            widget=FastSelect(
                 choices=[
                     ("", _("All time")),
                     ("true", _("Billable only")),
