@@ -38,7 +38,7 @@ class FastSelect(forms.Select):
         selected = {str(v) for v in self.format_value(value)}
         if not self.allow_multiple_selected and len(selected) > 1:
             selected = {next(iter(selected))}
-        parts = [format_html("<select{}>", flatatt(final))]
+        parts: list[str] = [format_html("<select{}>", flatatt(final))]
         for option_value, label in self.choices:
             if isinstance(label, (list, tuple)):  # an optgroup
                 parts.append(format_html('<optgroup label="{}">', option_value))

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -27,7 +28,7 @@ from apps.organizations.selectors import membership_for, membership_needs_two_fa
 #: Session key: the organization whose host signed the session in.
 SESSION_ORGANIZATION_KEY = "novatime_organization"
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def host_organization(request: HttpRequest) -> Organization | None:
@@ -71,7 +72,7 @@ def member_page(view: View) -> View:
     (the caller's :class:`Membership`) as a keyword argument."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         organization = host_organization(request)
         if organization is None:
             return refused(request, _("This page belongs to an organization's address."), 404)

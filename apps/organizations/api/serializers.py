@@ -112,9 +112,7 @@ class OrganizationSettingsSerializer(serializers.ModelSerializer):
             "ai_external_llm_enabled",
             "created_at",
         ]
-        # timesheet_period is read-only: switching periods under existing
-        # sheets would leave them overlapping the new periods' sheets.
-        read_only_fields = ["id", "slug", "url", "status", "timesheet_period", "created_at"]
+        read_only_fields = ["id", "slug", "url", "status", "created_at"]
         extra_kwargs = {
             "name": {"required": False, "allow_blank": False},
             # The model's ISO 4217 validator runs in validate_currency, after

@@ -37,6 +37,9 @@ SETTINGS_FIELDS = (
     "approvers_limited_to_managed_projects",
     "auto_submit_timesheets",
     "ai_external_llm_enabled",
+    # Existing sheets keep their bounds; the no-overlap constraint on
+    # timesheets (apps/timesheets/models.py) holds across the change.
+    "timesheet_period",
 )
 
 

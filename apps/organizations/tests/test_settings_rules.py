@@ -288,11 +288,10 @@ def test_sending_data_to_an_external_llm_is_the_owners_decision(tenant):
     assert settings_row(tenant)["ai_external_llm_enabled"] is wanted
 
 
-def test_the_timesheet_period_is_read_only(tenant):
+def test_the_timesheet_period_is_saved(tenant):
     admin = client_as(tenant, "admin")
-    before = settings_row(tenant)["timesheet_period"]
-    other = "monthly" if before != "monthly" else "weekly"
+    other = "monthly" if settings_row(tenant)["timesheet_period"] != "monthly" else "weekly"
 
     body = expect(admin.patch(SETTINGS, {"timesheet_period": other}, format="json"), 200)
 
-    assert body["timesheet_period"] == before == settings_row(tenant)["timesheet_period"]
+    assert body["timesheet_period"] == other == settings_row(tenant)["timesheet_period"]

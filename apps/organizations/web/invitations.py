@@ -162,7 +162,7 @@ def _render(
     context = {
         "invitation": invitation,
         "organization": invitation.organization,
-        "role": ROLE_LABELS.get(invitation.role, invitation.role),
+        "role": ROLE_LABELS.get(invitation.role, invitation.role),  # type: ignore[call-overload]
         "form": form,
         "has_account": has_account,
     }

@@ -57,7 +57,7 @@ class OrganizationForm(forms.Form):
 
     def __init__(self, *args: Any, owner: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = _time_zones()
+        self.fields["timezone"].choices = _time_zones()  # type: ignore[attr-defined]
         self.fields["name"].widget.attrs.update(maxlength=200, autocomplete="organization")
         self.fields["currency"].widget.attrs.update(
             maxlength=3, autocapitalize="characters", spellcheck="false", size=3
@@ -80,13 +80,14 @@ class TimeTrackingForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["idle_threshold_minutes"].widget.attrs.update(inputmode="numeric", size=4)
-        self.fields["rounding_mode"].choices = [
+        self.fields["rounding_mode"].choices = [  # type: ignore[attr-defined]
             (RoundingMode.NONE, _("No rounding")),
             (RoundingMode.UP, _("Round up")),
             (RoundingMode.DOWN, _("Round down")),
             (RoundingMode.NEAREST, _("Round to nearest")),
         ]
-        self.fields["rounding_minutes"].choices = [(str(m), str(m)) for m in ROUNDING_MINUTES]
+        minutes = [(str(m), str(m)) for m in ROUNDING_MINUTES]
+        self.fields["rounding_minutes"].choices = minutes  # type: ignore[attr-defined]
 
 
 class DefaultRateForm(forms.Form):
@@ -106,7 +107,7 @@ class InviteForm(forms.Form):
     def __init__(self, *args: Any, roles: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["email"].widget.attrs.update(autocomplete="off", maxlength=254)
-        self.fields["role"].choices = [(role, ROLE_LABELS[Role(role)]) for role in roles]
+        self.fields["role"].choices = [(role, ROLE_LABELS[Role(role)]) for role in roles]  # type: ignore[attr-defined]
         self.fields["role"].initial = Role.MEMBER
 
 

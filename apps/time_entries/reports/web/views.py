@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -78,8 +79,8 @@ def api_params(data: QueryDict) -> dict[str, str]:
         if values:
             params[name] = ",".join(values)
     for name in ("tags", "billable"):
-        if data.get(name):
-            params[name] = data[name]
+        if value := data.get(name):
+            params[name] = str(value)
     return params
 
 
@@ -221,7 +222,7 @@ def reports_page(request: HttpRequest, *, actor: Membership) -> HttpResponse:
 
 @require_GET
 @member_page
-def reports_export(request: HttpRequest, *, actor: Membership) -> HttpResponse:
+def reports_export(request: HttpRequest, *, actor: Membership) -> HttpResponseBase:
     """The report on the page, same filters, as the API's summary export
     (``format`` csv or xlsx): a download (``Content-Disposition: attachment``)."""
     if (refusal := _permitted(request, actor)) is not None:
