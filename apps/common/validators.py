@@ -16,6 +16,12 @@ def _known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+@functools.cache
+def time_zone_names() -> tuple[str, ...]:
+    """Every IANA time zone name, sorted (the pages' time zone lists; read once)."""
+    return tuple(sorted(_known_timezones()))
+
+
 def validate_timezone(value: str) -> None:
     """An IANA time zone name (``Europe/Berlin``)."""
     if value not in _known_timezones():

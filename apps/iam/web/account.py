@@ -13,8 +13,6 @@ back with the messages next to its fields and what was typed kept
 
 from __future__ import annotations
 
-import functools
-import zoneinfo
 from typing import Any
 
 import segno
@@ -31,6 +29,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.common.errors import ApplicationError
+from apps.common.validators import time_zone_names
 from apps.iam.api.serializers import UserDetailsSerializer
 from apps.iam.models import User
 from apps.iam.tokens import tokens_revoke
@@ -55,10 +54,9 @@ PASSWORD_FIELDS = {
 }
 
 
-@functools.cache
 def timezone_names() -> tuple[str, ...]:
-    """The time zone suggestions of the page (read from disk once)."""
-    return tuple(sorted(zoneinfo.available_timezones()))
+    """The time zone suggestions of the page."""
+    return time_zone_names()
 
 
 def qr_svg(setup: TwoFactorSetup) -> SafeString:

@@ -9,12 +9,12 @@ optional here so that a missing value reaches the API's rule and message.
 
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from apps.common.validators import time_zone_names
 from apps.common.widgets import FastSelect
 from apps.organizations.constants import ROUNDING_MINUTES, Role, RoundingMode
 
@@ -38,7 +38,7 @@ ROLE_LABELS = {
 
 
 def _time_zones() -> list[tuple[str, str]]:
-    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+    return [(name, name) for name in time_zone_names()]
 
 
 class OrganizationForm(forms.Form):
