@@ -25,14 +25,13 @@ from apps.common.errors import ApplicationError
 from apps.iam.web.access import member_page
 from apps.organizations.models import Membership
 from apps.organizations.permissions import require
-from apps.projects.selectors import projects_accepting_time
 from apps.time_entries import selectors
 from apps.time_entries.models import TimeEntry
 from apps.time_entries.services.entries import entry_create, entry_delete, entry_update
 from apps.time_entries.services.timer import entry_continue
 
 from .forms import EntryForm
-from .views import _page, _task_choices
+from .views import _page, _project_choices, _task_choices
 
 #: The API's field names → this form's (a service error names the API's).
 FIELD_NAMES = {"started_at": "start", "ended_at": "end"}
@@ -90,7 +89,7 @@ def _form_page(
     entry: TimeEntry | None = None,
     error: ApplicationError | None = None,
 ) -> HttpResponse:
-    projects = list(projects_accepting_time(actor=actor).only("id", "name"))
+    projects = _project_choices(actor)
     tasks = _task_choices(actor, [p.pk for p in projects])
     form = EntryForm(data, initial=initial, projects=projects, tasks=tasks)
     if error is not None and data is not None:
