@@ -385,12 +385,18 @@ def signed_in_client(org: Any, membership: Any) -> Any:
 
 
 def query_count(client: Any, url: str) -> tuple[int, int]:
+    """The page's status and SQL statements, without ``SET search_path``:
+    whether a request sends that one depends on the schema the connection
+    held before (the other organization's, after a request there), not on
+    the page (``apps.common.testing.app_queries``, as the tests count)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from apps.common.testing import app_queries
+
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
-    return response.status_code, len(queries)
+    return response.status_code, len(app_queries(queries))
 
 
 def _timed(client: Any, url: str, runs: int) -> tuple[dict[str, float], dict[str, float]]:
