@@ -21,7 +21,6 @@ name; the only CSS-level reads are the document's scroll width and axe's own.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +30,8 @@ import pytest
 
 from apps.iam.tests.factories import DEFAULT_PASSWORD
 from tests.contract.live import LiveServer, live_server
-from tests.isolation.endpoints import Endpoint, tenant_endpoints
+from tests.isolation.endpoints import tenant_endpoints
+from tests.isolation.test_pages import _url
 from tests.isolation.world import World
 from tests.test_admin_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -47,14 +47,6 @@ PUBLIC_PAGES = ["/", "/signup/", "/signin/"]
 #: axe-core impacts that fail the walk.
 BLOCKING = {"serious", "critical"}
 WIDTH = 375
-
-
-def _url(world: World, page: Endpoint) -> str:
-    values = {}
-    for name, converter in page.params:
-        real = world.id_for(world.a, page, name)
-        values[name] = real or (str(uuid.uuid4()) if converter == "uuid" else "x")
-    return page.path(values)
 
 
 @pytest.fixture(scope="module")

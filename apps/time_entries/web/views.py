@@ -109,6 +109,15 @@ def _task_choices(actor: Membership, project_ids: list[Any]) -> list[Any]:
     )
 
 
+def _timer_choices(actor: Membership, project: Any) -> tuple[list[Any], list[Any]]:
+    """The Project list, and the Task list of the chosen ``project`` (a
+    submitted id), else of every project (without JavaScript nothing swaps
+    the tasks in when the Project changes)."""
+    projects = _project_choices(actor)
+    chosen = [p.pk for p in projects if project and str(p.pk) == project]
+    return projects, _task_choices(actor, chosen or [p.pk for p in projects])
+
+
 def _project_choices(actor: Membership) -> list[Any]:
     """The projects that take time, as light rows (``pk``, ``name``)."""
     return list(projects_accepting_time(actor=actor).values_list("pk", "name", named=True))
@@ -121,9 +130,7 @@ def _page(
     data: Any = None,
     error: ApplicationError | None = None,
 ) -> HttpResponse:
-    projects = _project_choices(actor)
-    chosen = [p.pk for p in projects if data and str(p.pk) == data.get("project")]
-    tasks = _task_choices(actor, chosen or [p.pk for p in projects])
+    projects, tasks = _timer_choices(actor, data.get("project") if data else None)
     running = selectors.running_entry(actor=actor)
     days = _days(actor)
     idle = _pending_idle(actor)
@@ -216,9 +223,7 @@ def idle_resolve_submit(request: HttpRequest, idle_id: Any, *, actor: Membership
 def timer_task_field(request: HttpRequest, *, actor: Membership) -> HttpResponse:
     """The Task list for the chosen project (htmx swaps it in when the Project
     changes; without JavaScript the list holds the tasks of every project)."""
-    projects = _project_choices(actor)
-    chosen = [p.pk for p in projects if str(p.pk) == request.GET.get("project")]
-    tasks = _task_choices(actor, chosen or [p.pk for p in projects])
+    projects, tasks = _timer_choices(actor, request.GET.get("project"))
     form = TimerStartForm(projects=projects, tasks=tasks)
     return render(request, "time_entries/_task_field.html", {"form": form})
 
