@@ -127,6 +127,13 @@ def browser_page() -> Iterator[Any]:
             browser.close()
 
 
+def sign_in(page: Any, email: str, password: str) -> None:
+    """Fill in and send the sign-in form (either host's: the same names)."""
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
 def test_staff_suspends_an_organization_from_the_admin(
     browser_page: Any, server: str, django_db_blocker: Any
 ):

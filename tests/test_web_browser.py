@@ -27,7 +27,7 @@ from apps.organizations.models import Membership
 from tenants.provisioning import delete_tenant, provision_tenant
 from tenants.testing import committed
 from tests.contract.live import live_server
-from tests.test_admin_browser import CHROMIUM_ARGS, browser_page  # noqa: F401  (fixture)
+from tests.test_admin_browser import CHROMIUM_ARGS, browser_page, sign_in  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -91,9 +91,7 @@ def test_member_signs_in_starts_and_stops_a_timer(browser_page: Any, server: str
 
     page.goto(f"{server}/")
     assert page.url == f"{server}/signin/?next=%2F"
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, EMAIL, PASSWORD)
 
     expect(page.get_by_role("heading", name="Time", level=1)).to_be_visible()
     assert page.url == f"{server}/"
@@ -230,9 +228,7 @@ def test_member_adds_edits_continues_and_deletes_an_entry(browser_page: Any, ser
 
     page = browser_page
     page.goto(f"{server}/")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, EMAIL, PASSWORD)
     expect(page.get_by_role("heading", name="Time", level=1)).to_be_visible()
 
     page.get_by_role("button", name="Add entry").click()

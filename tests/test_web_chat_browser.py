@@ -24,7 +24,7 @@ from apps.organizations.models import Membership
 from tenants.provisioning import delete_tenant, provision_tenant
 from tenants.testing import committed
 from tests.contract.live import live_server
-from tests.test_admin_browser import browser_page  # noqa: F401  (fixture)
+from tests.test_admin_browser import browser_page, sign_in  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -65,12 +65,6 @@ def server(django_db_blocker: Any, tmp_path: Path) -> Iterator[tuple[str, str]]:
         committed(django_db_blocker, _delete)
 
 
-def _sign_in(page: Any, email: str) -> None:
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def _live(page: Any) -> None:
     from playwright.sync_api import expect
 
@@ -86,7 +80,7 @@ def test_two_people_chat_live_and_unread_counts_move(
     base, channel_id = server
     bob = browser_page
     bob.goto(f"{base}/chat/{channel_id}/")
-    _sign_in(bob, BOB)
+    sign_in(bob, BOB, PASSWORD)
     expect(bob.get_by_role("heading", name=CHANNEL, level=1)).to_be_visible()
     expect(bob.get_by_text("No messages yet.")).to_be_visible()
     _live(bob)
@@ -96,7 +90,7 @@ def test_two_people_chat_live_and_unread_counts_move(
         alice = context.new_page()
         alice.set_default_timeout(15_000)
         alice.goto(f"{base}/chat/{channel_id}/")
-        _sign_in(alice, ALICE)
+        sign_in(alice, ALICE, PASSWORD)
         expect(alice.get_by_role("heading", name=CHANNEL, level=1)).to_be_visible()
         _live(alice)
 

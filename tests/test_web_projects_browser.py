@@ -25,7 +25,7 @@ from apps.organizations.models import Membership
 from tenants.provisioning import delete_tenant, provision_tenant
 from tenants.testing import committed
 from tests.contract.live import live_server
-from tests.test_admin_browser import browser_page  # noqa: F401  (fixture)
+from tests.test_admin_browser import browser_page, sign_in  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -78,9 +78,7 @@ def test_member_opens_a_project_board_and_comments_on_a_task(
 
     page = browser_page
     page.goto(f"{server}/projects/")
-    page.get_by_label("Email").fill(MEMBER)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, MEMBER, PASSWORD)
     expect(page.get_by_role("heading", name="Projects", level=1)).to_be_visible()
 
     page.get_by_role("link", name=PROJECT).click()

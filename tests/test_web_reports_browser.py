@@ -28,7 +28,7 @@ from apps.time_entries.reports.web.chart import hours_minutes
 from tenants.provisioning import delete_tenant, provision_tenant
 from tenants.testing import committed
 from tests.contract.live import live_server
-from tests.test_admin_browser import browser_page  # noqa: F401  (fixture)
+from tests.test_admin_browser import browser_page, sign_in  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -103,9 +103,7 @@ def test_reports_table_equals_the_api_summary_and_exports_download(
 
     page = browser_page
     page.goto(f"{server}/reports/")
-    page.get_by_label("Email").fill(MANAGER)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, MANAGER, PASSWORD)
     expect(page.get_by_role("heading", name="Reports", level=1)).to_be_visible()
 
     page.get_by_role("textbox", name="From").fill(FROM)

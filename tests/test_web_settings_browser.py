@@ -25,7 +25,7 @@ from apps.organizations.models import Membership
 from tenants.provisioning import delete_tenant, provision_tenant
 from tenants.testing import committed
 from tests.contract.live import live_server
-from tests.test_admin_browser import browser_page  # noqa: F401  (fixture)
+from tests.test_admin_browser import browser_page, sign_in  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -91,9 +91,7 @@ def test_admin_invites_and_the_invitee_joins_signed_in(
     org_host = f"http://{SLUG}.localhost:{port}"
     admin = browser_page
     admin.goto(f"{org_host}/settings/invitations/")
-    admin.get_by_label("Email").fill(ADMIN)
-    admin.get_by_label("Password").fill(PASSWORD)
-    admin.get_by_role("button", name="Sign in").click()
+    sign_in(admin, ADMIN, PASSWORD)
 
     expect(admin.get_by_role("heading", name="Settings", level=1)).to_be_visible()
     admin.get_by_role("textbox", name="Email").fill(INVITEE)

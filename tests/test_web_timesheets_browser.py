@@ -26,7 +26,7 @@ from apps.organizations.models import Membership
 from tenants.provisioning import delete_tenant, provision_tenant
 from tenants.testing import committed
 from tests.contract.live import live_server
-from tests.test_admin_browser import browser_page  # noqa: F401  (fixture)
+from tests.test_admin_browser import browser_page, sign_in  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -69,12 +69,6 @@ def server(django_db_blocker: Any, tmp_path: Path) -> Iterator[str]:
         committed(django_db_blocker, _delete)
 
 
-def _sign_in(page: Any, email: str) -> None:
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def test_member_submits_manager_approves_member_sees_approved(
     browser_page: Any,  # noqa: F811
     server: str,
@@ -83,7 +77,7 @@ def test_member_submits_manager_approves_member_sees_approved(
 
     member = browser_page
     member.goto(f"{server}/timesheets/")
-    _sign_in(member, MEMBER)
+    sign_in(member, MEMBER, PASSWORD)
     expect(member.get_by_role("heading", name="Timesheets", level=1)).to_be_visible()
     expect(member.get_by_role("listitem").filter(has_text=DESCRIPTION)).to_have_count(1)
     member.get_by_role("button", name="Submit timesheet").click()
@@ -97,7 +91,7 @@ def test_member_submits_manager_approves_member_sees_approved(
         manager = context.new_page()
         manager.set_default_timeout(15_000)
         manager.goto(f"{server}/timesheets/approvals/")
-        _sign_in(manager, MANAGER)
+        sign_in(manager, MANAGER, PASSWORD)
         expect(manager.get_by_role("heading", name="Approvals", level=1)).to_be_visible()
         manager.get_by_role("link", name=re.compile(re.escape(MEMBER))).click()
         expect(manager.get_by_role("listitem").filter(has_text=DESCRIPTION)).to_have_count(1)

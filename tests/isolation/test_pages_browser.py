@@ -33,7 +33,7 @@ from tests.contract.live import LiveServer, live_server
 from tests.isolation.endpoints import tenant_endpoints
 from tests.isolation.test_pages import _url
 from tests.isolation.world import World
-from tests.test_admin_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_admin_browser import CHROMIUM, CHROMIUM_ARGS, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -84,9 +84,7 @@ def _sign_in(page: Any, origin: str, email: str) -> None:
     from playwright.sync_api import expect
 
     page.goto(f"{origin}/signin/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, email, DEFAULT_PASSWORD)
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
 
 
