@@ -13,6 +13,26 @@ from django_tenants.utils import tenant_context
 from apps.common.testing import clear_test_cache
 from tenants.testing import TenantAPIClient, build_session_tenants
 
+#: Modules that take a minute or more (``scripts/test --durations=0``, CI's
+#: machine, 2026-12-08). They are collected first, so that pytest-xdist, which
+#: hands out whole modules in collection order (``--dist loadfile``), starts
+#: them at once on separate workers instead of leaving one for the end.
+LONGEST_MODULES = (
+    "tests/test_run_command.py",  # ~170 s
+    "tests/isolation/test_pages.py",  # ~155 s
+    "tests/test_faults.py",  # ~150 s
+    "tests/isolation/test_http_matrix.py",  # ~135 s
+    "tests/fuzz/test_hostile_walk.py",  # ~115 s
+    "tests/test_openapi.py",  # ~75 s
+    "tests/isolation/test_pages_browser.py",  # ~70 s
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first (stable otherwise: the rest keep their order)."""
+    rank = {path: i for i, path in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:

@@ -7,7 +7,11 @@ reported with its last lines and restarted; the web server stays up). Ctrl-C
 (or SIGTERM, or closing the terminal) stops everything this command started.
 
 ``test``: find or start PostgreSQL and Redis, run ruff, then pytest with
-coverage (the threshold lives in pyproject.toml).
+coverage (the threshold lives in pyproject.toml), on every core with
+pytest-xdist: each worker has its own test database and Redis key prefix
+(config/settings/test.py), and a test module never leaves its worker
+(``--dist loadfile``), so a module's fixtures (an isolation world, a live
+server with its browser, a fresh clone) are built once.
 
 Supervised by hand, not by honcho (dropped from the dev extras): honcho stops
 every process when one exits and restarts none, where the run command must
@@ -187,6 +191,27 @@ def supervise(specs: list[ChildSpec], env: dict[str, str], cwd: Path = ROOT) -> 
     return supervisor.run(stop)
 
 
+#: Most pytest-xdist workers the test command starts: each builds its own test
+#: database (migrations, template, session tenants: ~20 s) before its first test.
+MAX_TEST_WORKERS = 4
+
+
+def _workers(pytest_args: list[str]) -> list[str]:
+    """``pytest_args`` with xdist's ``-n`` (one worker a core, at most
+    :data:`MAX_TEST_WORKERS`, or ``NOVATIME_TEST_WORKERS``) unless the caller
+    chose: ``-n``/``--numprocesses`` given, or ``-p no:xdist``."""
+    if any(
+        a == "no:xdist" or a.startswith(("-n", "--numprocesses", "--dist")) for a in pytest_args
+    ):
+        return pytest_args
+    workers = os.environ.get("NOVATIME_TEST_WORKERS") or str(
+        min(len(os.sched_getaffinity(0)), MAX_TEST_WORKERS)
+    )
+    if workers in ("0", "1"):
+        return pytest_args
+    return ["-n", workers, "--dist", "loadfile", *pytest_args]
+
+
 def test(args: argparse.Namespace, pytest_args: list[str]) -> int:
     services = ensure_services(mode="test", var_dir=VAR)
     for note in services.notes:
@@ -197,7 +222,7 @@ def test(args: argparse.Namespace, pytest_args: list[str]) -> int:
             log.info("$ %s", " ".join(cmd))
             if subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=ROOT, env=env).returncode:
                 return 1
-        cmd = [str(BIN / "pytest"), "--cov", "--cov-report=term", *pytest_args]
+        cmd = [str(BIN / "pytest"), "--cov", "--cov-report=term", *_workers(pytest_args)]
         log.info("$ pytest %s", " ".join(cmd[1:]))
         return subprocess.run(cmd, cwd=ROOT, env=env).returncode
     finally:

@@ -5,6 +5,8 @@ password hasher is swapped because argon2's cost is deliberate and would
 dominate the suite's runtime.
 """
 
+import os
+
 from .base import *  # noqa: F403
 from .base import CACHES, CHANNEL_LAYERS, DATABASES, NOVATIME_ENV_PREFIX
 
@@ -19,6 +21,12 @@ NOVATIME_TENANT_POOL_SIZE = 0
 # A server a test starts in a subprocess points DATABASE_URL at the test
 # database itself (``test_<name>``): it must key Redis as the test does.
 _DATABASE = str(DATABASES["default"]["NAME"]).removeprefix("test_")
+# Under pytest-xdist each worker has its own test database (pytest-django
+# suffixes it with the worker id) and so its own prefix, named the same way
+# (a server the worker starts inherits the variable and the suffixed name).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER and not _DATABASE.endswith(f"_{_WORKER}"):
+    _DATABASE = f"{_DATABASE}_{_WORKER}"
 NOVATIME_ENV_PREFIX = f"{NOVATIME_ENV_PREFIX}-test-{_DATABASE}"
 # base.py's cache (backend, timeouts) and channel layer under this run's prefix.
 CACHES["default"]["KEY_PREFIX"] = NOVATIME_ENV_PREFIX
