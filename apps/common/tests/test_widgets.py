@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django import forms
 
-from apps.common.widgets import FastSelect, FastSelectMultiple
+from apps.common.widgets import FastSelect, FastSelectMultiple, StaticChoices
 
 
 class _Tags(HTMLParser):
@@ -61,3 +61,54 @@ def test_labels_and_values_are_escaped():
 
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.mark.parametrize("value", ["b", None, 3, "missing"])
+def test_static_choices_render_what_djangos_widget_renders(value):
+    static = StaticChoices(lambda: CHOICES)
+    attrs = {"id": "id_x", "required": True}
+
+    mine = FastSelect(choices=static).render("x", value, attrs=attrs)
+    theirs = forms.Select(choices=CHOICES).render("x", value, attrs=attrs)
+
+    assert _parse(mine) == _parse(theirs)
+
+
+def test_static_choices_are_built_and_rendered_once_and_never_copied():
+    calls = []
+
+    def make():
+        calls.append(1)
+        return [("a", "Alpha"), ("b", "Beta")]
+
+    static = StaticChoices(make)
+
+    class Form(forms.Form):
+        x = forms.ChoiceField(choices=static, widget=FastSelect)
+
+    first, second = Form(initial={"x": "a"}), Form(initial={"x": "b"})
+    first_html, second_html = str(first["x"]), str(second["x"])
+
+    assert first.fields["x"].choices is static and second.fields["x"].widget.choices is static
+    assert calls == [1]
+    assert '<option value="a" selected>Alpha</option>' in first_html
+    assert '<option value="b" selected>Beta</option>' in second_html
+    assert '<option value="b">Beta</option>' in first_html
+    # Validation still walks the same list.
+    assert Form({"x": "b"}).is_valid()
+    assert not Form({"x": "zz"}).is_valid()
+    assert "a" in static and "zz" not in static
+
+
+def test_static_choices_render_per_language():
+    from django.utils.translation import gettext_lazy, override
+
+    static = StaticChoices(lambda: [("0", gettext_lazy("Monday"))])
+    widget = FastSelect(choices=static)
+
+    with override("en"):
+        english = widget.render("d", None)
+    with override("de"):
+        german = widget.render("d", None)
+
+    assert ">Monday<" in english and ">Montag<" in german

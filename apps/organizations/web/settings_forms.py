@@ -15,7 +15,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apps.common.validators import time_zone_names
-from apps.common.widgets import FastSelect
+from apps.common.widgets import FastSelect, StaticChoices
 from apps.organizations.constants import ROUNDING_MINUTES, Role, RoundingMode
 
 WEEKDAYS = [
@@ -37,8 +37,8 @@ ROLE_LABELS = {
 }
 
 
-def _time_zones() -> list[tuple[str, str]]:
-    return [(name, name) for name in time_zone_names()]
+#: The ~600 IANA zones: rendered once per process (apps.common.widgets).
+TIME_ZONES = StaticChoices(lambda: [(name, name) for name in time_zone_names()])
 
 
 class OrganizationForm(forms.Form):
@@ -46,7 +46,9 @@ class OrganizationForm(forms.Form):
     that apply to everyone (``require_two_factor``: owners only)."""
 
     name = forms.CharField(label=_("Organization name"), required=False)
-    timezone = forms.ChoiceField(widget=FastSelect, label=_("Time zone"), required=False)
+    timezone = forms.ChoiceField(
+        widget=FastSelect, label=_("Time zone"), required=False, choices=TIME_ZONES
+    )
     week_start = forms.TypedChoiceField(
         widget=FastSelect, label=_("Week starts on"), required=False, choices=WEEKDAYS, coerce=int
     )
@@ -57,7 +59,6 @@ class OrganizationForm(forms.Form):
 
     def __init__(self, *args: Any, owner: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = _time_zones()  # type: ignore[attr-defined]
         self.fields["name"].widget.attrs.update(maxlength=200, autocomplete="organization")
         self.fields["currency"].widget.attrs.update(
             maxlength=3, autocapitalize="characters", spellcheck="false", size=3
