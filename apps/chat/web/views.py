@@ -27,6 +27,7 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -64,6 +65,25 @@ MAX_PEOPLE = 500
 
 
 # --- helpers --------------------------------------------------------------------------
+
+#: The reaction list's options: the same for every message of every page.
+QUICK_REACTION_OPTIONS = format_html_join(
+    "", '<option value="{}">{}</option>', ((emoji, emoji) for emoji in QUICK_REACTIONS)
+)
+
+
+def _message_context() -> dict[str, Any]:
+    """What chat/_message.html needs beside the message: translated once a
+    page instead of once a message (a history page holds 50)."""
+    return {
+        "quick_reaction_options": QUICK_REACTION_OPTIONS,
+        "message_labels": {
+            "edited": _("(edited)"),
+            "reaction": _("Reaction"),
+            "react": _("React"),
+            "reply": _("Reply in thread"),
+        },
+    }
 
 
 def _names(actor: Membership, user_ids: set[Any]) -> dict[str, str]:
@@ -280,7 +300,7 @@ def _channel_page(
         "form": form,
         "error": _form_with(form, error) if form.is_bound else error,
         "may_write": may(actor, "chat.write"),
-        "quick_reactions": QUICK_REACTIONS,
+        **_message_context(),
     }
     status = error.status_code if error is not None else 200
     return render(request, "chat/channel.html", context, status=status)
@@ -328,7 +348,7 @@ def _thread_page(
         "form": form,
         "error": _form_with(form, error) if form.is_bound else error,
         "may_write": may(actor, "chat.write"),
-        "quick_reactions": QUICK_REACTIONS,
+        **_message_context(),
     }
     status = error.status_code if error is not None else 200
     return render(request, "chat/thread.html", context, status=status)

@@ -247,5 +247,4 @@ class FastURLNode(defaulttags.URLNode):
 def url(parser: Any, token: Any) -> FastURLNode:
     """Django's ``{% url %}`` (its parsing), rendered by :class:`FastURLNode`."""
     node = defaulttags.url(parser, token)
-    node.__class__ = FastURLNode
-    return node
+    return FastURLNode(node.view_name, node.args, node.kwargs, node.asvar)
