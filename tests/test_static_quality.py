@@ -4,6 +4,7 @@ tenants/. Ruff runs in ``scripts/test`` before pytest."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,5 +54,19 @@ def test_template_comments_are_closed_on_their_line():
         if ".venv" not in path.parts
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if line.count("{#") > line.count("#}")
+    ]
+    assert not offenders, offenders
+
+
+def test_an_inputs_type_comes_from_its_widget_not_its_attrs():
+    """``widget.attrs["type"]`` set after the widget is built is written
+    beside the widget's own ``type="text"``: the browser keeps the first, so
+    an email field was a text field. Set ``widget.input_type`` or choose the
+    widget (``forms.EmailInput``)."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "apps").glob("**/*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"attrs\.update\([^)]*\btype=|attrs\[[\"']type[\"']\]\s*=", line)
     ]
     assert not offenders, offenders

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 class SignupForm(forms.Form):
     organization_name = forms.CharField(label=_("Organization name"), required=False)
     slug = forms.CharField(label=_("Subdomain"), required=False)
-    email = forms.CharField(label=_("Email"), required=False)
+    email = forms.CharField(label=_("Email"), required=False, widget=forms.EmailInput)
     password = forms.CharField(
         label=_("Password"), required=False, strip=False, widget=forms.PasswordInput
     )
@@ -39,5 +39,5 @@ class SignupForm(forms.Form):
                 "hx-swap": "innerHTML",
             }
         )
-        self.fields["email"].widget.attrs.update(type="email", autocomplete="email")
+        self.fields["email"].widget.attrs.update(autocomplete="email")
         self.fields["password"].widget.attrs.update(autocomplete="new-password")

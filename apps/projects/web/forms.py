@@ -52,7 +52,7 @@ class ProjectFilterForm(forms.Form):
         any_client = [("", _("Any client")), *((str(c.pk), c.name) for c in clients)]
         _set_choices(self, "client", any_client)
         _set_choices(self, "status", [("", _("Any status")), *ProjectStatus.choices])
-        self.fields["search"].widget.attrs.update(type="search")
+        self.fields["search"].widget.input_type = "search"
 
     def api_params(self) -> dict[str, Any]:
         """The typed filters as the API list's query parameters."""
