@@ -5,6 +5,7 @@ the user has one; pages answer HTML (the API keeps its JSON)."""
 from __future__ import annotations
 
 import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.common.testing import next_totp_code, totp_device, wrong_totp_code
 from apps.iam.tests.factories import DEFAULT_PASSWORD, UserFactory
@@ -118,7 +119,10 @@ def test_wrong_two_factor_code_is_refused(tenant):
     assert "_auth_user_id" not in client.session
 
 
-def test_organization_requiring_two_factor_refuses_a_user_without_it(tenant):
+def test_a_member_who_must_turn_two_factor_on_signs_in_and_reaches_only_account(tenant):
+    """The organization requires two-factor; this member has none yet: the
+    sign-in succeeds, every page sends them to /account/, which says why and
+    turns it on; then every page opens."""
     tenant.require_two_factor = True
     tenant.save(update_fields=["require_two_factor"])
     membership = MembershipFactory(organization=tenant)
@@ -126,9 +130,25 @@ def test_organization_requiring_two_factor_refuses_a_user_without_it(tenant):
 
     response = sign_in(client, membership.user.email)
 
-    assert response.status_code == 400
-    assert "requires two-factor authentication" in response.content.decode()
-    assert "_auth_user_id" not in client.session
+    assert response.status_code == 302 and "_auth_user_id" in client.session
+    for path in ("/", "/timesheets/", "/chat/", "/projects/"):
+        page = client.get(path)
+        assert (page.status_code, page["Location"]) == (302, "/account/"), path
+    refused_write = client.post("/timer/start/", {"project": ""})
+    assert (refused_write.status_code, refused_write["Location"]) == (302, "/account/")
+    account = client.get("/account/")
+    body = account.content.decode()
+    assert account.status_code == 200
+    assert "This organization requires two-factor authentication." in body
+    assert "data-live-socket" not in body  # /ws/ would refuse this member
+
+    assert client.post("/account/two-factor/setup/").status_code == 302
+    device = TOTPDevice.objects.get(user=membership.user)
+    confirmed = client.post("/account/two-factor/confirm/", {"code": next_totp_code(device)})
+
+    assert confirmed.status_code == 200
+    assert client.get("/").status_code == 200
+    assert "data-live-socket" in client.get("/account/").content.decode()
 
 
 def test_signout_is_post_only_and_ends_the_session(tenant):

@@ -67,9 +67,15 @@ def refused(request: HttpRequest, message: str, status: int = 403) -> HttpRespon
     return render(request, "errors/refused.html", context, status=status)
 
 
-def member_page(view: View) -> View:
+def member_page(view: View, *, two_factor_setup: bool = False) -> View:
     """Decorator for organization-host pages: the view gets ``actor``
-    (the caller's :class:`Membership`) as a keyword argument."""
+    (the caller's :class:`Membership`) as a keyword argument.
+
+    A member of an organization that requires two-factor authentication and
+    has not turned it on reaches only the pages that turn it on
+    (:func:`two_factor_setup_page`: ``/account/`` and its two-factor forms);
+    every other page sends them there. The API refuses them the same way
+    (403 ``two_factor_required``) but for its own two-factor endpoints."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -82,13 +88,19 @@ def member_page(view: View) -> View:
         if actor is None:
             return refused(request, _("You are not a member of this organization."))
         if membership_needs_two_factor(membership=actor, user=request.user):
-            return refused(
-                request,
-                _("This organization requires two-factor authentication: turn it on first."),
-            )
+            if not two_factor_setup:
+                return HttpResponseRedirect(reverse("iam_web:account"))
+            # The account page says why; no live socket (it would be refused).
+            request.web_two_factor_required = True  # type: ignore[attr-defined]
         # The navigation (apps.iam.web.context) shows links by the actor's permissions.
         request.web_actor = actor  # type: ignore[attr-defined]
         return view(request, *args, actor=actor, **kwargs)
 
     wrapper.member_page = True  # type: ignore[attr-defined]  # found by tests/isolation/test_pages.py
     return wrapper
+
+
+def two_factor_setup_page(view: View) -> View:
+    """:func:`member_page` for a page that turns two-factor on: open to a
+    member whose organization requires it before they have."""
+    return member_page(view, two_factor_setup=True)

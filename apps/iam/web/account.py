@@ -43,7 +43,7 @@ from apps.iam.two_factor import (
 )
 from apps.organizations.models import Membership
 
-from .access import member_page
+from .access import member_page, two_factor_setup_page
 from .forms import PasswordChangeForm, ProfileForm, TwoFactorCodeForm
 
 #: This page's password fields → dj-rest-auth's (its errors name its own).
@@ -124,6 +124,8 @@ def _page(
         "qr_code": qr_svg(pending) if pending is not None else "",
         "two_factor_error": two_factor_error,
         "backup_codes": backup_codes or [],
+        # The organization requires two-factor and this member has not turned it on.
+        "two_factor_required": getattr(request, "web_two_factor_required", False),
     }
     return render(request, "iam/account.html", context, status=status)
 
@@ -134,7 +136,7 @@ def _saved(request: HttpRequest, message: str) -> HttpResponse:
 
 
 @require_GET
-@member_page
+@two_factor_setup_page
 def account(request: HttpRequest, *, actor: Membership) -> HttpResponse:
     return _page(request, actor)
 
@@ -182,7 +184,7 @@ def password_change(request: HttpRequest, *, actor: Membership) -> HttpResponse:
 
 
 @require_POST
-@member_page
+@two_factor_setup_page
 def two_factor_start(request: HttpRequest, *, actor: Membership) -> HttpResponse:
     """``POST /api/v1/auth/2fa/setup/``: a new, unconfirmed authenticator;
     the page then shows its QR code and secret until it is confirmed."""
@@ -207,7 +209,7 @@ def _code_refused(
 
 @sensitive_post_parameters("code")
 @require_POST
-@member_page
+@two_factor_setup_page
 def two_factor_finish(request: HttpRequest, *, actor: Membership) -> HttpResponse:
     """``POST /api/v1/auth/2fa/confirm/``: turns two-factor on and shows the
     backup codes, once (this response is their only appearance)."""

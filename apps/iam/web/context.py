@@ -18,7 +18,10 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         "nav_may_approve": may(actor, "timesheets.approve"),
         "nav_may_settings": may(actor, "organization.update"),
         # Signed-in member pages open the live socket (static/app.js).
-        "live_socket": "/ws/" if actor is not None else "",
+        # Not while two-factor must first be turned on: /ws/ refuses that member.
+        "live_socket": "/ws/"
+        if actor is not None and not getattr(request, "web_two_factor_required", False)
+        else "",
         # The zone the page shows times in, activated by apps.iam.middleware
         # (the user's own, else the organization's): {% timezone page_timezone %}.
         "page_timezone": timezone.get_current_timezone_name(),

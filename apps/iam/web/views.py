@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.iam import lockout
 from apps.iam.models import User
 from apps.iam.two_factor import two_factor_login_required, two_factor_verified_device
-from apps.organizations.selectors import membership_for, membership_needs_two_factor
+from apps.organizations.selectors import membership_for
 
 from .access import bind_session, host_organization, refused
 from .forms import CodeForm, SignInForm
@@ -107,12 +107,10 @@ def signin(request: HttpRequest) -> HttpResponse:
         elif two_factor_login_required(user=user):
             request.session[PENDING_KEY] = [str(user.pk), time.time()]
             return _render_code(request, CodeForm())
-        elif membership_needs_two_factor(
-            membership=membership_for(user=user, organization=organization),  # type: ignore[arg-type]
-            user=user,
-        ):
-            error = _("This organization requires two-factor authentication: turn it on first.")
         else:
+            # A member whose organization requires two-factor and who has
+            # not turned it on is signed in all the same: member_page then
+            # lets them reach only /account/, where they turn it on.
             return _finish(request, user)
         status = 400
     elif request.method == "POST":
