@@ -17,8 +17,9 @@ value). Rows come back as model instances with the annotations as
 attributes, read as ``RawQuerySet`` reads them (the same column matching
 and database converters) but with that reading planned once per shape too:
 ``RawQuerySet`` re-derived it on every call, which cost as much CPU as the
-query's round trip. No ``select_related`` (its columns would be taken for
-annotations).
+query's round trip. A queryset with ``select_related`` is read the way
+Django's ``ModelIterable`` reads it (the related instances populated), from
+the reading plan of the compiler that compiled its SQL.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from django.db import connections, models
+from django.db.models.query import get_related_populators
+from django.db.models.sql.compiler import SQLCompiler
 
 M = TypeVar("M", bound=models.Model)
 
@@ -105,6 +108,44 @@ class _Reader(Generic[M]):
         return out
 
 
+class _RelatedReader(Generic[M]):
+    """Turns a result row into a model instance with its ``select_related``
+    instances, as Django's ``ModelIterable`` does, planned once from the
+    compiler that compiled the SQL (its select list is the SQL's columns).
+    Converters get the calling thread's connection, as in :class:`_Reader`."""
+
+    __slots__ = ("annotations", "converters", "db", "init_list", "model", "populators", "span")
+
+    def __init__(self, db: str, compiler: SQLCompiler) -> None:
+        select, klass_info = compiler.select, compiler.klass_info
+        assert klass_info is not None  # a model query
+        self.db = db
+        self.model = klass_info["model"]
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        self.span = (start, end)
+        self.init_list = [column[0].target.attname for column in select[start:end]]
+        self.populators = get_related_populators(klass_info, select, db)
+        self.annotations = dict(compiler.annotation_col_map or {})
+        self.converters = compiler.get_converters([s[0] for s in select[: compiler.col_count]])
+
+    def instances(self, rows: list[tuple[Any, ...]]) -> list[M]:
+        connection = connections[self.db]
+        start, end = self.span
+        out = []
+        for row in rows:
+            values = list(row)
+            for pos, (converters, expression) in self.converters.items():
+                for converter in converters:
+                    values[pos] = converter(values[pos], expression, connection)
+            instance = self.model.from_db(self.db, self.init_list, values[start:end])
+            for populator in self.populators:
+                populator.populate(values, instance)
+            for name, pos in self.annotations.items():
+                setattr(instance, name, values[pos])
+            out.append(instance)
+        return out
+
+
 class PreparedQuery(Generic[M]):
     """``build(**values)`` → queryset, compiled once per shape.
 
@@ -121,7 +162,7 @@ class PreparedQuery(Generic[M]):
         self._build = build
         self._params = params
         self._compiled: dict[Hashable, tuple[models.QuerySet[M], str, list[Any]]] = {}
-        self._readers: dict[Hashable, _Reader[M]] = {}
+        self._readers: dict[Hashable, _Reader[M] | _RelatedReader[M]] = {}
         self._lock = threading.Lock()
 
     def sql(self, shape: Hashable = None, **values: Any) -> tuple[str, list[Any]]:
@@ -167,7 +208,13 @@ class PreparedQuery(Generic[M]):
         first = {name: _SENTINEL_FACTORIES[kind]() for name, kind in self._params.items()}
         second = {name: _SENTINEL_FACTORIES[kind]() for name, kind in self._params.items()}
         queryset = self._build(shape, **first)
-        sql, params = queryset.query.sql_with_params()
+        if queryset.query.select_related:
+            # Read as Django reads it, planned by the compiler of this SQL.
+            compiler = queryset.query.get_compiler(using=queryset.db)
+            sql, params = compiler.as_sql()
+            self._readers[shape] = _RelatedReader(queryset.db, compiler)
+        else:
+            sql, params = queryset.query.sql_with_params()
         sql_again, params_again = self._build(shape, **second).query.sql_with_params()
         if sql != sql_again or len(params) != len(params_again):
             raise PreparedQueryError("the SQL text depends on the values: make them a shape")

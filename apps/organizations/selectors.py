@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
+from apps.common.prepared import PreparedQuery
 from apps.iam.models import User
 from apps.iam.two_factor import two_factor_enabled
 
@@ -33,19 +36,26 @@ def public_url() -> str:
     return _host_url(settings.NOVATIME_BASE_DOMAIN)
 
 
+#: Every page and API request of an organization host looks the caller's
+#: membership up: compiled once (apps/common/prepared.py), it costs its round
+#: trip, not the 1.5 ms of compiling a 40-column join each time.
+_ACTIVE_MEMBERSHIP: PreparedQuery[Membership] = PreparedQuery(
+    lambda _shape, user_id, organization_id: Membership.objects.filter(
+        user_id=user_id, organization_id=organization_id, status=MembershipStatus.ACTIVE
+    ).select_related("organization")[:1],
+    user_id=uuid.UUID,
+    organization_id=uuid.UUID,
+)
+
+
 def membership_for(
     *, user: User | AnonymousUser | None, organization: Organization | None
 ) -> Membership | None:
     """The user's active membership in ``organization``, or ``None``."""
     if user is None or not user.is_authenticated or organization is None:
         return None
-    return (
-        Membership.objects.filter(
-            user=user, organization_id=organization.pk, status=MembershipStatus.ACTIVE
-        )
-        .select_related("organization")
-        .first()
-    )
+    found = _ACTIVE_MEMBERSHIP.run(user_id=user.pk, organization_id=organization.pk)
+    return found[0] if found else None
 
 
 def membership_needs_two_factor(*, membership: Membership, user: User | AnonymousUser) -> bool:

@@ -127,3 +127,35 @@ def test_a_query_without_the_primary_key_is_refused(in_tenant):
     project = ProjectFactory()
     with pytest.raises(PreparedQueryError, match="primary key"):
         PreparedQuery(names, pk=uuid.UUID).run(None, pk=project.pk)
+
+
+def _fields(instance):
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def test_select_related_is_read_as_django_reads_it(tenant, other_tenant):
+    """``membership_for`` (apps/organizations/selectors.py) is a prepared
+    query with ``select_related``: the membership and its organization equal
+    the ORM's, the organization costs no second query, inactive or foreign
+    memberships are not found."""
+    from apps.organizations.constants import MembershipStatus
+    from apps.organizations.models import Membership
+    from apps.organizations.selectors import membership_for
+    from apps.organizations.tests.factories import MembershipFactory
+
+    mine = MembershipFactory(organization=tenant, role="manager")
+    MembershipFactory(organization=other_tenant, user=mine.user, status=MembershipStatus.ACTIVE)
+    left = MembershipFactory(organization=tenant, status=MembershipStatus.DEACTIVATED)
+
+    with CaptureQueriesContext(connection) as queries:
+        found = membership_for(user=mine.user, organization=tenant)
+        organization = found.organization
+    expected = Membership.objects.select_related("organization").get(pk=mine.pk)
+
+    assert len(queries) == 1
+    assert _fields(found) == _fields(expected)
+    assert _fields(organization) == _fields(expected.organization)
+    assert organization._stored_currency == expected.organization._stored_currency
+    assert not found._state.adding and not organization._state.adding
+    assert membership_for(user=mine.user, organization=other_tenant).organization == other_tenant
+    assert membership_for(user=left.user, organization=tenant) is None
