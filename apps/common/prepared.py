@@ -124,7 +124,8 @@ class _RelatedReader(Generic[M]):
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         self.span = (start, end)
         self.init_list = [column[0].target.attname for column in select[start:end]]
-        self.populators = get_related_populators(klass_info, select, db)
+        # Django 5.2 takes three arguments; django-stubs describes 6.0 (fetch_mode).
+        self.populators = get_related_populators(klass_info, select, db)  # type: ignore[call-arg]
         self.annotations = dict(compiler.annotation_col_map or {})
         self.converters = compiler.get_converters([s[0] for s in select[: compiler.col_count]])
 
