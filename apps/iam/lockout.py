@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import cache
@@ -25,6 +27,7 @@ from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from apps.common.prepared import PreparedQuery
 from config.client_ip import client_ip_key
 
 if TYPE_CHECKING:
@@ -99,6 +102,12 @@ def _on_login(sender: object, request: HttpRequest | None, user: User, **kw: obj
     clear(email=user.email)
 
 
+#: Built on first use: this module is imported before the models are ready.
+_USER_BY_PK: PreparedQuery[User] = PreparedQuery(
+    lambda _shape, pk: get_user_model()._default_manager.filter(pk=pk), pk=uuid.UUID
+)
+
+
 class LockoutBackend(ModelBackend):
     """Model backend that refuses to authenticate a locked account or address."""
 
@@ -113,3 +122,14 @@ class LockoutBackend(ModelBackend):
         if locked_for(email=email, request=request):
             raise PermissionDenied("locked")  # stops authenticate(); counted as a failure
         return super().authenticate(request, username=email, password=password, **kwargs)
+
+    def get_user(self, user_id: Any) -> User | None:
+        """The session's user, on every request with a session: a query
+        compiled once (apps/common/prepared.py) instead of on each request;
+        otherwise ``ModelBackend.get_user`` (an inactive user is none)."""
+        try:
+            found = _USER_BY_PK.run(pk=user_id)
+        except ValueError:  # not a UUID: no such user
+            return None
+        user = found[0] if found else None
+        return user if user is not None and self.user_can_authenticate(user) else None
