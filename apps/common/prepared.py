@@ -61,6 +61,16 @@ class _Slot:
         self.name = name
 
 
+def _converted(row: tuple[Any, ...], converters: dict[int, Any], connection: Any) -> list[Any]:
+    """``row`` through the compiler's converters (``{position: (converters,
+    expression)}``), with the calling thread's connection."""
+    values = list(row)
+    for pos, (functions, expression) in converters.items():
+        for converter in functions:
+            values[pos] = converter(values[pos], expression, connection)
+    return values
+
+
 class _Reader(Generic[M]):
     """Turns a result row into a model instance, as ``RawQuerySet`` does:
     columns named like a field's column fill that field (through the
@@ -95,10 +105,7 @@ class _Reader(Generic[M]):
         connection = connections[self.db]
         out = []
         for row in rows:
-            values = list(row)
-            for pos, (converters, expression) in self.converters.items():
-                for converter in converters:
-                    values[pos] = converter(values[pos], expression, connection)
+            values = _converted(row, self.converters, connection)
             instance = self.model.from_db(
                 self.db, self.init_names, [values[pos] for pos in self.init_positions]
             )
@@ -134,10 +141,7 @@ class _RelatedReader(Generic[M]):
         start, end = self.span
         out = []
         for row in rows:
-            values = list(row)
-            for pos, (converters, expression) in self.converters.items():
-                for converter in converters:
-                    values[pos] = converter(values[pos], expression, connection)
+            values = _converted(row, self.converters, connection)
             instance = self.model.from_db(self.db, self.init_list, values[start:end])
             for populator in self.populators:
                 populator.populate(values, instance)
